@@ -1,0 +1,40 @@
+"""FastAPI model API: a fake model that awaits ``asyncio.sleep`` (or burns CPU,
+blocking the loop on purpose: that is what a CPU-bound model does to it)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import Request, Response
+
+from scoring_bench.fastapi_adapter import create_app, json_response, openapi_body, read_body
+from scoring_bench.model import LatencySampler, burn_cpu, score
+from scoring_bench.schemas import RequestParser, parse_model_id
+from scoring_bench.scoring import model_body
+from scoring_bench.service_info import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, HEALTH_PATH, health, index
+from scoring_bench.settings import Settings
+
+settings = Settings()
+parser = RequestParser(settings.max_features, settings.max_body_bytes)
+latency = LatencySampler(settings)
+app = create_app("scoring-bench model API (async)", index("model-async", ASYNC_PREDICT_PATH, docs=True))
+
+
+@app.post(
+    ASYNC_PREDICT_PATH,
+    openapi_extra=openapi_body(parser.features_adapter.json_schema(), EXAMPLE_FEATURES),
+)
+async def predict(request: Request, model_id: str | None = None) -> Response:
+    features = parser.features(await read_body(request, settings.max_body_bytes))
+    mid = parse_model_id(model_id)
+    ms = latency.draw_ms()
+    if settings.model_kind == "cpu":
+        burn_cpu(ms)
+    else:
+        await asyncio.sleep(ms / 1000.0)
+    return json_response(model_body(score(features, mid), ms))
+
+
+@app.get(HEALTH_PATH)
+async def healthcheck() -> Response:
+    return json_response(*health())

@@ -1,0 +1,1 @@
+"""The Redis feature store: an embedded redis-server and its seeding."""

@@ -1,0 +1,81 @@
+"""What the FastAPI services share: JSON errors, body limits, responses.
+
+Handlers read the raw body and validate it with :mod:`scoring_bench.schemas`
+(the same code the Flask services run); the request schema is still declared
+in OpenAPI so ``/docs`` can send requests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from scoring_bench.errors import InvalidBody, PayloadTooLarge, ScoringError, error_body, http_error
+
+log = logging.getLogger("scoring_bench")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to exceed ``limit``."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise InvalidBody(f"invalid Content-Length header: {length!r}")
+        if int(length) > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+        return await request.body()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def openapi_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
+    """``openapi_extra`` that documents a JSON request body we parse ourselves."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema, "example": example}},
+        }
+    }
+
+
+def create_app(title: str, index: dict[str, Any], lifespan: Callable[..., Any] | None = None) -> FastAPI:
+    app = FastAPI(title=title, lifespan=lifespan)
+
+    @app.exception_handler(ScoringError)
+    async def _scoring_error(_: Request, exc: ScoringError) -> Response:
+        return json_response(exc.body(), exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> Response:
+        return json_response(http_error(exc.status_code, str(exc.detail)), exc.status_code, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return json_response(error_body("invalid_request", "the request is invalid", details), 422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unexpected error")
+        return json_response(error_body("internal_error", f"{type(exc).__name__}: {exc}"), 500)
+
+    @app.get("/", include_in_schema=False)
+    async def _index() -> Response:
+        return json_response(index)
+
+    return app

@@ -1,0 +1,103 @@
+"""The services of the stack and the exact command that serves each one.
+
+The supervisor, the benchmark and (later) the container files all take their
+commands from here, so the ways of starting a service cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from scoring_bench.service_info import ASYNC_PREDICT_PATH, SYNC_PREDICT_PATH
+from scoring_bench.settings import Settings
+
+MEINHELD_WORKER = "meinheld.gmeinheld.MeinheldWorker"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    package: str
+    server: Literal["gunicorn", "uvicorn"]
+    role: Literal["model", "scoring"]
+    predict_path: str
+
+    @property
+    def settings_key(self) -> str:
+        """``model_sync``, ``scoring_async``, ...: the prefix of its settings."""
+        return self.package.removeprefix("api_")
+
+    def port(self, settings: Settings) -> int:
+        return int(getattr(settings, f"{self.settings_key}_port"))
+
+    def url(self, settings: Settings, path: str = "") -> str:
+        return settings.base_url(self.port(settings)) + path
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("model-sync", "api_model_sync", "gunicorn", "model", SYNC_PREDICT_PATH),
+    Service("model-async", "api_model_async", "uvicorn", "model", ASYNC_PREDICT_PATH),
+    Service("scoring-sync", "api_scoring_sync", "gunicorn", "scoring", SYNC_PREDICT_PATH),
+    Service("scoring-async", "api_scoring_async", "uvicorn", "scoring", ASYNC_PREDICT_PATH),
+)
+
+
+def service(name: str) -> Service:
+    for s in SERVICES:
+        if s.name == name:
+            return s
+    raise KeyError(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
+
+
+def gunicorn_config(name: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Settings for gunicorn's config file of a Flask service.
+
+    ``reuse_port``: with one shared socket, keep-alive connections pile up on
+    whichever worker accepted first and throughput swings between runs; with
+    SO_REUSEPORT the kernel spreads them. ``keepalive`` outlives any client's
+    idle time, so pooled connections are not reset under them.
+    """
+    settings = settings or Settings()
+    svc = service(name)
+    key = svc.settings_key
+    worker_class = getattr(settings, f"{key}_worker_class")
+    config: dict[str, Any] = {
+        "bind": [f"{settings.host}:{svc.port(settings)}"],
+        "workers": getattr(settings, f"{key}_workers"),
+        "worker_class": MEINHELD_WORKER if worker_class == "meinheld" else worker_class,
+        "reuse_port": True,
+        "keepalive": settings.keepalive_s,
+        "timeout": 30,
+        "graceful_timeout": 5,
+        "control_socket_disable": True,  # gunicorn >= 25: one fixed path per user otherwise
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "proc_name": f"scoring-bench-{name}",
+    }
+    if worker_class == "gthread":
+        config["threads"] = getattr(settings, f"{key}_threads")
+    return config
+
+
+def command(svc: Service, settings: Settings) -> list[str]:
+    """argv that serves ``svc`` with its real server."""
+    if svc.server == "gunicorn":
+        return [
+            sys.executable, "-m", "gunicorn",
+            "-c", f"python:{svc.package}.gunicorn_conf",
+            f"{svc.package}.app:app",
+        ]
+    return [
+        sys.executable, "-m", "uvicorn", f"{svc.package}.app:app",
+        "--host", settings.host,
+        "--port", str(svc.port(settings)),
+        "--workers", str(getattr(settings, f"{svc.settings_key}_workers")),
+        "--loop", settings.async_loop,
+        "--http", settings.async_http,
+        "--timeout-keep-alive", str(settings.keepalive_s),
+        "--no-access-log",
+        "--log-level", "warning",
+    ]

@@ -1,0 +1,331 @@
+"""The local stack: start Redis and the services, wait for health, stop them.
+
+Every process runs in its own session (process group), logs to
+``<stack_dir>/logs/<name>.log`` and is recorded in ``<stack_dir>/state.json``
+with its pid and start time, so ``down`` stops exactly the processes ``up``
+started (a recycled pid is never signalled) and whatever they forked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+from feature_store import embedded
+from feature_store.seed import seed
+from scoring_bench.servers import SERVICES, Service, command
+from scoring_bench.service_info import HEALTH_PATH
+from scoring_bench.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REDIS_NAME = "redis"
+
+
+class StackError(RuntimeError):
+    """Something the user must act on; the message says what."""
+
+
+@dataclass
+class ProcessRecord:
+    name: str
+    pid: int
+    create_time: float
+    port: int
+    log: str
+    health_url: str | None  # None for Redis (checked with PING)
+
+    def process(self) -> psutil.Process | None:
+        """The live process, or None if it exited or the pid now belongs to another."""
+        try:
+            proc = psutil.Process(self.pid)
+            if abs(proc.create_time() - self.create_time) > 0.01 or proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return proc
+        except psutil.Error:
+            return None
+
+
+@dataclass
+class StackState:
+    redis_url: str
+    processes: list[ProcessRecord]
+
+    @classmethod
+    def load(cls, path: Path) -> StackState | None:
+        try:
+            raw = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return cls(raw["redis_url"], [ProcessRecord(**p) for p in raw["processes"]])
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"redis_url": self.redis_url, "processes": [asdict(p) for p in self.processes]}, indent=2))
+        tmp.replace(path)
+
+    def alive(self) -> bool:
+        return bool(self.processes) and all(p.process() is not None for p in self.processes)
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.stack_dir / "state.json"
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens there (connections in TIME_WAIT don't count,
+    as they don't for the servers, which set SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def planned_ports(settings: Settings) -> dict[str, tuple[int, str]]:
+    """Port per process, with the setting that moves it."""
+    ports = {s.name: (s.port(settings), f"{s.settings_key.upper()}_PORT") for s in SERVICES}
+    if settings.redis_url is None:
+        ports[REDIS_NAME] = (settings.embedded_redis_port, "EMBEDDED_REDIS_PORT")
+    return ports
+
+
+def log_tail(path: str | Path, lines: int = 20) -> str:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+class Supervisor:
+    """Starts and stops one stack, described by one Settings object."""
+
+    def __init__(self, settings: Settings, say: Callable[[str], None] = lambda _: None) -> None:
+        self.settings = settings
+        self.say = say
+        self.dir = settings.stack_dir.resolve()
+        self.started: list[ProcessRecord] = []
+
+    # -- up ------------------------------------------------------------------
+    def up(self) -> StackState:
+        existing = StackState.load(state_path(self.settings))
+        if existing is not None:
+            if existing.alive():
+                self.say("the stack is already running")
+                return existing
+            self.say("a previous stack was partly stopped: stopping what is left of it")
+            stop_processes(existing.processes)
+            state_path(self.settings).unlink(missing_ok=True)
+        self._check_ports()
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        try:
+            redis_url = self._start_redis()
+            self._seed(redis_url)
+            env = self._service_env(redis_url)
+            for svc in SERVICES:
+                self._spawn_service(svc, env)
+            for svc in SERVICES:
+                self._wait_healthy(svc)
+        except BaseException:
+            stop_processes(self.started)
+            raise
+        state = StackState(redis_url, self.started)
+        state.save(state_path(self.settings))
+        return state
+
+    def _check_ports(self) -> None:
+        for name, (port, setting) in planned_ports(self.settings).items():
+            if not port_is_free(self.settings.host, port):
+                raise StackError(
+                    f"port {port} on {self.settings.host} (for {name}) is already in use by another "
+                    f"process: stop it, or choose another port with {setting}=..."
+                )
+
+    def _spawn(self, name: str, argv: list[str], port: int, health_url: str | None, env: dict[str, str]) -> ProcessRecord:
+        log_path = self.dir / "logs" / f"{name}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env, cwd=PROJECT_ROOT, start_new_session=True,
+            )
+        record = ProcessRecord(name, proc.pid, psutil.Process(proc.pid).create_time(), port, str(log_path), health_url)
+        self.started.append(record)
+        return record
+
+    def _start_redis(self) -> str:
+        s = self.settings
+        if s.redis_url is not None:
+            self.say(f"feature store: {_redact(s.redis_url)} (keys under {s.redis_key_prefix!r})")
+            _wait_for_redis(s.redis_url, s.health_timeout_s, None)
+            return s.redis_url
+        binary = embedded.find_binary(s.redis_server_bin)
+        data_dir = self.dir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        argv = embedded.command(binary, s.host, s.embedded_redis_port, data_dir, s.redis_persist)
+        record = self._spawn(REDIS_NAME, argv, s.embedded_redis_port, None, dict(os.environ))
+        self.say(f"feature store: embedded {binary} on port {s.embedded_redis_port}")
+        _wait_for_redis(s.feature_store_url, s.health_timeout_s, record)
+        return s.feature_store_url
+
+    def _seed(self, redis_url: str) -> None:
+        s = self.settings
+        client = redis.Redis.from_url(redis_url, socket_timeout=30)
+        try:
+            written = seed(client, s.redis_key_prefix, s.num_entities, s.num_stored_features)
+        finally:
+            client.close()
+        self.say(f"seeded {written} entities" if written else "feature store already seeded")
+
+    def _service_env(self, redis_url: str) -> dict[str, str]:
+        env = self.settings.model_copy(update={"redis_url": redis_url}).child_env(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        return env
+
+    def _spawn_service(self, svc: Service, env: dict[str, str]) -> None:
+        self._spawn(svc.name, command(svc, self.settings), svc.port(self.settings), svc.url(self.settings, HEALTH_PATH), env)
+
+    def _wait_healthy(self, svc: Service) -> None:
+        record = next(r for r in self.started if r.name == svc.name)
+        deadline = time.monotonic() + self.settings.health_timeout_s
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if record.process() is None:
+                raise StackError(f"{svc.name} exited during start-up; last lines of {record.log}:\n{log_tail(record.log)}")
+            ok, last = check_health(record.health_url or "")
+            if ok:
+                self.say(f"{svc.name}: healthy on port {record.port}")
+                return
+            time.sleep(0.1)
+        raise StackError(
+            f"{svc.name} did not become healthy within {self.settings.health_timeout_s} s "
+            f"(last answer: {last}); last lines of {record.log}:\n{log_tail(record.log)}"
+        )
+
+    # -- down / status -------------------------------------------------------------
+    def down(self) -> list[str]:
+        state = StackState.load(state_path(self.settings))
+        if state is None:
+            return []
+        stopped = stop_processes(state.processes)
+        state_path(self.settings).unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> list[dict[str, Any]]:
+        state = StackState.load(state_path(self.settings))
+        if state is None:
+            return []
+        rows = []
+        for record in state.processes:
+            alive = record.process() is not None
+            if not alive:
+                health = "stopped"
+            elif record.health_url is None:
+                health = "OK" if _redis_ok(state.redis_url) else "DOWN"
+            else:
+                health = check_health(record.health_url)[1]
+            rows.append({"service": record.name, "port": record.port, "pid": record.pid if alive else None, "health": health, "log": record.log})
+        return rows
+
+
+def check_health(url: str, timeout: float = 1.0) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            body = json.loads(resp.read() or b"{}")
+            return resp.status == 200, str(body.get("status", resp.status))
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.loads(exc.read() or b"{}")
+            return False, f"HTTP {exc.code} {body.get('status', '')} {body.get('dependencies', '')}".strip()
+        except ValueError:
+            return False, f"HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        return False, f"unreachable ({exc.__class__.__name__})"
+
+
+def _redis_ok(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _wait_for_redis(url: str, timeout: float, record: ProcessRecord | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _redis_ok(url):
+            return
+        if record is not None and record.process() is None:
+            raise StackError(f"redis-server exited during start-up; last lines of {record.log}:\n{log_tail(record.log)}")
+        time.sleep(0.05)
+    raise StackError(f"Redis at {_redact(url)} did not answer PING within {timeout} s")
+
+
+def _redact(url: str) -> str:
+    """A URL without its password, for messages."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+
+
+def stop_processes(records: list[ProcessRecord], timeout: float = 10.0) -> list[str]:
+    """SIGTERM each recorded process group, then SIGKILL what is left; newest first."""
+    live = [(r, p) for r in reversed(records) if (p := r.process()) is not None]
+    for record, _ in live:
+        _signal_group(record.pid, signal.SIGTERM)
+    procs = [p for _, p in live]
+    children = []
+    for proc in procs:
+        try:
+            children += proc.children(recursive=True)
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs + children, timeout=timeout)
+    for record, _ in live:
+        if record.process() is not None:
+            _signal_group(record.pid, signal.SIGKILL)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    return [record.name for record, _ in live]
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)  # the process was started as a session leader: pgid == pid
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@contextmanager
+def running_stack(settings: Settings, say: Callable[[str], None] = lambda _: None) -> Iterator[StackState]:
+    """The stack, up for the duration of a ``with`` block (benchmarks, tests)."""
+    supervisor = Supervisor(settings, say)
+    state = supervisor.up()
+    try:
+        yield state
+    finally:
+        supervisor.down()

@@ -1,0 +1,41 @@
+"""Timing of a scoring request and its ``Server-Timing`` header."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Timings:
+    """Milliseconds spent per step of one request, in the order they ran."""
+
+    start: float = field(default_factory=time.perf_counter)
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, started: float) -> float:
+        """Record the step that began at ``started`` (a perf_counter value)."""
+        ms = (time.perf_counter() - started) * 1000.0
+        self.steps[name] = ms
+        return ms
+
+    def total_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000.0
+
+    def header(self) -> str:
+        """``Server-Timing`` value: every step plus ``total``."""
+        parts = [f"{name};dur={ms:.3f}" for name, ms in self.steps.items()]
+        parts.append(f"total;dur={self.total_ms():.3f}")
+        return ", ".join(parts)
+
+
+def parse_server_timing(value: str) -> dict[str, float]:
+    """Inverse of :meth:`Timings.header`, for clients and the benchmark."""
+    result: dict[str, float] = {}
+    for part in value.split(","):
+        name, _, params = part.strip().partition(";")
+        for param in params.split(";"):
+            key, _, number = param.strip().partition("=")
+            if key == "dur":
+                result[name] = float(number)
+    return result
