@@ -24,10 +24,14 @@ def weights(model_id: int, n: int) -> tuple[float, ...]:
     return tuple(rng.uniform(-1.0, 1.0) for _ in range(n))
 
 
+FEATURE_CLIP = 1e9  # the logistic saturates long before; clipping keeps huge inputs finite
+
+
 def score(features: Sequence[float], model_id: int = 0) -> float:
-    """Probability in (0, 1): a logistic model over the features."""
+    """Probability in [0, 1]: a logistic model over the (clipped) features."""
     w = weights(model_id, len(features))
-    z = math.fsum(wi * xi for wi, xi in zip(w, features)) / math.sqrt(len(features))
+    clipped = (min(max(x, -FEATURE_CLIP), FEATURE_CLIP) for x in features)
+    z = math.fsum(wi * xi for wi, xi in zip(w, clipped)) / math.sqrt(len(features))
     z += 0.1 * model_id
     if z < -700:  # exp overflow: the probability is 0 to double precision
         return 0.0

@@ -21,6 +21,7 @@ EntityId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
 ]
 
+ARRAY_HINT = "expected a JSON array of numbers"
 SHAPE_HINT = 'expected a JSON array of numbers or an object {"entity_id": ..., "features": [...]}'
 
 
@@ -47,11 +48,11 @@ class RequestParser:
         self.features_adapter: TypeAdapter[list[float]] = TypeAdapter(features)
         self.entity_request_model = EntityRequest
 
-    def _load(self, body: bytes) -> Any:
+    def _load(self, body: bytes, hint: str) -> Any:
         if len(body) > self.max_body_bytes:
             raise PayloadTooLarge(f"the body is larger than {self.max_body_bytes} bytes")
         if not body.strip():
-            raise InvalidBody("the body is empty: " + SHAPE_HINT)
+            raise InvalidBody("the body is empty: " + hint)
         try:
             return pydantic_core.from_json(body, allow_inf_nan=False)
         except ValueError as exc:
@@ -65,14 +66,14 @@ class RequestParser:
 
     def features(self, body: bytes) -> tuple[float, ...]:
         """A model API's body: a JSON array of numbers."""
-        value = self._load(body)
+        value = self._load(body, ARRAY_HINT)
         if not isinstance(value, list):
-            raise InvalidBody("expected a JSON array of numbers, got " + _json_type(value))
+            raise InvalidBody(ARRAY_HINT + ", got " + _json_type(value))
         return self._features(value)
 
     def scoring(self, body: bytes) -> ScoreRequest:
         """A scoring handler's body: a bare array, or ``{"entity_id", "features"}``."""
-        value = self._load(body)
+        value = self._load(body, SHAPE_HINT)
         if isinstance(value, list):
             return ScoreRequest(None, self._features(value))
         if isinstance(value, dict):

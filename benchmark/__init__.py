@@ -1,0 +1,1 @@
+"""Benchmark suite: ideal latencies, load-ramp analysis and statistics (pure, no I/O)."""

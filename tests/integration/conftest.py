@@ -1,0 +1,91 @@
+"""Fixtures that start real stacks (embedded Redis + four servers) on free ports.
+
+Every stack is stopped again when its fixture ends, whatever the test did.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from scoring_bench.servers import SERVICES, service
+from scoring_bench.settings import Settings
+from scoring_bench.supervisor import StackState, Supervisor
+
+SEED_BODY = [5.1, 3.5, 1.4, 0.2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_settings(stack_dir: Path, **overrides: Any) -> Settings:
+    """Settings of a test stack: its own free ports and folder, a small store."""
+    values: dict[str, Any] = {
+        "model_sync_port": free_port(),
+        "scoring_sync_port": free_port(),
+        "model_async_port": free_port(),
+        "scoring_async_port": free_port(),
+        "embedded_redis_port": free_port(),
+        "redis_url": None,
+        "stack_dir": stack_dir,
+        "num_entities": 200,
+        "model_sync_workers": 1,
+        "scoring_sync_workers": 2,
+        "health_timeout_s": 30.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class Stack:
+    """A running stack and helpers to call it."""
+
+    def __init__(self, settings: Settings, state: StackState, supervisor: Supervisor) -> None:
+        self.settings = settings
+        self.state = state
+        self.supervisor = supervisor
+        self.http = requests.Session()
+        self.http.trust_env = False
+
+    def url(self, name: str, path: str | None = None) -> str:
+        svc = service(name)
+        return svc.url(self.settings, svc.predict_path if path is None else path)
+
+    def post(self, name: str, body: Any = None, data: bytes | str | None = None, **kw: Any) -> requests.Response:
+        if data is None:
+            return self.http.post(self.url(name), json=body, timeout=10, **kw)
+        return self.http.post(self.url(name), data=data, timeout=10,
+                              headers={"Content-Type": "application/json"}, **kw)
+
+    def pid(self, name: str) -> int:
+        return next(p.pid for p in self.state.processes if p.name == name)
+
+
+@contextmanager
+def start_stack(settings: Settings) -> Iterator[Stack]:
+    supervisor = Supervisor(settings)
+    try:
+        state = supervisor.up()
+        yield Stack(settings, state, supervisor)
+    finally:
+        supervisor.down()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The default stack (gthread, urllib3, uvloop), shared by read-only tests."""
+    with start_stack(stack_settings(tmp_path_factory.mktemp("stack"))) as running:
+        yield running
+
+
+ALL_SERVICES = [s.name for s in SERVICES]
+SCORING_SERVICES = [s.name for s in SERVICES if s.role == "scoring"]

@@ -1,0 +1,58 @@
+"""Dependencies that are slow or down give fast, explicit 5xx answers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.integration.conftest import SCORING_SERVICES, SEED_BODY, Stack, stack_settings, start_stack
+
+pytestmark = pytest.mark.integration
+
+
+def _kill(stack: Stack, name: str) -> None:
+    proc = psutil.Process(stack.pid(name))
+    procs = [proc, *proc.children(recursive=True)]
+    for p in procs:
+        p.kill()
+    psutil.wait_procs(procs, timeout=5)
+
+
+def test_a_slow_model_gives_504(tmp_path: Path) -> None:
+    settings = stack_settings(tmp_path, model_latency="fixed", model_latency_fixed_ms=2_000.0,
+                              model_timeout_s=0.2)
+    with start_stack(settings) as stack:
+        for name in SCORING_SERVICES:
+            started = time.monotonic()
+            resp = stack.post(name, SEED_BODY)
+            assert resp.status_code == 504, resp.text
+            assert resp.json()["error"] == "model_timeout"
+            assert time.monotonic() - started < 1.9, "the handler waited for the model instead of timing out"
+
+
+def test_a_model_that_is_down_gives_502(tmp_path: Path) -> None:
+    with start_stack(stack_settings(tmp_path)) as stack:
+        _kill(stack, "model-sync")
+        _kill(stack, "model-async")
+        for name in SCORING_SERVICES:
+            resp = stack.post(name, SEED_BODY)
+            assert resp.status_code == 502, resp.text
+            assert resp.json()["error"] == "model_unavailable"
+            health = stack.http.get(stack.url(name, "/api/v1/healthcheck"), timeout=5)
+            assert health.status_code == 503
+            assert health.json()["dependencies"]["model_api"].startswith("DOWN")
+
+
+def test_redis_down_gives_503(tmp_path: Path) -> None:
+    with start_stack(stack_settings(tmp_path)) as stack:
+        _kill(stack, "redis")
+        for name in SCORING_SERVICES:
+            resp = stack.post(name, SEED_BODY)
+            assert resp.status_code == 503, resp.text
+            assert resp.json()["error"] == "feature_store_unavailable"
+            health = stack.http.get(stack.url(name, "/api/v1/healthcheck"), timeout=5).json()
+            assert health["status"] == "DEGRADED"
+            assert health["dependencies"]["feature_store"].startswith("DOWN")

@@ -1,0 +1,41 @@
+"""The other server and client choices the benchmark compares also serve correctly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import SEED_BODY, stack_settings, start_stack
+
+pytestmark = pytest.mark.integration
+
+
+def test_meinheld_workers_requests_client_and_plain_asyncio(tmp_path: Path) -> None:
+    settings = stack_settings(
+        tmp_path,
+        model_sync_worker_class="meinheld",
+        scoring_sync_worker_class="meinheld",
+        sync_http_client="requests",
+        async_loop="asyncio",
+        async_http="h11",
+    )
+    with start_stack(settings) as stack:
+        sync = stack.post("scoring-sync", SEED_BODY)
+        assert sync.headers["Server"].startswith("meinheld")
+        async_ = stack.post("scoring-async", SEED_BODY)
+        assert sync.status_code == async_.status_code == 200
+        assert sync.json()["detail"] == async_.json()["detail"]
+        assert stack.post("scoring-sync", data=b"[1e999]").status_code == 422
+        assert stack.post("scoring-sync", data=b"[" + b"1," * 600_000 + b"1]").status_code == 413
+
+
+def test_cpu_model_and_fan_out(tmp_path: Path) -> None:
+    settings = stack_settings(tmp_path, model_kind="cpu", model_latency="fixed",
+                              model_latency_fixed_ms=5.0, num_models=4)
+    with start_stack(settings) as stack:
+        for name in ("scoring-sync", "scoring-async"):
+            resp = stack.post(name, SEED_BODY)
+            assert resp.status_code == 200
+            assert len(resp.json()["scores"]) == 4
+            assert "model_3;dur=" in resp.headers["Server-Timing"]

