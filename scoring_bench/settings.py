@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         75, ge=1, description="Server keep-alive; longer than any client's idle time."
     )
 
+    # --- profiling (off unless asked for; only the benchmark's profiling run sets it) -----
+    profiler: Literal["none", "pyinstrument", "yappi-wall", "yappi-cpu"] = Field(
+        "none", description="Profile every request (pyinstrument) or the whole process (yappi)."
+    )
+    profile_dir: Path | None = Field(
+        None, description="Where a profiled service writes its profile when it stops."
+    )
+
     # --- local stack ------------------------------------------------------------
     stack_dir: Path = Field(Path(".stack"), description="Pids, logs, Redis files of `up`.")
     health_timeout_s: float = Field(60.0, gt=0, description="Wait this long for health.")
