@@ -8,12 +8,13 @@ PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) el
 PYTHON ?= $(firstword $(foreach p,python3.12 python3.11 python3,$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(PY_OK)' >/dev/null 2>&1 && echo $(p))))
 CLI := $(BIN)/scoring-bench
 
-.PHONY: help install up down status bench test clean
+.PHONY: help install up down status bench report locust-ui test doc clean
 
 help:
 	@echo "make bench    run the benchmark (starts and stops the stack itself)"
 	@echo "make test     run the tests"
 	@echo "make up | down | status    the local stack on loopback"
+	@echo "make report RUN=results/<id>   rebuild a report;  make locust-ui   Locust's web UI"
 
 install: $(STAMP)
 
@@ -38,11 +39,24 @@ down:
 status: $(STAMP)
 	$(CLI) status
 
+# BENCH_PROFILE=smoke|quick|full (default quick), EXPERIMENTS=profile,timeit,locust, ARCHITECTURES=sync,async
 bench: $(STAMP)
-	@echo "The benchmark suite is not built yet (issue 4). Meanwhile: make up, then the curl calls in README.md."
+	$(CLI) bench
+
+report: $(STAMP)
+	$(CLI) report $(RUN)
+
+locust-ui: $(STAMP)
+	$(CLI) locust-ui
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+doc: doc/architecture.svg
+
+doc/architecture.svg: doc/architecture.dot
+	@command -v dot >/dev/null || { echo "needs graphviz's dot (apt-get install graphviz)"; exit 1; }
+	dot -Tsvg $< -o $@
 
 clean: down
 	rm -rf $(VENV) .stack .pytest_cache *.egg-info

@@ -1,9 +1,10 @@
-"""The console command: ``scoring-bench up|down|status``."""
+"""The console command: ``scoring-bench up|down|status|bench|report|compare|locust-ui``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -42,7 +43,23 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="start Redis and the services on loopback, wait for health")
     sub.add_parser("down", help="stop exactly what `up` started")
     sub.add_parser("status", help="services, ports, pids and health")
+    bench = sub.add_parser("bench", help="start the stack, run the experiments, write the report")
+    bench.add_argument("--profile", choices=["smoke", "quick", "full"], help="BENCH_PROFILE")
+    bench.add_argument("--experiments", help="EXPERIMENTS, e.g. timeit,locust")
+    bench.add_argument("--architectures", help="ARCHITECTURES, e.g. async")
+    report = sub.add_parser("report", help="rebuild a run's report from its raw files")
+    report.add_argument("run", type=Path, nargs="?", default=Path("results/latest"))
+    compare = sub.add_parser("compare", help="compare two runs")
+    compare.add_argument("run_a", type=Path)
+    compare.add_argument("run_b", type=Path)
+    compare.add_argument("--out", type=Path, help="folder of the comparison (default: run_b)")
+    sub.add_parser("locust-ui", help="start the stack and Locust's web UI (http://127.0.0.1:8089)")
     args = parser.parse_args(argv)
+
+    if args.command in ("bench", "report", "compare", "locust-ui"):
+        from benchmark import cli as bench_cli  # the benchmark's heavier imports only when needed
+
+        return bench_cli.main(args, console)
 
     try:
         settings = Settings()

@@ -1,0 +1,671 @@
+"""Raw files of a run folder → ``summary.json`` (schema version 1, see ``doc/run-folder.md``).
+
+Everything here only reads: the loaders turn the raw CSV and JSON files into plain Python values (missing or
+empty files give empty results, never exceptions), and :func:`build_summary` computes the summary from them.
+A section whose raw files are absent is ``None``, so an interrupted run still gets a summary.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from benchmark.breaking_point import RampStep, find_breaking_point
+from benchmark.ideal import ideal_latency_ms
+from benchmark.stats import improvement_ci, percentiles
+from scoring_bench.settings import Settings
+from scoring_bench.timing import parse_server_timing
+
+SCHEMA_VERSION = 1
+KNOWN_ARCHITECTURES = ("sync", "async", "queue")
+PHASES = ("one_user", "ramp", "sustained", "stress")
+LOAD_GENERATOR = "locust"
+MACHINE = "machine"
+SATURATION_PERCENT = 90.0
+RECOVERY_MAX_FAILURE_RATIO = 0.01
+RECOVERY_LATENCY_FACTOR = 2.0
+MAX_CI_VALUES = 2000  # improvement_ci is pure Python: subsample larger samples (deterministically)
+CI_SEED = 0
+
+
+# --------------------------------------------------------------------------- raw records
+
+
+@dataclass(frozen=True)
+class Request:
+    """One row of a ``<arch>_requests*.csv`` file."""
+
+    t: float
+    latency_ms: float
+    ok: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a load shape (``<arch>_schedule.json``)."""
+
+    users: int
+    start: float
+    end: float
+    warmup_s: float
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """The measured part of the step: warm-up excluded."""
+        return self.start + self.warmup_s, self.end
+
+    @property
+    def duration_s(self) -> float:
+        return self.end - self.start - self.warmup_s
+
+
+@dataclass(frozen=True)
+class TimeitRow:
+    """One row of ``timeit/<arch>.csv``."""
+
+    latency_ms: float
+    status: int
+    server_timing: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One row of ``resources/<phase>_<arch>.csv``."""
+
+    t: float
+    name: str
+    cpu_percent: float
+    rss_mb: float | None
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """The requests of one step's measured window."""
+
+    users: int
+    duration_s: float
+    requests: int
+    failures: int
+    rps: float | None
+    mean_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+    @property
+    def failure_ratio(self) -> float | None:
+        return self.failures / self.requests if self.requests else None
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def read_json(path: Path) -> Any:
+    """The parsed file, or None when it is missing, empty or not valid JSON (e.g. cut short)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            yield from csv.DictReader(handle)
+    except OSError:
+        return
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def locust_dir(run_dir: Path, phase: str) -> Path:
+    return run_dir / "locust" / phase
+
+
+def read_requests(run_dir: Path, phase: str, arch: str) -> list[Request]:
+    """Every request of every ``<arch>_requests*.csv`` of the phase, ordered by completion time.
+
+    Rows that do not parse (a line cut short by an interruption) are skipped.
+    """
+    requests: list[Request] = []
+    for path in sorted(locust_dir(run_dir, phase).glob(f"{arch}_requests*.csv")):
+        for row in _csv_rows(path):
+            t, latency = _number(row.get("t")), _number(row.get("latency_ms"))
+            if t is not None and latency is not None:
+                requests.append(Request(t, latency, (row.get("ok") or "").strip() in ("1", "true", "True")))
+    requests.sort(key=lambda request: request.t)
+    return requests
+
+
+def read_schedule(run_dir: Path, phase: str, arch: str) -> list[Step] | None:
+    """The steps of the phase's load shape, or None when there is no schedule.
+
+    A step without an ``end`` (the run stopped during it) ends at its last request.
+    """
+    data = read_json(locust_dir(run_dir, phase) / f"{arch}_schedule.json")
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+        return None
+    last_t: float | None = None
+    steps: list[Step] = []
+    for raw in data["steps"]:
+        if not isinstance(raw, dict) or _as_float(raw.get("start")) is None:
+            continue
+        end = _as_float(raw.get("end"))
+        if end is None:
+            if last_t is None:
+                last_t = max((r.t for r in read_requests(run_dir, phase, arch)), default=None)
+            end = last_t if last_t is not None else _as_float(raw["start"])
+        users = int(_as_float(raw.get("users")) or 0)
+        steps.append(Step(users, float(raw["start"]), float(end), _as_float(raw.get("warmup_s")) or 0.0))
+    return steps
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    return _number(str(value))
+
+
+def read_timeit(run_dir: Path, arch: str) -> list[TimeitRow]:
+    rows: list[TimeitRow] = []
+    for row in _csv_rows(run_dir / "timeit" / f"{arch}.csv"):
+        latency, status = _number(row.get("latency_ms")), _number(row.get("status"))
+        if latency is None or status is None:
+            continue
+        rows.append(TimeitRow(latency, int(status), _parse_timing(row.get("server_timing") or "")))
+    return rows
+
+
+def _parse_timing(value: str) -> dict[str, float]:
+    try:
+        return parse_server_timing(value) if value.strip() else {}
+    except ValueError:
+        return {}
+
+
+def resource_files(run_dir: Path, arch: str) -> dict[str, Path]:
+    """``resources/<phase>_<arch>.csv`` by phase."""
+    suffix = f"_{arch}.csv"
+    return {
+        path.name[: -len(suffix)]: path
+        for path in sorted((run_dir / "resources").glob(f"*{suffix}"))
+        if len(path.name) > len(suffix)
+    }
+
+
+def read_resources(path: Path) -> list[Sample]:
+    samples: list[Sample] = []
+    for row in _csv_rows(path):
+        t, cpu = _number(row.get("t")), _number(row.get("cpu_percent"))
+        if t is not None and cpu is not None and row.get("name"):
+            samples.append(Sample(t, row["name"], cpu, _number(row.get("rss_mb"))))
+    samples.sort(key=lambda sample: sample.t)
+    return samples
+
+
+def service_names(arch: str) -> tuple[str, ...]:
+    """The processes that serve an architecture's requests (Redis is shared)."""
+    return f"scoring-{arch}", f"model-{arch}", "redis"
+
+
+def architectures(run_dir: Path, run: dict[str, Any] | None) -> list[str]:
+    """run.json's architectures, else those any raw file names."""
+    listed = run.get("architectures") if run else None
+    if isinstance(listed, list) and listed and all(isinstance(a, str) for a in listed):
+        return list(dict.fromkeys(listed))
+    found = [arch for arch in KNOWN_ARCHITECTURES if _has_raw_files(run_dir, arch)]
+    return found or ["sync", "async"]
+
+
+def _has_raw_files(run_dir: Path, arch: str) -> bool:
+    if (run_dir / "timeit" / f"{arch}.csv").exists() or resource_files(run_dir, arch):
+        return True
+    return any((locust_dir(run_dir, phase) / f"{arch}_schedule.json").exists() for phase in PHASES)
+
+
+def recorded_settings(environment: dict[str, Any] | None) -> Settings | None:
+    """The stack's settings as environment.json recorded them (unknown keys ignored), or None."""
+    values = environment.get("settings") if environment else None
+    if not isinstance(values, dict):
+        return None
+    known = {key: value for key, value in values.items() if key in Settings.model_fields}
+    try:
+        return _RecordedSettings(**known)
+    except ValidationError:
+        return None
+
+
+class _RecordedSettings(Settings):
+    """Settings from the recorded values only: the environment of the process building the report (its
+    NUM_MODELS, ...) must not leak into the ideal latency of a run made elsewhere."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def in_window(requests: Sequence[Request], step: Step) -> list[Request]:
+    low, high = step.window
+    return [request for request in requests if low <= request.t <= high]
+
+
+def window_stats(requests: Sequence[Request], step: Step) -> WindowStats:
+    """rps over every request of the window, latency percentiles over the successful ones."""
+    selected = in_window(requests, step)
+    latencies = [request.latency_ms for request in selected if request.ok]
+    duration = step.duration_s
+    pct = percentiles(latencies) if latencies else {}
+    return WindowStats(
+        users=step.users,
+        duration_s=duration,
+        requests=len(selected),
+        failures=sum(1 for request in selected if not request.ok),
+        rps=len(selected) / duration if duration > 0 else None,
+        mean_ms=math.fsum(latencies) / len(latencies) if latencies else None,
+        p50_ms=pct.get("p50"),
+        p95_ms=pct.get("p95"),
+        p99_ms=pct.get("p99"),
+    )
+
+
+def _phase_steps(run_dir: Path, phase: str, arch: str) -> tuple[list[Step], list[Request]] | None:
+    steps = read_schedule(run_dir, phase, arch)
+    if not steps:
+        return None
+    return steps, read_requests(run_dir, phase, arch)
+
+
+def ideal_section(settings: Settings | None, arch: str) -> dict[str, Any] | None:
+    if settings is None:
+        return None
+    ideal = ideal_latency_ms(settings, concurrent=arch != "sync")
+    return {
+        "mean_ms": ideal.mean_ms,
+        "p50_ms": ideal.p50_ms,
+        "p95_ms": ideal.p95_ms,
+        "p99_ms": ideal.p99_ms,
+        "description": ideal.description,
+    }
+
+
+def one_user_section(run_dir: Path, arch: str, ideal: dict[str, Any] | None) -> dict[str, Any] | None:
+    phase = _phase_steps(run_dir, "one_user", arch)
+    if phase is None:
+        return None
+    steps, requests = phase
+    stats = window_stats(requests, steps[0])
+    overhead = _difference(stats.p50_ms, ideal["p50_ms"] if ideal else None)
+    return {
+        "users": stats.users,
+        "requests": stats.requests,
+        "failures": stats.failures,
+        "rps": stats.rps,
+        "mean_ms": stats.mean_ms,
+        "p50_ms": stats.p50_ms,
+        "p95_ms": stats.p95_ms,
+        "p99_ms": stats.p99_ms,
+        "overhead_p50_ms": overhead,
+    }
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return a - b if a is not None and b is not None else None
+
+
+def timeit_section(rows: Sequence[TimeitRow]) -> dict[str, Any] | None:
+    if not rows:
+        return None
+    latencies = ok_latencies(rows)
+    pct = percentiles(latencies) if latencies else {}
+    return {
+        "n": len(latencies),
+        "failures": len(rows) - len(latencies),
+        "mean_ms": math.fsum(latencies) / len(latencies) if latencies else None,
+        "p50_ms": pct.get("p50"),
+        "p95_ms": pct.get("p95"),
+        "p99_ms": pct.get("p99"),
+    }
+
+
+def time_split_section(rows: Sequence[TimeitRow], concurrent: bool) -> dict[str, Any] | None:
+    """Mean server time per request: feature store, model calls (summed, or their max when the handler
+    makes them concurrently) and everything else, from the Server-Timing headers of the timeit run."""
+    splits: list[tuple[float, float, float]] = []
+    for row in rows:
+        timing = row.server_timing
+        if row.status != 200 or "total" not in timing:
+            continue
+        models = [value for name, value in timing.items() if name.startswith("model_")]
+        model_ms = (max(models) if concurrent else math.fsum(models)) if models else 0.0
+        feature_store = timing.get("feature_store", 0.0)
+        splits.append((feature_store, model_ms, max(timing["total"] - feature_store - model_ms, 0.0)))
+    if not splits:
+        return None
+    n = len(splits)
+    return {
+        "feature_store_ms": math.fsum(s[0] for s in splits) / n,
+        "models_ms": math.fsum(s[1] for s in splits) / n,
+        "other_ms": math.fsum(s[2] for s in splits) / n,
+        "n": n,
+    }
+
+
+def ramp_section(run_dir: Path, arch: str, baseline_p95_ms: float | None) -> dict[str, Any] | None:
+    phase = _phase_steps(run_dir, "ramp", arch)
+    if phase is None:
+        return None
+    steps, requests = phase
+    stats = [window_stats(requests, step) for step in steps]
+    section: dict[str, Any] = {
+        "steps": [_ramp_step_dict(s) for s in stats],
+        "breaking_point": None,
+        "last_good": None,
+    }
+    ramp = [_ramp_step(s) for s in stats]
+    try:
+        point = find_breaking_point(ramp, baseline_p95_ms=baseline_p95_ms or None)
+    except ValueError as error:  # e.g. users not rising: report the steps, say why there is no verdict
+        section["breaking_point"] = {"users": None, "rps": None, "reason": f"not judged: {error}"}
+        return section
+    section["breaking_point"] = {
+        "users": point.users,
+        "rps": point.rps,
+        "reason": point.reason,
+        "step_index": point.step_index,
+    }
+    if point.last_good_index is not None:
+        good = ramp[point.last_good_index]
+        section["last_good"] = {"users": good.users, "rps": good.rps, "step_index": point.last_good_index}
+    return section
+
+
+def _ramp_step_dict(stats: WindowStats) -> dict[str, Any]:
+    return {
+        "users": stats.users,
+        "rps": stats.rps,
+        "p50_ms": stats.p50_ms,
+        "p95_ms": stats.p95_ms,
+        "failure_ratio": stats.failure_ratio,
+        "requests": stats.requests,
+    }
+
+
+def _ramp_step(stats: WindowStats) -> RampStep:
+    """A step as the detector takes it. A step without a successful request has no latency: 0 keeps it
+    out of the latency rule, and the failure rule judges it (all its requests failed)."""
+    return RampStep(
+        users=stats.users,
+        rps=stats.rps or 0.0,
+        p50_ms=stats.p50_ms or 0.0,
+        p95_ms=stats.p95_ms or 0.0,
+        failure_ratio=stats.failure_ratio or 0.0,
+        requests=stats.requests,
+    )
+
+
+def sustained_section(run_dir: Path, arch: str) -> dict[str, Any] | None:
+    phase = _phase_steps(run_dir, "sustained", arch)
+    if phase is None:
+        return None
+    steps, requests = phase
+    step = steps[0]
+    stats = window_stats(requests, step)
+    samples = read_resources(run_dir / "resources" / f"sustained_{arch}.csv")
+    cpu_s = cpu_seconds(samples, service_names(arch), step.window)
+    return {
+        "users": stats.users,
+        "duration_s": stats.duration_s,
+        "requests": stats.requests,
+        "failures": stats.failures,
+        "rps": stats.rps,
+        "mean_ms": stats.mean_ms,
+        "p50_ms": stats.p50_ms,
+        "p95_ms": stats.p95_ms,
+        "p99_ms": stats.p99_ms,
+        "failure_ratio": stats.failure_ratio,
+        "server_cpu_ms_per_request": cpu_s * 1000 / stats.requests if cpu_s is not None and stats.requests
+        else None,
+    }
+
+
+def cpu_seconds(samples: Sequence[Sample], names: Iterable[str], window: tuple[float, float]) -> float | None:
+    """CPU time (core-seconds) the named processes used within ``window``, or None without samples.
+
+    A sample's cpu_percent is psutil's average since the previous sample of the same name, so it holds over
+    the interval (previous t, t]; each interval is clipped to the window. The first sample of a name only
+    starts the clock.
+    """
+    low, high = window
+    total, seen = 0.0, False
+    for name in set(names):
+        series = [sample for sample in samples if sample.name == name]
+        for previous, current in zip(series, series[1:]):
+            overlap = min(current.t, high) - max(previous.t, low)
+            if overlap > 0:
+                total += current.cpu_percent / 100 * overlap
+                seen = True
+    return total if seen else None
+
+
+def stress_section(run_dir: Path, arch: str, reference_p50_ms: float | None) -> dict[str, Any] | None:
+    """First step: the stress itself; second: recovery at fewer users. Recovered when the recovery step
+    fails at most 1% and its p50 is at most twice the reference (1-user, else sustained) p50."""
+    phase = _phase_steps(run_dir, "stress", arch)
+    if phase is None:
+        return None
+    steps, requests = phase
+    stress = window_stats(requests, steps[0])
+    section: dict[str, Any] = {
+        "users": stress.users,
+        "requests": stress.requests,
+        "rps": stress.rps,
+        "p50_ms": stress.p50_ms,
+        "p95_ms": stress.p95_ms,
+        "failure_ratio": stress.failure_ratio,
+        "recovery": None,
+    }
+    if len(steps) > 1:
+        section["recovery"] = _recovery(window_stats(requests, steps[1]), reference_p50_ms)
+    return section
+
+
+def _recovery(stats: WindowStats, reference_p50_ms: float | None) -> dict[str, Any]:
+    recovered: bool | None = None
+    if not stats.requests or stats.p50_ms is None:
+        recovered = False
+    elif reference_p50_ms is not None:
+        recovered = (stats.failure_ratio or 0.0) <= RECOVERY_MAX_FAILURE_RATIO and (
+            stats.p50_ms <= RECOVERY_LATENCY_FACTOR * reference_p50_ms
+        )
+    return {
+        "users": stats.users,
+        "requests": stats.requests,
+        "p50_ms": stats.p50_ms,
+        "failure_ratio": stats.failure_ratio,
+        "reference_p50_ms": reference_p50_ms,
+        "recovered": recovered,
+    }
+
+
+def saturation_section(run_dir: Path, arch: str, cores: float | None) -> dict[str, Any] | None:
+    """Whether the load generator (one process, % of one core) or the machine (% of one core, summed over
+    cores) ran hot in any phase: then the measurement may show the client's limit, not the server's."""
+    files = resource_files(run_dir, arch)
+    if not files:
+        return None
+    flags: list[str] = []
+    generator_max: float | None = None
+    machine_max: float | None = None
+    for phase, path in files.items():
+        samples = read_resources(path)
+        generator = _max_cpu(samples, LOAD_GENERATOR)
+        machine = _max_cpu(samples, MACHINE)
+        generator_max = _max_optional(generator_max, generator)
+        machine_max = _max_optional(machine_max, machine)
+        if generator is not None and generator > SATURATION_PERCENT:
+            flags.append(
+                f"{phase}: the load generator (locust) reached {generator:.0f}% of one core "
+                f"(> {SATURATION_PERCENT:.0f}%): the client may have limited the measurement"
+            )
+        if machine is not None and cores and machine > SATURATION_PERCENT * cores:
+            flags.append(
+                f"{phase}: the machine reached {machine:.0f}% CPU (> {SATURATION_PERCENT:.0f}% of "
+                f"{cores:g} cores = {SATURATION_PERCENT * cores:.0f}%): client and servers competed for CPU"
+            )
+    return {
+        "load_generator_max_cpu_percent": generator_max,
+        "machine_max_cpu_percent": machine_max,
+        "flags": flags,
+    }
+
+
+def _max_cpu(samples: Iterable[Sample], name: str) -> float | None:
+    return max((sample.cpu_percent for sample in samples if sample.name == name), default=None)
+
+
+def _max_optional(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def profile_section(run_dir: Path, arch: str) -> dict[str, Any] | None:
+    data = read_json(run_dir / "profiles" / arch / "breakdown.json")
+    shares = data.get("shares") if isinstance(data, dict) else None
+    if not isinstance(shares, dict):
+        return None
+    return {str(key): value for key, value in shares.items() if _as_float(value) is not None}
+
+
+def improvement_section(sync_ms: Sequence[float], async_ms: Sequence[float]) -> dict[str, Any] | None:
+    if not sync_ms or not async_ms:
+        return None
+    try:
+        result = improvement_ci(_subsample(sync_ms), _subsample(async_ms))
+    except ValueError:
+        return None
+    return {
+        "percent": result.percent,
+        "low": result.low,
+        "high": result.high,
+        "confidence": result.confidence,
+        "n_sync": len(sync_ms),
+        "n_async": len(async_ms),
+    }
+
+
+def _subsample(values: Sequence[float], limit: int = MAX_CI_VALUES) -> list[float]:
+    if len(values) <= limit:
+        return list(values)
+    return random.Random(CI_SEED).sample(list(values), limit)
+
+
+# --------------------------------------------------------------------------- the summary
+
+
+def architecture_summary(
+    run_dir: Path, arch: str, settings: Settings | None, cores: float | None
+) -> dict[str, Any]:
+    ideal = ideal_section(settings, arch)
+    one_user = one_user_section(run_dir, arch, ideal)
+    timeit_rows = read_timeit(run_dir, arch)
+    sustained = sustained_section(run_dir, arch)
+    one_user_p50 = one_user["p50_ms"] if one_user else None
+    reference_p50 = one_user_p50 if one_user_p50 is not None else (sustained or {}).get("p50_ms")
+    return {
+        "ideal": ideal,
+        "one_user": one_user,
+        "timeit": timeit_section(timeit_rows),
+        "time_split": time_split_section(timeit_rows, concurrent=arch != "sync"),
+        "ramp": ramp_section(run_dir, arch, one_user["p95_ms"] if one_user else None),
+        "sustained": sustained,
+        "stress": stress_section(run_dir, arch, reference_p50),
+        "profile": profile_section(run_dir, arch),
+        "saturation": saturation_section(run_dir, arch, cores),
+    }
+
+
+def build_summary(run_dir: Path) -> dict[str, Any]:
+    """The summary of a run folder, computed from its raw files only."""
+    run_dir = Path(run_dir)
+    run = read_json(run_dir / "run.json")
+    run = run if isinstance(run, dict) else None
+    environment = read_json(run_dir / "environment.json")
+    environment = environment if isinstance(environment, dict) else None
+    settings = recorded_settings(environment)
+    machine = (environment or {}).get("machine")
+    cores = _as_float(machine.get("cores")) if isinstance(machine, dict) else None
+    archs = architectures(run_dir, run)
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": (run or {}).get("run_id") or run_dir.resolve().name,
+        "complete": bool(run.get("complete")) if run else False,
+        "profile": (run or {}).get("profile"),
+        "started_at": (run or {}).get("started_at"),
+        "finished_at": (run or {}).get("finished_at"),
+        "errors": list((run or {}).get("errors") or []),
+        "experiments": (run or {}).get("experiments"),
+        "environment": environment,
+        "architectures": {arch: architecture_summary(run_dir, arch, settings, cores) for arch in archs},
+        "comparison": {"timeit_improvement_pct": None},
+    }
+    if run is None:
+        summary["errors"].append("run.json is missing or unreadable: the run did not finish writing it")
+    if "sync" in archs and "async" in archs:
+        summary["comparison"]["timeit_improvement_pct"] = improvement_section(
+            ok_latencies(read_timeit(run_dir, "sync")), ok_latencies(read_timeit(run_dir, "async"))
+        )
+    return summary
+
+
+def ok_latencies(rows: Sequence[TimeitRow]) -> list[float]:
+    return [row.latency_ms for row in rows if row.status == 200]
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity (at any depth) replaced by None, ready for strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
+    path = Path(run_dir) / "summary.json"
+    text = json.dumps(finite(summary), indent=2, allow_nan=False, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def load_or_build_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary.json when it is of this schema version, else one built from the raw files."""
+    summary = read_json(Path(run_dir) / "summary.json")
+    if isinstance(summary, dict) and summary.get("schema_version") == SCHEMA_VERSION:
+        return summary
+    return finite(build_summary(Path(run_dir)))

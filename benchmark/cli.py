@@ -1,0 +1,106 @@
+"""The benchmark's subcommands of ``scoring-bench``: bench, report, compare, locust-ui."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from benchmark.compare import compare_runs
+from benchmark.load import LOCUSTFILE
+from benchmark.report import build_report
+from benchmark.settings import BenchSettings
+from feature_store.embedded import RedisBinaryNotFound
+from scoring_bench.supervisor import PROJECT_ROOT, StackError, running_stack
+
+LOCUST_UI_PORT = 8089
+
+
+def _settings(args: argparse.Namespace) -> BenchSettings:
+    overrides: dict[str, Any] = {}
+    for option, field in (("profile", "bench_profile"), ("experiments", "experiments"),
+                          ("architectures", "architectures")):
+        if getattr(args, option, None):
+            overrides[field] = getattr(args, option)
+    return BenchSettings(**overrides)
+
+
+def headline(summary: dict[str, Any]) -> Table:
+    """The headline table printed at the end of a run."""
+    table = Table("", *summary["architectures"].keys(), title="headline")
+
+    def row(label: str, path: tuple[str, ...], fmt: str = "{:.1f}") -> None:
+        cells = []
+        for arch in summary["architectures"].values():
+            value: Any = arch
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            cells.append(fmt.format(value) if isinstance(value, (int, float)) else "-")
+        table.add_row(label, *cells)
+
+    row("p50 at 1 user (ms)", ("one_user", "p50_ms"))
+    row("ideal p50 (ms)", ("ideal", "p50_ms"))
+    row("p99 at 1 user (ms)", ("one_user", "p99_ms"))
+    row("breaking point (users)", ("ramp", "breaking_point", "users"), "{}")
+    row("max sustained (req/s)", ("sustained", "rps"), "{:.0f}")
+    row("server CPU per request (ms)", ("sustained", "server_cpu_ms_per_request"), "{:.2f}")
+    return table
+
+
+def bench(args: argparse.Namespace, console: Console) -> int:
+    settings = _settings(args)
+    from benchmark.runner import run  # imports the experiments
+
+    run_dir = run(settings, console)
+    _print_result(run_dir, console)
+    return 0 if json.loads((run_dir / "run.json").read_text())["complete"] else 1
+
+
+def _print_result(run_dir: Path, console: Console) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    Console().print(headline(summary))
+    console.print(f"report: {run_dir / 'report.html'}  (and report.md, summary.json)")
+
+
+def locust_ui(console: Console) -> int:
+    settings = BenchSettings()
+    env = settings.stack_settings().child_env(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--web-host", "127.0.0.1",
+            "--web-port", str(LOCUST_UI_PORT), "--class-picker"]
+    with running_stack(settings.stack_settings(), console.log):
+        console.print(f"Locust web UI: http://127.0.0.1:{LOCUST_UI_PORT}  (Ctrl-C stops it and the stack)")
+        try:
+            subprocess.run(argv, env=env, cwd=PROJECT_ROOT, check=False)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    try:
+        if args.command == "bench":
+            return bench(args, console)
+        if args.command == "report":
+            paths = build_report(args.run.resolve())
+            _print_result(args.run, console)
+            return 0 if paths else 1
+        if args.command == "compare":
+            out = compare_runs(args.run_a, args.run_b, args.out or args.run_b)
+            console.print(f"comparison: {out}")
+            return 0
+        return locust_ui(console)
+    except ValidationError as exc:
+        console.print(f"[red]invalid settings:[/red]\n{exc}")
+        return 2
+    except (StackError, RedisBinaryNotFound, FileExistsError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 1

@@ -1,0 +1,121 @@
+"""Run one Locust phase (headless, as a subprocess) against one architecture.
+
+Locust writes its own CSV and HTML files; the locustfile adds the raw per-request records and
+the schedule of the stages; a :class:`ResourceSampler` records CPU and memory meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmark.sampler import ResourceSampler
+from benchmark.settings import BenchSettings
+from scoring_bench.supervisor import PROJECT_ROOT, StackState
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+USER_CLASSES = {"sync": "SyncScoringUser", "async": "AsyncScoringUser"}
+GRACE_S = 60.0  # beyond the planned duration before a Locust run counts as hung
+
+
+@dataclass(frozen=True)
+class Stage:
+    users: int
+    duration_s: float
+    warmup_s: float = 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def locust_commands(settings: BenchSettings, arch: str, out: Path) -> list[list[str]]:
+    """argv of the Locust process(es): one standalone, or a master and its workers."""
+    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
+    main = base + [
+        "--headless", "--only-summary", "--exit-code-on-error", "0",
+        "--csv", str(out / arch), "--csv-full-history", "--html", str(out / f"{arch}.html"),
+    ]
+    if settings.locust_workers == 0:
+        return [main + [USER_CLASSES[arch]]]
+    port = _free_port()
+    master = main + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+                     "--expect-workers", str(settings.locust_workers), USER_CLASSES[arch]]
+    worker = base + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port), USER_CLASSES[arch]]
+    return [master] + [worker] * settings.locust_workers
+
+
+def run_phase(
+    settings: BenchSettings,
+    state: StackState,
+    arch: str,
+    phase: str,
+    stages: list[Stage],
+    run_dir: Path,
+    tick: Callable[[float], None] = lambda _: None,
+) -> Path:
+    """Drive ``stages`` against ``arch``; return the phase folder."""
+    out = run_dir / "locust" / phase
+    out.mkdir(parents=True, exist_ok=True)
+    env = settings.stack_settings().child_env(os.environ)
+    env.update({
+        "BENCH_STAGES": json.dumps([asdict(s) for s in stages]),
+        "BENCH_SCHEDULE_JSON": str(out / f"{arch}_schedule.json"),
+        "BENCH_REQUESTS_CSV": str(out / f"{arch}_requests.{{pid}}.csv"),
+        "BENCH_PHASE": phase,
+        "BENCH_ARCHITECTURE": arch,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    })
+    planned = sum(s.duration_s for s in stages)
+    procs: list[subprocess.Popen[bytes]] = []
+    with open(out / f"{arch}.log", "ab") as log:
+        try:
+            for argv in locust_commands(settings, arch, out):
+                procs.append(subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
+                                              stdout=log, stderr=subprocess.STDOUT))
+            targets = _targets(state, procs)
+            with ResourceSampler(run_dir / "resources" / f"{phase}_{arch}.csv", targets,
+                                 settings.bench_sample_interval_s):
+                _wait(procs[0], planned + GRACE_S, tick)
+        finally:
+            _stop(procs)
+    if procs[0].returncode not in (0, None):
+        raise RuntimeError(f"locust exited with {procs[0].returncode}; see {out / f'{arch}.log'}")
+    return out
+
+
+def _targets(state: StackState, procs: list[subprocess.Popen[bytes]]) -> Callable[[], dict[str, list[int]]]:
+    fixed = {p.name: [p.pid] for p in state.processes}
+    fixed["locust"] = [p.pid for p in procs]
+    return lambda: fixed
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float, tick: Callable[[float], None]) -> None:
+    started = time.monotonic()
+    while proc.poll() is None:
+        elapsed = time.monotonic() - started
+        if elapsed > timeout:
+            raise RuntimeError(f"locust did not finish within {timeout:.0f} s")
+        tick(elapsed)
+        time.sleep(0.25)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

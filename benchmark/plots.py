@@ -1,0 +1,261 @@
+"""The plots of a run: PNG files in ``<run>/plots/``, drawn from the summary and the raw files.
+
+Every function returns the path it wrote, or None when the run holds no data for that plot. Figures are
+made without pyplot (no global state, nothing kept open), on the Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.axes import Axes  # noqa: E402  (after the backend is chosen)
+from matplotlib.figure import Figure  # noqa: E402
+
+from benchmark import analysis  # noqa: E402
+from benchmark.stats import percentiles  # noqa: E402
+
+Summary = dict[str, Any]
+COLORS = {"sync": "#d95f02", "async": "#1b6ec2", "queue": "#1b9e77"}
+FALLBACK_COLORS = ("#7570b3", "#e7298a", "#66a61e")
+SPLIT_COLORS = {"feature store": "#8da0cb", "model calls": "#fc8d62", "rest (framework, HTTP, JSON)": "#b3b3b3"}
+DPI = 110
+HIST_BINS = 60
+TAIL_PERCENTILE = 99.5  # latency histograms stop here, so one slow outlier does not squash the rest
+
+
+def plot_all(run_dir: Path, summary: Summary) -> dict[str, Path]:
+    """Every plot the run has data for, by name."""
+    plotters: dict[str, Callable[[Path, Summary], Path | None]] = {
+        "latency": plot_latency_distributions,
+        "ramp": plot_ramp,
+        "cpu": plot_cpu,
+        "time_split": plot_time_split,
+    }
+    written = {name: plotter(Path(run_dir), summary) for name, plotter in plotters.items()}
+    return {name: path for name, path in written.items() if path is not None}
+
+
+def color(arch: str, index: int = 0) -> str:
+    return COLORS.get(arch, FALLBACK_COLORS[index % len(FALLBACK_COLORS)])
+
+
+def _archs(summary: Summary) -> dict[str, Summary]:
+    return summary.get("architectures") or {}
+
+
+def _save(fig: Figure, run_dir: Path, name: str) -> Path:
+    folder = Path(run_dir) / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+# --------------------------------------------------------------------------- latency distributions
+
+
+def plot_latency_distributions(run_dir: Path, summary: Summary) -> Path | None:
+    """Histograms of request latency, architectures overlaid: one panel per experiment (sequential timeit
+    requests, one Locust user), each architecture's ideal p50 as a dashed line, its measured p50 solid."""
+    panels = {
+        title: samples
+        for title, samples in (
+            ("Sequential requests (timeit)", _timeit_latencies(run_dir, summary)),
+            ("One user (Locust)", _one_user_latencies(run_dir, summary)),
+        )
+        if samples
+    }
+    if not panels:
+        return None
+    fig = Figure(figsize=(10, 3.8 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, (title, samples) in zip(axes, panels.items()):
+        _latency_panel(ax, title, samples, summary)
+    fig.suptitle("Latency distribution: sync vs async (dashed: ideal p50, the model calls alone)")
+    return _save(fig, run_dir, "latency_distribution")
+
+
+def _timeit_latencies(run_dir: Path, summary: Summary) -> dict[str, list[float]]:
+    found = {arch: analysis.ok_latencies(analysis.read_timeit(run_dir, arch)) for arch in _archs(summary)}
+    return {arch: values for arch, values in found.items() if values}
+
+
+def _one_user_latencies(run_dir: Path, summary: Summary) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {}
+    for arch in _archs(summary):
+        steps = analysis.read_schedule(run_dir, "one_user", arch)
+        if not steps:
+            continue
+        requests = analysis.in_window(analysis.read_requests(run_dir, "one_user", arch), steps[0])
+        values = [request.latency_ms for request in requests if request.ok]
+        if values:
+            found[arch] = values
+    return found
+
+
+def _latency_panel(ax: Axes, title: str, samples: dict[str, list[float]], summary: Summary) -> None:
+    every = [value for values in samples.values() for value in values]
+    low, high = min(every), percentiles(every, (TAIL_PERCENTILE,))[f"p{TAIL_PERCENTILE:g}"]
+    ideals = [_get(_archs(summary), arch, "ideal", "p50_ms") for arch in samples]
+    low = min([low, *[ideal for ideal in ideals if ideal is not None]])
+    margin = max((high - low) * 0.05, 0.5)
+    bins = _linspace(low - margin, high + margin, HIST_BINS + 1)
+    for index, (arch, values) in enumerate(samples.items()):
+        shown = [v for v in values if v <= bins[-1]]
+        ax.hist(shown, bins=bins, weights=[100 / len(values)] * len(shown), alpha=0.45, color=color(arch, index),
+                label=f"{arch} (n = {len(values):,})")
+        p50 = percentiles(values)["p50"]
+        ax.axvline(p50, color=color(arch, index), linewidth=1.6, label=f"{arch} measured p50 {p50:.1f} ms")
+        ideal = _get(_archs(summary), arch, "ideal", "p50_ms")
+        if ideal is not None:
+            ax.axvline(ideal, color=color(arch, index), linestyle="--", linewidth=1.6,
+                       label=f"{arch} ideal p50 {ideal:.1f} ms")
+    ax.set_title(title)
+    ax.set_xlabel(f"latency (ms), up to the p{TAIL_PERCENTILE:g}")
+    ax.set_ylabel("share of requests (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncols=2)
+
+
+def _linspace(low: float, high: float, count: int) -> list[float]:
+    step = (high - low) / (count - 1)
+    return [low + i * step for i in range(count)]
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+# --------------------------------------------------------------------------- ramp
+
+
+def plot_ramp(run_dir: Path, summary: Summary) -> Path | None:
+    """Throughput and p95 latency against users, the breaking point marked with an ✕."""
+    ramps = {arch: section["ramp"] for arch, section in _archs(summary).items() if _get(section, "ramp", "steps")}
+    if not ramps:
+        return None
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for index, (arch, ramp) in enumerate(ramps.items()):
+        _ramp_lines(top, bottom, arch, ramp, color(arch, index), _get(_archs(summary), arch, "one_user", "p95_ms"))
+    users = [step["users"] for ramp in ramps.values() for step in ramp["steps"]]
+    if min(users) > 0 and max(users) / min(users) >= 16:
+        bottom.set_xscale("log", base=2)
+    top.set_title("Throughput against users")
+    top.set_ylabel("throughput (requests/s)")
+    bottom.set_title("p95 latency against users (dotted: 2 × the 1-user p95, the latency limit)")
+    bottom.set_ylabel("p95 latency (ms)")
+    bottom.set_xlabel("concurrent users")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle("Load ramp (✕: breaking point)")
+    return _save(fig, run_dir, "ramp")
+
+
+def _ramp_lines(top: Axes, bottom: Axes, arch: str, ramp: Summary, tint: str, baseline_p95: float | None) -> None:
+    steps = ramp["steps"]
+    users = [step["users"] for step in steps]
+    rps = [step["rps"] if step["rps"] is not None else float("nan") for step in steps]
+    p95 = [step["p95_ms"] if step["p95_ms"] is not None else float("nan") for step in steps]
+    top.plot(users, rps, marker="o", color=tint, label=arch)
+    bottom.plot(users, p95, marker="o", color=tint, label=arch)
+    if baseline_p95:
+        bottom.axhline(2 * baseline_p95, color=tint, linestyle=":", linewidth=1.2)
+    index = _get(ramp, "breaking_point", "step_index")
+    if isinstance(index, int) and 0 <= index < len(steps):
+        label = f"{arch} breaks at {users[index]} users"
+        for ax, values in ((top, rps), (bottom, p95)):
+            ax.plot([users[index]], [values[index]], marker="X", markersize=14, color=tint,
+                    markeredgecolor="black", linestyle="none", label=label)
+
+
+# --------------------------------------------------------------------------- CPU
+
+
+def plot_cpu(run_dir: Path, summary: Summary) -> Path | None:
+    """CPU of each sampled process during the sustained phase, one panel per architecture."""
+    series = {arch: _cpu_series(run_dir, arch) for arch in _archs(summary)}
+    series = {arch: data for arch, data in series.items() if data[0]}
+    if not series:
+        return None
+    fig = Figure(figsize=(10, 3.6 * len(series)), layout="constrained")
+    axes = fig.subplots(len(series), 1, squeeze=False)[:, 0]
+    for ax, (arch, (lines, warmup_end)) in zip(axes, series.items()):
+        for name, (times, cpu) in sorted(lines.items()):
+            style = {"linestyle": "--", "color": "grey"} if name == analysis.MACHINE else {}
+            ax.plot(times, cpu, label=name, linewidth=1.4, **style)
+        if warmup_end is not None and warmup_end > 0:
+            ax.axvspan(0, warmup_end, color="grey", alpha=0.15, label="warm-up (not counted)")
+        ax.set_title(f"{arch}: CPU per process, sustained load")
+        ax.set_xlabel("time since the start of the phase (s)")
+        ax.set_ylabel("CPU (% of one core)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    return _save(fig, run_dir, "cpu_sustained")
+
+
+def _cpu_series(run_dir: Path, arch: str) -> tuple[dict[str, tuple[list[float], list[float]]], float | None]:
+    samples = analysis.read_resources(run_dir / "resources" / f"sustained_{arch}.csv")
+    if not samples:
+        return {}, None
+    steps = analysis.read_schedule(run_dir, "sustained", arch)
+    origin = steps[0].start if steps else samples[0].t
+    lines: dict[str, tuple[list[float], list[float]]] = {}
+    for sample in samples:
+        times, cpu = lines.setdefault(sample.name, ([], []))
+        times.append(sample.t - origin)
+        cpu.append(sample.cpu_percent)
+    return lines, steps[0].warmup_s if steps else None
+
+
+# --------------------------------------------------------------------------- time split
+
+
+def plot_time_split(run_dir: Path, summary: Summary) -> Path | None:
+    """Stacked bars of a request's mean server time (from Server-Timing), the ideal mean as a marker."""
+    splits = {arch: section["time_split"] for arch, section in _archs(summary).items() if section.get("time_split")}
+    if not splits:
+        return None
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    ax = fig.subplots()
+    names = list(splits)
+    parts = _split_parts(splits.values())
+    bottoms = [0.0] * len(names)
+    for label, values in parts.items():
+        ax.bar(names, values, bottom=bottoms, color=SPLIT_COLORS[label], label=label, width=0.55)
+        bottoms = [b + v for b, v in zip(bottoms, values)]
+    for x, total in enumerate(bottoms):
+        ax.annotate(f"{total:.1f} ms", (x, total), textcoords="offset points", xytext=(0, 4), ha="center")
+    ideals = [_get(_archs(summary), arch, "ideal", "mean_ms") for arch in names]
+    shown = [(x, ideal) for x, ideal in enumerate(ideals) if ideal is not None]
+    if shown:
+        ax.plot([x for x, _ in shown], [v for _, v in shown], marker="_", markersize=60, markeredgewidth=2.5,
+                linestyle="none", color="black", label="ideal mean (model calls alone)")
+    ax.set_ylim(0, max(bottoms + [v for _, v in shown]) * 1.15)
+    ax.set_title("Where a request's server time goes (mean over sequential requests)")
+    ax.set_xlabel("architecture")
+    ax.set_ylabel("mean time per request (ms)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small", loc="upper right")
+    return _save(fig, run_dir, "time_split")
+
+
+def _split_parts(splits: Sequence[Summary] | Any) -> dict[str, list[float]]:
+    splits = list(splits)
+    return {
+        "feature store": [s["feature_store_ms"] or 0.0 for s in splits],
+        "model calls": [s["models_ms"] or 0.0 for s in splits],
+        "rest (framework, HTTP, JSON)": [s["other_ms"] or 0.0 for s in splits],
+    }

@@ -1,0 +1,63 @@
+"""Experiment 1 (seed 002): profile each scoring handler under a fixed small load.
+
+The stack is started once per profiler (pyinstrument per request; yappi over the whole process,
+wall clock and CPU clock) with profiling switched on by settings; each profiled service writes
+its profile when it stops, and the files are merged per architecture into ``profiles/<arch>/``.
+The client side of a call is profiled too, against the unprofiled stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from benchmark.settings import BenchSettings
+from benchmark.timeit_experiment import scoring_url
+from scoring_bench import profiling
+from scoring_bench.service_info import EXAMPLE_FEATURES
+from scoring_bench.supervisor import running_stack
+
+MODES = ("pyinstrument", "yappi-wall", "yappi-cpu")
+
+
+def drive(url: str, n: int, concurrency: int, tick: Callable[[int], None]) -> None:
+    """``n`` requests from ``concurrency`` clients: a fixed small load, every answer checked."""
+    body = {"entity_id": "1", "features": EXAMPLE_FEATURES}
+    per_client = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
+    done = 0
+
+    def client(count: int) -> None:
+        nonlocal done
+        with requests.Session() as session:
+            session.trust_env = False
+            for _ in range(count):
+                resp = session.post(url, json=body, timeout=30)
+                if resp.status_code != 200:
+                    raise RuntimeError(f"{url} answered {resp.status_code}: {resp.text[:200]}")
+                done += 1
+                tick(done)
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(client, c) for c in per_client]:
+            future.result()
+
+
+def run_service_profiles(settings: BenchSettings, run_dir: Path, update: Callable[[str, float], None]) -> None:
+    n = settings.bench_profile_requests
+    for index, mode in enumerate(MODES):
+        raw = run_dir / "profiles" / f"raw-{mode}"
+        stack = settings.stack_settings().model_copy(update={"profiler": mode, "profile_dir": raw})
+        with running_stack(stack):
+            for arch in settings.architectures:
+                drive(scoring_url(stack, arch), n, settings.bench_profile_concurrency,
+                      lambda done, a=arch, i=index: update(f"profile {a}", i * n + done))
+        for arch in settings.architectures:
+            profiling.collect(raw, f"scoring-{arch}", run_dir / "profiles" / arch)
+
+
+def run_client_profiles(settings: BenchSettings, arch: str, run_dir: Path) -> None:
+    profiling.profile_client(scoring_url(settings, arch), EXAMPLE_FEATURES,
+                             max(10, settings.bench_profile_requests // 4), run_dir / "profiles" / f"client-{arch}")

@@ -1,0 +1,88 @@
+"""Settings of a benchmark run: the stack's settings plus every knob of the experiments.
+
+``BENCH_PROFILE`` (smoke, quick, full) fills in the knobs a user did not set; any knob set in
+the environment (``BENCH_RAMP_STEP_S=20``) wins over the profile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from scoring_bench.settings import Settings
+
+Experiment = Literal["profile", "timeit", "locust"]
+Architecture = Literal["sync", "async"]
+EXPERIMENTS: tuple[Experiment, ...] = ("profile", "timeit", "locust")
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # every experiment, tiny: checks that everything works end to end (< 3 minutes)
+    "smoke": {
+        "bench_profile_requests": 20, "bench_timeit_requests": 30, "bench_one_user_s": 5,
+        "bench_ramp_users": [1, 8, 32], "bench_ramp_step_s": 4, "bench_warmup_s": 1,
+        "bench_sustained_s": 6, "bench_stress_s": 4, "bench_recovery_s": 4,
+    },
+    # numbers a user can act on, in under 10 minutes on 2 cores
+    "quick": {
+        "bench_profile_requests": 60, "bench_timeit_requests": 200, "bench_one_user_s": 15,
+        "bench_ramp_users": [1, 8, 16, 32, 64, 128, 256], "bench_ramp_step_s": 8, "bench_warmup_s": 2,
+        "bench_sustained_s": 30, "bench_stress_s": 15, "bench_recovery_s": 10,
+    },
+    # the seed's scale: long steps, long sustained and stress phases
+    "full": {
+        "bench_profile_requests": 200, "bench_timeit_requests": 1000, "bench_one_user_s": 60,
+        "bench_ramp_users": [1, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512], "bench_ramp_step_s": 30,
+        "bench_warmup_s": 5, "bench_sustained_s": 180, "bench_stress_s": 60, "bench_recovery_s": 30,
+    },
+}
+
+
+class BenchSettings(Settings):
+    """One object for the benchmark process: how to start the stack and what to run on it."""
+
+    bench_profile: Literal["smoke", "quick", "full"] = Field("quick", description="Size of the run.")
+    experiments: Annotated[list[Experiment], NoDecode] = Field(
+        list(EXPERIMENTS), description="Which experiments, comma-separated: profile,timeit,locust."
+    )
+    architectures: Annotated[list[Architecture], NoDecode] = Field(["sync", "async"], description="Which stacks to drive.")
+    results_dir: Path = Field(Path("results"), description="Run folders go here.")
+    run_id: str = Field("", description="Name of the run folder; empty: the start time.")
+
+    bench_profile_requests: int = Field(0, ge=1, description="Requests per profiled service.")
+    bench_profile_concurrency: int = Field(4, ge=1, description="Concurrent clients while profiling.")
+    bench_timeit_requests: int = Field(0, ge=2, description="Sequential requests per architecture.")
+    bench_one_user_s: float = Field(0, gt=0, description="Length of the 1-user phase.")
+    bench_ramp_users: Annotated[list[int], NoDecode] = Field([], min_length=1, description="Users of each ramp step.")
+    bench_ramp_step_s: float = Field(0, gt=0, description="Length of each ramp step.")
+    bench_warmup_s: float = Field(0, ge=0, description="Start of each step left out of its statistics.")
+    bench_sustained_s: float = Field(0, gt=0, description="Length of the sustained phase.")
+    bench_stress_s: float = Field(0, gt=0, description="Length of the stress phase.")
+    bench_stress_factor: float = Field(2.0, gt=1, description="Stress users = factor × breaking users.")
+    bench_recovery_s: float = Field(0, gt=0, description="Low load after the stress, to see recovery.")
+    bench_recovery_users: int = Field(1, ge=1, description="Users during the recovery phase.")
+    bench_sample_interval_s: float = Field(0.5, gt=0, description="Resource sampling period.")
+    locust_workers: int = Field(0, ge=0, description="Locust worker processes; 0: one process.")
+
+    @field_validator("experiments", "architectures", "bench_ramp_users", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        profile = str(values.get("bench_profile") or "quick").lower()
+        if profile not in PROFILES:
+            raise ValueError(f"BENCH_PROFILE must be one of {', '.join(PROFILES)}, got {profile!r}")
+        return {**PROFILES[profile], **values}
+
+    def stack_settings(self) -> Settings:
+        """The stack's own settings (what the services are started with)."""
+        return Settings(**{name: getattr(self, name) for name in Settings.model_fields})
