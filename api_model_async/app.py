@@ -7,6 +7,7 @@ import asyncio
 
 from fastapi import Request, Response
 
+from scoring_bench import profiling
 from scoring_bench.fastapi_adapter import create_app, json_response, openapi_body, read_body
 from scoring_bench.model import LatencySampler, burn_cpu, score
 from scoring_bench.schemas import RequestParser, parse_model_id
@@ -18,6 +19,7 @@ settings = Settings()
 parser = RequestParser(settings.max_features, settings.max_body_bytes)
 latency = LatencySampler(settings)
 app = create_app("scoring-bench model API (async)", index("model-async", ASYNC_PREDICT_PATH, docs=True))
+profiling.install_fastapi(app, settings, "model-async")
 
 
 @app.post(

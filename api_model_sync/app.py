@@ -6,6 +6,7 @@ import time
 
 from flask import Response, request
 
+from scoring_bench import profiling
 from scoring_bench.flask_adapter import create_app, json_response, read_body
 from scoring_bench.model import LatencySampler, burn_cpu, score
 from scoring_bench.schemas import RequestParser, parse_model_id
@@ -17,6 +18,7 @@ settings = Settings()
 parser = RequestParser(settings.max_features, settings.max_body_bytes)
 latency = LatencySampler(settings)
 app = create_app(__name__, settings, index("model-sync", SYNC_PREDICT_PATH, docs=False))
+profiling.install_flask(app, settings, "model-sync")
 
 
 @app.post(SYNC_PREDICT_PATH)

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
+from scoring_bench import profiling
 from scoring_bench.fastapi_adapter import create_app, json_response, openapi_body, read_body
 from scoring_bench.schemas import RequestParser
 from scoring_bench.scorer_async import AsyncScorer
@@ -31,6 +32,7 @@ app = create_app(
     index("scoring-async", ASYNC_PREDICT_PATH, docs=True),
     lifespan,
 )
+profiling.install_fastapi(app, settings, "scoring-async")
 _schema: dict[str, Any] = {
     "anyOf": [
         parser.features_adapter.json_schema(),

@@ -545,7 +545,10 @@ def saturation_section(run_dir: Path, arch: str, cores: float | None) -> dict[st
 
 
 def _max_cpu(samples: Iterable[Sample], name: str) -> float | None:
-    return max((sample.cpu_percent for sample in samples if sample.name == name), default=None)
+    """Highest CPU of ``name`` or of any process named ``name-...`` (e.g. locust-worker-2)."""
+    return max(
+        (s.cpu_percent for s in samples if s.name == name or s.name.startswith(name + "-")), default=None
+    )
 
 
 def _max_optional(a: float | None, b: float | None) -> float | None:

@@ -95,7 +95,8 @@ def run_phase(
 
 def _targets(state: StackState, procs: list[subprocess.Popen[bytes]]) -> Callable[[], dict[str, list[int]]]:
     fixed = {p.name: [p.pid] for p in state.processes}
-    fixed["locust"] = [p.pid for p in procs]
+    fixed["locust"] = [procs[0].pid]  # standalone, or the master
+    fixed.update({f"locust-worker-{i}": [p.pid] for i, p in enumerate(procs[1:], start=1)})
     return lambda: fixed
 
 

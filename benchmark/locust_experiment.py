@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark.analysis import build_summary
+from benchmark.analysis import one_user_section, ramp_section
 from benchmark.load import Stage, run_phase
 from benchmark.settings import BenchSettings
 from scoring_bench.supervisor import StackState
@@ -30,10 +30,14 @@ def planned_seconds(settings: BenchSettings) -> dict[str, float]:
     }
 
 
-def ramp_result(run_dir: Path, arch: str, fallback_users: int) -> tuple[int, int]:
-    """(users of the last good step, users of the breaking step) from the ramp's raw files."""
-    ramp = (build_summary(run_dir)["architectures"].get(arch) or {}).get("ramp") or {}
-    good = (ramp.get("last_good") or {}).get("users") or fallback_users
+def ramp_result(run_dir: Path, arch: str, first_users: int) -> tuple[int, int]:
+    """(users of the last good step, users of the breaking step) from the ramp's raw files.
+
+    A ramp that breaks at its first step has no good step: then the first step's users.
+    """
+    one_user = one_user_section(run_dir, arch, None) or {}
+    ramp = ramp_section(run_dir, arch, one_user.get("p95_ms")) or {}
+    good = (ramp.get("last_good") or {}).get("users") or first_users
     broke = (ramp.get("breaking_point") or {}).get("users") or good
     return int(good), int(broke)
 
@@ -51,7 +55,7 @@ def run_locust(
 
     phase("one_user", [Stage(1, s.bench_one_user_s, w)])
     phase("ramp", [Stage(u, s.bench_ramp_step_s, w) for u in s.bench_ramp_users])
-    good, broke = ramp_result(run_dir, arch, s.bench_ramp_users[-1])
+    good, broke = ramp_result(run_dir, arch, s.bench_ramp_users[0])
     phase("sustained", [Stage(good, s.bench_sustained_s, w)])
     stress_users = math.ceil(s.bench_stress_factor * max(broke, good))
     phase("stress", [Stage(stress_users, s.bench_stress_s, w), Stage(s.bench_recovery_users, s.bench_recovery_s, w)])

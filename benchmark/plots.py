@@ -6,7 +6,7 @@ made without pyplot (no global state, nothing kept open), on the Agg backend (no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +23,37 @@ from benchmark.stats import percentiles  # noqa: E402
 Summary = dict[str, Any]
 COLORS = {"sync": "#d95f02", "async": "#1b6ec2", "queue": "#1b9e77"}
 FALLBACK_COLORS = ("#7570b3", "#e7298a", "#66a61e")
-SPLIT_COLORS = {"feature store": "#8da0cb", "model calls": "#fc8d62", "rest (framework, HTTP, JSON)": "#b3b3b3"}
+SPLIT_COLORS = {
+    "feature store": "#8da0cb",
+    "model calls": "#fc8d62",
+    "rest (framework, HTTP, JSON)": "#b3b3b3",
+}
 DPI = 110
 HIST_BINS = 60
 TAIL_PERCENTILE = 99.5  # latency histograms stop here, so one slow outlier does not squash the rest
 
 
-def plot_all(run_dir: Path, summary: Summary) -> dict[str, Path]:
-    """Every plot the run has data for, by name."""
+def plot_all(run_dir: Path, summary: Summary, problems: list[str] | None = None) -> dict[str, Path]:
+    """Every plot the run has data for, by name. A plot that fails is left out and its error appended to
+    ``problems`` (when given, else raised): the report of an odd, partial run must still be written."""
     plotters: dict[str, Callable[[Path, Summary], Path | None]] = {
         "latency": plot_latency_distributions,
         "ramp": plot_ramp,
         "cpu": plot_cpu,
         "time_split": plot_time_split,
     }
-    written = {name: plotter(Path(run_dir), summary) for name, plotter in plotters.items()}
-    return {name: path for name, path in written.items() if path is not None}
+    written: dict[str, Path] = {}
+    for name, plotter in plotters.items():
+        try:
+            path = plotter(Path(run_dir), summary)
+        except Exception as error:  # noqa: BLE001 - one broken plot must not cost the whole report
+            if problems is None:
+                raise
+            problems.append(f"{name}: {type(error).__name__}: {error}")
+            continue
+        if path is not None:
+            written[name] = path
+    return written
 
 
 def color(arch: str, index: int = 0) -> str:
@@ -108,8 +123,8 @@ def _latency_panel(ax: Axes, title: str, samples: dict[str, list[float]], summar
     bins = _linspace(low - margin, high + margin, HIST_BINS + 1)
     for index, (arch, values) in enumerate(samples.items()):
         shown = [v for v in values if v <= bins[-1]]
-        ax.hist(shown, bins=bins, weights=[100 / len(values)] * len(shown), alpha=0.45, color=color(arch, index),
-                label=f"{arch} (n = {len(values):,})")
+        ax.hist(shown, bins=bins, weights=[100 / len(values)] * len(shown), alpha=0.45,
+                color=color(arch, index), label=f"{arch} (n = {len(values):,})")
         p50 = percentiles(values)["p50"]
         ax.axvline(p50, color=color(arch, index), linewidth=1.6, label=f"{arch} measured p50 {p50:.1f} ms")
         ideal = _get(_archs(summary), arch, "ideal", "p50_ms")
@@ -141,16 +156,20 @@ def _get(data: Any, *keys: str) -> Any:
 
 def plot_ramp(run_dir: Path, summary: Summary) -> Path | None:
     """Throughput and p95 latency against users, the breaking point marked with an ✕."""
-    ramps = {arch: section["ramp"] for arch, section in _archs(summary).items() if _get(section, "ramp", "steps")}
+    ramps = {arch: data["ramp"] for arch, data in _archs(summary).items() if _get(data, "ramp", "steps")}
     if not ramps:
         return None
     fig = Figure(figsize=(10, 7.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
     for index, (arch, ramp) in enumerate(ramps.items()):
-        _ramp_lines(top, bottom, arch, ramp, color(arch, index), _get(_archs(summary), arch, "one_user", "p95_ms"))
+        baseline_p95 = _get(_archs(summary), arch, "one_user", "p95_ms")
+        _ramp_lines(top, bottom, arch, ramp, color(arch, index), baseline_p95)
     users = [step["users"] for ramp in ramps.values() for step in ramp["steps"]]
     if min(users) > 0 and max(users) / min(users) >= 16:
         bottom.set_xscale("log", base=2)
+    ticks = sorted(set(users))
+    bottom.set_xticks(ticks, [str(u) for u in ticks])
+    bottom.minorticks_off()
     top.set_title("Throughput against users")
     top.set_ylabel("throughput (requests/s)")
     bottom.set_title("p95 latency against users (dotted: 2 × the 1-user p95, the latency limit)")
@@ -163,7 +182,9 @@ def plot_ramp(run_dir: Path, summary: Summary) -> Path | None:
     return _save(fig, run_dir, "ramp")
 
 
-def _ramp_lines(top: Axes, bottom: Axes, arch: str, ramp: Summary, tint: str, baseline_p95: float | None) -> None:
+def _ramp_lines(
+    top: Axes, bottom: Axes, arch: str, ramp: Summary, tint: str, baseline_p95: float | None
+) -> None:
     steps = ramp["steps"]
     users = [step["users"] for step in steps]
     rps = [step["rps"] if step["rps"] is not None else float("nan") for step in steps]
@@ -194,7 +215,8 @@ def plot_cpu(run_dir: Path, summary: Summary) -> Path | None:
     for ax, (arch, (lines, warmup_end)) in zip(axes, series.items()):
         for name, (times, cpu) in sorted(lines.items()):
             style = {"linestyle": "--", "color": "grey"} if name == analysis.MACHINE else {}
-            ax.plot(times, cpu, label=name, linewidth=1.4, **style)
+            # psutil's value is the average since the previous sample: it holds over the interval before t
+            ax.step(times, cpu, where="pre", label=name, linewidth=1.4, **style)
         if warmup_end is not None and warmup_end > 0:
             ax.axvspan(0, warmup_end, color="grey", alpha=0.15, label="warm-up (not counted)")
         ax.set_title(f"{arch}: CPU per process, sustained load")
@@ -225,7 +247,7 @@ def _cpu_series(run_dir: Path, arch: str) -> tuple[dict[str, tuple[list[float], 
 
 def plot_time_split(run_dir: Path, summary: Summary) -> Path | None:
     """Stacked bars of a request's mean server time (from Server-Timing), the ideal mean as a marker."""
-    splits = {arch: section["time_split"] for arch, section in _archs(summary).items() if section.get("time_split")}
+    splits = {arch: data["time_split"] for arch, data in _archs(summary).items() if data.get("time_split")}
     if not splits:
         return None
     fig = Figure(figsize=(8, 5.5), layout="constrained")
@@ -236,23 +258,25 @@ def plot_time_split(run_dir: Path, summary: Summary) -> Path | None:
     for label, values in parts.items():
         ax.bar(names, values, bottom=bottoms, color=SPLIT_COLORS[label], label=label, width=0.55)
         bottoms = [b + v for b, v in zip(bottoms, values)]
-    for x, total in enumerate(bottoms):
-        ax.annotate(f"{total:.1f} ms", (x, total), textcoords="offset points", xytext=(0, 4), ha="center")
+    for x, total in enumerate(bottoms):  # the thin segments are hard to see: say their values
+        detail = " · ".join(f"{label.split(' (')[0]} {values[x]:.1f}" for label, values in parts.items())
+        ax.annotate(f"{total:.1f} ms\n{detail}", (x, total), textcoords="offset points", xytext=(0, 4),
+                    ha="center", fontsize="small")
     ideals = [_get(_archs(summary), arch, "ideal", "mean_ms") for arch in names]
     shown = [(x, ideal) for x, ideal in enumerate(ideals) if ideal is not None]
     if shown:
-        ax.plot([x for x, _ in shown], [v for _, v in shown], marker="_", markersize=60, markeredgewidth=2.5,
-                linestyle="none", color="black", label="ideal mean (model calls alone)")
-    ax.set_ylim(0, max(bottoms + [v for _, v in shown]) * 1.15)
+        ax.hlines([v for _, v in shown], [x - 0.32 for x, _ in shown], [x + 0.32 for x, _ in shown],
+                  colors="black", linewidth=2.5, label="ideal mean (model calls alone)")
+    ax.set_ylim(0, max(bottoms + [v for _, v in shown]) * 1.2)
     ax.set_title("Where a request's server time goes (mean over sequential requests)")
     ax.set_xlabel("architecture")
     ax.set_ylabel("mean time per request (ms)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small", loc="upper right")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
     return _save(fig, run_dir, "time_split")
 
 
-def _split_parts(splits: Sequence[Summary] | Any) -> dict[str, list[float]]:
+def _split_parts(splits: Iterable[Summary]) -> dict[str, list[float]]:
     splits = list(splits)
     return {
         "feature store": [s["feature_store_ms"] or 0.0 for s in splits],

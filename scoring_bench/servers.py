@@ -57,7 +57,8 @@ def gunicorn_config(name: str, settings: Settings | None = None) -> dict[str, An
     ``reuse_port``: with one shared socket, keep-alive connections pile up on
     whichever worker accepted first and throughput swings between runs; with
     SO_REUSEPORT the kernel spreads them. ``keepalive`` outlives any client's
-    idle time, so pooled connections are not reset under them.
+    idle time, so pooled connections are not reset under them. With a
+    profiler on, the worker hooks start and save it (scoring_bench.profiling).
     """
     settings = settings or Settings()
     svc = service(name)
@@ -79,7 +80,18 @@ def gunicorn_config(name: str, settings: Settings | None = None) -> dict[str, An
     }
     if worker_class == "gthread":
         config["threads"] = getattr(settings, f"{key}_threads")
+    if settings.profiler != "none":  # imported only then: no profiling code otherwise
+        from scoring_bench import profiling
+
+        config.update(profiling.gunicorn_hooks(settings, name))
     return config
+
+
+def async_loop(settings: Settings) -> str:
+    """uvicorn's event loop: ASYNC_LOOP, except under pyinstrument, which cannot follow
+    a request's awaits through uvloop's C loop (it would charge the model calls'
+    wait to the loop), so a pyinstrument-profiled async service runs on asyncio's."""
+    return "asyncio" if settings.profiler == "pyinstrument" else settings.async_loop
 
 
 def command(svc: Service, settings: Settings) -> list[str]:
@@ -95,7 +107,7 @@ def command(svc: Service, settings: Settings) -> list[str]:
         "--host", settings.host,
         "--port", str(svc.port(settings)),
         "--workers", str(getattr(settings, f"{svc.settings_key}_workers")),
-        "--loop", settings.async_loop,
+        "--loop", async_loop(settings),
         "--http", settings.async_http,
         "--timeout-keep-alive", str(settings.keepalive_s),
         "--no-access-log",

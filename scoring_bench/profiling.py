@@ -1,0 +1,594 @@
+"""Profiling of the services, switched on by settings when a service starts.
+
+``PROFILER`` (a setting, never a request parameter) picks the profiler and
+``PROFILE_DIR`` where each service process writes its profile when it stops,
+as ``<profile_dir>/<service>-<pid>.<ext>``: the path is built from settings,
+the service's own name and the pid only, never from anything a client sends.
+
+- ``pyinstrument``: every request is profiled on its own (the profiler is per
+  request: gthread workers serve requests in threads, and an asyncio
+  profiler follows one task's context), and the sessions of all requests of
+  the process are combined and saved as ``<service>-<pid>.pyisession``.
+- ``yappi-wall`` / ``yappi-cpu``: yappi runs process-wide (all threads;
+  coroutine-aware under asyncio) from worker start to worker stop, saved as
+  ``<service>-<pid>.yappi-wall.pstats`` / ``.yappi-cpu.pstats`` (pstat
+  format). The clock is in the name because one pstats file cannot say which
+  clock it was measured with, and :func:`collect` must not mix them.
+- ``none`` (the default): nothing is wrapped and neither profiler is even
+  imported (they are imported lazily, here only), so the hot path pays nothing.
+
+pyinstrument leaves health checks out (the supervisor's polling is not the
+workload), and cannot follow awaits through uvloop's C event loop, so
+:func:`scoring_bench.servers.command` runs a pyinstrument-profiled FastAPI
+service on asyncio's loop.
+
+A process starts and stops profiling in gunicorn's worker hooks
+(:func:`gunicorn_hooks`, added by :func:`scoring_bench.servers.gunicorn_config`)
+or in the FastAPI lifespan (:func:`install_fastapi`). After the stack is
+stopped, :func:`collect` merges one service's files into the run folder's
+``profiles/<arch>/`` files (doc/run-folder.md), and :func:`profile_client`
+profiles the client side of a call.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import pstats
+import re
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from scoring_bench.service_info import HEALTH_PATH
+from scoring_bench.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from flask import Flask
+    from pyinstrument.frame import Frame
+    from pyinstrument.session import Session
+
+log = logging.getLogger("scoring_bench")
+
+PYINSTRUMENT_SUFFIX = ".pyisession"
+YAPPI_CLOCKS = {"yappi-wall": "wall", "yappi-cpu": "cpu"}
+CATEGORIES = ("model_calls", "feature_store", "json_validation", "framework")
+SAMPLE_INTERVAL_S = 0.001
+_SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
+
+
+class ProfilingError(RuntimeError):
+    """Profiling was asked for but cannot run; the message says what to set."""
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def enabled(settings: Settings) -> bool:
+    return settings.profiler != "none"
+
+
+def profile_dir(settings: Settings) -> Path:
+    """``PROFILE_DIR``, created if missing; an error if profiling is on without it."""
+    if settings.profile_dir is None:
+        raise ProfilingError(
+            f"PROFILER={settings.profiler} needs PROFILE_DIR: the folder where each service "
+            "writes its profile when it stops"
+        )
+    settings.profile_dir.mkdir(parents=True, exist_ok=True)
+    return settings.profile_dir
+
+
+def _check_service(service: str) -> str:
+    if not _SERVICE_NAME.fullmatch(service):
+        raise ValueError(f"not a service name: {service!r}")
+    return service
+
+
+# --- what one process records ---------------------------------------------------------------
+
+
+class _Recorder(Protocol):
+    suffix: str
+
+    def start(self) -> None: ...
+    def save(self, path: Path) -> bool: ...
+
+
+class _PyinstrumentRecorder:
+    """The sessions of every request of this process, combined (thread-safe).
+
+    ``Session.combine`` concatenates sample lists, so the combined session is
+    compacted (identical stacks summed) whenever it has doubled: memory stays
+    bounded by the number of distinct stacks, not the number of requests.
+    """
+
+    suffix = PYINSTRUMENT_SUFFIX
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._session: Session | None = None
+        self._compact_above = 20_000
+
+    def start(self) -> None:
+        """Nothing to start: each request starts its own profiler."""
+
+    def add(self, session: Session) -> None:
+        from pyinstrument.session import Session
+
+        with self._lock:
+            combined = session if self._session is None else Session.combine(self._session, session)
+            if len(combined.frame_records) > self._compact_above:
+                combined.frame_records = compact_records(combined.frame_records)
+                self._compact_above = max(20_000, 2 * len(combined.frame_records))
+            self._session = combined
+
+    def save(self, path: Path) -> bool:
+        with self._lock:
+            session, self._session = self._session, None
+        if session is None:
+            return False
+        session.frame_records = compact_records(session.frame_records)
+        _write_atomically(path, session.save)
+        return True
+
+
+class _YappiRecorder:
+    """yappi over the whole process, every thread, from start() to save()."""
+
+    def __init__(self, profiler: str) -> None:
+        self.clock = YAPPI_CLOCKS[profiler]
+        self.suffix = f".{profiler}.pstats"
+
+    def start(self) -> None:
+        import yappi
+
+        if not yappi.is_running():
+            yappi.set_clock_type(self.clock)
+            yappi.start(builtins=False, profile_threads=True)
+
+    def save(self, path: Path) -> bool:
+        import yappi
+
+        yappi.stop()
+        stats = yappi.get_func_stats()
+        if stats.empty():
+            return False
+        _write_atomically(path, lambda tmp: stats.save(str(tmp), type="pstat"))
+        yappi.clear_stats()
+        return True
+
+
+def compact_records(records: Iterable[tuple[list[str], float]]) -> list[tuple[list[str], float]]:
+    """pyinstrument frame records with identical stacks summed (order is irrelevant
+    once sessions are combined: they are no longer a timeline)."""
+    merged: dict[tuple[str, ...], float] = {}
+    for stack, seconds in records:
+        key = tuple(stack)
+        merged[key] = merged.get(key, 0.0) + seconds
+    return [(list(stack), seconds) for stack, seconds in merged.items()]
+
+
+def _write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write next to ``path`` then rename, so a reader never sees half a profile."""
+    tmp = path.with_name(path.name + ".partial")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+@dataclass
+class _ProcessProfile:
+    service: str
+    directory: Path
+    recorder: _Recorder
+    finished: bool = False
+
+    @property
+    def path(self) -> Path:
+        """Computed when written: a gunicorn worker's pid, not its master's."""
+        return self.directory / f"{self.service}-{os.getpid()}{self.recorder.suffix}"
+
+    def finish(self) -> Path | None:
+        if self.finished:
+            return None
+        self.finished = True
+        path = self.path
+        if not self.recorder.save(path):
+            log.info("profiling: %s recorded nothing, no profile written", self.service)
+            return None
+        log.info("profiling: %s wrote %s", self.service, path)
+        return path
+
+
+_process: _ProcessProfile | None = None
+
+
+def _process_profile(settings: Settings, service: str) -> _ProcessProfile:
+    """This process's profile, made on first use (the app import or a worker hook)."""
+    global _process
+    if _process is None:
+        recorder: _Recorder
+        if settings.profiler == "pyinstrument":
+            recorder = _PyinstrumentRecorder()
+        else:
+            recorder = _YappiRecorder(settings.profiler)
+        _process = _ProcessProfile(_check_service(service), profile_dir(settings), recorder)
+    return _process
+
+
+def start_process(settings: Settings, service: str) -> None:
+    """Start this process's profiling (a worker started)."""
+    if enabled(settings):
+        _process_profile(settings, service).recorder.start()
+
+
+def finish_process() -> Path | None:
+    """Stop this process's profiling and write its file; the path, or None if
+    nothing was profiled here (e.g. a gunicorn master)."""
+    global _process
+    profile, _process = _process, None
+    return profile.finish() if profile is not None else None
+
+
+# --- wiring into the servers ------------------------------------------------------------------
+
+
+def gunicorn_hooks(settings: Settings, service: str) -> dict[str, Callable[..., None]]:
+    """``post_worker_init`` / ``worker_exit`` for a gunicorn config (fails at start-up
+    when profiling is on without PROFILE_DIR)."""
+    if not enabled(settings):
+        return {}
+    profile_dir(settings)
+    _check_service(service)
+
+    def post_worker_init(worker: Any) -> None:
+        start_process(settings, service)
+
+    def worker_exit(server: Any, worker: Any) -> None:
+        finish_process()
+
+    return {"post_worker_init": post_worker_init, "worker_exit": worker_exit}
+
+
+def install_flask(app: Flask, settings: Settings, service: str) -> None:
+    """Profile each request of a Flask app with pyinstrument; nothing when PROFILER=none.
+    (yappi needs no wrapping: the gunicorn worker hooks start and save it.)"""
+    if settings.profiler != "pyinstrument":
+        if enabled(settings):
+            _process_profile(settings, service)  # fail now, not at the first request
+        return
+    recorder = _process_profile(settings, service).recorder
+    assert isinstance(recorder, _PyinstrumentRecorder)
+    app.wsgi_app = _PyinstrumentWSGI(app.wsgi_app, recorder)  # type: ignore[method-assign]
+
+
+def install_fastapi(app: FastAPI, settings: Settings, service: str) -> None:
+    """Profile a FastAPI app: start/stop in its lifespan, and with pyinstrument a
+    per-request ASGI middleware; nothing when PROFILER=none."""
+    if not enabled(settings):
+        return
+    profile = _process_profile(settings, service)
+    if isinstance(profile.recorder, _PyinstrumentRecorder):
+        app.add_middleware(_PyinstrumentASGI, recorder=profile.recorder)
+    app.router.lifespan_context = _profiled_lifespan(app.router.lifespan_context, settings, service)
+
+
+class _PyinstrumentWSGI:
+    """One pyinstrument profiler per request, on the worker thread serving it."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], recorder: _PyinstrumentRecorder) -> None:
+        from pyinstrument import Profiler
+
+        self.app = app
+        self.recorder = recorder
+        self.profiler_class = Profiler
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            return self.app(environ, start_response)
+        profiler = self.profiler_class(interval=SAMPLE_INTERVAL_S, async_mode="disabled")
+        profiler.start()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            self.recorder.add(profiler.stop())
+
+
+class _PyinstrumentASGI:
+    """One pyinstrument profiler per HTTP request, following the request's async
+    context: time the request spends awaiting is charged to the awaiting frame."""
+
+    def __init__(self, app: ASGIApp, recorder: _PyinstrumentRecorder) -> None:
+        from pyinstrument import Profiler
+
+        self.app = app
+        self.recorder = recorder
+        self.profiler_class = Profiler
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") == HEALTH_PATH:
+            await self.app(scope, receive, send)
+            return
+        _use_await_remembering_sampler()
+        profiler = self.profiler_class(interval=SAMPLE_INTERVAL_S, async_mode="enabled")
+        profiler.start()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.recorder.add(profiler.stop())
+
+
+@functools.cache
+def _await_remembering_sampler() -> type:
+    """pyinstrument's per-thread stack sampler, charging a request's waits to its last await.
+
+    In async mode pyinstrument charges the time a request spends outside its
+    context to the ``await`` that left it, but only when the context was left
+    straight from a coroutine. Under uvicorn the request's context is also
+    entered and left by plain callbacks it scheduled (future and transport
+    callbacks run in a copy of its context); after one of those, pyinstrument
+    charges the rest of the wait to whatever the event loop is doing
+    (``epoll.poll``), and a request waiting on its model calls looks like
+    event-loop time. The request is still waiting on the same await then, so
+    this sampler keeps charging that await. (pyinstrument internals, pinned in
+    constraints.txt; the integration test checks the attribution.)
+    """
+    from pyinstrument.stack_sampler import AsyncState, StackSampler, StackSamplerSubscriber
+
+    def remember_or_restore(subscriber: StackSamplerSubscriber) -> None:
+        state = subscriber.async_state
+        if state is not None and state.state == "out_of_context_awaited":
+            subscriber.last_await = state.info  # type: ignore[attr-defined]
+        elif state is not None and state.state == "out_of_context_unknown":
+            last_await = getattr(subscriber, "last_await", None)
+            if last_await is not None:
+                subscriber.async_state = AsyncState("out_of_context_awaited", info=last_await)
+
+    class AwaitRememberingSampler(StackSampler):
+        def _sample(self, frame: Any, event: str, arg: Any) -> None:
+            super()._sample(frame, event, arg)
+            if event == "context_changed":
+                for subscriber in self.subscribers:
+                    if subscriber.target == arg[1]:  # the context that was left
+                        remember_or_restore(subscriber)
+
+    return AwaitRememberingSampler
+
+
+def _use_await_remembering_sampler() -> None:
+    """Make this thread's sampler an AwaitRememberingSampler, unless a profiler
+    that is not ours is already running on it."""
+    from pyinstrument import stack_sampler
+
+    cls = _await_remembering_sampler()
+    current = getattr(stack_sampler.thread_locals, "stack_sampler", None)
+    if current is None or (not isinstance(current, cls) and not current.subscribers):
+        stack_sampler.thread_locals.stack_sampler = cls()
+
+
+def _profiled_lifespan(inner: Callable[[Any], Any], settings: Settings, service: str) -> Callable[[Any], Any]:
+    @asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        start_process(settings, service)
+        if settings.profiler == "pyinstrument":
+            _warn_if_uvloop()
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            finish_process()
+
+    return lifespan
+
+
+def _warn_if_uvloop() -> None:
+    import asyncio
+
+    if type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
+        log.warning("profiling: pyinstrument cannot follow awaits under uvloop; the model calls' "
+                    "wait will show as event-loop time (scoring_bench.servers runs it with --loop asyncio)")
+
+
+# --- after the run: merge, render, break down ---------------------------------------------------
+
+
+def _service_files(profile_dir: Path, service: str, suffix: str) -> list[Path]:
+    """``<service>-<pid><suffix>`` files, and no other service's (pid: digits only)."""
+    pattern = re.compile(re.escape(_check_service(service)) + r"-\d+" + re.escape(suffix))
+    return sorted(p for p in profile_dir.glob(f"{service}-*{suffix}") if pattern.fullmatch(p.name))
+
+
+def combine_sessions(paths: Iterable[Path]) -> Session | None:
+    from pyinstrument.session import Session
+
+    combined: Session | None = None
+    for path in paths:
+        session = Session.load(path)
+        combined = session if combined is None else Session.combine(combined, session)
+    return combined
+
+
+def collect(profile_dir: Path, service: str, out_dir: Path) -> dict[str, Any]:
+    """Merge the profiles one service's processes wrote into ``profile_dir`` (run
+    after the stack has stopped) into ``out_dir``:
+
+    - all ``<service>-*.pyisession`` → ``pyinstrument.html``, ``pyinstrument.txt``
+      and ``breakdown.json`` (see :func:`breakdown`);
+    - all ``<service>-*.yappi-wall.pstats`` → ``yappi-wall.pstats``, and the same
+      for ``yappi-cpu``.
+
+    Returns ``{"breakdown": <breakdown.json's content, or None>, "written": [paths]}``.
+    Raises FileNotFoundError when ``profile_dir`` holds no profile of ``service``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    result: dict[str, Any] = {"breakdown": None, "written": written}
+    session = combine_sessions(_service_files(profile_dir, service, PYINSTRUMENT_SUFFIX))
+    if session is not None:
+        result["breakdown"] = breakdown(session)
+        written += write_session_reports(session, out_dir)
+        written.append(_write_json(out_dir / "breakdown.json", result["breakdown"]))
+    for profiler in YAPPI_CLOCKS:
+        merged = merge_pstats(_service_files(profile_dir, service, f".{profiler}.pstats"),
+                              out_dir / f"{profiler}.pstats")
+        if merged is not None:
+            written.append(merged)
+    if not written:
+        raise FileNotFoundError(
+            f"no profile of {service} in {profile_dir}: was the stack started with PROFILER and "
+            "PROFILE_DIR set, sent requests, and stopped?"
+        )
+    return result
+
+
+def write_session_reports(session: Session, out_dir: Path) -> list[Path]:
+    """``pyinstrument.html`` (interactive, self-contained) and ``pyinstrument.txt``."""
+    from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
+
+    html = out_dir / "pyinstrument.html"
+    txt = out_dir / "pyinstrument.txt"
+    html.write_text(HTMLRenderer().render(session), encoding="utf-8")
+    txt.write_text(ConsoleRenderer(unicode=True, color=False).render(session), encoding="utf-8")
+    return [html, txt]
+
+
+def merge_pstats(paths: list[Path], out: Path) -> Path | None:
+    """One pstats file summing ``paths`` (None when there are none)."""
+    if not paths:
+        return None
+    stats = pstats.Stats(str(paths[0]))
+    for path in paths[1:]:
+        stats.add(str(path))
+    stats.dump_stats(str(out))
+    return out
+
+
+def _write_json(path: Path, value: Any) -> Path:
+    import json
+
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+# --- the breakdown ---------------------------------------------------------------------------------
+
+_SCORERS = ("scoring_bench/scorer_sync.py", "scoring_bench/scorer_async.py")
+MODEL_CALL_FUNCTIONS = frozenset({"predict"})
+FEATURE_STORE_FUNCTIONS = frozenset({"read_features"})
+FEATURE_STORE_PACKAGES = frozenset({"redis"})
+JSON_PACKAGES = frozenset({"json", "orjson", "pydantic", "pydantic_core"})
+_JSON_FILES = ("scoring_bench/schemas.py",)
+# C functions appear as "<built-in>" frames named by their __qualname__ only
+_JSON_BUILTINS = frozenset({"dumps", "loads", "from_json", "to_json"})
+_JSON_BUILTIN_PREFIXES = ("SchemaValidator.", "SchemaSerializer.")
+_STDLIB_PACKAGE = re.compile(r"/python3\.\d+/([^/]+)/")
+
+
+def library_package(path: str) -> str | None:
+    """The top-level package of an installed or standard-library file, else None."""
+    for marker in ("/site-packages/", "/dist-packages/"):
+        _, found, rest = path.rpartition(marker)
+        if found:
+            return rest.split("/", 1)[0] if "/" in rest else None
+    match = _STDLIB_PACKAGE.search(path)
+    return match.group(1) if match else None
+
+
+def frame_category(function: str, file_path: str | None) -> str | None:
+    """The category a frame names by itself, or None (it inherits its caller's)."""
+    if not file_path:
+        return None  # [self], [await], [out-of-context]: time of their parent
+    path = file_path.replace(os.sep, "/")
+    if path.endswith(_SCORERS):
+        if function in MODEL_CALL_FUNCTIONS:
+            return "model_calls"
+        if function in FEATURE_STORE_FUNCTIONS:
+            return "feature_store"
+    if path == "<built-in>":
+        is_json = function in _JSON_BUILTINS or function.startswith(_JSON_BUILTIN_PREFIXES)
+        return "json_validation" if is_json else None
+    if path.endswith(_JSON_FILES):
+        return "json_validation"
+    package = library_package(path)
+    if package in FEATURE_STORE_PACKAGES:
+        return "feature_store"
+    if package in JSON_PACKAGES:
+        return "json_validation"
+    return None
+
+
+def breakdown(session: Session) -> dict[str, Any]:
+    """Where the profiled requests' wall time went, as shares of four categories.
+
+    Rule: every frame's *self* time (its time minus its children's; pyinstrument
+    keeps await time in synthetic ``[await]``/``[self]`` leaves, which count as
+    their parent's) goes to the category of its nearest ancestor-or-self frame
+    that names one, else to ``framework``:
+
+    - ``model_calls``: the model-call functions of ``scoring_bench/scorer_sync.py``
+      and ``scorer_async.py`` (``predict``: the urllib3/requests/aiohttp call and
+      the wait for the model API). Library frames under them (urllib3, requests,
+      aiohttp, sockets, awaits) have no category of their own, so they count here.
+    - ``feature_store``: ``read_features`` in those files, and any frame of the
+      ``redis`` package.
+    - ``json_validation``: ``scoring_bench/schemas.py``, and the ``json``,
+      ``orjson``, ``pydantic`` and ``pydantic_core`` packages, including their C
+      functions (``dumps``, ``loads``, ``from_json``, ``SchemaValidator.*``),
+      wherever they are called — also inside a model call (parsing its answer)
+      or a feature read (decoding the stored features).
+    - ``framework``: everything else: the server, Flask/werkzeug or
+      FastAPI/Starlette, the handler's own code and the profiler's.
+
+    ``wall_ms`` is the sampled wall time of all requests, summed. Shares sum to 1.
+    """
+    root = session.root_frame()
+    if root is None or root.time <= 0:
+        raise ValueError("the session has no samples")
+    totals = dict.fromkeys(CATEGORIES, 0.0)
+    for frame, category in _walk(root):
+        totals[category] += max(frame.time - sum(child.time for child in frame.children), 0.0)
+    total = sum(totals.values())
+    return {"wall_ms": total * 1000.0, "shares": {c: totals[c] / total for c in CATEGORIES}}
+
+
+def _walk(root: Frame) -> Iterator[tuple[Frame, str]]:
+    """Every frame with its category (iterative: stacks can be deep)."""
+    pending = [(root, "framework")]
+    while pending:
+        frame, inherited = pending.pop()
+        category = frame_category(frame.function, frame.file_path) or inherited
+        yield frame, category
+        pending.extend((child, category) for child in frame.children)
+
+
+# --- the client side ---------------------------------------------------------------------------------
+
+
+def profile_client(url: str, body: list[float], n: int, out_dir: Path) -> None:
+    """Profile ``n`` sequential POSTs of ``body`` to ``url`` from one pooled
+    ``requests.Session`` (no proxy/netrc look-ups) and write ``pyinstrument.html``
+    and ``pyinstrument.txt`` to ``out_dir``. A non-2xx answer raises."""
+    import requests
+    from pyinstrument import Profiler
+
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with requests.Session() as http:
+        http.trust_env = False
+        profiler = Profiler(interval=SAMPLE_INTERVAL_S, async_mode="disabled")
+        profiler.start()
+        try:
+            for _ in range(n):
+                http.post(url, json=body, timeout=10).raise_for_status()
+        finally:
+            session = profiler.stop()
+    write_session_reports(session, out_dir)
