@@ -482,6 +482,7 @@ def _write_json(path: Path, value: Any) -> Path:
 
 _SCORERS = ("scoring_bench/scorer_sync.py", "scoring_bench/scorer_async.py")
 MODEL_CALL_FUNCTIONS = frozenset({"predict"})
+MODEL_CALL_PACKAGES = frozenset({"urllib3", "requests", "aiohttp"})
 FEATURE_STORE_FUNCTIONS = frozenset({"read_features"})
 FEATURE_STORE_PACKAGES = frozenset({"redis"})
 JSON_PACKAGES = frozenset({"json", "orjson", "pydantic", "pydantic_core"})
@@ -518,6 +519,8 @@ def frame_category(function: str, file_path: str | None) -> str | None:
     if path.endswith(_JSON_FILES):
         return "json_validation"
     package = library_package(path)
+    if package in MODEL_CALL_PACKAGES:
+        return "model_calls"
     if package in FEATURE_STORE_PACKAGES:
         return "feature_store"
     if package in JSON_PACKAGES:
@@ -534,9 +537,12 @@ def breakdown(session: Session) -> dict[str, Any]:
     that names one, else to ``framework``:
 
     - ``model_calls``: the model-call functions of ``scoring_bench/scorer_sync.py``
-      and ``scorer_async.py`` (``predict``: the urllib3/requests/aiohttp call and
-      the wait for the model API). Library frames under them (urllib3, requests,
-      aiohttp, sockets, awaits) have no category of their own, so they count here.
+      and ``scorer_async.py`` (``predict``: the HTTP call and the wait for the
+      model API), with the library frames, sockets and awaits under them; and
+      frames of the HTTP clients ``urllib3``, ``requests`` and ``aiohttp``
+      wherever they are, because a scoring handler uses them only to call the
+      models (health checks are not profiled) and aiohttp writes a request body
+      in a task of its own, outside ``predict``'s stack.
     - ``feature_store``: ``read_features`` in those files, and any frame of the
       ``redis`` package.
     - ``json_validation``: ``scoring_bench/schemas.py``, and the ``json``,

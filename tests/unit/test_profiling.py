@@ -1,0 +1,342 @@
+"""Profiling: the breakdown rule, merging, and that PROFILER=none installs nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from flask import Flask
+from pyinstrument import Profiler
+from pyinstrument.session import Session
+
+from scoring_bench import profiling
+from scoring_bench.profiling import CATEGORIES, ProfilingError, breakdown, collect, frame_category
+from scoring_bench.servers import command, gunicorn_config, service
+from scoring_bench.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SITE = "/venv/lib/python3.11/site-packages"
+SCORER_SYNC = "/app/scoring_bench/scorer_sync.py"
+SCORER_ASYNC = "/app/scoring_bench/scorer_async.py"
+URLLIB3 = f"{SITE}/urllib3/connectionpool.py"
+REDIS = f"{SITE}/redis/client.py"
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_process_profile() -> Iterator[None]:
+    """Each test starts and ends without a process profile (it is module state)."""
+    profiling.finish_process()
+    yield
+    profiling.finish_process()
+
+
+def frame(function: str, path: str, line: int = 1, cls: str | None = None) -> str:
+    """A pyinstrument frame record: code name, file, line, then the class as an attribute."""
+    return f"{function}\x00{path}\x00{line}" + (f"\x01c{cls}" if cls else "")
+
+
+THREAD = "MainThread\x00<thread>\x001"
+HANDLER = frame("predict", "/app/api_scoring_sync/app.py")
+FLASK = frame("wsgi_app", f"{SITE}/flask/app.py")
+
+
+def synthetic_session(records: list[tuple[list[str], float]]) -> Session:
+    return Session(
+        frame_records=records, start_time=0.0, duration=sum(t for _, t in records),
+        min_interval=0.001, max_interval=0.001, sample_count=len(records),
+        start_call_stack=[THREAD], target_description="test", cpu_time=0.0,
+        sys_path=[SITE], sys_prefixes=["/venv"],
+    )
+
+
+def test_breakdown_charges_self_time_to_the_nearest_categorised_frame() -> None:
+    base = [THREAD, FLASK, HANDLER]
+    model = [frame("predict", SCORER_SYNC, cls="Urllib3ModelClient"), frame("urlopen", URLLIB3)]
+    session = synthetic_session([
+        (base + model + [frame("socket.recv_into", "<built-in>", 0)], 0.070),
+        (base + model, 0.005),                                                        # urllib3's own time
+        (base + model + [frame("parse_model_response", "/app/scoring_bench/scoring.py"),
+                         frame("loads", "<built-in>", 0)], 0.002),                    # JSON inside a call
+        (base + [frame("read_features", SCORER_SYNC, cls="SyncScorer"), frame("get", REDIS)], 0.008),
+        (base + [frame("ping", REDIS)], 0.002),                                          # redis anywhere
+        (base + [frame("scoring", "/app/scoring_bench/schemas.py"),
+                 frame("SchemaValidator.validate_python", "<built-in>", 0)], 0.003),
+        (base + [frame("dumps", "<built-in>", 0)], 0.001),
+        (base + [frame("urlopen", URLLIB3)], 0.003),                                     # an HTTP client
+        (base + [frame("score", SCORER_SYNC, cls="SyncScorer")], 0.004),               # the handler's own
+        (base, 0.002),
+    ])
+    result = breakdown(session)
+    assert result["wall_ms"] == pytest.approx(100.0)
+    shares = result["shares"]
+    assert shares["model_calls"] == pytest.approx(0.78)
+    assert shares["feature_store"] == pytest.approx(0.10)
+    assert shares["json_validation"] == pytest.approx(0.06)
+    assert shares["framework"] == pytest.approx(0.06)
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_breakdown_charges_awaits_to_the_awaiting_model_call() -> None:
+    task = [THREAD, frame("_run", "/usr/lib/python3.11/asyncio/events.py")]
+    session = synthetic_session([
+        (task + [frame("predict", SCORER_ASYNC, cls="AsyncScorer"),
+                 frame("_request", f"{SITE}/aiohttp/client.py"), "[await]"], 0.045),
+        (task + [frame("read_features", SCORER_ASYNC, cls="AsyncScorer"), "[await]"], 0.001),
+        (task + [frame("execute_command", f"{SITE}/redis/asyncio/client.py")], 0.001),
+        (task + [frame("__call__", f"{SITE}/starlette/routing.py")], 0.003),
+    ])
+    shares = breakdown(session)["shares"]
+    assert shares == pytest.approx({"model_calls": 0.9, "feature_store": 0.04,
+                                    "json_validation": 0.0, "framework": 0.06})
+
+
+def test_frame_categories() -> None:
+    assert frame_category("predict", SCORER_ASYNC) == "model_calls"
+    assert frame_category("predict", "/app/api_model_sync/app.py") is None  # a model API's handler
+    assert frame_category("read_features", SCORER_SYNC) == "feature_store"
+    assert frame_category("decode", "/usr/lib/python3.11/json/decoder.py") == "json_validation"
+    assert frame_category("validate", f"{SITE}/pydantic/type_adapter.py") == "json_validation"
+    assert frame_category("write_bytes", f"{SITE}/aiohttp/client_reqrep.py") == "model_calls"
+    assert frame_category("select", "/usr/lib/python3.11/selectors.py") is None
+    assert frame_category("run_asgi", f"{SITE}/uvicorn/protocols/http/httptools_impl.py") is None
+    assert frame_category("sleep", "<built-in>") is None
+    assert frame_category("[await]", None) is None
+
+
+FAKE_SCORER = textwrap.dedent("""
+    import time
+
+    from scoring_bench.schemas import RequestParser
+
+    PARSER = RequestParser(1000, 1 << 20)
+
+    def predict():
+        time.sleep(0.030)
+
+    def read_features():
+        time.sleep(0.008)
+
+    def score(body):
+        read_features()
+        for _ in range(200):
+            PARSER.scoring(body)
+        predict()
+""")
+
+
+def test_breakdown_of_a_real_profile() -> None:
+    """Real pyinstrument samples of code compiled under a scorer's file name."""
+    namespace: dict[str, Any] = {}
+    exec(compile(FAKE_SCORER, "/app/scoring_bench/scorer_sync.py", "exec"), namespace)
+    body = json.dumps({"entity_id": "7", "features": [0.5] * 50}).encode()
+    with Profiler(interval=0.0005, async_mode="disabled") as profiler:
+        for _ in range(3):
+            namespace["score"](body)
+    result = breakdown(profiler.last_session)  # type: ignore[arg-type]
+    shares = result["shares"]
+    assert set(shares) == set(CATEGORIES)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["model_calls"] > shares["feature_store"] > 0
+    assert shares["json_validation"] > 0
+    assert max(shares, key=shares.get) == "model_calls"  # type: ignore[arg-type]
+    assert result["wall_ms"] >= 3 * 38
+
+
+def test_compacting_keeps_the_tree() -> None:
+    records = [([THREAD, HANDLER], 0.002), ([THREAD, FLASK], 0.001), ([THREAD, HANDLER], 0.003)]
+    compacted = profiling.compact_records(records)
+    assert sorted(compacted) == sorted([([THREAD, HANDLER], 0.005), ([THREAD, FLASK], 0.001)])
+    assert breakdown(synthetic_session(compacted)) == breakdown(synthetic_session(records))
+
+
+def _pstats_file(path: Path, calls: int) -> None:
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(calls):
+        time.perf_counter()
+    profile.disable()
+    profile.dump_stats(str(path))
+
+
+def test_collect_merges_one_services_files(tmp_path: Path) -> None:
+    prof, out = tmp_path / "prof", tmp_path / "out"
+    prof.mkdir()
+    model = [THREAD, HANDLER, frame("predict", SCORER_SYNC)]
+    synthetic_session([(model, 0.08), ([THREAD, HANDLER], 0.02)]).save(prof / "scoring-sync-11.pyisession")
+    synthetic_session([(model, 0.10)]).save(prof / "scoring-sync-12.pyisession")
+    synthetic_session([([THREAD], 1.0)]).save(prof / "scoring-async-13.pyisession")  # another service
+    _pstats_file(prof / "scoring-sync-11.yappi-wall.pstats", 3)
+    _pstats_file(prof / "scoring-sync-12.yappi-wall.pstats", 4)
+    _pstats_file(prof / "scoring-sync-13.yappi-cpu.pstats.partial", 1)  # unfinished: ignored
+
+    result = collect(prof, "scoring-sync", out)
+
+    assert sorted(p.name for p in out.iterdir()) == [
+        "breakdown.json", "pyinstrument.html", "pyinstrument.txt", "yappi-wall.pstats"]
+    written = json.loads((out / "breakdown.json").read_text())
+    assert written == result["breakdown"]
+    assert written["wall_ms"] == pytest.approx(200.0)
+    assert written["shares"]["model_calls"] == pytest.approx(0.9)
+    assert "<html>" in (out / "pyinstrument.html").read_text()
+    assert "predict" in (out / "pyinstrument.txt").read_text()
+    merged = pstats.Stats(str(out / "yappi-wall.pstats"))
+    entries = merged.stats.items()  # type: ignore[attr-defined]
+    perf_counter_calls = [calls for (_, _, name), (_, calls, *_) in entries if "perf_counter" in name]
+    assert perf_counter_calls == [7]
+
+
+def test_collect_without_profiles_says_so(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no profile of scoring-async"):
+        collect(tmp_path, "scoring-async", tmp_path / "out")
+
+
+# --- switched on and off by settings ----------------------------------------------------------------
+
+
+def test_nothing_is_installed_when_profiler_is_none() -> None:
+    settings = Settings(profiler="none", profile_dir=None)
+    flask_app = Flask(__name__)
+    wsgi_app = flask_app.wsgi_app
+    profiling.install_flask(flask_app, settings, "scoring-sync")
+    assert flask_app.wsgi_app == wsgi_app
+    fastapi_app = FastAPI()
+    lifespan = fastapi_app.router.lifespan_context
+    profiling.install_fastapi(fastapi_app, settings, "scoring-async")
+    assert fastapi_app.user_middleware == [] and fastapi_app.router.lifespan_context is lifespan
+    config = gunicorn_config("scoring-sync", settings)
+    assert "post_worker_init" not in config and "worker_exit" not in config
+    assert profiling._process is None
+
+
+def test_no_profiler_is_imported_when_profiler_is_none() -> None:
+    code = textwrap.dedent("""
+        import sys
+        import api_model_async.app, api_model_sync.app, api_scoring_async.app, api_scoring_sync.app
+        from scoring_bench.servers import gunicorn_config
+        gunicorn_config("scoring-sync"), gunicorn_config("model-sync")
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("pyinstrument", "yappi"))
+        assert not loaded, loaded
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("PROFILER", "PROFILE_DIR")}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("profiler", ["pyinstrument", "yappi-wall", "yappi-cpu"])
+def test_profiling_without_profile_dir_fails_at_start_up(profiler: str) -> None:
+    settings = Settings(profiler=profiler, profile_dir=None)
+    with pytest.raises(ProfilingError, match="needs PROFILE_DIR"):
+        gunicorn_config("scoring-sync", settings)
+    with pytest.raises(ProfilingError, match="needs PROFILE_DIR"):
+        profiling.install_flask(Flask(__name__), settings, "scoring-sync")
+    with pytest.raises(ProfilingError, match="needs PROFILE_DIR"):
+        profiling.install_fastapi(FastAPI(), settings, "scoring-async")
+
+
+def test_servers_add_worker_hooks_and_avoid_uvloop_under_pyinstrument(tmp_path: Path) -> None:
+    settings = Settings(profiler="pyinstrument", profile_dir=tmp_path / "new" / "prof")
+    config = gunicorn_config("scoring-sync", settings)
+    assert callable(config["post_worker_init"]) and callable(config["worker_exit"])
+    assert (tmp_path / "new" / "prof").is_dir()
+    argv = command(service("scoring-async"), settings)
+    assert argv[argv.index("--loop") + 1] == "asyncio"
+    yappi = command(service("scoring-async"), Settings(profiler="yappi-wall", profile_dir=tmp_path))
+    assert yappi[yappi.index("--loop") + 1] == "uvloop"
+
+
+def test_flask_requests_are_profiled_one_by_one_and_saved(tmp_path: Path) -> None:
+    app = Flask(__name__)
+
+    @app.post("/work")
+    def work() -> str:
+        time.sleep(0.01)
+        return "ok"
+
+    @app.get("/api/v1/healthcheck")
+    def health_probe() -> str:
+        time.sleep(0.01)
+        return "ok"
+
+    profiling.install_flask(app, Settings(profiler="pyinstrument", profile_dir=tmp_path), "scoring-sync")
+    client = app.test_client()
+    for _ in range(3):
+        assert client.post("/work").status_code == 200
+    assert client.get("/api/v1/healthcheck").status_code == 200
+    path = profiling.finish_process()
+    assert path == tmp_path / f"scoring-sync-{os.getpid()}.pyisession"
+    session = Session.load(path)
+    functions = {record.split("\x00")[0] for stack, _ in session.frame_records for record in stack}
+    assert "work" in functions and "health_probe" not in functions
+    assert session.duration >= 0.03
+
+
+def test_yappi_runs_from_worker_start_to_worker_exit(tmp_path: Path) -> None:
+    hooks = profiling.gunicorn_hooks(Settings(profiler="yappi-cpu", profile_dir=tmp_path), "model-sync")
+    hooks["post_worker_init"](None)
+
+    def busy_function() -> float:
+        return sum(i * i for i in range(20_000))
+
+    busy_function()
+    hooks["worker_exit"](None, None)
+    path = tmp_path / f"model-sync-{os.getpid()}.yappi-cpu.pstats"
+    stats = pstats.Stats(str(path))
+    assert any(name == "busy_function" for _, _, name in stats.stats)  # type: ignore[attr-defined]
+    hooks["worker_exit"](None, None)  # a second exit (e.g. in the master) writes nothing more
+
+
+async def _asgi_session(app: Any) -> None:
+    """Lifespan start-up, one POST, lifespan shutdown: what uvicorn does."""
+    lifespan_in: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan_out: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}},
+                                       lifespan_in.get, lifespan_out.put))
+    await lifespan_in.put({"type": "lifespan.startup"})
+    assert (await lifespan_out.get())["type"] == "lifespan.startup.complete"
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/work", "raw_path": b"/work", "query_string": b"",
+             "headers": [], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "root_path": ""}
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 200
+    await lifespan_in.put({"type": "lifespan.shutdown"})
+    assert (await lifespan_out.get())["type"] == "lifespan.shutdown.complete"
+    await lifespan
+
+
+def test_fastapi_requests_are_profiled_and_saved_at_shutdown(tmp_path: Path) -> None:
+    app = FastAPI()
+
+    @app.post("/work")
+    async def work() -> dict[str, str]:
+        await asyncio.sleep(0.02)
+        return {"status": "ok"}
+
+    profiling.install_fastapi(app, Settings(profiler="pyinstrument", profile_dir=tmp_path), "model-async")
+    asyncio.run(_asgi_session(app))
+    path = tmp_path / f"model-async-{os.getpid()}.pyisession"
+    session = Session.load(path)
+    assert session.duration >= 0.02
+    awaited = [stack for stack, _ in session.frame_records if stack[-1] == "[await]"]
+    assert any(record.startswith("work\x00") for stack in awaited for record in stack)
