@@ -29,6 +29,7 @@ class ResourceSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resource-sampler", daemon=True)
         self._procs: dict[int, psutil.Process] = {}
+        self._primed: set[int] = set()  # pids whose CPU counter has a previous sample
 
     def __enter__(self) -> ResourceSampler:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +45,6 @@ class ResourceSampler:
         if proc is None:
             try:
                 proc = psutil.Process(pid)
-                proc.cpu_percent(None)  # the first call only primes the counter
             except psutil.Error:
                 return None
             self._procs[pid] = proc
@@ -70,10 +70,13 @@ class ResourceSampler:
             for proc in self._tree(roots):
                 try:
                     with proc.oneshot():
-                        cpu += proc.cpu_percent(None)
+                        percent = proc.cpu_percent(None)
                         rss += proc.memory_info().rss
                 except psutil.Error:
                     continue
+                if proc.pid in self._primed:  # a first reading covers no interval: not a rate
+                    cpu += percent
+                self._primed.add(proc.pid)
             writer.writerow([f"{now:.3f}", name, f"{cpu:.1f}", f"{rss / 2**20:.1f}"])
         machine = psutil.cpu_percent(None) * (psutil.cpu_count() or 1)
         writer.writerow([f"{now:.3f}", "machine", f"{machine:.1f}", f"{psutil.virtual_memory().used / 2**20:.1f}"])

@@ -22,7 +22,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # every experiment, tiny: checks that everything works end to end (< 3 minutes)
     "smoke": {
         "bench_profile_requests": 20, "bench_timeit_requests": 30, "bench_one_user_s": 5,
-        "bench_ramp_users": [1, 8, 32], "bench_ramp_step_s": 4, "bench_warmup_s": 1,
+        "bench_ramp_users": [1, 16, 64, 128], "bench_ramp_step_s": 4, "bench_warmup_s": 1,
         "bench_sustained_s": 6, "bench_stress_s": 4, "bench_recovery_s": 4,
     },
     # numbers a user can act on, in under 10 minutes on 2 cores

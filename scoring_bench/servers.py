@@ -80,6 +80,8 @@ def gunicorn_config(name: str, settings: Settings | None = None) -> dict[str, An
     }
     if worker_class == "gthread":
         config["threads"] = getattr(settings, f"{key}_threads")
+    if worker_class == "gevent":  # greenlets instead of threads: the same setting bounds them
+        config["worker_connections"] = getattr(settings, f"{key}_threads")
     if settings.profiler != "none":  # imported only then: no profiling code otherwise
         from scoring_bench import profiling
 

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SyncWorkerClass = Literal["gthread", "meinheld", "sync"]
+SyncWorkerClass = Literal["gthread", "meinheld", "gevent", "sync"]
 ModelKind = Literal["io", "cpu"]
 LatencyDistribution = Literal["uniform", "fixed", "lognormal"]
 
@@ -78,12 +78,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1 << 20, ge=64, description="Largest request body.")
 
     # --- servers ----------------------------------------------------------------
-    model_sync_worker_class: SyncWorkerClass = "gthread"
+    # The model API only sleeps: gevent serves many sleeping requests per process at the least
+    # CPU (the machine's cores are shared with the handler under test). The scoring handler is
+    # the sync architecture under test: threads that block (gthread).
+    model_sync_worker_class: SyncWorkerClass = "gevent"
     model_sync_workers: int = Field(2, ge=1)
-    model_sync_threads: int = Field(64, ge=1)
+    model_sync_threads: int = Field(256, ge=1, description="Threads (gthread) or greenlets (gevent).")
     scoring_sync_worker_class: SyncWorkerClass = "gthread"
-    scoring_sync_workers: int = Field(4, ge=1)
-    scoring_sync_threads: int = Field(32, ge=1)
+    scoring_sync_workers: int = Field(2, ge=1)
+    scoring_sync_threads: int = Field(64, ge=1, description="Threads (gthread) or greenlets (gevent).")
     model_async_workers: int = Field(1, ge=1)
     scoring_async_workers: int = Field(1, ge=1)
     async_loop: Literal["uvloop", "asyncio"] = "uvloop"
