@@ -385,8 +385,13 @@ def ramp_section(run_dir: Path, arch: str, baseline_p95_ms: float | None) -> dic
         "steps": [_ramp_step_dict(s) for s in stats],
         "breaking_point": None,
         "last_good": None,
+        "peak": None,
     }
     ramp = [_ramp_step(s) for s in stats]
+    measured = [(i, step) for i, step in enumerate(ramp) if step.requests > 0]
+    if measured:
+        index, top = max(measured, key=lambda pair: pair[1].rps)
+        section["peak"] = {"users": top.users, "rps": top.rps, "step_index": index}
     try:
         point = find_breaking_point(ramp, baseline_p95_ms=baseline_p95_ms or None)
     except ValueError as error:  # e.g. users not rising: report the steps, say why there is no verdict

@@ -51,6 +51,7 @@ def headline(summary: dict[str, Any]) -> Table:
     row("p99 at 1 user (ms)", ("one_user", "p99_ms"))
     row("breaking point (users)", ("ramp", "breaking_point", "users"), "{}")
     row("max sustained (req/s)", ("sustained", "rps"), "{:.0f}")
+    row("capacity: ramp peak (req/s)", ("ramp", "peak", "rps"), "{:.0f}")
     row("server CPU per request (ms)", ("sustained", "server_cpu_ms_per_request"), "{:.2f}")
     return table
 

@@ -2,7 +2,8 @@
 
 1. response time at 1 user;
 2. a ramp of users, step by step, to the breaking point (see :mod:`benchmark.breaking_point`);
-3. sustained load at the last step before the break, for a fixed time;
+3. sustained load at the breaking point, for a fixed time: the most the stack serves before
+   latency, errors or throughput give way;
 4. stress at ``BENCH_STRESS_FACTOR`` × the breaking users, then low load to see recovery.
 """
 
@@ -30,16 +31,11 @@ def planned_seconds(settings: BenchSettings) -> dict[str, float]:
     }
 
 
-def ramp_result(run_dir: Path, arch: str, first_users: int) -> tuple[int, int]:
-    """(users of the last good step, users of the breaking step) from the ramp's raw files.
-
-    A ramp that breaks at its first step has no good step: then the first step's users.
-    """
+def breaking_users(run_dir: Path, arch: str, last_users: int) -> int:
+    """Users at the ramp's breaking point (the last step's users if it never broke)."""
     one_user = one_user_section(run_dir, arch, None) or {}
     ramp = ramp_section(run_dir, arch, one_user.get("p95_ms")) or {}
-    good = (ramp.get("last_good") or {}).get("users") or first_users
-    broke = (ramp.get("breaking_point") or {}).get("users") or good
-    return int(good), int(broke)
+    return int((ramp.get("breaking_point") or {}).get("users") or last_users)
 
 
 def run_locust(
@@ -55,7 +51,7 @@ def run_locust(
 
     phase("one_user", [Stage(1, s.bench_one_user_s, w)])
     phase("ramp", [Stage(u, s.bench_ramp_step_s, w) for u in s.bench_ramp_users])
-    good, broke = ramp_result(run_dir, arch, s.bench_ramp_users[0])
-    phase("sustained", [Stage(good, s.bench_sustained_s, w)])
-    stress_users = math.ceil(s.bench_stress_factor * max(broke, good))
+    broke = breaking_users(run_dir, arch, s.bench_ramp_users[-1])
+    phase("sustained", [Stage(broke, s.bench_sustained_s, w)])
+    stress_users = math.ceil(s.bench_stress_factor * broke)
     phase("stress", [Stage(stress_users, s.bench_stress_s, w), Stage(s.bench_recovery_users, s.bench_recovery_s, w)])

@@ -132,7 +132,9 @@ if os.environ.get("BENCH_STAGES"):
             if index is None:
                 return None
             users = self.stages[index]["users"]
-            return users, float(max(users, 1))  # reach each step's users within about a second
+            previous = self.stages[index - 1]["users"] if index else 0
+            # reach each step's users within about a second, going up or down
+            return users, float(max(users, previous, 1))
 
         def _save(self) -> None:
             if self.schedule_path:

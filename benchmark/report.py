@@ -276,8 +276,9 @@ def headline_table(archs: dict[str, Summary]) -> Table:
         ("overhead over ideal p50", lambda a: number(get(a, "one_user", "overhead_p50_ms"), "+.1f", "ms")),
         ("timeit mean (sequential)", lambda a: ms(get(a, "timeit", "mean_ms"))),
         ("breaking point", lambda a: _users_rps(get(a, "ramp", "breaking_point"), "none")),
-        ("max sustainable (last good step)", lambda a: _users_rps(get(a, "ramp", "last_good"), DASH)),
-        ("sustained phase", lambda a: _users_rps(get(a, "sustained"), DASH)),
+        ("last good step", lambda a: _users_rps(get(a, "ramp", "last_good"), DASH)),
+        ("max sustained (at the breaking point)", lambda a: _users_rps(get(a, "sustained"), DASH)),
+        ("capacity (ramp's highest throughput)", lambda a: _users_rps(get(a, "ramp", "peak"), DASH)),
         ("server CPU per request", lambda a: number(get(a, "sustained", "server_cpu_ms_per_request"), ".2f",
                                                     "ms")),
         ("failures at 1 user", lambda a: _failures(get(a, "one_user"))),
@@ -376,15 +377,18 @@ def _throughput_sentences(archs: dict[str, Summary]) -> list[str]:
         good = ramp.get("last_good")
         if good:
             text += f". Its last good step: {good['users']} users at {rps(good.get('rps'))}"
+        peak = ramp.get("peak")
+        if peak:
+            text += f". Its highest throughput in the ramp: {rps(peak.get('rps'))} at {peak['users']} users"
         elif point.get("users") is not None:
             text += ". It broke at the first step: there is no good step"
         sentences.append(text + ".")
     for base, other in _pairs(archs):
-        base_rps = _positive(get(archs[base], "ramp", "last_good", "rps"))
-        other_rps = _positive(get(archs[other], "ramp", "last_good", "rps"))
+        base_rps = _positive(get(archs[base], "ramp", "peak", "rps"))
+        other_rps = _positive(get(archs[other], "ramp", "peak", "rps"))
         if base_rps and other_rps:
             sentences.append(
-                f"At their last good steps {other} served {times(other_rps / base_rps)} the {base} "
+                f"At their highest, {other} served {times(other_rps / base_rps)} the {base} "
                 f"throughput ({rps(other_rps)} against {rps(base_rps)})."
             )
     return sentences

@@ -1,0 +1,62 @@
+"""End to end: `scoring-bench bench` with the smoke profile writes a complete run folder.
+
+Checks structure and schema only — never a speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from scoring_bench.cli import main
+from scoring_bench.supervisor import port_is_free
+from tests.integration.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def test_smoke_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ports = {name: free_port() for name in ("MODEL_SYNC_PORT", "SCORING_SYNC_PORT", "MODEL_ASYNC_PORT",
+                                            "SCORING_ASYNC_PORT", "EMBEDDED_REDIS_PORT")}
+    for name, port in ports.items():
+        monkeypatch.setenv(name, str(port))
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("STACK_DIR", str(tmp_path / "stack"))
+    monkeypatch.setenv("BENCH_PROFILE", "smoke")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    assert main(["bench"]) == 0
+
+    latest = tmp_path / "results" / "latest"
+    for name in ("report.html", "report.md", "summary.json", "run.json", "environment.json"):
+        assert (latest / name).is_file(), name
+    run = json.loads((latest / "run.json").read_text())
+    assert run["complete"] is True and run["errors"] == []
+    summary = json.loads((latest / "summary.json").read_text())
+    assert summary["schema_version"] == 1
+    assert set(summary["architectures"]) == {"sync", "async"}
+    for arch, section in summary["architectures"].items():
+        assert _finite(section["one_user"]["p50_ms"]), arch
+        assert _finite(section["ideal"]["p50_ms"]), arch
+        assert _finite(section["sustained"]["rps"]) and section["sustained"]["rps"] > 0, arch
+        assert _finite(section["sustained"]["server_cpu_ms_per_request"]), arch
+        assert section["ramp"]["steps"] and section["stress"]["recovery"] is not None, arch
+        assert _finite(section["timeit"]["p50_ms"]), arch
+        assert abs(sum(section["profile"].values()) - 1.0) < 1e-6, arch
+        assert (latest / "profiles" / arch / "pyinstrument.html").is_file()
+        assert (latest / "profiles" / arch / "yappi-cpu.pstats").is_file()
+        assert (latest / "locust" / "ramp" / f"{arch}_stats.csv").is_file()  # Locust's own files kept
+        assert (latest / "locust" / "ramp" / f"{arch}.html").is_file()
+    assert _finite(summary["comparison"]["timeit_improvement_pct"]["percent"])
+    html = (latest / "report.html").read_text()
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 3
+    assert not re.search(r'(src|href)="https?://', html)
+    assert all(port_is_free("127.0.0.1", port) for port in ports.values())
