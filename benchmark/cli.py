@@ -62,7 +62,10 @@ def bench(args: argparse.Namespace, console: Console) -> int:
 
     run_dir = run(settings, console)
     _print_result(run_dir, console)
-    return 0 if json.loads((run_dir / "run.json").read_text())["complete"] else 1
+    record = json.loads((run_dir / "run.json").read_text())
+    if record.get("interrupted"):
+        return 130
+    return 0 if record["complete"] else 1
 
 
 def _print_result(run_dir: Path, console: Console) -> None:

@@ -52,7 +52,7 @@ class RunRecord:
             "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "profile": settings.bench_profile,
             "started_at": time.time(), "finished_at": None, "complete": False,
             "experiments": list(settings.experiments), "architectures": list(settings.architectures),
-            "bench": bench, "errors": [],
+            "bench": bench, "errors": [], "interrupted": False,
         }
         self.save()
 
@@ -139,6 +139,7 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                                        lambda phase, t, a=arch: plan.update(f"locust {phase} {a}", t))
         complete = True
     except KeyboardInterrupt:
+        record.data["interrupted"] = True
         record.error("run", KeyboardInterrupt("interrupted (Ctrl-C): the stack was stopped, partial results kept"))
         console.print("[yellow]interrupted:[/yellow] the stack is stopped; building a report from what ran")
     finally:

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -59,4 +64,31 @@ def test_smoke_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pytes
     html = (latest / "report.html").read_text()
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 3
     assert not re.search(r'(src|href)="https?://', html)
+    assert all(port_is_free("127.0.0.1", port) for port in ports.values())
+
+
+def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("MODEL_SYNC_PORT", "SCORING_SYNC_PORT", "MODEL_ASYNC_PORT",
+                                            "SCORING_ASYNC_PORT", "EMBEDDED_REDIS_PORT")}
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update({name: str(port) for name, port in ports.items()})
+    env.update(RESULTS_DIR=str(tmp_path / "results"), STACK_DIR=str(tmp_path / "stack"),
+               BENCH_PROFILE="smoke", EXPERIMENTS="locust", RUN_ID="interrupted")
+    run_dir = tmp_path / "results" / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "scoring_bench.cli", "bench"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((run_dir / "locust").glob("*/*_requests*.csv")):  # load is running
+            assert time.monotonic() < deadline and proc.poll() is None, "the load never started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["complete"] is False and run["interrupted"] is True
+    assert (run_dir / "report.md").is_file() and (run_dir / "summary.json").is_file()
+    assert json.loads((run_dir / "summary.json").read_text())["complete"] is False
     assert all(port_is_free("127.0.0.1", port) for port in ports.values())
