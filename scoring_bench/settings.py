@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scoring_bench.presets import apply_preset
 
 SyncWorkerClass = Literal["gthread", "meinheld", "gevent", "sync"]
 ModelKind = Literal["io", "cpu"]
@@ -22,6 +24,10 @@ LatencyDistribution = Literal["uniform", "fixed", "lognormal"]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    scoring_preset: Literal["tuned", "seed-faithful"] = Field(
+        "tuned", description="Named settings applied under the ones you set (scoring_bench.presets)."
+    )
 
     # --- network: every service binds here; ports are per service ---------
     host: str = Field("127.0.0.1", description="Address every service binds to.")
@@ -72,7 +78,19 @@ class Settings(BaseSettings):
     model_connect_timeout_s: float = Field(0.5, gt=0, description="Connect, else 502.")
     http_pool_size: int = Field(256, ge=1, description="HTTP connections per process.")
     sync_http_client: Literal["urllib3", "requests"] = Field(
-        "urllib3", description="Pooled HTTP client of the sync handler."
+        "urllib3", description="HTTP client library of the sync handler."
+    )
+    async_http_client: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp", description="HTTP client library of the async handler."
+    )
+    http_client_lifetime: Literal["process", "request"] = Field(
+        "process", description="One pooled client per process, or a new client per request (the seed's)."
+    )
+    async_redis_client: Literal["asyncio", "blocking"] = Field(
+        "asyncio", description="redis.asyncio, or a blocking redis-py call inside the async handler (the seed's)."
+    )
+    model_calls: Literal["auto", "sequential", "concurrent"] = Field(
+        "auto", description="auto: sync one after another, async concurrently."
     )
     max_features: int = Field(1_000, ge=1, description="Most features in one request.")
     max_body_bytes: int = Field(1 << 20, ge=64, description="Largest request body.")
@@ -106,6 +124,11 @@ class Settings(BaseSettings):
     # --- local stack ------------------------------------------------------------
     stack_dir: Path = Field(Path(".stack"), description="Pids, logs, Redis files of `up`.")
     health_timeout_s: float = Field(60.0, gt=0, description="Wait this long for health.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, values: Any) -> Any:
+        return apply_preset(values) if isinstance(values, dict) else values
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:
