@@ -7,6 +7,9 @@ Clients are made once per process (after gunicorn forks) and pooled.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -22,7 +25,7 @@ from scoring_bench.errors import FeatureStoreUnavailable, ModelTimeout, ModelUna
 from scoring_bench.schemas import ScoreRequest
 from scoring_bench.scoring import parse_model_response, response_body
 from scoring_bench.settings import Settings
-from scoring_bench.timing import Timings
+from scoring_bench.timing import Timings, ordered_steps
 
 from scoring_bench.service_info import HEALTH_PATH
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -31,6 +34,7 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 class ModelClient(Protocol):
     def predict(self, body: bytes, model_id: int) -> float: ...
     def healthy(self) -> bool: ...
+    def close(self) -> None: ...
 
 
 class Urllib3ModelClient:
@@ -69,6 +73,9 @@ class Urllib3ModelClient:
         except urllib3.exceptions.HTTPError:
             return False
 
+    def close(self) -> None:
+        self.pool.close()
+
 
 class RequestsModelClient:
     """A pooled ``requests.Session`` (what most Flask services use)."""
@@ -104,6 +111,9 @@ class RequestsModelClient:
         except requests.exceptions.RequestException:
             return False
 
+    def close(self) -> None:
+        self.session.close()
+
 
 def make_model_client(settings: Settings) -> ModelClient:
     cls = {"urllib3": Urllib3ModelClient, "requests": RequestsModelClient}[settings.sync_http_client]
@@ -123,12 +133,30 @@ def make_redis(settings: Settings) -> redis.Redis:
 
 
 class SyncScorer:
-    """Feature-store read, then ``num_models`` model calls one after another."""
+    """Feature-store read, then ``num_models`` model calls: one after another unless
+    ``MODEL_CALLS=concurrent`` (then on a thread pool made once per process)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.redis = make_redis(settings)
-        self.models = make_model_client(settings)
+        self.pooled = make_model_client(settings) if settings.http_client_lifetime == "process" else None
+        self.executor = (
+            ThreadPoolExecutor(settings.http_pool_size, thread_name_prefix="model-call")
+            if settings.model_calls == "concurrent" else None
+        )
+
+    @contextmanager
+    def model_client(self) -> Iterator[ModelClient]:
+        """The process's pooled client, or (``HTTP_CLIENT_LIFETIME=request``, the seed's way)
+        a new one for this request, closed after it."""
+        if self.pooled is not None:
+            yield self.pooled
+            return
+        client = make_model_client(self.settings)
+        try:
+            yield client
+        finally:
+            client.close()
 
     def read_features(self, entity_id: str) -> list[float]:
         try:
@@ -144,12 +172,23 @@ class SyncScorer:
         stored = self.read_features(entity_id)
         timings.add("feature_store", started)
         body = orjson.dumps(fs.combine(request.features, stored))
-        scores = []
-        for model_id in range(self.settings.num_models):
-            started = time.perf_counter()
-            scores.append(self.models.predict(body, model_id))
-            timings.add(f"model_{model_id}", started)
+        with self.model_client() as client:
+            scores = self._call_models(client, body, timings)
         return response_body(entity_id, scores), timings
+
+    def _call_models(self, client: ModelClient, body: bytes, timings: Timings) -> list[float]:
+        def call(model_id: int) -> float:
+            started = time.perf_counter()
+            score = client.predict(body, model_id)
+            timings.add(f"model_{model_id}", started)
+            return score
+
+        ids = range(self.settings.num_models)
+        if self.executor is None:
+            return [call(i) for i in ids]
+        scores = list(self.executor.map(call, ids))
+        timings.steps = ordered_steps(timings.steps, self.settings.num_models)
+        return scores
 
     def health(self) -> dict[str, str]:
         try:
@@ -157,4 +196,6 @@ class SyncScorer:
             store = "OK"
         except redis.exceptions.RedisError as exc:
             store = f"DOWN: {exc}"
-        return {"feature_store": store, "model_api": "OK" if self.models.healthy() else "DOWN"}
+        with self.model_client() as client:
+            model = "OK" if client.healthy() else "DOWN"
+        return {"feature_store": store, "model_api": model}

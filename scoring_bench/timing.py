@@ -39,3 +39,9 @@ def parse_server_timing(value: str) -> dict[str, float]:
             if key == "dur":
                 result[name] = float(number)
     return result
+
+
+def ordered_steps(steps: dict[str, float], num_models: int) -> dict[str, float]:
+    """Concurrent model calls finish in any order; report the steps by model id."""
+    order = ["feature_store"] + [f"model_{i}" for i in range(num_models)]
+    return {k: steps[k] for k in order if k in steps}

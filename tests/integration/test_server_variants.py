@@ -39,3 +39,26 @@ def test_cpu_model_and_fan_out(tmp_path: Path) -> None:
             assert resp.status_code == 200
             assert len(resp.json()["scores"]) == 4
             assert "model_3;dur=" in resp.headers["Server-Timing"]
+
+
+def test_seed_faithful_preset_starts_and_agrees(tmp_path: Path) -> None:
+    settings = stack_settings(tmp_path, scoring_preset="seed-faithful", scoring_sync_workers=2,
+                              model_sync_workers=2, scoring_async_workers=2, model_async_workers=1)
+    assert settings.http_client_lifetime == "request" and settings.async_redis_client == "blocking"
+    with start_stack(settings) as stack:
+        sync = stack.post("scoring-sync", SEED_BODY)
+        async_ = stack.post("scoring-async", SEED_BODY)
+        assert sync.status_code == async_.status_code == 200
+        assert sync.headers["Server"].startswith("meinheld")
+        assert sync.json()["detail"] == async_.json()["detail"]
+        for name in ("scoring-sync", "scoring-async"):
+            health = stack.http.get(stack.url(name, "/api/v1/healthcheck"), timeout=5)
+            assert health.status_code == 200, health.text
+
+
+def test_concurrent_sync_calls_and_sequential_async_calls_agree(tmp_path: Path) -> None:
+    with start_stack(stack_settings(tmp_path, model_calls="concurrent")) as stack:
+        concurrent_sync = stack.post("scoring-sync", SEED_BODY).json()
+    with start_stack(stack_settings(tmp_path, model_calls="sequential")) as stack:
+        sequential_async = stack.post("scoring-async", SEED_BODY).json()
+    assert concurrent_sync["detail"] == sequential_async["detail"]
