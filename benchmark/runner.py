@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from benchmark import environment
+from benchmark.attribution import planned_measurements, run_attribution
 from benchmark.locust_experiment import PHASES, planned_seconds, run_locust
 from benchmark.profile_experiment import run_client_profiles, run_service_profiles
 from benchmark.report import build_report
@@ -83,6 +84,8 @@ class Plan:
             if "locust" in settings.experiments:
                 for phase in PHASES:
                     self._add(f"locust {phase} {arch}", seconds[phase])
+        if "attribution" in settings.experiments:
+            self._add("attribution", planned_measurements(settings))
 
     def _add(self, name: str, total: float) -> None:
         self.tasks[name] = self.progress.add_task(name, total=total)
@@ -92,6 +95,9 @@ class Plan:
 
     def ticker(self, name: str) -> Callable[[float], None]:
         return lambda done: self.update(name, done)
+
+    def advancer(self, name: str) -> Callable[[], None]:
+        return lambda: self.progress.advance(self.tasks[name])
 
 
 @contextmanager
@@ -137,6 +143,9 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                         with step(record, f"locust {arch}", console):
                             run_locust(settings, state, arch, run_dir,
                                        lambda phase, t, a=arch: plan.update(f"locust {phase} {a}", t))
+            if "attribution" in settings.experiments:  # its own stacks: after the main one stopped
+                with step(record, "attribution", console):
+                    run_attribution(settings, run_dir, plan.advancer("attribution"), record.error)
         complete = True
     except KeyboardInterrupt:
         record.data["interrupted"] = True

@@ -14,9 +14,10 @@ from pydantic_settings import NoDecode
 
 from scoring_bench.settings import Settings
 
-Experiment = Literal["profile", "timeit", "locust"]
+Experiment = Literal["profile", "timeit", "locust", "attribution"]
+Study = Literal["waterfall", "fanout", "cpu", "tail"]
 Architecture = Literal["sync", "async"]
-EXPERIMENTS: tuple[Experiment, ...] = ("profile", "timeit", "locust")
+EXPERIMENTS: tuple[Experiment, ...] = ("profile", "timeit", "locust", "attribution")
 
 PROFILES: dict[str, dict[str, Any]] = {
     # every experiment, tiny: checks that everything works end to end (< 3 minutes)
@@ -24,18 +25,24 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_profile_requests": 20, "bench_timeit_requests": 30, "bench_one_user_s": 5,
         "bench_ramp_users": [1, 16, 64, 128], "bench_ramp_step_s": 4, "bench_warmup_s": 1,
         "bench_sustained_s": 6, "bench_stress_s": 4, "bench_recovery_s": 4,
+        "bench_attribution_repeats": 1, "bench_attribution_timeit": 10, "bench_attribution_load_s": 3,
+        "bench_fanout": [1, 2, 4, 8],
     },
     # numbers a user can act on, in under 10 minutes on 2 cores
     "quick": {
-        "bench_profile_requests": 60, "bench_timeit_requests": 200, "bench_one_user_s": 15,
-        "bench_ramp_users": [1, 8, 16, 32, 64, 128, 256], "bench_ramp_step_s": 8, "bench_warmup_s": 2,
-        "bench_sustained_s": 30, "bench_stress_s": 15, "bench_recovery_s": 10,
+        "bench_profile_requests": 40, "bench_timeit_requests": 100, "bench_one_user_s": 10,
+        "bench_ramp_users": [1, 8, 16, 32, 64, 128, 256], "bench_ramp_step_s": 6, "bench_warmup_s": 2,
+        "bench_sustained_s": 15, "bench_stress_s": 10, "bench_recovery_s": 6,
+        "bench_attribution_repeats": 3, "bench_attribution_timeit": 10, "bench_attribution_load_s": 3,
+        "bench_fanout": [1, 2, 4, 8],
     },
     # the seed's scale: long steps, long sustained and stress phases
     "full": {
         "bench_profile_requests": 200, "bench_timeit_requests": 1000, "bench_one_user_s": 60,
         "bench_ramp_users": [1, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512], "bench_ramp_step_s": 30,
         "bench_warmup_s": 5, "bench_sustained_s": 180, "bench_stress_s": 60, "bench_recovery_s": 30,
+        "bench_attribution_repeats": 5, "bench_attribution_timeit": 100, "bench_attribution_load_s": 20,
+        "bench_fanout": [1, 2, 4, 8, 16],
     },
 }
 
@@ -45,7 +52,7 @@ class BenchSettings(Settings):
 
     bench_profile: Literal["smoke", "quick", "full"] = Field("quick", description="Size of the run.")
     experiments: Annotated[list[Experiment], NoDecode] = Field(
-        list(EXPERIMENTS), description="Which experiments, comma-separated: profile,timeit,locust."
+        list(EXPERIMENTS), description="Which experiments, comma-separated: profile,timeit,locust,attribution."
     )
     architectures: Annotated[list[Architecture], NoDecode] = Field(["sync", "async"], description="Which stacks to drive.")
     results_dir: Path = Field(Path("results"), description="Run folders go here.")
@@ -66,7 +73,17 @@ class BenchSettings(Settings):
     bench_sample_interval_s: float = Field(0.5, gt=0, description="Resource sampling period.")
     locust_workers: int = Field(0, ge=0, description="Locust worker processes; 0: one process.")
 
-    @field_validator("experiments", "architectures", "bench_ramp_users", mode="before")
+    bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(
+        ["waterfall", "fanout", "cpu", "tail"], description="Which attribution studies to run."
+    )
+    bench_attribution_repeats: int = Field(0, ge=1, description="Repetitions of each waterfall step.")
+    bench_attribution_timeit: int = Field(0, ge=2, description="Sequential requests per measurement.")
+    bench_attribution_users: int = Field(64, ge=1, description="Users of each throughput measurement.")
+    bench_attribution_load_s: float = Field(0, gt=0, description="Length of each throughput measurement.")
+    bench_fanout: Annotated[list[int], NoDecode] = Field([], min_length=1, description="NUM_MODELS values.")
+
+    @field_validator("experiments", "architectures", "bench_ramp_users", "bench_attribution_studies",
+                     "bench_fanout", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.lstrip().startswith("["):

@@ -22,7 +22,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sync_http_client": "requests",
         "async_http_client": "httpx",
         "async_redis_client": "blocking",
-        "model_calls": "auto",
         "model_sync_worker_class": "meinheld",
         "model_sync_workers": SEED_WORKERS,
         "scoring_sync_worker_class": "meinheld",

@@ -1,0 +1,207 @@
+"""Attribution of the sync–async gap: which choice explains how much of it.
+
+Four studies, each a list of stack configurations measured for both architectures:
+
+* ``waterfall``: from the ``seed-faithful`` preset, switch one factor at a time to its tuned
+  value (cumulatively), ending at ``tuned``; repeated ``BENCH_ATTRIBUTION_REPEATS`` times;
+* ``fanout``: ``NUM_MODELS`` 1, 2, 4, 8 (16 in full);
+* ``cpu``: the ``cpu`` model kind (it burns CPU instead of sleeping);
+* ``tail``: long-tailed (lognormal) model latency with a fan-out of 4.
+
+Each measurement is p50/p95/p99 of sequential requests at one user (timeit) and the
+throughput of ``BENCH_ATTRIBUTION_USERS`` closed-loop users (Locust). Raw files stay under
+``attribution/<study>/<step>/``; one row per measurement goes to ``attribution/measurements.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.analysis import read_requests, read_schedule, window_stats
+from benchmark.load import Stage, run_phase
+from benchmark.settings import BenchSettings
+from benchmark.stats import percentiles
+from benchmark.timeit_experiment import run_timeit
+from scoring_bench.presets import PRESETS
+from scoring_bench.settings import Settings
+from scoring_bench.supervisor import running_stack
+
+COLUMNS = ["study", "step", "label", "factor", "from", "to", "arch", "rep", "p50_ms", "p95_ms", "p99_ms",
+           "one_user_n", "rps", "failure_ratio", "load_users", "num_models", "model_kind", "model_latency"]
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One choice the seed made differently from the tuned stack."""
+
+    name: str
+    changes: dict[str, Any]  # the settings the factor switches to their tuned values
+    describe: Callable[[Settings], str]
+
+
+def _workers(prefix: str) -> Callable[[Settings], str]:
+    def describe(s: Settings) -> str:
+        worker_class, workers = getattr(s, prefix + "_worker_class"), getattr(s, prefix + "_workers")
+        if worker_class in ("gthread", "gevent"):  # threads or greenlets per worker
+            return f"{worker_class} {workers}×{getattr(s, prefix + '_threads')}"
+        return f"{worker_class} {workers}"
+    return describe
+
+
+# In the order the waterfall switches them: the seed's most expensive choices first.
+FACTORS: tuple[Factor, ...] = (
+    Factor("HTTP client lifetime", {"http_client_lifetime": ...}, lambda s: f"client per {s.http_client_lifetime}"),
+    Factor("HTTP client library", {"sync_http_client": ..., "async_http_client": ...},
+           lambda s: f"{s.sync_http_client} / {s.async_http_client}"),
+    Factor("Redis client in the async handler", {"async_redis_client": ...}, lambda s: s.async_redis_client),
+    Factor("sync servers", {"scoring_sync_worker_class": ..., "scoring_sync_workers": ...,
+                            "scoring_sync_threads": ..., "model_sync_worker_class": ...,
+                            "model_sync_workers": ..., "model_sync_threads": ...},
+           lambda s: f"handler {_workers('scoring_sync')(s)}, model {_workers('model_sync')(s)}"),
+    Factor("uvicorn workers", {"scoring_async_workers": ..., "model_async_workers": ...},
+           lambda s: f"{s.scoring_async_workers} + {s.model_async_workers}"),
+)
+
+
+@dataclass
+class Config:
+    study: str
+    step: int
+    label: str
+    overrides: dict[str, Any]
+    factor: str = ""
+    before: str = ""
+    after: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def tuned_values(names: list[str]) -> dict[str, Any]:
+    """The tuned value of each setting: its default under the ``tuned`` preset."""
+    tuned = Settings(scoring_preset="tuned")
+    return {name: getattr(tuned, name) for name in names}
+
+
+def waterfall(base: BenchSettings) -> list[Config]:
+    """seed-faithful, then one more factor switched to tuned at each step (ends at tuned).
+
+    Settings the user set explicitly stay as they are in every step (a preset only fills in).
+    """
+    seed = dict(PRESETS["seed-faithful"])
+    configs = [Config("waterfall", 0, "seed-faithful", {"scoring_preset": "seed-faithful"})]
+    switched: dict[str, Any] = {}
+    previous = Settings(**_stack_values(base), scoring_preset="seed-faithful")
+    for step, factor in enumerate(FACTORS, start=1):
+        switched.update(tuned_values(list(factor.changes)))
+        overrides = {"scoring_preset": "seed-faithful", **switched}
+        current = Settings(**_stack_values(base), **overrides)
+        configs.append(Config("waterfall", step, f"+ {factor.name}", overrides, factor.name,
+                              factor.describe(previous), factor.describe(current)))
+        previous = current
+    assert all(k in switched for k in seed), "every seed-faithful choice must be switched by a factor"
+    return configs
+
+
+def _stack_values(base: BenchSettings) -> dict[str, Any]:
+    """The user's explicit stack settings, without the preset's fill-ins."""
+    explicit = base.model_fields_set & set(Settings.model_fields)
+    return {name: getattr(base, name) for name in explicit if name != "scoring_preset"}
+
+
+def studies(base: BenchSettings) -> list[Config]:
+    configs = waterfall(base) if "waterfall" in base.bench_attribution_studies else []
+    if "fanout" in base.bench_attribution_studies:
+        configs += [Config("fanout", i, f"{n} models", {"num_models": n}, meta={"num_models": n})
+                    for i, n in enumerate(base.bench_fanout)]
+    if "cpu" in base.bench_attribution_studies:
+        configs.append(Config("cpu", 0, "cpu-bound model", {"model_kind": "cpu"}))
+    if "tail" in base.bench_attribution_studies:
+        configs.append(Config("tail", 0, "lognormal latency, 4 models",
+                              {"model_latency": "lognormal", "num_models": 4}))
+    return configs
+
+
+def config_settings(base: BenchSettings, config: Config, stack_dir: Path) -> Settings:
+    values = {**_stack_values(base), **config.overrides, "stack_dir": stack_dir}
+    return Settings(**values)
+
+
+def measure(base: BenchSettings, config: Config, run_dir: Path, tick: Callable[[], None]) -> list[dict[str, Any]]:
+    """Start the configuration's stack and measure both architectures; one row per arch and rep."""
+    folder = run_dir / "attribution" / config.study / str(config.step)
+    settings = config_settings(base, config, base.stack_dir)
+    bench = base.model_copy(update=settings.model_dump())
+    reps = base.bench_attribution_repeats if config.study == "waterfall" else 1
+    rows = []
+    with running_stack(settings) as state:
+        for rep in range(reps):
+            for arch in base.architectures:
+                rep_dir = folder / f"rep-{rep}"
+                timeit_csv = run_timeit(settings, arch, base.bench_attribution_timeit, rep_dir / "timeit")
+                latencies = _ok_latencies(timeit_csv)
+                stage = Stage(base.bench_attribution_users, base.bench_attribution_load_s,
+                              min(base.bench_warmup_s, base.bench_attribution_load_s / 3))
+                run_phase(bench, state, arch, "load", [stage], rep_dir)
+                steps = read_schedule(rep_dir, "load", arch) or []
+                stats = window_stats(read_requests(rep_dir, "load", arch), steps[0]) if steps else None
+                rows.append(_row(config, settings, arch, rep, latencies, stats))
+                tick()
+    (folder / "config.json").write_text(json.dumps({"label": config.label, "overrides": config.overrides,
+                                                    "settings": settings.model_dump(mode="json")}, indent=1))
+    return rows
+
+
+def _ok_latencies(path: Path) -> list[float]:
+    with open(path, newline="") as f:
+        return [float(r["latency_ms"]) for r in csv.DictReader(f) if r["status"] == "200"]
+
+
+def _row(config: Config, settings: Settings, arch: str, rep: int, latencies: list[float],
+         stats: Any) -> dict[str, Any]:
+    pct = percentiles(latencies) if latencies else {}
+    return {
+        "study": config.study, "step": config.step, "label": config.label, "factor": config.factor,
+        "from": config.before, "to": config.after, "arch": arch, "rep": rep,
+        "p50_ms": pct.get("p50"), "p95_ms": pct.get("p95"), "p99_ms": pct.get("p99"),
+        "one_user_n": len(latencies),
+        "rps": getattr(stats, "rps", None),
+        "failure_ratio": (stats.failures / stats.requests) if stats and stats.requests else None,
+        "load_users": stats.users if stats else None,
+        "num_models": settings.num_models, "model_kind": settings.model_kind,
+        "model_latency": settings.model_latency,
+    }
+
+
+def planned_measurements(base: BenchSettings) -> int:
+    configs = studies(base)
+    return sum((base.bench_attribution_repeats if c.study == "waterfall" else 1) * len(base.architectures)
+               for c in configs)
+
+
+def run_attribution(base: BenchSettings, run_dir: Path, tick: Callable[[], None] = lambda: None,
+                    on_error: Callable[[str, Exception], None] | None = None) -> Path:
+    """Measure every configuration; rows are appended as they come, so an interrupted run keeps them."""
+    out = run_dir / "attribution"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "measurements.csv"
+    configs = studies(base)
+    (out / "plan.json").write_text(json.dumps(
+        [{"study": c.study, "step": c.step, "label": c.label, "factor": c.factor, "from": c.before,
+          "to": c.after, "overrides": c.overrides} for c in configs], indent=1))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        for config in configs:
+            try:
+                for row in measure(base, config, run_dir, tick):
+                    writer.writerow(row)
+                    f.flush()
+            except Exception as exc:  # noqa: BLE001 - one configuration failing must not end the study
+                if on_error is None:
+                    raise
+                on_error(f"attribution {config.study} {config.label}", exc)
+    return path

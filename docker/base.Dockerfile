@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# scoring-bench-base: the one image every scoring-bench container starts from (the services'
+# Dockerfiles, the seed job, Locust). Build it before them: `make docker-build` does.
+#
+#   builder  build tools; a virtualenv with every dependency at the version in constraints.txt
+#   runtime  slim Python, that virtualenv, the project's code, a non-root user; no compiler
+ARG PYTHON_VERSION=3.11
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS builder
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /build
+COPY pyproject.toml constraints.txt ./
+# The project's runtime dependencies (pyproject.toml), each at its pinned version; the
+# project itself is not installed: its code is copied to /app (PYTHONPATH), as `make up`
+# runs it from the work tree.
+RUN pip install --upgrade pip setuptools wheel \
+    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+    && pip install -c constraints.txt -r requirements.txt
+# meinheld (SCORING_SYNC_WORKER_CLASS=meinheld) pins greenlet<0.5, which does not build on
+# Python 3.11+; it runs with the current greenlet installed above (as `make install` does).
+RUN pip install -c constraints.txt --no-deps --no-build-isolation meinheld
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+# Inside a container every service binds all interfaces (HOST is a setting; loopback by default).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOST=0.0.0.0
+RUN groupadd --system --gid 10001 scoring \
+    && useradd --system --uid 10001 --gid scoring --home-dir /app --no-create-home scoring
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+# Owned by root and read-only for the service user; compiled now, as it cannot write there.
+COPY . /app
+RUN python -m compileall -q /app
+USER scoring:scoring
+CMD ["python", "-m", "scoring_bench.serve"]
