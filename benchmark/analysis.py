@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from benchmark.breaking_point import RampStep, find_breaking_point
 from benchmark.ideal import ideal_latency_ms
-from benchmark.stats import improvement_ci, percentiles
+from benchmark.stats import improvement_ci, percentiles, spread
 from scoring_bench.settings import Settings
 from scoring_bench.timing import parse_server_timing
 
@@ -35,6 +35,9 @@ RECOVERY_MAX_FAILURE_RATIO = 0.01
 RECOVERY_LATENCY_FACTOR = 2.0
 MAX_CI_VALUES = 2000  # improvement_ci is pure Python: subsample larger samples (deterministically)
 CI_SEED = 0
+ATTRIBUTION = "attribution"
+WATERFALL = "waterfall"
+GAP_EPSILON = 1e-6  # a change of the gap (ms or req/s) smaller than this is no change: no shares
 
 
 # --------------------------------------------------------------------------- raw records
@@ -591,6 +594,319 @@ def _subsample(values: Sequence[float], limit: int = MAX_CI_VALUES) -> list[floa
     return random.Random(CI_SEED).sample(list(values), limit)
 
 
+# --------------------------------------------------------------------------- attribution
+
+Plan = dict[tuple[str, int], dict[str, Any]]  # attribution/plan.json's entries by (study, step)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One row of ``attribution/measurements.csv``: one architecture, one repetition of one configuration."""
+
+    study: str
+    step: int
+    label: str
+    factor: str
+    before: str
+    after: str
+    arch: str
+    rep: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    rps: float | None
+    failure_ratio: float | None
+    load_users: int | None
+    num_models: int | None
+    model_kind: str
+    model_latency: str
+
+
+def attribution_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / ATTRIBUTION
+
+
+def read_measurements(run_dir: Path) -> list[Measurement]:
+    """The rows of ``attribution/measurements.csv`` (rows without a study, step or architecture skipped)."""
+    rows: list[Measurement] = []
+    for row in _csv_rows(attribution_dir(run_dir) / "measurements.csv"):
+        step, rep = _number(row.get("step")), _number(row.get("rep"))
+        study, arch = (row.get("study") or "").strip(), (row.get("arch") or "").strip()
+        if step is None or not study or not arch:
+            continue
+        rows.append(Measurement(
+            study=study, step=int(step), label=row.get("label") or "", factor=row.get("factor") or "",
+            before=row.get("from") or "", after=row.get("to") or "", arch=arch, rep=int(rep or 0),
+            p50_ms=_number(row.get("p50_ms")), p95_ms=_number(row.get("p95_ms")),
+            p99_ms=_number(row.get("p99_ms")), rps=_number(row.get("rps")),
+            failure_ratio=_number(row.get("failure_ratio")), load_users=_integer(row.get("load_users")),
+            num_models=_integer(row.get("num_models")), model_kind=row.get("model_kind") or "",
+            model_latency=row.get("model_latency") or "",
+        ))
+    return rows
+
+
+def _integer(value: str | None) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None else None
+
+
+def read_plan(run_dir: Path) -> Plan:
+    """``attribution/plan.json`` by (study, step); empty when it is missing or unreadable."""
+    data = read_json(attribution_dir(run_dir) / "plan.json")
+    plan: Plan = {}
+    for entry in data if isinstance(data, list) else []:
+        step = _as_float(entry.get("step")) if isinstance(entry, dict) else None
+        if step is not None and isinstance(entry.get("study"), str):
+            plan[(entry["study"], int(step))] = entry
+    return plan
+
+
+def study_settings(run_dir: Path, row: Measurement, recorded: Settings | None,
+                   plan_entry: dict[str, Any] | None) -> Settings | None:
+    """The stack settings a configuration ran with: its own ``config.json`` when present, else the run's
+    recorded settings with the configuration's overrides (the measurement's columns, then plan.json's)."""
+    config = read_json(attribution_dir(run_dir) / row.study / str(row.step) / "config.json")
+    if isinstance(config, dict) and isinstance(config.get("settings"), dict):
+        own = recorded_settings({"settings": config["settings"]})
+        if own is not None:
+            return own
+    if recorded is None:
+        return None
+    columns = {"num_models": row.num_models, "model_kind": row.model_kind, "model_latency": row.model_latency}
+    known = {key: value for key, value in columns.items() if value not in (None, "")}
+    overrides = (plan_entry or {}).get("overrides")
+    values = {**recorded.model_dump(), **known, **(overrides if isinstance(overrides, dict) else {})}
+    try:
+        return _RecordedSettings(**values)
+    except ValidationError:
+        return None
+
+
+def concurrent_calls(settings: Settings | None, arch: str) -> bool:
+    """Whether ``arch`` makes its model calls concurrently: as ``model_calls`` says, else async does."""
+    calls = settings.model_calls if settings is not None else "auto"
+    return calls == "concurrent" if calls != "auto" else arch != "sync"
+
+
+def _mean_and_spread(values: Iterable[float | None]) -> tuple[float | None, dict[str, float] | None]:
+    present = [value for value in values if value is not None]
+    if not present:
+        return None, None
+    summary = spread(present)
+    return summary["mean"], summary
+
+
+def _level(rows: Sequence[Measurement]) -> dict[str, Any]:
+    """One configuration and architecture over its repetitions: means, and the spread of p50 and req/s."""
+    p50, p50_spread = _mean_and_spread(row.p50_ms for row in rows)
+    rps, rps_spread = _mean_and_spread(row.rps for row in rows)
+    return {
+        "step": rows[0].step,
+        "label": rows[0].label,
+        "reps": len(rows),
+        "p50_ms": p50,
+        "p95_ms": _mean_and_spread(row.p95_ms for row in rows)[0],
+        "p99_ms": _mean_and_spread(row.p99_ms for row in rows)[0],
+        "max_rps": rps,
+        "failure_ratio": _mean_and_spread(row.failure_ratio for row in rows)[0],
+        "spread": {"p50_ms": p50_spread, "max_rps": rps_spread},
+    }
+
+
+def _group(rows: Iterable[Measurement], study: str) -> dict[int, dict[str, list[Measurement]]]:
+    """A study's rows by step, then by architecture (in the order they were measured)."""
+    groups: dict[int, dict[str, list[Measurement]]] = {}
+    for row in rows:
+        if row.study == study:
+            groups.setdefault(row.step, {}).setdefault(row.arch, []).append(row)
+    return dict(sorted(groups.items()))
+
+
+def _within_noise(delta: float | None, *spreads: dict[str, float] | None) -> bool | None:
+    """Whether a change is no larger than the wider min–max range (over repetitions) of the two steps."""
+    ranges = [s["max"] - s["min"] for s in spreads if s is not None and s["n"] > 1]
+    if delta is None or not ranges:
+        return None
+    return abs(delta) <= max(ranges)
+
+
+def _waterfall_step(row: Measurement, level: dict[str, Any], previous: dict[str, Any] | None,
+                    plan_entry: dict[str, Any] | None) -> dict[str, Any]:
+    plan_entry = plan_entry or {}
+    delta_p50 = _difference(level["p50_ms"], _get_key(previous, "p50_ms"))
+    delta_rps = _difference(level["max_rps"], _get_key(previous, "max_rps"))
+    before = _get_key(previous, "spread") or {}
+    return {
+        "step": row.step,
+        "factor": plan_entry.get("factor") or row.factor,
+        "from": plan_entry.get("from") or row.before,
+        "to": plan_entry.get("to") or row.after,
+        "architecture": row.arch,
+        "p50_ms": level["p50_ms"],
+        "delta_p50_ms": delta_p50,
+        "max_rps": level["max_rps"],
+        "delta_rps": delta_rps,
+        "failure_ratio": level["failure_ratio"],
+        "reps": level["reps"],
+        "spread": level["spread"],
+        "within_noise": {
+            "p50_ms": _within_noise(delta_p50, level["spread"]["p50_ms"], before.get("p50_ms")),
+            "max_rps": _within_noise(delta_rps, level["spread"]["max_rps"], before.get("max_rps")),
+        },
+    }
+
+
+def _get_key(data: Any, key: str) -> Any:
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def gap_at(levels: dict[str, dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The sync–async gap of one configuration: sync p50 − async p50; async req/s ÷ and − sync req/s."""
+    if not levels or "sync" not in levels or "async" not in levels:
+        return None
+    sync_p50, async_p50 = levels["sync"]["p50_ms"], levels["async"]["p50_ms"]
+    sync_rps, async_rps = levels["sync"]["max_rps"], levels["async"]["max_rps"]
+    return {
+        "latency_gap_ms": _difference(sync_p50, async_p50),
+        "throughput_ratio": async_rps / sync_rps if sync_rps and async_rps is not None else None,
+        "throughput_difference_rps": _difference(async_rps, sync_rps),
+        "sync_p50_ms": sync_p50,
+        "async_p50_ms": async_p50,
+        "sync_rps": sync_rps,
+        "async_rps": async_rps,
+    }
+
+
+def _share(part: float | None, total: float | None) -> float | None:
+    """``part / total``; None when the total is ~0 (a share of nothing means nothing)."""
+    if part is None or total is None or abs(total) < GAP_EPSILON:
+        return None
+    return part / total + 0.0  # + 0.0: no -0.0
+
+
+def gap_section(levels: dict[int, dict[str, dict[str, Any]]], first: int, last: int,
+                factors: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    """The gap at seed-faithful (``first``) and tuned (``last``), and how much each factor moved it."""
+    gaps = {step: gap_at(by_arch) for step, by_arch in levels.items()}
+    if gaps.get(first) is None and gaps.get(last) is None:
+        return None
+
+    def change(key: str, step: int, since: int) -> float | None:
+        return _difference(_get_key(gaps.get(step), key), _get_key(gaps.get(since), key))
+
+    total_p50 = change("latency_gap_ms", last, first)
+    total_rps = change("throughput_difference_rps", last, first)
+    rows = []
+    for step, factor in factors.items():
+        change_p50 = change("latency_gap_ms", step, step - 1)
+        change_rps = change("throughput_difference_rps", step, step - 1)
+        rows.append({**factor, "gap_change_p50_ms": change_p50, "gap_change_rps": change_rps,
+                     "share_p50": _share(change_p50, total_p50), "share_rps": _share(change_rps, total_rps)})
+    return {"seed_faithful": gaps.get(first), "tuned": gaps.get(last), "total_change_p50_ms": total_p50,
+            "total_change_rps": total_rps, "factors": rows}
+
+
+def waterfall_section(rows: Sequence[Measurement], plan: Plan) -> dict[str, Any]:
+    """Steps ≥ 1 per architecture (each against the step before), seed-faithful (step 0), tuned (the last
+    planned step) and the gap between the architectures."""
+    groups = _group(rows, WATERFALL)
+    levels = {step: {arch: _level(arch_rows) for arch, arch_rows in by_arch.items()}
+              for step, by_arch in groups.items()}
+    planned = [step for study, step in plan if study == WATERFALL]
+    if not levels:
+        return {"steps": [], "baseline": None, "tuned": None, "gap": None}
+    first, last = 0, max(planned or levels)
+    steps: list[dict[str, Any]] = []
+    factors: dict[int, dict[str, Any]] = {}
+    for step, by_arch in groups.items():
+        if step == first:
+            continue
+        for arch, arch_rows in by_arch.items():
+            previous = levels.get(step - 1, {}).get(arch)
+            entry = _waterfall_step(arch_rows[0], levels[step][arch], previous, plan.get((WATERFALL, step)))
+            steps.append(entry)
+            factors.setdefault(step, {key: entry[key] for key in ("step", "factor", "from", "to")})
+    return {"steps": steps, "baseline": levels.get(first), "tuned": levels.get(last),
+            "gap": gap_section(levels, first, last, factors)}
+
+
+def study_entry(run_dir: Path, rows: Sequence[Measurement], recorded: Settings | None,
+                plan_entry: dict[str, Any] | None) -> dict[str, Any]:
+    """One configuration of the fan-out, cpu or tail study for one architecture, beside its ideal."""
+    first = rows[0]
+    level = _level(rows)
+    settings = study_settings(run_dir, first, recorded, plan_entry)
+    ideal = ideal_latency_ms(settings, concurrent_calls(settings, first.arch)) if settings else None
+    return {
+        "step": first.step,
+        "label": first.label,
+        "architecture": first.arch,
+        "num_models": settings.num_models if settings else first.num_models,
+        "model_kind": settings.model_kind if settings else first.model_kind,
+        "model_latency": settings.model_latency if settings else first.model_latency,
+        "concurrent": concurrent_calls(settings, first.arch),
+        "reps": level["reps"],
+        "p50_ms": level["p50_ms"],
+        "p95_ms": level["p95_ms"],
+        "p99_ms": level["p99_ms"],
+        "rps": level["max_rps"],
+        "failure_ratio": level["failure_ratio"],
+        "ideal_mean_ms": ideal.mean_ms if ideal else None,
+        "ideal_p50_ms": ideal.p50_ms if ideal else None,
+        "ideal_p95_ms": ideal.p95_ms if ideal else None,
+        "ideal_p99_ms": ideal.p99_ms if ideal else None,
+        "ideal_description": ideal.description if ideal else None,
+    }
+
+
+def _study_entries(run_dir: Path, rows: Sequence[Measurement], study: str, recorded: Settings | None,
+                   plan: Plan) -> list[dict[str, Any]]:
+    return [study_entry(run_dir, arch_rows, recorded, plan.get((study, step)))
+            for step, by_arch in _group(rows, study).items() for arch_rows in by_arch.values()]
+
+
+def _by_architecture(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
+    """The first configuration of a one-configuration study (cpu, tail), by architecture."""
+    if not entries:
+        return None
+    first_step = entries[0]["step"]
+    return {entry["architecture"]: entry for entry in entries if entry["step"] == first_step}
+
+
+def _missing(rows: Sequence[Measurement], plan: Plan) -> list[str]:
+    measured = {(row.study, row.step) for row in rows}
+    return [f"{study}: {entry.get('label') or step}" for (study, step), entry in plan.items()
+            if (study, step) not in measured]
+
+
+def attribution_section(run_dir: Path, settings: Settings | None = None) -> dict[str, Any] | None:
+    """The attribution experiment from ``attribution/measurements.csv`` (None when there is none).
+
+    ``settings``: the run's recorded stack settings (default: read from environment.json); they give the
+    ideal latency of a configuration whose own ``config.json`` is missing.
+    """
+    rows = read_measurements(run_dir)
+    if not rows:
+        return None
+    if settings is None:
+        environment = read_json(Path(run_dir) / "environment.json")
+        settings = recorded_settings(environment if isinstance(environment, dict) else None)
+    plan = read_plan(run_dir)
+    fanout = _study_entries(run_dir, rows, "fanout", settings, plan)
+    order = {arch: i for i, arch in enumerate(dict.fromkeys(row.arch for row in rows))}
+    users = [row.load_users for row in rows if row.load_users is not None]
+    return {
+        "architectures": list(order),
+        "load_users": max(users) if users else None,
+        "missing": _missing(rows, plan),
+        **waterfall_section(rows, plan),
+        "fanout": sorted(fanout, key=lambda e: (e["num_models"] or 0, order[e["architecture"]])),
+        "cpu": _by_architecture(_study_entries(run_dir, rows, "cpu", settings, plan)),
+        "tail": _by_architecture(_study_entries(run_dir, rows, "tail", settings, plan)),
+    }
+
+
 # --------------------------------------------------------------------------- the summary
 
 
@@ -639,6 +955,7 @@ def build_summary(run_dir: Path) -> dict[str, Any]:
         "environment": environment,
         "architectures": {arch: architecture_summary(run_dir, arch, settings, cores) for arch in archs},
         "comparison": {"timeit_improvement_pct": None},
+        "attribution": attribution_section(run_dir, settings),
     }
     if run is None:
         summary["errors"].append("run.json is missing or unreadable: the run did not finish writing it")

@@ -53,6 +53,19 @@ METRICS = (
     Metric("failures under stress", ("stress", "failure_ratio"), ".2f", "%", scale=100.0),
 )
 
+GAP_METRICS = (  # within the summary's attribution.gap; a gap is neither better nor worse
+    Metric("seed-faithful: latency gap (sync − async p50)", ("seed_faithful", "latency_gap_ms"),
+           judged=False),
+    Metric("seed-faithful: throughput ratio (async ÷ sync)", ("seed_faithful", "throughput_ratio"), ".2f",
+           "×", judged=False),
+    Metric("seed-faithful: throughput difference (async − sync)",
+           ("seed_faithful", "throughput_difference_rps"), unit="req/s", judged=False),
+    Metric("tuned: latency gap (sync − async p50)", ("tuned", "latency_gap_ms"), judged=False),
+    Metric("tuned: throughput ratio (async ÷ sync)", ("tuned", "throughput_ratio"), ".2f", "×", judged=False),
+    Metric("tuned: throughput difference (async − sync)", ("tuned", "throughput_difference_rps"),
+           unit="req/s", judged=False),
+)
+
 
 def compare_runs(run_a: Path, run_b: Path, out_dir: Path) -> Path:
     """Write ``comparison.md`` and ``comparison.html`` into ``out_dir``; return the Markdown's path.
@@ -87,6 +100,7 @@ def comparison_blocks(a: Summary, b: Summary) -> list[Block]:
         if missing:
             blocks.append(Paragraph(f"⚠ Missing from run {name}: " + "; ".join(missing) + "."))
     blocks += [Heading(2, "Sequential requests (timeit)"), Paragraph(_improvement_sentence(a, b))]
+    blocks += gap_blocks(a, b)
     differences = environment_differences(a.get("environment"), b.get("environment"))
     blocks += [Heading(2, "What differed between the runs")]
     same = Paragraph("Same machine, commit and stack settings.")
@@ -120,6 +134,25 @@ def metrics_table(a: Summary, b: Summary) -> Table:
     return Table(header, rows, text_columns=2)
 
 
+def gap_blocks(a: Summary, b: Summary) -> list[Block]:
+    """The attribution's sync–async gap at seed-faithful and tuned settings, when both runs measured it."""
+    gaps = [get(summary, "attribution", "gap") for summary in (a, b)]
+    if not any(isinstance(gap, dict) for gap in gaps):
+        return []
+    heading = Heading(2, "Attribution: the sync–async gap")
+    if not all(isinstance(gap, dict) for gap in gaps):
+        lacking = "A" if not isinstance(gaps[0], dict) else "B"
+        return [heading, Paragraph(f"Run {lacking} has no attribution of the gap: nothing to compare.")]
+    rows = []
+    for metric in GAP_METRICS:
+        value_a, value_b = _value(gaps[0], metric), _value(gaps[1], metric)
+        if value_a is not None or value_b is not None:
+            rows.append([metric.label, _format(value_a, metric), _format(value_b, metric),
+                         *_change(value_a, value_b, metric)])
+    header = ["gap", f"A: {a.get('run_id')}", f"B: {b.get('run_id')}", "Δ", "B vs A"]
+    return [heading, Table(header, rows)]
+
+
 def _value(arch_summary: Summary | None, metric: Metric) -> float | None:
     value = get(arch_summary, *metric.path)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -131,7 +164,7 @@ def _format(value: float | None, metric: Metric) -> str:
     if value is None:
         return DASH
     text = f"{int(value):d}" if metric.spec == "d" else f"{value:{metric.spec}}"
-    return f"{text}{'' if metric.unit == '%' else ' '}{metric.unit}"
+    return f"{text}{'' if metric.unit in ('%', '×') else ' '}{metric.unit}"
 
 
 def _change(a: float | None, b: float | None, metric: Metric) -> tuple[str, str]:

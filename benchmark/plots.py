@@ -6,6 +6,7 @@ made without pyplot (no global state, nothing kept open), on the Agg backend (no
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ matplotlib.use("Agg")
 
 from matplotlib.axes import Axes  # noqa: E402  (after the backend is chosen)
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from benchmark import analysis  # noqa: E402
 from benchmark.stats import percentiles  # noqa: E402
@@ -28,6 +30,8 @@ SPLIT_COLORS = {
     "model calls": "#fc8d62",
     "rest (framework, HTTP, JSON)": "#b3b3b3",
 }
+BETTER, WORSE, LEVEL = "#1b9e77", "#d95f02", "#8c8c8c"  # waterfall: a step that helps, that hurts, a level
+LABEL_WIDTH = 18  # waterfall: factor names are wrapped at this many characters (and slanted)
 DPI = 110
 HIST_BINS = 60
 TAIL_PERCENTILE = 99.5  # latency histograms stop here, so one slow outlier does not squash the rest
@@ -41,6 +45,8 @@ def plot_all(run_dir: Path, summary: Summary, problems: list[str] | None = None)
         "ramp": plot_ramp,
         "cpu": plot_cpu,
         "time_split": plot_time_split,
+        "waterfall": plot_waterfall,
+        "fanout": plot_fanout,
     }
     written: dict[str, Path] = {}
     for name, plotter in plotters.items():
@@ -283,3 +289,122 @@ def _split_parts(splits: Iterable[Summary]) -> dict[str, list[float]]:
         "model calls": [s["models_ms"] or 0.0 for s in splits],
         "rest (framework, HTTP, JSON)": [s["other_ms"] or 0.0 for s in splits],
     }
+
+
+# --------------------------------------------------------------------------- attribution: waterfall
+
+
+def plot_waterfall(run_dir: Path, summary: Summary) -> Path | None:
+    """Per architecture (rows), p50 at one user and req/s (columns): the seed-faithful level, each factor's
+    change as a floating bar (green: better, orange: worse), the tuned level. Error bars: min–max over the
+    repetitions of each step."""
+    attribution = summary.get("attribution") or {}
+    archs = [arch for arch in attribution.get("architectures") or [] if _waterfall_levels(attribution, arch)]
+    if not archs:
+        return None
+    fig = Figure(figsize=(13, 4.6 * len(archs)), layout="constrained")
+    axes = fig.subplots(len(archs), 2, squeeze=False)
+    metrics = (("p50_ms", "p50 at 1 user (ms)", True), ("max_rps", "req/s at {users} users", False))
+    users = attribution.get("load_users") or "N"
+    for row, arch in zip(axes, archs):
+        levels = _waterfall_levels(attribution, arch)
+        for ax, (key, title, lower_is_better) in zip(row, metrics):
+            _waterfall_panel(ax, levels, key, lower_is_better)
+            ax.set_title(f"{arch}: {title.format(users=users)}")
+    legend = [Patch(color=LEVEL, label="level"), Patch(color=BETTER, label="the factor helped"),
+              Patch(color=WORSE, label="the factor hurt")]
+    fig.legend(handles=legend, fontsize="small", loc="outside lower center", ncols=3)
+    fig.suptitle("From seed-faithful to tuned, one factor at a time (error bars: min–max over repetitions)")
+    return _save(fig, run_dir, "attribution_waterfall")
+
+
+def _waterfall_levels(attribution: Summary, arch: str) -> list[tuple[str, Summary | None]]:
+    """(label, level) from seed-faithful through each factor to tuned; a level has p50_ms, max_rps, spread."""
+    steps = [step for step in attribution.get("steps") or [] if step.get("architecture") == arch]
+    baseline, tuned = _get(attribution, "baseline", arch), _get(attribution, "tuned", arch)
+    if baseline is None and not steps:
+        return []
+    levels: list[tuple[str, Summary | None]] = [("seed-faithful", baseline)]
+    levels += [("+ " + str(step.get("factor") or f"step {step.get('step')}"), step) for step in steps]
+    return levels + [("tuned", tuned)]
+
+
+def _waterfall_panel(
+    ax: Axes, levels: list[tuple[str, Summary | None]], key: str, lower_is_better: bool
+) -> None:
+    previous: float | None = None
+    for x, (label, level) in enumerate(levels):
+        value = _get(level, key)
+        if value is None:
+            previous = None
+            continue
+        total = x in (0, len(levels) - 1) or previous is None
+        bottom = 0.0 if total else previous
+        helps = value < bottom if lower_is_better else value > bottom
+        tint = LEVEL if total or value == bottom else BETTER if helps else WORSE
+        ax.bar(x, value - bottom, bottom=bottom, color=tint, width=0.65, edgecolor="black", linewidth=0.5)
+        _range_bar(ax, x, value, _get(level, "spread", key))
+        text = f"{value:.1f}" if total else f"{value - bottom:+.1f}"
+        ax.annotate(text, (x, max(value, bottom)), textcoords="offset points", xytext=(0, 3), ha="center",
+                    fontsize="small")
+        if x + 1 < len(levels):  # the level carries on to the next bar
+            ax.hlines(value, x + 0.33, x + 0.67, colors="black", linestyles=":", linewidth=1)
+        previous = value
+    ax.set_xticks(range(len(levels)), [textwrap.fill(label, LABEL_WIDTH) for label, _ in levels],
+                  fontsize="small", rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.08)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _range_bar(ax: Axes, x: float, value: float, spread: Summary | None) -> None:
+    """The min–max range of the repetitions around ``value`` (their mean)."""
+    if not spread or spread.get("n", 0) < 2:
+        return
+    low, high = value - spread["min"], spread["max"] - value
+    ax.errorbar([x], [value], yerr=[[max(low, 0.0)], [max(high, 0.0)]], fmt="none", ecolor="black",
+                elinewidth=1, capsize=3)
+
+
+# --------------------------------------------------------------------------- attribution: fan-out
+
+
+def plot_fanout(run_dir: Path, summary: Summary) -> Path | None:
+    """p50 at one user and req/s against the number of model calls, measured (solid) and ideal (dashed:
+    the sum of the calls for sequential calls, their maximum for concurrent ones)."""
+    entries = [e for e in _get(summary, "attribution", "fanout") or [] if e.get("num_models") is not None]
+    entries = [e for e in entries if e.get("p50_ms") is not None or e.get("rps") is not None]
+    if not entries:
+        return None
+    by_arch: dict[str, list[Summary]] = {}
+    for entry in sorted(entries, key=lambda e: e["num_models"]):
+        by_arch.setdefault(entry["architecture"], []).append(entry)
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    latency, throughput = fig.subplots(1, 2)
+    for index, (arch, series) in enumerate(by_arch.items()):
+        tint = color(arch, index)
+        models = [e["num_models"] for e in series]
+        latency.plot(models, _values(series, "p50_ms"), marker="o", color=tint, label=f"{arch} measured p50")
+        combine = "maximum" if series[0].get("concurrent") else "sum"
+        latency.plot(models, _values(series, "ideal_p50_ms"), linestyle="--", color=tint,
+                     label=f"{arch} ideal p50 ({combine} of the calls)")
+        throughput.plot(models, _values(series, "rps"), marker="o", color=tint, label=arch)
+    ticks = sorted({e["num_models"] for e in entries})
+    users = _get(summary, "attribution", "load_users") or "N"
+    for ax, title, ylabel in ((latency, "p50 at 1 user", "latency (ms)"),
+                              (throughput, f"throughput at {users} users", "requests/s")):
+        if len(ticks) > 1 and ticks[0] > 0 and ticks[-1] / ticks[0] >= 4:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+        ax.set_title(title)
+        ax.set_xlabel("model calls per request (NUM_MODELS)")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle("Fan-out: sequential (sync) against concurrent (async) model calls")
+    return _save(fig, run_dir, "attribution_fanout")
+
+
+def _values(entries: Iterable[Summary], key: str) -> list[float]:
+    return [entry[key] if entry.get(key) is not None else float("nan") for entry in entries]

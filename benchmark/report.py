@@ -23,7 +23,15 @@ PLOT_CAPTIONS = {
     "ramp": "Throughput and p95 latency against users; ✕ marks the breaking point.",
     "cpu": "CPU per process during the sustained phase (% of one core); shaded: warm-up, not counted.",
     "time_split": "Where a request's server time goes (mean, from Server-Timing); black bar: ideal mean.",
+    "waterfall": "From seed-faithful to tuned, one factor at a time: p50 at one user and req/s per "
+                 "architecture; green: the factor helped, orange: it hurt; error bars: min–max over "
+                 "repetitions.",
+    "fanout": "p50 at one user and req/s against the model calls per request; dashed: the ideal p50 (sum of "
+              "the calls for sequential calls, their maximum for concurrent ones).",
 }
+ATTRIBUTION_PLOTS = ("waterfall", "fanout")  # shown in the attribution section, not under "Plots"
+ATTRIBUTION_TITLE = "Attribution of the gap"
+SAME_WITHIN = 0.10  # cpu study: throughputs within 10% of each other count as the same (single measurements)
 SECTION_EXPERIMENT = {  # which experiment of run.json produces each section of the summary
     "one_user": "locust", "ramp": "locust", "sustained": "locust", "stress": "locust", "saturation": "locust",
     "timeit": "timeit", "time_split": "timeit", "profile": "profile",
@@ -214,7 +222,9 @@ def report_blocks(
         blocks += [Heading(2, title), *[Paragraph(text) for text in sentences(archs)]]
     blocks += [Heading(2, "Sequential requests (timeit)"), Paragraph(_timeit_sentence(summary))]
     blocks += [Heading(2, "Saturation"), *_saturation_blocks(summary)]
-    blocks += _plot_blocks(plot_paths, plot_problems)
+    blocks += attribution_blocks(summary, plot_paths)
+    general = {name: path for name, path in plot_paths.items() if name not in ATTRIBUTION_PLOTS}
+    blocks += _plot_blocks(general, plot_problems)
     blocks += [Heading(2, "Machine"), Bullets(machine_lines(summary.get("environment")))]
     return blocks
 
@@ -264,6 +274,12 @@ def missing_sections(summary: Summary) -> tuple[list[str], list[str]]:
         label = f"{section.replace('_', ' ')} ({', '.join(absent)})"
         skipped = isinstance(experiments, list) and experiment not in experiments
         (not_run if skipped else missing).append(label)
+    if isinstance(experiments, list):
+        attribution = summary.get("attribution")
+        if attribution is None:
+            (missing if "attribution" in experiments else not_run).append("attribution")
+        elif attribution.get("missing"):
+            missing.append(f"attribution ({', '.join(attribution['missing'])})")
     return missing, not_run
 
 
@@ -544,6 +560,318 @@ def machine_lines(environment: Any) -> list[str]:
     if packages:
         lines.append("packages: " + ", ".join(f"{name} {packages[name]}" for name in sorted(packages)))
     return lines
+
+
+# --------------------------------------------------------------------------- attribution
+
+
+def attribution_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[Block]:
+    """The "Attribution of the gap" section: the waterfall table and what it says, fan-out, cpu, tail."""
+    attribution = summary.get("attribution")
+    if not isinstance(attribution, dict):
+        experiments = summary.get("experiments")
+        if isinstance(experiments, list) and "attribution" in experiments:
+            note = "⚠ The attribution experiment left no measurements (attribution/measurements.csv)."
+            return [Heading(2, ATTRIBUTION_TITLE), Paragraph(note)]
+        return []
+    blocks: list[Block] = [Heading(2, ATTRIBUTION_TITLE)]
+    if attribution.get("missing"):
+        blocks.append(Paragraph("⚠ Planned but not measured: " + "; ".join(attribution["missing"]) + "."))
+    if attribution.get("steps"):
+        blocks += [Paragraph(_waterfall_intro(attribution)), waterfall_table(attribution)]
+        blocks += [Paragraph(text) for text in gap_sentences(summary)]
+    else:
+        blocks.append(Paragraph("The waterfall study did not run: no attribution of the gap."))
+    blocks += _plot_image(plot_paths, "waterfall")
+    for title, content in (
+        ("Fan-out: more model calls per request", _fanout_blocks),
+        ("A CPU-bound model", _cpu_blocks),
+        ("A long tail", _tail_blocks),
+    ):
+        blocks += [Heading(3, title), *content(attribution)]
+        if title.startswith("Fan-out"):
+            blocks += _plot_image(plot_paths, "fanout")
+    return blocks
+
+
+def _plot_image(plot_paths: dict[str, Path], name: str) -> list[Block]:
+    return [Image(plot_paths[name], PLOT_CAPTIONS[name])] if name in plot_paths else []
+
+
+def _waterfall_intro(attribution: Summary) -> str:
+    reps = max((step.get("reps") or 0 for step in attribution.get("steps") or []), default=0)
+    users = attribution.get("load_users")
+    return (
+        "Starting from the seed's choices (the seed-faithful preset), each step switches one more of them to "
+        f"its tuned value, until the stack is the tuned one; each step was measured {reps} time(s), both "
+        f"architectures: p50 of sequential requests at one user and the throughput of {users} closed-loop "
+        "users. Δ is a step's mean minus the previous step's; † marks a change no larger than the spread "
+        "(min–max) between repetitions, i.e. not distinguishable from noise. The gap is sync minus async "
+        "(p50) and async minus sync (req/s); a share is the part of its change from seed-faithful to tuned "
+        "that the factor made. Factors are switched cumulatively in the order of the table, so each effect "
+        "is measured with the factors above it already switched."
+    )
+
+
+def waterfall_table(attribution: Summary) -> Table:
+    archs = list(attribution.get("architectures") or [])
+    steps: dict[tuple[int, str], Summary] = {
+        (step["step"], step["architecture"]): step for step in attribution.get("steps") or []
+    }
+    factors = get(attribution, "gap", "factors") or _factors_of(attribution.get("steps") or [])
+    rows = [_level_row("seed-faithful", attribution.get("baseline"), archs)]
+    for factor in factors:
+        by_arch = [steps.get((factor["step"], arch)) for arch in archs]
+        rows.append([
+            str(factor.get("factor")), f"{factor.get('from')} → {factor.get('to')}",
+            *[_delta(step, "delta_p50_ms", "p50_ms", "ms") for step in by_arch],
+            *[_delta(step, "delta_rps", "max_rps", "req/s") for step in by_arch],
+            _share_text(factor.get("share_p50")), _share_text(factor.get("share_rps")),
+        ])
+    rows.append(_level_row("tuned", attribution.get("tuned"), archs))
+    header = ["factor", "from → to", *[f"{arch} p50 Δ" for arch in archs],
+              *[f"{arch} req/s Δ" for arch in archs], "share of the latency gap's change",
+              "share of the throughput gap's change"]
+    return Table(header, rows, text_columns=2)
+
+
+def _factors_of(steps: Sequence[Summary]) -> list[Summary]:
+    """The factors of the steps (when there is no gap: a single architecture)."""
+    found: dict[int, Summary] = {}
+    for step in steps:
+        found.setdefault(step["step"], step)
+    return list(found.values())
+
+
+def _level_row(label: str, levels: Any, archs: Sequence[str]) -> list[str]:
+    values = [get(levels, arch) for arch in archs]
+    return [f"{label} (level)", "", *[ms(get(v, "p50_ms")) for v in values],
+            *[rps(get(v, "max_rps")) for v in values], "", ""]
+
+
+def _delta(step: Summary | None, key: str, noise_key: str, unit: str) -> str:
+    text = number(get(step, key), "+.1f", unit)
+    return text + " †" if get(step, "within_noise", noise_key) else text
+
+
+def _share_text(ratio: Any) -> str:
+    """A share of the gap's change in whole percent (it may be negative or above 100%)."""
+    return number(ratio * 100, ".0f") + "%" if isinstance(ratio, (int, float)) else DASH
+
+
+def _faster(gap_ms: float) -> str:
+    """async's p50 against sync's, from the gap (sync − async)."""
+    if round(gap_ms, 1) == 0:
+        return "as fast as sync"
+    return f"{abs(gap_ms):.1f} ms {'faster' if gap_ms > 0 else 'slower'} than sync"
+
+
+def _throughput_phrase(ratio: float | None) -> str:
+    if ratio is None:
+        return "an unknown share of the sync throughput"
+    if ratio >= 1:
+        return f"{times(ratio)} the sync throughput"
+    return f"less than sync: {times(ratio)} of its throughput"
+
+
+def gap_sentences(summary: Summary) -> list[str]:
+    attribution = summary.get("attribution") or {}
+    gap = attribution.get("gap")
+    if not isinstance(gap, dict):
+        return ["Only one architecture was measured: there is no gap to attribute."]
+    sentences = [_seed_sentence(gap.get("seed_faithful"), attribution.get("load_users"))]
+    factors = gap.get("factors") or []
+    sentences += _change_sentences(gap, factors, "latency_gap_ms", "gap_change_p50_ms", "share_p50")
+    sentences += _change_sentences(gap, factors, "throughput_difference_rps", "gap_change_rps", "share_rps")
+    if any((f.get("share_p50") or 0) < 0 or (f.get("share_rps") or 0) < 0 for f in factors):
+        sentences.append("A negative share means the factor moved the gap against its overall change"
+                         + ("; the shares still add up to 100%." if _shares_add_up(factors) else "."))
+    sentences.append(_tuned_sentence(gap.get("tuned"), summary.get("architectures") or {}))
+    return [text for text in sentences if text]
+
+
+def _shares_add_up(factors: Sequence[Summary]) -> bool:
+    """Whether every factor has both shares and each kind sums to 1 (every step was measured)."""
+    for key in ("share_p50", "share_rps"):
+        shares = [f.get(key) for f in factors]
+        if not shares or None in shares or abs(sum(shares) - 1) > 1e-6:
+            return False
+    return True
+
+
+def _seed_sentence(seed: Any, users: Any) -> str:
+    if not isinstance(seed, dict) or seed.get("latency_gap_ms") is None:
+        return "The seed-faithful step was not measured for both architectures."
+    return (
+        f"At seed-faithful settings async was {_faster(seed['latency_gap_ms'])} at one user (p50 "
+        f"{ms(seed['async_p50_ms'])} against {ms(seed['sync_p50_ms'])}) and served "
+        f"{_throughput_phrase(seed.get('throughput_ratio'))} ({rps(seed.get('async_rps'))} against "
+        f"{rps(seed.get('sync_rps'))} at {users} users)."
+    )
+
+
+def _change_sentences(gap: Summary, factors: Sequence[Summary], level_key: str, change_key: str,
+                      share_key: str) -> list[str]:
+    """How the gap (latency or throughput) changed from seed-faithful to tuned, and which factor moved it."""
+    latency = level_key == "latency_gap_ms"
+    what, unit, spec = ("latency gap (sync − async p50)", "ms", "+.1f") if latency else (
+        "throughput difference (async − sync)", "req/s", "+.0f")
+    before, after = get(gap, "seed_faithful", level_key), get(gap, "tuned", level_key)
+    measured = [f for f in factors if f.get(change_key) is not None]
+    if before is None or after is None or not measured:
+        return []
+    top = max(measured, key=lambda f: abs(f[change_key]))
+    text = (f"The {what} went from {number(before, spec, unit)} at seed-faithful to "
+            f"{number(after, spec, unit)} tuned ({number(after - before, spec, unit)}")
+    ratios = [get(gap, side, "throughput_ratio") for side in ("seed_faithful", "tuned")]
+    if not latency and None not in ratios:
+        text += f"; async served {times(ratios[0])} then {times(ratios[1])} the sync throughput"
+    text += ")."
+    moved = f"{top['factor']} ({top.get('from')} → {top.get('to')})"
+    moved = moved[:1].upper() + moved[1:]  # it starts a sentence
+    if top.get(share_key) is None:
+        text += (f" That is no change, so there are no shares; the largest move was {moved}'s "
+                 f"{number(top[change_key], spec, unit)}.")
+        return [text]
+    text += (f" {moved} alone accounts for {_share_text(top[share_key])} of that change "
+             f"({number(top[change_key], spec, unit)})")
+    text += ": more than all of it, the other factors moved it back." if top[share_key] > 1 else "."
+    others = [f"{f['factor']} {_share_text(f.get(share_key))}" for f in measured if f is not top]
+    return [text + (f" The others: {'; '.join(others)}." if others else "")]
+
+
+def _tuned_sentence(tuned: Any, archs: dict[str, Summary]) -> str:
+    if not isinstance(tuned, dict) or tuned.get("latency_gap_ms") is None:
+        return "The tuned step was not measured for both architectures."
+    gap, ratio = tuned["latency_gap_ms"], tuned.get("throughput_ratio")
+    latency = f"async is {_faster(gap)} at one user"
+    throughput = f"serves {_throughput_phrase(ratio)}"
+    faster, more = round(gap, 1) > 0, ratio is not None and ratio > 1
+    if faster and more:
+        verdict = "that is what concurrency itself buys on this machine"
+    elif faster or more:
+        verdict = f"concurrency itself buys {'latency' if faster else 'throughput'} only, on this machine"
+    else:
+        verdict = "on this machine concurrency itself buys nothing once both stacks are tuned"
+    text = f"Once both are tuned, {latency} and {throughput}: {verdict}."
+    ideal_sync, ideal_async = get(archs, "sync", "ideal", "p50_ms"), get(archs, "async", "ideal", "p50_ms")
+    if ideal_sync is not None and ideal_async is not None:
+        text += (f" Waiting for the model calls concurrently instead of one after another saves "
+                 f"{ms(ideal_sync - ideal_async)} in the ideal case (ideal p50 {ms(ideal_sync)} against "
+                 f"{ms(ideal_async)}).")
+    return text
+
+
+def _fanout_blocks(attribution: Summary) -> list[Block]:
+    entries = attribution.get("fanout") or []
+    by_models: dict[int, dict[str, Summary]] = {}
+    for entry in entries:
+        if entry.get("num_models") is not None:
+            by_models.setdefault(entry["num_models"], {})[entry["architecture"]] = entry
+    if not by_models:
+        return [Paragraph("The fan-out study did not run.")]
+    archs = list(dict.fromkeys(entry["architecture"] for entry in entries))
+    header = ["model calls", *[f"{arch} {what}" for arch in archs for what in ("p50", "ideal p50", "req/s")]]
+    rows = [[str(n), *[cell for arch in archs for cell in (
+        ms(get(by_arch, arch, "p50_ms")), ms(get(by_arch, arch, "ideal_p50_ms")),
+        rps(get(by_arch, arch, "rps")))]] for n, by_arch in sorted(by_models.items())]
+    return [Table(header, rows), *[Paragraph(text) for text in fanout_sentences(by_models, archs)]]
+
+
+def _combined(entry: Summary) -> str:
+    return "maximum" if entry.get("concurrent") else "sum"
+
+
+def fanout_sentences(by_models: dict[int, dict[str, Summary]], archs: Sequence[str]) -> list[str]:
+    low, high = min(by_models), max(by_models)
+    parts = [
+        f"{arch} takes {ms(entry.get('p50_ms'))} against an ideal {_combined(entry)} of "
+        f"{ms(entry.get('ideal_p50_ms'))}"
+        for arch in archs if (entry := by_models[high].get(arch))
+    ]
+    sentences = [f"With {high} model calls per request, " + "; ".join(parts) + " (p50 at one user)."]
+    if low == high:
+        return sentences
+    growth = []
+    for arch in archs:
+        first, last = by_models[low].get(arch), by_models[high].get(arch)
+        grew = _difference(get(last, "p50_ms"), get(first, "p50_ms"))
+        ideal = _difference(get(last, "ideal_p50_ms"), get(first, "ideal_p50_ms"))
+        if grew is not None:
+            growth.append(f"{arch}'s p50 grew by {number(grew, '.1f', 'ms')} (ideal: "
+                          f"{number(ideal, '.1f', 'ms')}) and its throughput went from "
+                          f"{rps(get(first, 'rps'))} to {rps(get(last, 'rps'))}")
+    if growth:
+        sentences.append(f"From {low} to {high} calls, " + "; ".join(growth) + ".")
+    return sentences
+
+
+def _difference(a: Any, b: Any) -> float | None:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a - b
+    return None
+
+
+def _cpu_blocks(attribution: Summary) -> list[Block]:
+    cpu = attribution.get("cpu")
+    if not isinstance(cpu, dict) or not cpu:
+        return [Paragraph("The cpu-bound study did not run.")]
+    return [Paragraph(text) for text in cpu_sentences(cpu)]
+
+
+def cpu_sentences(cpu: dict[str, Summary]) -> list[str]:
+    sync, other = cpu.get("sync"), cpu.get("async")
+    if not sync or not other:
+        return ["The cpu-bound model was not measured for both architectures."]
+    sync_rps, async_rps = _positive(sync.get("rps")), _positive(other.get("rps"))
+    sentences = []
+    if sync_rps and async_rps:
+        ratio = async_rps / sync_rps
+        verdict = ("async does not help when the work is CPU" if ratio <= 1 + SAME_WITHIN
+                   else f"async still served {times(ratio)} the sync throughput with CPU-bound work")
+        sentences.append(
+            f"With a CPU-bound model (it burns CPU for its latency instead of sleeping) async served "
+            f"{rps(async_rps)} against sync's {rps(sync_rps)} at {sync.get('num_models')} calls per request: "
+            f"{verdict} (differences under {SAME_WITHIN:.0%} count as none: one measurement each)."
+        )
+    p50, ideal_max, ideal_sum = other.get("p50_ms"), other.get("ideal_p50_ms"), sync.get("ideal_p50_ms")
+    if None not in (p50, ideal_max, ideal_sum, sync.get("p50_ms")):
+        overlap = ("nearer the sum of the calls than their maximum: the calls did not overlap"
+                   if abs(p50 - ideal_sum) < abs(p50 - ideal_max)
+                   else "nearer the maximum of the calls than their sum: the calls overlapped")
+        sentences.append(
+            f"At one user async took {ms(p50)} (ideal maximum {ms(ideal_max)}) and sync {ms(sync['p50_ms'])} "
+            f"(ideal sum {ms(ideal_sum)}). Async's latency is {overlap}."
+        )
+    return sentences or ["The cpu-bound measurements hold no numbers."]
+
+
+def _tail_blocks(attribution: Summary) -> list[Block]:
+    tail = attribution.get("tail")
+    if not isinstance(tail, dict) or not tail:
+        return [Paragraph("The long-tail study did not run.")]
+    return [Paragraph(tail_sentence(tail))]
+
+
+def tail_sentence(tail: dict[str, Summary]) -> str:
+    sync, other = tail.get("sync"), tail.get("async")
+    if not sync or not other or sync.get("p99_ms") is None or other.get("p99_ms") is None:
+        return "The long-tail study was not measured for both architectures."
+    text = (
+        f"With long-tailed model latency ({sync.get('model_latency')}, {sync.get('num_models')} calls per "
+        f"request) sync's p99 at one user was {ms(sync['p99_ms'])} (ideal p99 of the {_combined(sync)}: "
+        f"{ms(sync.get('ideal_p99_ms'))}) and async's {ms(other['p99_ms'])} (ideal p99 of the "
+        f"{_combined(other)}: {ms(other.get('ideal_p99_ms'))})"
+    )
+    cut = sync["p99_ms"] - other["p99_ms"]
+    if cut > 0:
+        text += f": concurrent calls cut the p99 by {ms(cut)} ({cut / sync['p99_ms']:.0%})"
+    else:
+        text += f": concurrent calls did not cut the p99 (async's was {ms(-cut)} higher)"
+    ideal_cut = _difference(sync.get("ideal_p99_ms"), other.get("ideal_p99_ms"))
+    if ideal_cut is not None:
+        text += f"; ideally they would cut it by {ms(ideal_cut)}"
+    return text + f". The p50s: sync {ms(sync.get('p50_ms'))}, async {ms(other.get('p50_ms'))}."
 
 
 # --------------------------------------------------------------------------- entry point

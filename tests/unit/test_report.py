@@ -82,6 +82,7 @@ def test_summary_has_schema_version_every_section_and_finite_numbers(summary: di
         assert all(summary["architectures"][arch][section] is not None for section in SECTIONS), arch
     numbers = _numbers(summary)
     assert len(numbers) > 100 and all(math.isfinite(n) for n in numbers)
+    assert summary["attribution"] is None  # this run did not make the attribution experiment
 
 
 def test_breaking_point_found_at_the_known_step(summary: dict[str, Any]) -> None:
@@ -157,6 +158,7 @@ def test_report_writes_every_file_and_a_headline(written: dict[str, Path]) -> No
     assert "| p50 at 1 user | 93." in markdown
     assert re.search(r"async served \d+\.\d× the sync throughput", markdown)
     assert "incomplete" not in markdown and "Synthetic CPU" in markdown
+    assert "Attribution of the gap" not in markdown and "Not part of this run: attribution" in markdown
 
 
 def test_report_html_is_self_contained(written: dict[str, Path]) -> None:
