@@ -8,13 +8,17 @@ PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) el
 PYTHON ?= $(firstword $(foreach p,python3.12 python3.11 python3,$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(PY_OK)' >/dev/null 2>&1 && echo $(p))))
 CLI := $(BIN)/scoring-bench
 
-.PHONY: help install up down status bench report locust-ui test doc clean
+.PHONY: help install up down status bench report locust-ui test doc clean \
+	docker-build docker-run-model-sync docker-run-model-async docker-run-scoring-sync \
+	docker-run-scoring-async docker-run-queue docker-run-redis docker-stop docker-up docker-down \
+	docker-bench
 
 help:
 	@echo "make bench    run the benchmark (starts and stops the stack itself)"
 	@echo "make test     run the tests"
 	@echo "make up | down | status    the local stack on loopback"
 	@echo "make report RUN=results/<id>   rebuild a report;  make locust-ui   Locust's web UI"
+	@echo "make docker-build | docker-up | docker-bench | docker-down    the stack in containers"
 
 install: $(STAMP)
 
@@ -60,3 +64,72 @@ doc/architecture.svg: doc/architecture.dot
 
 clean: down
 	rm -rf $(VENV) .stack .pytest_cache *.egg-info
+
+# --- containers: docker-compose.yml (needs a Docker engine) -----------------------------------
+# `docker compose` (v2) where the Docker CLI has it, else the standalone docker-compose.
+DOCKER_COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE = $(DOCKER_COMPOSE) -p scoring-bench
+COMPOSE_ALL = $(COMPOSE) --profile monitoring --profile load --profile rabbitmq
+DOCKER_PROFILES ?= monitoring
+DOCKER_HEALTH_TIMEOUT_S ?= 180
+# The queue's broker: the compose Redis, or DOCKER_BROKER=rabbitmq (the rabbitmq profile).
+DOCKER_BROKER ?= redis
+DOCKER_RABBITMQ = $(filter rabbitmq,$(DOCKER_BROKER))
+ifeq ($(DOCKER_BROKER),rabbitmq)
+export BROKER_URL := amqp://scoring-bench:scoring-bench@rabbitmq:5672//
+endif
+UP = $(COMPOSE) $(addprefix --profile ,$(DOCKER_PROFILES) $(DOCKER_RABBITMQ))
+
+# The base image first: every service's image starts FROM it (compose would build them at once).
+docker-build:
+	docker build -f docker/base.Dockerfile -t scoring-bench-base .
+	$(COMPOSE) build
+
+# Seed 002's way: one per terminal, in the foreground, after `make docker-build`.
+docker-run-model-sync docker-run-model-async docker-run-scoring-sync docker-run-scoring-async:
+	$(COMPOSE) up --no-deps $(@:docker-run-%=%)
+
+# The queue's worker and API (and RabbitMQ, with DOCKER_BROKER=rabbitmq).
+docker-run-queue:
+	$(COMPOSE) $(addprefix --profile ,$(DOCKER_RABBITMQ)) up --no-deps queue-worker scoring-queue $(DOCKER_RABBITMQ)
+
+docker-run-redis:
+	$(COMPOSE) up --no-deps redis seed
+
+# Stops and removes the containers (keeps the network); docker-down removes everything.
+docker-stop:
+	$(COMPOSE_ALL) rm --stop --force
+
+# The whole stack, in the background, with the DOCKER_PROFILES (default: monitoring); waits for health.
+docker-up: docker-build
+	$(UP) up -d
+	sh docker/wait-healthy.sh $(DOCKER_HEALTH_TIMEOUT_S) $$($(UP) ps -q)
+	$(UP) ps
+
+docker-down:
+	$(COMPOSE_ALL) down --remove-orphans --volumes
+
+# The benchmark's Locust load against the compose stack: for each architecture a Locust master
+# and LOCUST_WORKERS workers in containers (the `load` profile), aimed at the compose service
+# scoring-<architecture>. LOCUST_USERS, LOCUST_SPAWN_RATE, LOCUST_RUN_TIME (64, 16, 60s) or
+# BENCH_STAGES set the load; Locust's CSV and HTML files go to results/docker/<DOCKER_RUN_ID>/.
+DOCKER_ARCHITECTURES ?= sync async
+LOCUST_WORKERS ?= 2
+USER_CLASS_sync := SyncScoringUser
+USER_CLASS_async := AsyncScoringUser
+ifndef DOCKER_RUN_ID
+DOCKER_RUN_ID := $(shell date +%Y%m%d-%H%M%S)
+endif
+LOAD = $(COMPOSE) --profile load
+
+docker-bench: docker-up $(DOCKER_ARCHITECTURES:%=docker-bench-%)
+	@echo "Locust's results: results/docker/$(DOCKER_RUN_ID)/"
+
+docker-bench-%: docker-up
+	$(if $(USER_CLASS_$*),,$(error unknown architecture '$*' (DOCKER_ARCHITECTURES): one of sync async))
+	@mkdir -p results/docker/$(DOCKER_RUN_ID)
+	export BENCH_ARCHITECTURE=$* BENCH_USER_CLASS=$(USER_CLASS_$*) BENCH_RUN_ID=$(DOCKER_RUN_ID) \
+	  LOCUST_WORKERS=$(LOCUST_WORKERS) LOCAL_UID=$$(id -u) LOCAL_GID=$$(id -g); \
+	$(LOAD) up -d --scale locust-worker=$(LOCUST_WORKERS) locust-worker \
+	  && $(LOAD) run --rm --use-aliases locust-master; status=$$?; \
+	$(LOAD) rm --stop --force locust-worker; exit $$status

@@ -28,10 +28,10 @@ def print_status(supervisor: Supervisor) -> int:
         console.print("the stack is not running (start it with `make up`)")
         return 1
     table = Table("service", "port", "pid", "health", "url")
-    urls = {s.name: s.url(supervisor.settings) for s in SERVICES}
+    urls = {s.name: s.url(supervisor.settings) for s in SERVICES if s.listens}
     for row in rows:
         style = "green" if row["health"] == "OK" else "red"
-        table.add_row(row["service"], str(row["port"]), str(row["pid"] or "-"),
+        table.add_row(row["service"], str(row["port"] or "-"), str(row["pid"] or "-"),
                       f"[{style}]{row['health']}[/{style}]", urls.get(row["service"], ""))
     Console().print(table)
     return 0 if all(r["health"] == "OK" for r in rows) else 1

@@ -57,6 +57,14 @@ class FeatureStoreUnavailable(ScoringError):
     status, code = 503, "feature_store_unavailable"
 
 
+class UnknownTask(ScoringError):
+    status, code = 404, "unknown_task"
+
+
+class QueueUnavailable(ScoringError):
+    status, code = 503, "queue_unavailable"
+
+
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"error": code, "message": message, "details": details or []}
 

@@ -6,11 +6,12 @@ commands from here, so the ways of starting a service cannot drift apart.
 
 from __future__ import annotations
 
+import socket
 import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scoring_bench.service_info import ASYNC_PREDICT_PATH, SYNC_PREDICT_PATH
+from scoring_bench.service_info import ASYNC_PREDICT_PATH, QUEUE_PREDICT_PATH, SYNC_PREDICT_PATH
 from scoring_bench.settings import Settings
 
 MEINHELD_WORKER = "meinheld.gmeinheld.MeinheldWorker"
@@ -20,27 +21,39 @@ MEINHELD_WORKER = "meinheld.gmeinheld.MeinheldWorker"
 class Service:
     name: str
     package: str
-    server: Literal["gunicorn", "uvicorn"]
-    role: Literal["model", "scoring"]
-    predict_path: str
+    server: Literal["gunicorn", "uvicorn", "celery"]
+    role: Literal["model", "scoring", "queue", "worker"]
+    predict_path: str | None  # None: serves no HTTP (the Celery worker)
 
     @property
     def settings_key(self) -> str:
         """``model_sync``, ``scoring_async``, ...: the prefix of its settings."""
         return self.package.removeprefix("api_")
 
-    def port(self, settings: Settings) -> int:
-        return int(getattr(settings, f"{self.settings_key}_port"))
+    @property
+    def listens(self) -> bool:
+        """Whether it has a port and a health URL (a Celery worker has neither: it is
+        ready when it answers a control ping through the broker)."""
+        return self.server != "celery"
+
+    def port(self, settings: Settings) -> int | None:
+        return int(getattr(settings, f"{self.settings_key}_port")) if self.listens else None
 
     def url(self, settings: Settings, path: str = "") -> str:
-        return settings.base_url(self.port(settings)) + path
+        port = self.port(settings)
+        if port is None:
+            raise ValueError(f"{self.name} serves no HTTP")
+        return settings.base_url(port) + path
 
 
+# Start order: the queue API's health needs a worker that answers, so the worker comes first.
 SERVICES: tuple[Service, ...] = (
     Service("model-sync", "api_model_sync", "gunicorn", "model", SYNC_PREDICT_PATH),
     Service("model-async", "api_model_async", "uvicorn", "model", ASYNC_PREDICT_PATH),
     Service("scoring-sync", "api_scoring_sync", "gunicorn", "scoring", SYNC_PREDICT_PATH),
     Service("scoring-async", "api_scoring_async", "uvicorn", "scoring", ASYNC_PREDICT_PATH),
+    Service("queue-worker", "api_scoring_queue", "celery", "worker", None),
+    Service("scoring-queue", "api_scoring_queue", "uvicorn", "queue", QUEUE_PREDICT_PATH),
 )
 
 
@@ -96,8 +109,31 @@ def async_loop(settings: Settings) -> str:
     return "asyncio" if settings.profiler == "pyinstrument" else settings.async_loop
 
 
+def worker_node_name(settings: Settings) -> str:
+    """The Celery worker's node name, which the supervisor pings to know it is ready."""
+    return f"{settings.queue_name}@{socket.gethostname()}"
+
+
+def celery_worker_command(svc: Service, settings: Settings) -> list[str]:
+    """The Celery worker: its pool, concurrency and queue from the settings. No mingle or gossip
+    (nothing here uses them; mingle delays start-up). Heartbeats stay on: besides telling monitors
+    the worker lives, their 2 s timer wakes the event loop, which on RabbitMQ otherwise sleeps up
+    to 10 s before it notices a SIGTERM."""
+    return [
+        sys.executable, "-m", "celery", "-A", f"{svc.package}.worker:app", "worker",
+        "--pool", settings.queue_worker_pool,
+        "--concurrency", str(settings.queue_worker_concurrency),
+        "--hostname", worker_node_name(settings),
+        "--queues", settings.queue_name,
+        "--without-mingle", "--without-gossip",
+        "--loglevel", "warning",
+    ]
+
+
 def command(svc: Service, settings: Settings) -> list[str]:
     """argv that serves ``svc`` with its real server."""
+    if svc.server == "celery":
+        return celery_worker_command(svc, settings)
     if svc.server == "gunicorn":
         return [
             sys.executable, "-m", "gunicorn",

@@ -7,6 +7,8 @@ from typing import Any
 HEALTH_PATH = "/api/v1/healthcheck"
 SYNC_PREDICT_PATH = "/api/v1/ml/sync/predict"
 ASYNC_PREDICT_PATH = "/api/v1/ml/async/predict"
+QUEUE_PREDICT_PATH = "/api/v1/ml/queue/predict"
+QUEUE_TASKS_PATH = "/api/v1/ml/queue/tasks"
 EXAMPLE_FEATURES = [5.1, 3.5, 1.4, 0.2]
 
 

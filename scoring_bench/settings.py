@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scoring_bench.presets import apply_preset
 
 SyncWorkerClass = Literal["gthread", "meinheld", "gevent", "sync"]
 ModelKind = Literal["io", "cpu"]
 LatencyDistribution = Literal["uniform", "fixed", "lognormal"]
+QueueWorkerPool = Literal["prefork", "threads", "gevent", "solo"]
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
 
 
 class Settings(BaseSettings):
@@ -113,6 +115,58 @@ class Settings(BaseSettings):
         75, ge=1, description="Server keep-alive; longer than any client's idle time."
     )
 
+
+    # --- queue architecture: FastAPI + Celery (api_scoring_queue/, doc/queue.md) ------------
+    scoring_queue_port: int = Field(8002, description="FastAPI queue API: submit, task status.")
+    scoring_queue_workers: int = Field(1, ge=1, description="uvicorn worker processes of the queue API.")
+    broker_url: str | None = Field(
+        None, description="Celery broker, redis:// or amqp://; unset: the stack's Redis "
+        "(embedded: db 1; REDIS_URL: its db, keys under REDIS_KEY_PREFIX)."
+    )
+    result_backend_url: str | None = Field(
+        None, description="Redis for task results and issued task ids; unset: the stack's Redis "
+        "(embedded: db 2; REDIS_URL: its db, keys under REDIS_KEY_PREFIX)."
+    )
+    queue_name: str = Field(
+        "scoring", pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description="Broker queue; also names the control exchange, so stacks sharing a broker "
+        "never see each other's tasks or workers.",
+    )
+    queue_model_api: Literal["async", "sync"] = Field(
+        "async", description="Model API the task calls (the async one costs the least CPU)."
+    )
+    queue_worker_pool: QueueWorkerPool = Field(
+        "threads", description="Celery pool; threads wait on many model calls in one process (doc/queue.md)."
+    )
+    queue_worker_concurrency: int = Field(64, ge=1, description="Tasks one worker runs at once.")
+    queue_prefetch_multiplier: int = Field(
+        1, ge=1, description="Unacked tasks a worker reserves per pool slot (1: none wait behind a slow one)."
+    )
+    queue_acks_late: bool = Field(
+        True, description="Ack after the task ran, and requeue it if its worker dies (reject_on_worker_lost)."
+    )
+    queue_soft_time_limit_s: float = Field(10.0, gt=0, description="Task gets SoftTimeLimitExceeded.")
+    queue_time_limit_s: float = Field(
+        15.0, gt=0, description="Task is killed (prefork, gevent; the threads pool enforces no limit)."
+    )
+    queue_max_retries: int = Field(3, ge=0, description="Retries of a transient model/store error.")
+    queue_retry_backoff_s: float = Field(
+        0.2, gt=0, description="Retry n waits a random time up to backoff * 2**n (full jitter)."
+    )
+    queue_retry_backoff_max_s: float = Field(5.0, gt=0, description="Cap of one retry's wait.")
+    queue_result_expires_s: int = Field(
+        600, ge=1, description="Results and issued ids expire after this (bounds the result store)."
+    )
+    queue_max_wait_ms: int = Field(5_000, ge=0, description="Largest ?wait_ms a client may ask for.")
+    queue_visibility_timeout_s: float = Field(
+        60.0, gt=0, description="Redis broker: an unacked task of a dead worker is redelivered after this.",
+    )
+    callback_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("127.0.0.1", "localhost", "::1"), description="Hosts a callback_url may name (comma-separated)."
+    )
+    callback_timeout_s: float = Field(5.0, gt=0, description="One callback POST, else it is retried.")
+    callback_max_retries: int = Field(5, ge=0, description="Retries of a failed callback POST.")
+
     # --- profiling (off unless asked for; only the benchmark's profiling run sets it) -----
     profiler: Literal["none", "pyinstrument", "yappi-wall", "yappi-cpu"] = Field(
         "none", description="Profile every request (pyinstrument) or the whole process (yappi)."
@@ -130,11 +184,38 @@ class Settings(BaseSettings):
     def _preset(cls, values: Any) -> Any:
         return apply_preset(values) if isinstance(values, dict) else values
 
+    @field_validator("callback_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        """``"a, b"`` from the environment; hosts compared as urlsplit() gives them: lower case,
+        IPv6 without brackets."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            return value
+        return tuple(str(h).strip().lower().strip("[]") for h in items if str(h).strip())
+
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:
         if self.model_latency_max_ms < self.model_latency_min_ms:
             raise ValueError("MODEL_LATENCY_MAX_MS must be >= MODEL_LATENCY_MIN_MS")
+        self._check_queue()
         return self
+
+    def _check_queue(self) -> None:
+        if self.queue_soft_time_limit_s >= self.queue_time_limit_s:
+            raise ValueError("QUEUE_SOFT_TIME_LIMIT_S must be < QUEUE_TIME_LIMIT_S")
+        # A Redis broker redelivers what a worker holds unacked for longer than the visibility
+        # timeout, dead or not: a running task (up to the hard limit) or a retry waiting for its
+        # countdown must never look lost.
+        if self.queue_visibility_timeout_s <= self.queue_time_limit_s + self.queue_retry_backoff_max_s:
+            raise ValueError(
+                "QUEUE_VISIBILITY_TIMEOUT_S must be > QUEUE_TIME_LIMIT_S + QUEUE_RETRY_BACKOFF_MAX_S, "
+                "or running tasks are delivered twice"
+            )
+        if self.broker_url and self.broker_url.split("://")[0] not in BROKER_SCHEMES:
+            raise ValueError(f"BROKER_URL must start with one of {', '.join(BROKER_SCHEMES)}://")
+        if self.result_backend_url and self.result_backend_url.split("://")[0] not in ("redis", "rediss"):
+            raise ValueError("RESULT_BACKEND_URL must be a redis:// or rediss:// URL")
 
     def base_url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
@@ -155,8 +236,14 @@ class Settings(BaseSettings):
         """The settings as environment variables (unset ones left out)."""
         env: dict[str, str] = {}
         for name, value in self.model_dump().items():
-            if value is not None:
-                env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                env[name.upper()] = str(value).lower()
+            elif isinstance(value, (tuple, list)):
+                env[name.upper()] = ",".join(str(v) for v in value)
+            else:
+                env[name.upper()] = str(value)
         return env
 
     def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
@@ -170,4 +257,23 @@ class Settings(BaseSettings):
     @property
     def feature_store_url(self) -> str:
         """The Redis every process uses: REDIS_URL, else the embedded one."""
-        return self.redis_url or f"redis://{self.host}:{self.embedded_redis_port}/0"
+        return self.redis_url or self._embedded_redis(0)
+
+    @property
+    def queue_broker_url(self) -> str:
+        """BROKER_URL, else the stack's Redis: the embedded one's db 1, or REDIS_URL itself
+        (keys under the prefix: a user's Redis is only touched there)."""
+        return self.broker_url or self.redis_url or self._embedded_redis(1)
+
+    @property
+    def queue_results_url(self) -> str:
+        """RESULT_BACKEND_URL, else the stack's Redis: the embedded one's db 2, or REDIS_URL."""
+        return self.result_backend_url or self.redis_url or self._embedded_redis(2)
+
+    @property
+    def queue_key_prefix(self) -> str:
+        """Every key of the broker, the results and the issued-id registry starts with this."""
+        return f"{self.redis_key_prefix}queue:"
+
+    def _embedded_redis(self, db: int) -> str:
+        return f"redis://{self.host}:{self.embedded_redis_port}/{db}"

@@ -27,7 +27,7 @@ import redis
 
 from feature_store import embedded
 from feature_store.seed import seed
-from scoring_bench.servers import SERVICES, Service, command
+from scoring_bench.servers import SERVICES, Service, command, service, worker_node_name
 from scoring_bench.service_info import HEALTH_PATH
 from scoring_bench.settings import Settings
 
@@ -44,9 +44,9 @@ class ProcessRecord:
     name: str
     pid: int
     create_time: float
-    port: int
+    port: int | None  # None: the Celery worker, which listens on no port
     log: str
-    health_url: str | None  # None for Redis (checked with PING)
+    health_url: str | None  # None for Redis (checked with PING) and the worker (control ping)
 
     def process(self) -> psutil.Process | None:
         """The live process, or None if it exited or the pid now belongs to another."""
@@ -100,7 +100,8 @@ def port_is_free(host: str, port: int) -> bool:
 
 def planned_ports(settings: Settings) -> dict[str, tuple[int, str]]:
     """Port per process, with the setting that moves it."""
-    ports = {s.name: (s.port(settings), f"{s.settings_key.upper()}_PORT") for s in SERVICES}
+    ports = {s.name: (port, f"{s.settings_key.upper()}_PORT") for s in SERVICES
+             if (port := s.port(settings)) is not None}
     if settings.redis_url is None:
         ports[REDIS_NAME] = (settings.embedded_redis_port, "EMBEDDED_REDIS_PORT")
     return ports
@@ -139,10 +140,9 @@ class Supervisor:
             redis_url = self._start_redis()
             self._seed(redis_url)
             env = self._service_env(redis_url)
-            for svc in SERVICES:
-                self._spawn_service(svc, env)
-            for svc in SERVICES:
-                self._wait_healthy(svc)
+            records = [(svc, self._spawn_service(svc, env)) for svc in SERVICES]
+            for svc, record in records:
+                self._wait_healthy(svc, record)
         except BaseException:
             stop_processes(self.started)
             raise
@@ -158,7 +158,8 @@ class Supervisor:
                     f"process: stop it, or choose another port with {setting}=..."
                 )
 
-    def _spawn(self, name: str, argv: list[str], port: int, health_url: str | None, env: dict[str, str]) -> ProcessRecord:
+    def _spawn(self, name: str, argv: list[str], port: int | None, health_url: str | None,
+               env: dict[str, str]) -> ProcessRecord:
         log_path = self.dir / "logs" / f"{name}.log"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
@@ -193,30 +194,62 @@ class Supervisor:
             client.close()
         self.say(f"seeded {written} entities" if written else "feature store already seeded")
 
+    def _queue_settings(self) -> Settings:
+        """The settings with the queue's broker and result store pinned: the services are told
+        REDIS_URL even for the embedded Redis, and must not take it for a user's one."""
+        s = self.settings
+        pinned = {"broker_url": s.queue_broker_url, "result_backend_url": s.queue_results_url}
+        return s.model_copy(update=pinned)
+
     def _service_env(self, redis_url: str) -> dict[str, str]:
-        env = self.settings.model_copy(update={"redis_url": redis_url}).child_env(os.environ)
+        env = self._queue_settings().model_copy(update={"redis_url": redis_url}).child_env(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         return env
 
-    def _spawn_service(self, svc: Service, env: dict[str, str]) -> None:
-        self._spawn(svc.name, command(svc, self.settings), svc.port(self.settings), svc.url(self.settings, HEALTH_PATH), env)
+    def _spawn_service(self, svc: Service, env: dict[str, str]) -> ProcessRecord:
+        health_url = svc.url(self.settings, HEALTH_PATH) if svc.listens else None
+        return self._spawn(svc.name, command(svc, self.settings), svc.port(self.settings), health_url, env)
 
-    def _wait_healthy(self, svc: Service) -> None:
-        record = next(r for r in self.started if r.name == svc.name)
+    def _probe(self, record: ProcessRecord) -> tuple[bool, str]:
+        """Is it ready: an HTTP service's health check, or the Celery worker's control ping."""
+        if record.health_url is not None:
+            return check_health(record.health_url)
+        from scoring_bench import queue  # Celery is imported only when a worker is checked
+
+        node = worker_node_name(self.settings)
+        with queue.make_celery(self._queue_settings()) as app:
+            ok = queue.worker_answers(app, node, timeout_s=0.5)
+        return ok, "OK" if ok else f"{node} did not answer a ping through the broker"
+
+    def _wait_healthy(self, svc: Service, record: ProcessRecord) -> None:
         deadline = time.monotonic() + self.settings.health_timeout_s
         last = "no answer yet"
         while time.monotonic() < deadline:
             if record.process() is None:
                 raise StackError(f"{svc.name} exited during start-up; last lines of {record.log}:\n{log_tail(record.log)}")
-            ok, last = check_health(record.health_url or "")
+            ok, last = self._probe(record)
             if ok:
-                self.say(f"{svc.name}: healthy on port {record.port}")
+                self.say(f"{svc.name}: healthy" + (f" on port {record.port}" if record.port else ""))
                 return
             time.sleep(0.1)
         raise StackError(
             f"{svc.name} did not become healthy within {self.settings.health_timeout_s} s "
             f"(last answer: {last}); last lines of {record.log}:\n{log_tail(record.log)}"
         )
+
+    def restart(self, name: str) -> ProcessRecord:
+        """Stop one service of the running stack (whatever is left of it), start it again and
+        wait until it is ready; ``down`` stops the new process."""
+        state = StackState.load(state_path(self.settings))
+        if state is None:
+            raise StackError("the stack is not running")
+        svc = service(name)
+        stop_processes([r for r in state.processes if r.name == name])
+        record = self._spawn_service(svc, self._service_env(state.redis_url))
+        state.processes = [r for r in state.processes if r.name != name] + [record]
+        state.save(state_path(self.settings))
+        self._wait_healthy(svc, record)
+        return record
 
     # -- down / status -------------------------------------------------------------
     def down(self) -> list[str]:
@@ -236,10 +269,10 @@ class Supervisor:
             alive = record.process() is not None
             if not alive:
                 health = "stopped"
-            elif record.health_url is None:
+            elif record.name == REDIS_NAME:
                 health = "OK" if _redis_ok(state.redis_url) else "DOWN"
             else:
-                health = check_health(record.health_url)[1]
+                health = self._probe(record)[1]
             rows.append({"service": record.name, "port": record.port, "pid": record.pid if alive else None, "health": health, "log": record.log})
         return rows
 
@@ -288,12 +321,33 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
+def _leftovers(record: ProcessRecord) -> list[psutil.Process]:
+    """What is left of the process group of a record whose leader is gone (gunicorn workers or
+    Celery pool children whose master was killed); only processes started after the leader, so
+    a recycled number is never taken for ours."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == record.pid and proc.create_time() >= record.create_time - 0.01:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            pass
+    return found
+
+
 def stop_processes(records: list[ProcessRecord], timeout: float = 10.0) -> list[str]:
-    """SIGTERM each recorded process group, then SIGKILL what is left; newest first."""
+    """SIGTERM each recorded process group, then SIGKILL what is left; newest first. Of a
+    record whose own process is gone, the group's leftovers are stopped too."""
     live = [(r, p) for r in reversed(records) if (p := r.process()) is not None]
+    orphans = [p for r in records if r.process() is None for p in _leftovers(r)]
     for record, _ in live:
         _signal_group(record.pid, signal.SIGTERM)
-    procs = [p for _, p in live]
+    for orphan in orphans:
+        try:
+            orphan.terminate()
+        except psutil.Error:
+            pass
+    procs = [p for _, p in live] + orphans
     children = []
     for proc in procs:
         try:

@@ -1,4 +1,4 @@
-"""Fixtures that start real stacks (embedded Redis + four servers) on free ports.
+"""Fixtures that start real stacks (embedded Redis, the servers, a Celery worker) on free ports.
 
 Every stack is stopped again when its fixture ends, whatever the test did.
 """
@@ -34,6 +34,7 @@ def stack_settings(stack_dir: Path, **overrides: Any) -> Settings:
         "scoring_sync_port": free_port(),
         "model_async_port": free_port(),
         "scoring_async_port": free_port(),
+        "scoring_queue_port": free_port(),
         "embedded_redis_port": free_port(),
         "redis_url": None,
         "stack_dir": stack_dir,
@@ -87,5 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-ALL_SERVICES = [s.name for s in SERVICES]
+# The services that answer a request at once (the queue API answers 202 and has its own tests
+# in test_queue.py; the Celery worker serves no HTTP).
+ALL_SERVICES = [s.name for s in SERVICES if s.role in ("model", "scoring")]
 SCORING_SERVICES = [s.name for s in SERVICES if s.role == "scoring"]

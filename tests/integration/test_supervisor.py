@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def _ports(settings) -> list[int]:  # type: ignore[no-untyped-def]
     return [settings.model_sync_port, settings.scoring_sync_port, settings.model_async_port,
-            settings.scoring_async_port, settings.embedded_redis_port]
+            settings.scoring_async_port, settings.scoring_queue_port, settings.embedded_redis_port]
 
 
 def test_up_twice_is_harmless_and_down_frees_everything(tmp_path: Path) -> None:
@@ -27,13 +27,14 @@ def test_up_twice_is_harmless_and_down_frees_everything(tmp_path: Path) -> None:
         second = supervisor.up()
         assert [p.pid for p in first.processes] == [p.pid for p in second.processes]
         rows = supervisor.status()
-        assert [r["service"] for r in rows] == ["redis", "model-sync", "model-async", "scoring-sync", "scoring-async"]
+        assert [r["service"] for r in rows] == ["redis", "model-sync", "model-async", "scoring-sync",
+                                                "scoring-async", "queue-worker", "scoring-queue"]
         assert all(r["health"] == "OK" and r["pid"] for r in rows)
         everything = [psutil.Process(p.pid) for p in first.processes]
         everything += [c for p in list(everything) for c in p.children(recursive=True)]
     finally:
         stopped = supervisor.down()
-    assert len(stopped) == 5
+    assert len(stopped) == 7
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in everything)
     assert all(port_is_free("127.0.0.1", port) for port in _ports(settings))
     assert not state_path(settings).exists()

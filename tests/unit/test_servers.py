@@ -7,10 +7,11 @@ from scoring_bench.servers import MEINHELD_WORKER, SERVICES, command, gunicorn_c
 from scoring_bench.settings import Settings
 
 
-def test_four_services_on_the_documented_ports() -> None:
+def test_services_on_the_documented_ports() -> None:
     s = Settings()
     assert {svc.name: svc.port(s) for svc in SERVICES} == {
-        "model-sync": 5000, "model-async": 8000, "scoring-sync": 5001, "scoring-async": 8001}
+        "model-sync": 5000, "model-async": 8000, "scoring-sync": 5001, "scoring-async": 8001,
+        "scoring-queue": 8002, "queue-worker": None}
     assert service("scoring-sync").predict_path == "/api/v1/ml/sync/predict"
     assert service("model-async").predict_path == "/api/v1/ml/async/predict"
 

@@ -1,0 +1,175 @@
+"""The queue architecture's shared core: the Celery app built from the settings, the retry
+backoff, and the checks that a broker and a worker answer.
+
+Choices (measured or argued in doc/queue.md):
+
+- Broker and results default to the stack's own Redis: the embedded one's db 1 and db 2 (the
+  feature store is db 0), or, with ``REDIS_URL``, that Redis under ``REDIS_KEY_PREFIX``. Every
+  key of the broker, the results and the issued-id registry starts with
+  ``Settings.queue_key_prefix`` (kombu's and Celery's ``global_keyprefix``). ``BROKER_URL`` moves
+  the broker to RabbitMQ; the results stay in Redis (the registry of issued ids lives beside them).
+- At-least-once: tasks are acked after they ran and requeued if their worker dies
+  (``acks_late`` + ``reject_on_worker_lost``), a worker reserves one task per pool slot
+  (prefetch multiplier 1), and publishing to RabbitMQ waits for the broker's confirm.
+- The queue name also names the control exchange, so workers of stacks that share a broker never
+  answer each other's pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from celery import Celery
+from kombu.exceptions import KombuError
+
+from scoring_bench.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
+from scoring_bench.settings import Settings
+
+SCORE_TASK = "scoring_bench.score"
+CALLBACK_TASK = "scoring_bench.deliver_callback"
+# What a retry may cure; anything else (an unknown entity, ...) fails the task at once.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ModelUnavailable, ModelTimeout, FeatureStoreUnavailable)
+# Publishing is retried briefly, then the API answers 503 instead of hanging on a dead broker.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, OSError)
+
+
+def is_redis_url(url: str) -> bool:
+    return urlsplit(url).scheme in ("redis", "rediss")
+
+
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    if not is_redis_url(settings.queue_broker_url):
+        # RabbitMQ redelivers an unacked task as soon as its consumer's connection drops;
+        # publisher confirms make a 202 mean "the broker has the task".
+        return {"confirm_publish": True}
+    return {
+        "global_keyprefix": settings.queue_key_prefix,
+        # Redis has no consumer connections to watch: a task a worker took and never acked is
+        # redelivered once it is older than this (kombu's QoS.restore_visible).
+        "visibility_timeout": settings.queue_visibility_timeout_s,
+        # kombu looks for such tasks only every 10 x 10 s by default, which would make a short
+        # visibility timeout meaningless: look every second (one ZRANGE under a mutex).
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+        "socket_connect_timeout": 1.0,
+    }
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery's configuration, all of it derived from one Settings object."""
+    name = settings.queue_name
+    return {
+        "broker_url": settings.queue_broker_url,
+        "broker_transport_options": broker_transport_options(settings),
+        "broker_connection_timeout": 2.0,
+        "broker_connection_retry_on_startup": True,
+        "result_backend": settings.queue_results_url,
+        "result_backend_transport_options": {"global_keyprefix": settings.queue_key_prefix},
+        "redis_socket_timeout": settings.redis_timeout_s,
+        "redis_socket_connect_timeout": settings.redis_timeout_s,
+        "result_expires": settings.queue_result_expires_s,
+        # One result backend (one Redis connection pool) per process. Celery's default is one per
+        # thread, and gevent's threads are greenlets, one per task: a new backend, an entry-point
+        # scan and a new connection for every task (10 ms of CPU a task here, against 3 ms).
+        "result_backend_thread_safe": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_default_queue": name,
+        "task_default_exchange": name,
+        "task_default_routing_key": name,
+        "control_exchange": name,
+        "event_exchange": f"{name}.events",
+        "task_acks_late": settings.queue_acks_late,
+        "task_reject_on_worker_lost": settings.queue_acks_late,
+        "worker_prefetch_multiplier": settings.queue_prefetch_multiplier,
+        "task_soft_time_limit": settings.queue_soft_time_limit_s,
+        "task_time_limit": settings.queue_time_limit_s,
+        "task_track_started": True,
+        "task_publish_retry_policy": PUBLISH_RETRY_POLICY,
+        # With acks_late the broker redelivers the tasks of a lost connection: stop running them
+        # here instead of finishing them twice.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_disable_rate_limits": True,
+    }
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("scoring_bench", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    return app
+
+
+def scorer_settings(settings: Settings) -> Settings:
+    """The worker's settings for SyncScorer: its model client aimed at QUEUE_MODEL_API."""
+    async_api = settings.queue_model_api == "async"
+    endpoint = settings.model_async_endpoint if async_api else settings.model_sync_endpoint
+    return settings.model_copy(update={"model_sync_url": endpoint})
+
+
+def retry_delay_s(retries: int, base_s: float, max_s: float,
+                  rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**retries)].
+
+    Celery's own ``retry_backoff`` counts in whole seconds (at least 1 s), too coarse for a
+    request someone waits on; this is the same rule in fractions of a second.
+    """
+    return rand() * min(max_s, base_s * 2.0 ** retries)
+
+
+def _errors(conn: Any) -> tuple[type[BaseException], ...]:
+    """What talking to the broker through ``conn`` may raise (its transport's own errors too)."""
+    return BROKER_ERRORS + tuple(conn.connection_errors) + tuple(conn.channel_errors)
+
+
+def worker_answers(app: Celery, node_name: str, timeout_s: float) -> bool:
+    """True when the worker ``node_name`` answers a control ping: it consumes from the broker.
+
+    Every check uses a connection of its own: kombu's connection pools are global, keyed by URL,
+    and a pooled connection can outlive the broker it was made to (a stack restarted on the same
+    port)."""
+    with app.connection_for_write(connect_timeout=timeout_s) as conn:
+        try:
+            replies = app.control.ping(destination=[node_name], timeout=timeout_s, connection=conn)
+        except _errors(conn):
+            return False
+    return any(node_name in reply for reply in replies)
+
+
+def broker_and_workers(app: Celery, timeout_s: float) -> dict[str, str]:
+    """Health of the broker and of the workers (at least one answers a ping). Blocking."""
+    with app.connection_for_write(connect_timeout=timeout_s) as conn:
+        try:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)
+            replies = app.control.ping(timeout=timeout_s, limit=1, connection=conn)
+        except _errors(conn) as exc:
+            return {"broker": f"DOWN: {exc!r}", "workers": "UNKNOWN: the broker is down"}
+    workers = "OK" if replies else f"DOWN: no worker answered a ping within {timeout_s} s"
+    return {"broker": "OK", "workers": workers}
+
+
+class CachedCheck:
+    """An expensive health check run at most once per ``ttl_s``, however many callers ask
+    at once (a ping is a broadcast every worker answers: it must not multiply with load)."""
+
+    def __init__(self, check: Callable[[], Awaitable[dict[str, str]]], ttl_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.check = check
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self.value: dict[str, str] | None = None
+        self.checked_at = float("-inf")
+        self.lock = asyncio.Lock()
+
+    async def get(self) -> dict[str, str]:
+        async with self.lock:
+            if self.value is None or self.clock() - self.checked_at >= self.ttl_s:
+                self.value = await self.check()
+                self.checked_at = self.clock()
+            return self.value
