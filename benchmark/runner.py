@@ -25,6 +25,7 @@ from benchmark.profile_experiment import run_client_profiles, run_service_profil
 from benchmark.report import build_report
 from benchmark.settings import BenchSettings
 from benchmark.timeit_experiment import run_timeit
+from scoring_bench.settings import Settings
 from scoring_bench.supervisor import PROJECT_ROOT, running_stack
 
 SCHEMA_VERSION = 1
@@ -48,7 +49,7 @@ class RunRecord:
 
     def __init__(self, run_dir: Path, settings: BenchSettings) -> None:
         self.path = run_dir / "run.json"
-        bench = {k: v for k, v in settings.model_dump(mode="json").items() if k not in settings.stack_settings().model_fields}
+        bench = {k: v for k, v in settings.model_dump(mode="json").items() if k not in Settings.model_fields}
         self.data: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "profile": settings.bench_profile,
             "started_at": time.time(), "finished_at": None, "complete": False,
