@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Any
+
+from benchmark.targets import check_targets
+from scoring_bench.settings import Settings
+
+
+def _summary(overhead: float, sync_rps: float, async_rps: float, minutes: float, **settings: Any) -> dict:
+    arch = lambda rps: {"one_user": {"overhead_p50_ms": overhead}, "sustained": {"rps": rps}}  # noqa: E731
+    return {
+        "profile": "quick", "started_at": 1000.0, "finished_at": 1000.0 + minutes * 60,
+        "environment": {"settings": Settings(**settings).model_dump(mode="json")},
+        "architectures": {"sync": arch(sync_rps), "async": arch(async_rps)},
+    }
+
+
+def test_targets_met_and_missed() -> None:
+    checks = check_targets(_summary(2.0, 500.0, 900.0, 9.0))
+    met = {(c.architecture, c.target.split()[0]): c.met for c in checks}
+    assert met[("sync", "p50")] is True and met[("async", "p50")] is True
+    assert met[("sync", "maximum")] is True and met[("async", "maximum")] is False
+    assert met[("all", "the")] is True
+    assert check_targets(_summary(3.5, 500.0, 1200.0, 11.0))[0].met is False
+
+
+def test_targets_do_not_apply_to_other_workloads() -> None:
+    checks = check_targets(_summary(1.0, 500.0, 1200.0, 5.0, num_models=4))
+    assert all(c.met is None for c in checks if c.architecture != "all")
+    assert all("not applicable" in c.note for c in checks if c.architecture != "all")
+
+
+def test_a_missing_measurement_is_not_a_verdict() -> None:
+    summary = _summary(1.0, 500.0, 1200.0, 5.0)
+    summary["architectures"]["async"]["sustained"] = None
+    check = [c for c in check_targets(summary) if c.architecture == "async" and "throughput" in c.target][0]
+    assert check.met is None and check.measured is None
