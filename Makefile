@@ -16,7 +16,7 @@ CLI := $(BIN)/scoring-bench
 help:
 	@echo "make bench    run the benchmark (starts and stops the stack itself)"
 	@echo "make test     run the tests"
-	@echo "make up | down | status    the local stack on loopback"
+	@echo "make up | down | status    the local stack on loopback (make up MONITORING=1: and Prometheus)"
 	@echo "make report RUN=results/<id>   rebuild a report;  make locust-ui   Locust's web UI"
 	@echo "make docker-build | docker-up | docker-bench | docker-down    the stack in containers"
 
@@ -34,6 +34,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt --no-deps --no-build-isolation meinheld
 	@touch $@
 
+# MONITORING=1 (passed on to the command like any setting): also a local Prometheus, if installed.
 up: $(STAMP)
 	$(CLI) up
 
@@ -113,10 +114,11 @@ docker-down:
 # and LOCUST_WORKERS workers in containers (the `load` profile), aimed at the compose service
 # scoring-<architecture>. LOCUST_USERS, LOCUST_SPAWN_RATE, LOCUST_RUN_TIME (64, 16, 60s) or
 # BENCH_STAGES set the load; Locust's CSV and HTML files go to results/docker/<DOCKER_RUN_ID>/.
-DOCKER_ARCHITECTURES ?= sync async
+DOCKER_ARCHITECTURES ?= sync async queue
 LOCUST_WORKERS ?= 2
 USER_CLASS_sync := SyncScoringUser
 USER_CLASS_async := AsyncScoringUser
+USER_CLASS_queue := QueueScoringUser
 ifndef DOCKER_RUN_ID
 DOCKER_RUN_ID := $(shell date +%Y%m%d-%H%M%S)
 endif
@@ -126,7 +128,7 @@ docker-bench: docker-up $(DOCKER_ARCHITECTURES:%=docker-bench-%)
 	@echo "Locust's results: results/docker/$(DOCKER_RUN_ID)/"
 
 docker-bench-%: docker-up
-	$(if $(USER_CLASS_$*),,$(error unknown architecture '$*' (DOCKER_ARCHITECTURES): one of sync async))
+	$(if $(USER_CLASS_$*),,$(error unknown architecture '$*' (DOCKER_ARCHITECTURES): one of sync async queue))
 	@mkdir -p results/docker/$(DOCKER_RUN_ID)
 	export BENCH_ARCHITECTURE=$* BENCH_USER_CLASS=$(USER_CLASS_$*) BENCH_RUN_ID=$(DOCKER_RUN_ID) \
 	  LOCUST_WORKERS=$(LOCUST_WORKERS) LOCAL_UID=$$(id -u) LOCAL_GID=$$(id -g); \

@@ -18,7 +18,8 @@ from scoring_bench.settings import Settings
 settings = Settings()
 parser = RequestParser(settings.max_features, settings.max_body_bytes)
 latency = LatencySampler(settings)
-app = create_app("scoring-bench model API (async)", index("model-async", ASYNC_PREDICT_PATH, docs=True))
+app = create_app("scoring-bench model API (async)", index("model-async", ASYNC_PREDICT_PATH, docs=True),
+                 settings=settings)
 profiling.install_fastapi(app, settings, "model-async")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from scoring_bench import profiling
+from scoring_bench import metrics, profiling
 from scoring_bench.fastapi_adapter import create_app, json_response, openapi_body, read_body
 from scoring_bench.schemas import RequestParser
 from scoring_bench.scorer_async import AsyncScorer
@@ -18,6 +18,7 @@ from scoring_bench.settings import Settings
 settings = Settings()
 parser = RequestParser(settings.max_features, settings.max_body_bytes)
 scorer = AsyncScorer(settings)
+recorder = metrics.recorder(settings, "scoring-async")
 
 
 @asynccontextmanager
@@ -31,6 +32,7 @@ app = create_app(
     "scoring-bench scoring handler (async)",
     index("scoring-async", ASYNC_PREDICT_PATH, docs=True),
     lifespan,
+    settings,
 )
 profiling.install_fastapi(app, settings, "scoring-async")
 _schema: dict[str, Any] = {
@@ -46,6 +48,8 @@ async def predict(request: Request) -> Response:
     body, timings = await scorer.score(
         parser.scoring(await read_body(request, settings.max_body_bytes))
     )
+    if recorder is not None:
+        recorder.observe_timings(timings)
     return json_response(body, headers={"Server-Timing": timings.header()})
 
 

@@ -8,6 +8,7 @@ document there when it ends (allowlisted hosts only, checked here: 422 otherwise
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,10 +20,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api_scoring_queue.worker import app as celery_app
 from api_scoring_queue.worker import score, settings
+from scoring_bench import metrics
 from scoring_bench.callbacks import check_callback_url
 from scoring_bench.errors import QueueUnavailable, UnknownTask
 from scoring_bench.fastapi_adapter import create_app, json_response, openapi_body, read_body
-from scoring_bench.queue import BROKER_ERRORS, CachedCheck, broker_and_workers
+from scoring_bench.queue import BROKER_ERRORS, CachedCheck, QueueDepthCollector, broker_and_workers
 from scoring_bench.schemas import RequestParser, ScoreRequest
 from scoring_bench.service_info import (
     EXAMPLE_FEATURES,
@@ -64,7 +66,10 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 _index = index("scoring-queue", QUEUE_PREDICT_PATH, docs=True)
 _index["endpoints"]["task"] = f"GET {QUEUE_TASKS_PATH}/{{task_id}}"
-app = create_app("scoring-bench queue API", _index, lifespan)
+app = create_app("scoring-bench queue API", _index, lifespan, settings)
+queue_metrics = metrics.QueueMetrics("scoring-queue") if settings.metrics_enabled else None
+if settings.metrics_enabled:  # queue_depth: the broker's queue length, read at each scrape
+    metrics.add_collector(QueueDepthCollector(celery_app, settings, "scoring-queue"))
 _schema: dict[str, Any] = {
     "anyOf": [parser.features_adapter.json_schema(), parser.entity_request_model.model_json_schema()]
 }
@@ -80,7 +85,7 @@ def task_path(task_id: str) -> str:
 
 def _publish(task_id: str, request: ScoreRequest, callback_url: str | None) -> None:
     kwargs = {"features": list(request.features), "entity_id": request.entity_id,
-              "callback_url": callback_url}
+              "callback_url": callback_url, "submitted_at": time.time()}
     score.apply_async(kwargs=kwargs, task_id=task_id)
 
 
@@ -96,6 +101,8 @@ async def _submit(request: ScoreRequest, callback_url: str | None) -> str:
     except BROKER_ERRORS as exc:
         await store.forget(task_id)
         raise QueueUnavailable(f"the broker is unreachable: {exc!r}") from None
+    if queue_metrics is not None:
+        queue_metrics.submitted.inc()
     return task_id
 
 

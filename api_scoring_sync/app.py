@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from scoring_bench import profiling
+from scoring_bench import metrics, profiling
 from scoring_bench.flask_adapter import create_app, json_response, read_body
 from scoring_bench.schemas import RequestParser
 from scoring_bench.scorer_sync import SyncScorer
@@ -14,6 +14,7 @@ from scoring_bench.settings import Settings
 settings = Settings()
 parser = RequestParser(settings.max_features, settings.max_body_bytes)
 scorer = SyncScorer(settings)
+recorder = metrics.recorder(settings, "scoring-sync")
 app = create_app(__name__, settings, index("scoring-sync", SYNC_PREDICT_PATH, docs=False))
 profiling.install_flask(app, settings, "scoring-sync")
 
@@ -21,6 +22,8 @@ profiling.install_flask(app, settings, "scoring-sync")
 @app.post(SYNC_PREDICT_PATH)
 def predict() -> Response:
     body, timings = scorer.score(parser.scoring(read_body()))
+    if recorder is not None:
+        recorder.observe_timings(timings)
     return json_response(body, headers={"Server-Timing": timings.header()})
 
 

@@ -27,10 +27,14 @@ RUN pip install -c constraints.txt --no-deps --no-build-isolation meinheld
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 # Inside a container every service binds all interfaces (HOST is a setting; loopback by default).
+# PROMETHEUS_MULTIPROC_DIR: where a service's processes (gunicorn or uvicorn workers, a prefork
+# pool) write their metrics for /metrics to sum; writable by the service user, emptied at start
+# by scoring_bench.serve (scoring_bench/metrics.py).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc \
     HOST=0.0.0.0
 RUN groupadd --system --gid 10001 scoring \
     && useradd --system --uid 10001 --gid scoring --home-dir /app --no-create-home scoring

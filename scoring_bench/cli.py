@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from feature_store.embedded import RedisBinaryNotFound
+from scoring_bench import monitoring
+from scoring_bench.metrics import METRICS_PATH
 from scoring_bench.servers import SERVICES
 from scoring_bench.settings import Settings
 from scoring_bench.supervisor import StackError, Supervisor
@@ -28,7 +30,10 @@ def print_status(supervisor: Supervisor) -> int:
         console.print("the stack is not running (start it with `make up`)")
         return 1
     table = Table("service", "port", "pid", "health", "url")
-    urls = {s.name: s.url(supervisor.settings) for s in SERVICES if s.listens}
+    settings = supervisor.settings
+    urls = {s.name: s.url(settings) if s.listens
+            else settings.base_url(s.metrics_port(settings)) + METRICS_PATH for s in SERVICES}
+    urls[monitoring.NAME] = f"http://127.0.0.1:{settings.prometheus_port}"
     for row in rows:
         style = "green" if row["health"] == "OK" else "red"
         table.add_row(row["service"], str(row["port"] or "-"), str(row["pid"] or "-"),

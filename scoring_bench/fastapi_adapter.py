@@ -8,7 +8,8 @@ in OpenAPI so ``/docs`` can send requests.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -16,7 +17,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from scoring_bench import metrics
 from scoring_bench.errors import InvalidBody, PayloadTooLarge, ScoringError, error_body, http_error
+from scoring_bench.settings import Settings
 
 log = logging.getLogger("scoring_bench")
 
@@ -53,8 +56,10 @@ def openapi_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
     }
 
 
-def create_app(title: str, index: dict[str, Any], lifespan: Callable[..., Any] | None = None) -> FastAPI:
+def create_app(title: str, index: dict[str, Any], lifespan: Callable[..., Any] | None = None,
+               settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title=title, lifespan=lifespan)
+    install_metrics(app, settings or Settings(), index["service"])
 
     @app.exception_handler(ScoringError)
     async def _scoring_error(_: Request, exc: ScoringError) -> Response:
@@ -79,3 +84,54 @@ def create_app(title: str, index: dict[str, Any], lifespan: Callable[..., Any] |
         return json_response(index)
 
     return app
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+                   Awaitable[None]]
+
+
+def install_metrics(app: FastAPI, settings: Settings, service: str) -> None:
+    """``GET /metrics`` (a plain ``def``: the multiprocess files and the queue's broker are read
+    in the thread pool, never on the event loop), and every other request timed by a pure ASGI
+    middleware (Starlette's BaseHTTPMiddleware costs a task and a stream per request)."""
+    recorder = metrics.recorder(settings, service)
+    if recorder is None:
+        return
+
+    @app.get(metrics.METRICS_PATH, include_in_schema=False)
+    def _metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+
+    app.add_middleware(MetricsMiddleware, recorder=recorder)
+
+
+class MetricsMiddleware:
+    """Times each HTTP request and labels it with the route template the router matched
+    (``scope["route"]``, set by the router on the scope this middleware passed down)."""
+
+    def __init__(self, app: ASGIApp, recorder: metrics.ServiceMetrics) -> None:
+        self.app = app
+        self.recorder = recorder
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] == metrics.METRICS_PATH:
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless a response starts: an exception reaches ServerErrorMiddleware
+
+        async def send_and_see(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        self.recorder.request_started()
+        try:
+            await self.app(scope, receive, send_and_see)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or metrics.UNMATCHED
+            self.recorder.request_finished(path, scope["method"], status, time.perf_counter() - started)

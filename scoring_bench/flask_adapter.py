@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from scoring_bench import metrics
 from scoring_bench.errors import ScoringError, error_body, http_error
 from scoring_bench.settings import Settings
 
@@ -49,4 +51,42 @@ def create_app(import_name: str, settings: Settings, index: dict[str, Any]) -> F
     def _index() -> Response:
         return json_response(index)
 
+    install_metrics(app, settings, index["service"])
     return app
+
+
+def install_metrics(app: Flask, settings: Settings, service: str) -> None:
+    """``GET /metrics``, and every other request timed by its route template and status.
+
+    ``after_request`` records the answer; ``teardown_request`` (which always runs) records a
+    request whose answer never reached it as a 500, so the in-progress gauge cannot leak.
+    """
+    recorder = metrics.recorder(settings, service)
+    if recorder is None:
+        return
+
+    @app.get(metrics.METRICS_PATH)
+    def _metrics() -> Response:
+        return Response(metrics.render(), content_type=metrics.CONTENT_TYPE)
+
+    @app.before_request
+    def _started() -> None:
+        if request.path != metrics.METRICS_PATH:
+            g.metrics_started = time.perf_counter()
+            recorder.request_started()
+
+    def finish(status: int) -> None:
+        started = g.pop("metrics_started", None)
+        if started is not None:
+            rule = request.url_rule
+            route = rule.rule if rule is not None else metrics.UNMATCHED
+            recorder.request_finished(route, request.method, status, time.perf_counter() - started)
+
+    @app.after_request
+    def _finished(response: Response) -> Response:
+        finish(response.status_code)
+        return response
+
+    @app.teardown_request
+    def _torn_down(_: BaseException | None) -> None:
+        finish(500)

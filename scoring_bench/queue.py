@@ -18,6 +18,7 @@ Choices (measured or argued in doc/queue.md):
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 from celery import Celery
 from kombu.exceptions import KombuError
+from prometheus_client.core import GaugeMetricFamily
 
 from scoring_bench.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
 from scoring_bench.settings import Settings
@@ -36,7 +38,12 @@ CALLBACK_TASK = "scoring_bench.deliver_callback"
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ModelUnavailable, ModelTimeout, FeatureStoreUnavailable)
 # Publishing is retried briefly, then the API answers 503 instead of hanging on a dead broker.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+log = logging.getLogger("scoring_bench")
 BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, OSError)
+# kombu's Redis transport keeps a priority's tasks in "<queue>\x06\x16<priority>" (0: the queue itself)
+REDIS_PRIORITY_SEP = "\x06\x16"
+REDIS_PRIORITY_STEPS = (0, 3, 6, 9)
+DEPTH_TIMEOUT_S = 0.5
 
 
 def is_redis_url(url: str) -> bool:
@@ -173,3 +180,43 @@ class CachedCheck:
                 self.value = await self.check()
                 self.checked_at = self.clock()
             return self.value
+
+
+class QueueDepthCollector:
+    """``queue_depth``: the tasks waiting in the broker's queue, read when ``/metrics`` is scraped
+    (a Prometheus collector). Redis: LLEN of the queue's lists (one round trip, pipelined);
+    RabbitMQ: a passive declare's message count (a short-lived connection). With a short timeout:
+    an unreachable broker gives no sample, never a slow scrape."""
+
+    def __init__(self, app: Celery, settings: Settings, service: str,
+                 timeout_s: float = DEPTH_TIMEOUT_S) -> None:
+        self.app = app
+        self.queue = settings.queue_name
+        self.service = service
+        self.timeout_s = timeout_s
+        self.redis: Any = None
+        if is_redis_url(settings.queue_broker_url):
+            import redis
+
+            self.redis = redis.Redis.from_url(settings.queue_broker_url, socket_timeout=timeout_s,
+                                              socket_connect_timeout=timeout_s)
+            self.keys = [settings.queue_key_prefix + self.queue + (f"{REDIS_PRIORITY_SEP}{p}" if p else "")
+                         for p in REDIS_PRIORITY_STEPS]
+
+    def depth(self) -> int:
+        if self.redis is not None:
+            pipe = self.redis.pipeline(transaction=False)
+            for key in self.keys:
+                pipe.llen(key)
+            return int(sum(pipe.execute()))
+        with self.app.connection_for_write(connect_timeout=self.timeout_s) as conn:
+            return int(conn.default_channel.queue_declare(queue=self.queue, passive=True).message_count)
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        family = GaugeMetricFamily("queue_depth", "Tasks waiting in the broker's queue.",
+                                   labels=["service", "queue"])
+        try:
+            family.add_metric([self.service, self.queue], self.depth())
+        except Exception as exc:  # noqa: BLE001 - any broker error: no sample, the scrape goes on
+            log.warning("queue_depth: the broker did not answer: %r", exc)
+        return [family]

@@ -19,6 +19,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -55,6 +56,16 @@ def ready(name: str, settings: Settings | None = None, timeout_s: float = CHECK_
         app.close()
 
 
+def prepare_metrics_dir() -> None:
+    """An empty PROMETHEUS_MULTIPROC_DIR (the images set it), as the supervisor gives each service:
+    a restarted container keeps its files, which would be summed into the new process's numbers."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        from scoring_bench.metrics import prepare_multiproc_dir
+
+        prepare_multiproc_dir(Path(path))
+
+
 def main(args: list[str] | None = None) -> int:
     args = sys.argv[1:] if args is None else args
     check = args[:1] == ["--check"]
@@ -73,6 +84,7 @@ def main(args: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"invalid settings:\n{exc}", file=sys.stderr)
         return 2
+    prepare_metrics_dir()
     print(f"serving {names[0]}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     os.execv(cmd[0], cmd)
     return 1  # not reached: execv replaces this process or raises

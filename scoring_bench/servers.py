@@ -39,6 +39,11 @@ class Service:
     def port(self, settings: Settings) -> int | None:
         return int(getattr(settings, f"{self.settings_key}_port")) if self.listens else None
 
+    def metrics_port(self, settings: Settings) -> int:
+        """Where its ``/metrics`` answers: its own port, or the Celery worker's metrics port."""
+        port = self.port(settings)
+        return settings.queue_worker_metrics_port if port is None else port
+
     def url(self, settings: Settings, path: str = "") -> str:
         port = self.port(settings)
         if port is None:
@@ -95,6 +100,10 @@ def gunicorn_config(name: str, settings: Settings | None = None) -> dict[str, An
         config["threads"] = getattr(settings, f"{key}_threads")
     if worker_class == "gevent":  # greenlets instead of threads: the same setting bounds them
         config["worker_connections"] = getattr(settings, f"{key}_threads")
+    if settings.metrics_enabled:  # a worker's live gauges leave the sum when it exits
+        from scoring_bench import metrics
+
+        config["child_exit"] = metrics.child_exit
     if settings.profiler != "none":  # imported only then: no profiling code otherwise
         from scoring_bench import profiling
 

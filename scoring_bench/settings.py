@@ -167,6 +167,18 @@ class Settings(BaseSettings):
     callback_timeout_s: float = Field(5.0, gt=0, description="One callback POST, else it is retried.")
     callback_max_retries: int = Field(5, ge=0, description="Retries of a failed callback POST.")
 
+    # --- metrics (scoring_bench/metrics.py) -------------------------------------------------
+    metrics_enabled: bool = Field(
+        True, description="Serve Prometheus /metrics and record every request (false: measure its cost)."
+    )
+    queue_worker_metrics_port: int = Field(
+        8003, description="The Celery worker's /metrics (it serves no other HTTP)."
+    )
+    monitoring: bool = Field(
+        False, description="`up` also starts Prometheus (Debian's package) scraping the local stack."
+    )
+    prometheus_port: int = Field(9090, description="The local Prometheus of MONITORING=1 (127.0.0.1).")
+
     # --- profiling (off unless asked for; only the benchmark's profiling run sets it) -----
     profiler: Literal["none", "pyinstrument", "yappi-wall", "yappi-cpu"] = Field(
         "none", description="Profile every request (pyinstrument) or the whole process (yappi)."

@@ -4,6 +4,10 @@ Every process runs in its own session (process group), logs to
 ``<stack_dir>/logs/<name>.log`` and is recorded in ``<stack_dir>/state.json``
 with its pid and start time, so ``down`` stops exactly the processes ``up``
 started (a recycled pid is never signalled) and whatever they forked.
+
+Each service gets an empty ``<stack_dir>/metrics/<name>/`` as its ``PROMETHEUS_MULTIPROC_DIR``
+(scoring_bench/metrics.py), and with ``MONITORING=1`` a Prometheus scrapes them all
+(scoring_bench/monitoring.py).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import redis
 
 from feature_store import embedded
 from feature_store.seed import seed
+from scoring_bench import metrics, monitoring
 from scoring_bench.servers import SERVICES, Service, command, service, worker_node_name
 from scoring_bench.service_info import HEALTH_PATH
 from scoring_bench.settings import Settings
@@ -102,6 +107,11 @@ def planned_ports(settings: Settings) -> dict[str, tuple[int, str]]:
     """Port per process, with the setting that moves it."""
     ports = {s.name: (port, f"{s.settings_key.upper()}_PORT") for s in SERVICES
              if (port := s.port(settings)) is not None}
+    if settings.metrics_enabled:
+        ports.update({f"{s.name} metrics": (settings.queue_worker_metrics_port, "QUEUE_WORKER_METRICS_PORT")
+                      for s in SERVICES if not s.listens})
+    if settings.monitoring and monitoring.find_binary() is not None:
+        ports[monitoring.NAME] = (settings.prometheus_port, "PROMETHEUS_PORT")
     if settings.redis_url is None:
         ports[REDIS_NAME] = (settings.embedded_redis_port, "EMBEDDED_REDIS_PORT")
     return ports
@@ -143,6 +153,8 @@ class Supervisor:
             records = [(svc, self._spawn_service(svc, env)) for svc in SERVICES]
             for svc, record in records:
                 self._wait_healthy(svc, record)
+            if self.settings.monitoring:
+                self._start_prometheus()
         except BaseException:
             stop_processes(self.started)
             raise
@@ -208,10 +220,35 @@ class Supervisor:
 
     def _spawn_service(self, svc: Service, env: dict[str, str]) -> ProcessRecord:
         health_url = svc.url(self.settings, HEALTH_PATH) if svc.listens else None
+        if self.settings.metrics_enabled:  # set before any of its processes imports prometheus_client
+            folder = metrics.prepare_multiproc_dir(self.dir / "metrics" / svc.name)
+            env = {**env, metrics.MULTIPROC_ENV: str(folder)}
         return self._spawn(svc.name, command(svc, self.settings), svc.port(self.settings), health_url, env)
 
+    def _start_prometheus(self) -> None:
+        """MONITORING=1: Prometheus scraping the stack, if installed; else say how to install it."""
+        binary = monitoring.find_binary()
+        if binary is None:
+            self.say(monitoring.INSTALL_HINT)
+            return
+        folder = self.dir / monitoring.NAME
+        config = monitoring.write_config(self.settings, folder)
+        argv = monitoring.command(binary, config, folder / "data", self.settings)
+        record = self._spawn(monitoring.NAME, argv, self.settings.prometheus_port,
+                             monitoring.ready_url(self.settings), dict(os.environ))
+        deadline = time.monotonic() + self.settings.health_timeout_s
+        while not check_ready(monitoring.ready_url(self.settings))[0]:
+            if record.process() is None or time.monotonic() > deadline:
+                raise StackError(f"Prometheus did not become ready; last lines of {record.log}:\n"
+                                 f"{log_tail(record.log)}")
+            time.sleep(0.1)
+        self.say(f"prometheus: ready on http://127.0.0.1:{self.settings.prometheus_port}")
+
     def _probe(self, record: ProcessRecord) -> tuple[bool, str]:
-        """Is it ready: an HTTP service's health check, or the Celery worker's control ping."""
+        """Is it ready: an HTTP service's health check, Prometheus's readiness, or the Celery
+        worker's control ping."""
+        if record.name == monitoring.NAME and record.health_url is not None:
+            return check_ready(record.health_url)
         if record.health_url is not None:
             return check_health(record.health_url)
         from scoring_bench import queue  # Celery is imported only when a worker is checked
@@ -289,6 +326,17 @@ def check_health(url: str, timeout: float = 1.0) -> tuple[bool, str]:
         except ValueError:
             return False, f"HTTP {exc.code}"
     except (OSError, ValueError) as exc:
+        return False, f"unreachable ({exc.__class__.__name__})"
+
+
+def check_ready(url: str, timeout: float = 1.0) -> tuple[bool, str]:
+    """A plain-text readiness URL (Prometheus's /-/ready): 200 is ready."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status == 200, "OK" if resp.status == 200 else f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        return False, f"HTTP {exc.code}"
+    except OSError as exc:
         return False, f"unreachable ({exc.__class__.__name__})"
 
 

@@ -35,6 +35,7 @@ def stack_settings(stack_dir: Path, **overrides: Any) -> Settings:
         "model_async_port": free_port(),
         "scoring_async_port": free_port(),
         "scoring_queue_port": free_port(),
+        "queue_worker_metrics_port": free_port(),
         "embedded_redis_port": free_port(),
         "redis_url": None,
         "stack_dir": stack_dir,
@@ -85,6 +86,19 @@ def start_stack(settings: Settings) -> Iterator[Stack]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The default stack (gthread, urllib3, uvloop), shared by read-only tests."""
     with start_stack(stack_settings(tmp_path_factory.mktemp("stack"))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def metrics_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack whose every server runs several processes (gunicorn and uvicorn workers, a prefork
+    Celery pool): its /metrics must sum them (prometheus-client's multiprocess mode)."""
+    settings = stack_settings(
+        tmp_path_factory.mktemp("metrics-stack"), model_sync_workers=2, scoring_sync_workers=2,
+        model_async_workers=2, scoring_async_workers=2, scoring_queue_workers=2,
+        queue_worker_pool="prefork", queue_worker_concurrency=2,
+    )
+    with start_stack(settings) as running:
         yield running
 
 

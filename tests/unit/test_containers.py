@@ -63,10 +63,16 @@ NOT_PASSED_ON = {
     "STACK_DIR": "the local supervisor's pids and logs",
     "PROFILER": "profiling runs under the local stack (make bench)",
     "PROFILE_DIR": "profiling runs under the local stack (make bench)",
+    "QUEUE_WORKER_METRICS_PORT": "stays at its default: monitoring/prometheus.yml scrapes the worker there",
+    "MONITORING": "the local stack's Prometheus; compose has the monitoring profile",
+    "PROMETHEUS_PORT": "the local stack's Prometheus; compose's is the prometheus service",
     **{name: "set by the service's image (its Dockerfile's ENV)" for name in PORT_SETTINGS},
 }
-# Environment variables of our containers that are not settings.
-NON_SETTINGS_ENV = {"PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
+# Environment variables of our containers that are not settings. PROMETHEUS_MULTIPROC_DIR is
+# prometheus-client's own: the files a service's processes write for /metrics to sum (set by the
+# base image, emptied by scoring_bench.serve at start).
+NON_SETTINGS_ENV = {"PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
+                    "PROMETHEUS_MULTIPROC_DIR"}
 BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|make|cmake|python3?-dev|libc6?-dev)\b")
 HEALTHCHECK_CODE = ("import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open("
                     "'http://127.0.0.1:' + os.environ['{port_var}'] + '" + HEALTH_PATH + "', timeout=2)")
@@ -363,9 +369,9 @@ def check_locust(files: Files) -> list[str]:
 def check_monitoring(files: Files) -> list[str]:
     problems = []
     jobs = {job["job_name"]: job for job in files.prometheus.get("scrape_configs", [])}
-    for svc in http_services():
+    for svc in SERVICES:  # the Celery worker too: it serves /metrics on its metrics port
         job = jobs.get(svc.name)
-        expected = [f"{svc.name}:{default_port(svc)}"]
+        expected = [f"{svc.name}:{svc.metrics_port(Settings.model_construct())}"]
         if job is None:
             problems.append(f"prometheus.yml has no scrape job for {svc.name}")
             continue
@@ -521,6 +527,10 @@ def _prometheus_port(f: Files) -> None:
     f.prometheus["scrape_configs"][0]["static_configs"][0]["targets"] = ["model-sync:5999"]
 
 
+def _prometheus_forgets_the_worker(f: Files) -> None:
+    f.prometheus["scrape_configs"] = [j for j in f.prometheus["scrape_configs"] if j["job_name"] != "queue-worker"]
+
+
 DRIFTS: dict[str, Callable[[Files], None]] = {
     "compose publishes another port": _set(["services", "scoring-async", "ports"], ["127.0.0.1:8101:8001"]),
     "compose calls the model on another port": _set(["x-settings", "MODEL_SYNC_URL"],
@@ -538,6 +548,7 @@ DRIFTS: dict[str, Callable[[Files], None]] = {
     "a container binds loopback": _edit(BASE_DOCKERFILE, "HOST=0.0.0.0", "HOST=127.0.0.1"),
     "the image runs as root": _edit(BASE_DOCKERFILE, "USER scoring:scoring", "USER root"),
     "Prometheus scrapes another port": _prometheus_port,
+    "Prometheus does not scrape the Celery worker's metrics port": _prometheus_forgets_the_worker,
     "the worker's health check checks another service": _edit(
         "api_scoring_queue/worker.Dockerfile", '"--check", "queue-worker"', '"--check", "scoring-queue"'),
     "RabbitMQ's password changes in compose only": _set(

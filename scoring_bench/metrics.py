@@ -1,0 +1,261 @@
+"""Prometheus metrics of every service: the metric objects, recording them, rendering ``/metrics``.
+
+The adapters (flask_adapter, fastapi_adapter) record every HTTP request; the scoring handlers
+and the queue's worker record their Timings; the queue API counts submissions and reads the
+broker's queue length when scraped; the Celery worker counts its tasks and serves its own
+``/metrics`` (it has no HTTP port otherwise: :func:`start_worker_server`).
+
+Multiprocess mode: a server with several worker processes (gunicorn, ``uvicorn --workers``, a
+prefork Celery pool) answers each scrape from one process, so every process writes its values
+to files in ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` sums them (prometheus-client's
+``MultiProcessCollector``). The variable must be set before ``prometheus_client`` is imported:
+the supervisor (and, in containers, ``scoring_bench.serve``) gives each service a fresh
+directory of its own at start. Without it, the numbers are the answering process's only.
+
+``METRICS_ENABLED=false`` installs nothing (no hooks, no ``/metrics``), so the benchmark can
+measure what the metrics cost.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+from scoring_bench.settings import Settings
+from scoring_bench.timing import Timings
+
+log = logging.getLogger("scoring_bench")
+
+METRICS_PATH = "/metrics"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED = "unmatched"  # the route label of a path no route matched (never the raw path)
+# A method outside these is labelled "other": a client must not be able to grow the label set.
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+FEATURE_STORE_STEP = "feature_store"
+MODEL_STEP_PREFIX = "model_"
+
+# Scoring requests take 50-100 ms (two 40-50 ms model calls), feature-store reads about 1 ms.
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
+FEATURE_STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+MODEL_CALL_BUCKETS = (0.01, 0.025, 0.04, 0.045, 0.05, 0.06, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5)
+END_TO_END_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds", "HTTP requests by matched route template and status.",
+    ["service", "route", "method", "status"], buckets=REQUEST_BUCKETS,
+)
+IN_PROGRESS = Gauge(
+    "http_requests_in_progress", "HTTP requests being served.", ["service"], multiprocess_mode="livesum",
+)
+FEATURE_STORE_READ = Histogram(
+    "feature_store_read_seconds", "Feature-store reads of scoring requests and tasks.", ["service"],
+    buckets=FEATURE_STORE_BUCKETS,
+)
+MODEL_CALL = Histogram(
+    "model_call_seconds", "Model API calls of scoring requests and tasks.", ["service"],
+    buckets=MODEL_CALL_BUCKETS,
+)
+TASKS_SUBMITTED = Counter("queue_tasks_submitted", "Scoring tasks the queue API published.", ["service"])
+TASKS_STARTED = Counter("queue_tasks_started", "Scoring task runs a worker began (retries too).", ["service"])
+TASKS_SUCCEEDED = Counter("queue_tasks_succeeded", "Scoring tasks that ended in SUCCESS.", ["service"])
+TASKS_FAILED = Counter("queue_tasks_failed", "Scoring tasks that ended in FAILURE.", ["service"])
+TASK_END_TO_END = Histogram(
+    "queue_task_end_to_end_seconds", "From the API's submit to the task's stored result (retries included).",
+    ["service"], buckets=END_TO_END_BUCKETS,
+)
+
+
+def multiproc_dir() -> Path | None:
+    value = os.environ.get(MULTIPROC_ENV)
+    return Path(value) if value else None
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
+class ServiceMetrics:
+    """The metrics of one service, with the children of its fixed labels looked up once.
+
+    A request costs one dict lookup for its (route, method, status) child, the observation and
+    the gauge's two updates: the label sets are bounded (route templates, a fixed set of methods,
+    the statuses the service answers), so the cache is too.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.in_progress = IN_PROGRESS.labels(service)
+        self.feature_store = FEATURE_STORE_READ.labels(service)
+        self.model_call = MODEL_CALL.labels(service)
+        self._durations: dict[tuple[str, str, int], Any] = {}
+
+    def request_started(self) -> None:
+        self.in_progress.inc()
+
+    def request_finished(self, route: str, method: str, status: int, seconds: float) -> None:
+        """A request ended (whatever its outcome): one observation, one fewer in progress."""
+        key = (route, method, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = REQUEST_DURATION.labels(self.service, route, method_label(method), str(status))
+            self._durations[key] = child
+        child.observe(seconds)
+        self.in_progress.dec()
+
+    def observe_timings(self, timings: Timings) -> None:
+        """The feature-store read and each model call of one scoring request or task."""
+        for step, ms in timings.steps.items():
+            if step == FEATURE_STORE_STEP:
+                self.feature_store.observe(ms / 1000.0)
+            elif step.startswith(MODEL_STEP_PREFIX):
+                self.model_call.observe(ms / 1000.0)
+
+
+@functools.cache
+def _service_metrics(service: str) -> ServiceMetrics:
+    return ServiceMetrics(service)
+
+
+def recorder(settings: Settings, service: str) -> ServiceMetrics | None:
+    """This process's metrics of ``service`` (one object per service), None when disabled."""
+    return _service_metrics(service) if settings.metrics_enabled else None
+
+
+class QueueMetrics:
+    """The queue's counters and end-to-end latency (the API submits, the worker runs)."""
+
+    def __init__(self, service: str) -> None:
+        self.submitted = TASKS_SUBMITTED.labels(service)
+        self.started = TASKS_STARTED.labels(service)
+        self.succeeded = TASKS_SUCCEEDED.labels(service)
+        self.failed = TASKS_FAILED.labels(service)
+        self.end_to_end = TASK_END_TO_END.labels(service)
+
+    def task_ended(self, succeeded: bool, submitted_at: float | None, now: float | None = None) -> None:
+        """A task reached SUCCESS or FAILURE; ``submitted_at`` is the API's ``time.time()`` at
+        submit (wall clocks: on another host, the clocks' offset is in the number)."""
+        (self.succeeded if succeeded else self.failed).inc()
+        if submitted_at is not None:
+            self.end_to_end.observe(max(0.0, (time.time() if now is None else now) - submitted_at))
+
+
+# --- /metrics -------------------------------------------------------------------------------------
+
+
+class _LiveMultiProcessCollector(MultiProcessCollector):  # type: ignore[misc]
+    """MultiProcessCollector that first drops the live gauges of dead processes.
+
+    gunicorn tells us when a worker exits (``child_exit``), but uvicorn's workers and Celery's
+    prefork children have no such hook: a process that died would keep its last in-progress
+    count in the sum. The directory is one service's, on this host: a pid that no longer exists
+    is a process of ours that ended.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        for pid in _dead_pids(Path(self._path)):
+            mark_process_dead(pid, self._path)
+        return super().collect()  # type: ignore[no-any-return]
+
+
+def _dead_pids(path: Path) -> set[int]:
+    pids = set()
+    for file in path.glob("gauge_live*_*.db"):
+        pid = file.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            pids.add(int(pid))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Proxy:
+    """Another registry's metrics, as one collector (the default registry, single-process)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        return self.registry.collect()  # type: ignore[no-any-return]
+
+
+_registry: CollectorRegistry | None = None
+
+
+def registry() -> CollectorRegistry:
+    """What ``/metrics`` renders in this process, made once: every process's files summed
+    (multiprocess mode) or this process's metrics, plus the collectors of :func:`add_collector`."""
+    global _registry
+    if _registry is None:
+        from prometheus_client import REGISTRY
+
+        reg = CollectorRegistry(auto_describe=False)
+        path = multiproc_dir()
+        if path is not None:
+            _LiveMultiProcessCollector(reg, str(path))  # registers itself
+        else:
+            reg.register(_Proxy(REGISTRY))
+        _registry = reg
+    return _registry
+
+
+def add_collector(collector: Collector) -> None:
+    """A collector read at each scrape (the queue's depth)."""
+    registry().register(collector)
+
+
+def render() -> bytes:
+    return generate_latest(registry())  # type: ignore[no-any-return]
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit`` hook: a worker's live gauges leave the sum when it exits."""
+    if multiproc_dir() is not None:
+        mark_process_dead(worker.pid)
+
+
+def prepare_multiproc_dir(path: Path) -> Path:
+    """An empty directory for one service's files: the previous run's would be summed in."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def start_worker_server(host: str, port: int) -> bool:
+    """Serve ``/metrics`` (any path, in fact) on ``host:port`` from a daemon thread: the
+    Celery worker's metrics, summed over its pool's processes in multiprocess mode. False,
+    with an error logged, when the port cannot be bound: the worker runs on without."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host, registry=registry())
+    except OSError as exc:
+        log.error("metrics: cannot serve on %s:%s (%s); QUEUE_WORKER_METRICS_PORT moves it", host, port, exc)
+        return False
+    return True
