@@ -38,6 +38,12 @@ CI_SEED = 0
 ATTRIBUTION = "attribution"
 WATERFALL = "waterfall"
 GAP_EPSILON = 1e-6  # a change of the gap (ms or req/s) smaller than this is no change: no shares
+PREDICT = "predict"
+END_TO_END = "end_to_end"  # the queue user's submit → result entry: what the queue's statistics are of
+QUEUE_ENTRIES = ("submit", "poll", END_TO_END)
+QUEUE_WORKER = "queue-worker"
+BURST = "burst"
+SAMPLE_SPAN_S = 0.5  # the resource sampler's period (BENCH_SAMPLE_INTERVAL_S): a sample's interval
 
 
 # --------------------------------------------------------------------------- raw records
@@ -50,6 +56,7 @@ class Request:
     t: float
     latency_ms: float
     ok: bool
+    name: str = PREDICT
 
 
 @dataclass(frozen=True)
@@ -140,17 +147,28 @@ def locust_dir(run_dir: Path, phase: str) -> Path:
     return run_dir / "locust" / phase
 
 
-def read_requests(run_dir: Path, phase: str, arch: str) -> list[Request]:
-    """Every request of every ``<arch>_requests*.csv`` of the phase, ordered by completion time.
+def entry_name(arch: str) -> str:
+    """The Locust entry an architecture's statistics are computed from: the queue's ``end_to_end``
+    (submit → result), the others' ``predict``."""
+    return END_TO_END if arch == "queue" else PREDICT
+
+
+def read_requests(run_dir: Path, phase: str, arch: str, name: str | None = None) -> list[Request]:
+    """The requests named ``name`` (default: the architecture's :func:`entry_name`; ``"*"``: every
+    entry) of every ``<arch>_requests*.csv`` of the phase, ordered by completion time.
 
     Rows that do not parse (a line cut short by an interruption) are skipped.
     """
+    wanted = entry_name(arch) if name is None else name
     requests: list[Request] = []
     for path in sorted(locust_dir(run_dir, phase).glob(f"{arch}_requests*.csv")):
         for row in _csv_rows(path):
             t, latency = _number(row.get("t")), _number(row.get("latency_ms"))
-            if t is not None and latency is not None:
-                requests.append(Request(t, latency, (row.get("ok") or "").strip() in ("1", "true", "True")))
+            row_name = (row.get("name") or "").strip()
+            if t is None or latency is None or (wanted != "*" and row_name != wanted):
+                continue
+            ok = (row.get("ok") or "").strip() in ("1", "true", "True")
+            requests.append(Request(t, latency, ok, row_name))
     requests.sort(key=lambda request: request.t)
     return requests
 
@@ -171,7 +189,7 @@ def read_schedule(run_dir: Path, phase: str, arch: str) -> list[Step] | None:
         end = _as_float(raw.get("end"))
         if end is None:
             if last_t is None:
-                last_t = max((r.t for r in read_requests(run_dir, phase, arch)), default=None)
+                last_t = max((r.t for r in read_requests(run_dir, phase, arch, "*")), default=None)
             end = last_t if last_t is not None else _as_float(raw["start"])
         users = int(_as_float(raw.get("users")) or 0)
         steps.append(Step(users, float(raw["start"]), float(end), _as_float(raw.get("warmup_s")) or 0.0))
@@ -221,9 +239,19 @@ def read_resources(path: Path) -> list[Sample]:
     return samples
 
 
-def service_names(arch: str) -> tuple[str, ...]:
-    """The processes that serve an architecture's requests (Redis is shared)."""
+def service_names(arch: str, settings: Settings | None = None) -> tuple[str, ...]:
+    """The processes that serve an architecture's requests (Redis is shared). The queue's: its API, its
+    worker, the model API the worker calls (``QUEUE_MODEL_API``) and Redis (broker, results, features)."""
+    if arch == "queue":
+        model = settings.queue_model_api if settings is not None else "async"
+        return "scoring-queue", QUEUE_WORKER, f"model-{model}", "redis"
     return f"scoring-{arch}", f"model-{arch}", "redis"
+
+
+def generator_peak_percent(path: Path) -> float | None:
+    """The highest CPU (% of one core) of any Locust process (``locust``, ``locust-worker-N``) in a
+    resources CSV, or None without such rows."""
+    return _max_cpu(read_resources(path), LOAD_GENERATOR)
 
 
 def architectures(run_dir: Path, run: dict[str, Any] | None) -> list[str]:
@@ -306,7 +334,7 @@ def _phase_steps(run_dir: Path, phase: str, arch: str) -> tuple[list[Step], list
 def ideal_section(settings: Settings | None, arch: str) -> dict[str, Any] | None:
     if settings is None:
         return None
-    ideal = ideal_latency_ms(settings, concurrent=arch != "sync")
+    ideal = ideal_latency_ms(settings, concurrent=concurrent_calls(settings, arch))
     return {
         "mean_ms": ideal.mean_ms,
         "p50_ms": ideal.p50_ms,
@@ -436,7 +464,7 @@ def _ramp_step(stats: WindowStats) -> RampStep:
     )
 
 
-def sustained_section(run_dir: Path, arch: str) -> dict[str, Any] | None:
+def sustained_section(run_dir: Path, arch: str, settings: Settings | None = None) -> dict[str, Any] | None:
     phase = _phase_steps(run_dir, "sustained", arch)
     if phase is None:
         return None
@@ -444,7 +472,7 @@ def sustained_section(run_dir: Path, arch: str) -> dict[str, Any] | None:
     step = steps[0]
     stats = window_stats(requests, step)
     samples = read_resources(run_dir / "resources" / f"sustained_{arch}.csv")
-    cpu_s = cpu_seconds(samples, service_names(arch), step.window)
+    cpu_s = cpu_seconds(samples, service_names(arch, settings), step.window)
     return {
         "users": stats.users,
         "duration_s": stats.duration_s,
@@ -594,6 +622,146 @@ def _subsample(values: Sequence[float], limit: int = MAX_CI_VALUES) -> list[floa
     return random.Random(CI_SEED).sample(list(values), limit)
 
 
+# --------------------------------------------------------------------------- queue and burst
+
+
+@dataclass(frozen=True)
+class BurstTask:
+    """One row of a ``burst/<arch>[_c<concurrency>].csv`` file: times in s since the burst started."""
+
+    submitted_s: float
+    accepted_s: float | None
+    done_s: float | None
+    latency_ms: float | None
+    ok: bool
+
+
+def read_depth(path: Path) -> list[tuple[float, float]]:
+    """``(t, depth)`` rows of a queue depth CSV, ordered by time."""
+    rows = [(t, d) for row in _csv_rows(path)
+            if (t := _number(row.get("t"))) is not None and (d := _number(row.get("depth"))) is not None]
+    return sorted(rows)
+
+
+def _entry_stats(requests: Sequence[Request]) -> dict[str, Any]:
+    latencies = [request.latency_ms for request in requests if request.ok]
+    pct = percentiles(latencies) if latencies else {}
+    return {"requests": len(requests), "failures": sum(1 for r in requests if not r.ok),
+            "p50_ms": pct.get("p50"), "p95_ms": pct.get("p95")}
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def queue_phase(run_dir: Path, phase: str) -> dict[str, Any] | None:
+    """One load phase of the queue: depth (tasks waiting in the broker), the submit and poll entries, polls
+    per task, and the worker's CPU. Counted from the end of the first step's warm-up to the phase's end."""
+    steps = read_schedule(run_dir, phase, "queue")
+    depth = read_depth(run_dir / "resources" / f"{phase}_queue_depth.csv")
+    if not steps and not depth:
+        return None
+    window = (steps[0].window[0], steps[-1].end) if steps else (depth[0][0], depth[-1][0])
+    every = [r for r in read_requests(run_dir, phase, "queue", "*") if window[0] <= r.t <= window[1]]
+    entries = {name: [r for r in every if r.name == name] for name in QUEUE_ENTRIES}
+    tasks = len(entries[END_TO_END])
+    depths = [d for t, d in depth if window[0] <= t <= window[1]] or [d for _, d in depth]
+    samples = read_resources(run_dir / "resources" / f"{phase}_queue.csv")
+    # a sample covers the interval before it: only those wholly inside the window count
+    worker = [s.cpu_percent for s in samples
+              if s.name == QUEUE_WORKER and window[0] < s.t - SAMPLE_SPAN_S and s.t <= window[1]]
+    cpu_s = cpu_seconds(samples, [QUEUE_WORKER], window)
+    return {
+        "depth_max": max(depths) if depths else None,
+        "depth_mean": _mean(depths),
+        "depth_samples": len(depths),
+        "tasks": tasks,
+        "submit": _entry_stats(entries["submit"]),
+        "poll": _entry_stats(entries["poll"]),
+        "polls_per_task": len(entries["poll"]) / tasks if tasks else None,
+        "worker_cpu_mean_percent": _mean(worker),
+        "worker_cpu_max_percent": max(worker) if worker else None,
+        "worker_cpu_ms_per_task": cpu_s * 1000 / tasks if cpu_s is not None and tasks else None,
+    }
+
+
+def queue_section(run_dir: Path, settings: Settings | None = None) -> dict[str, Any] | None:
+    """The queue's own numbers, by phase (see :func:`queue_phase`); None when no phase left files."""
+    phases = {phase: data for phase in PHASES if (data := queue_phase(run_dir, phase)) is not None}
+    if not phases:
+        return None
+    return {"phases": phases, "model_api": f"model-{settings.queue_model_api}" if settings else None}
+
+
+def burst_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / BURST
+
+
+def read_burst_tasks(path: Path) -> list[BurstTask]:
+    tasks: list[BurstTask] = []
+    for row in _csv_rows(path):
+        submitted = _number(row.get("submitted_s"))
+        if submitted is None:
+            continue
+        tasks.append(BurstTask(submitted, _number(row.get("accepted_s")), _number(row.get("done_s")),
+                               _number(row.get("latency_ms")), (row.get("ok") or "").strip() == "1"))
+    return tasks
+
+
+def burst_run(run_dir: Path, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """One burst (one architecture, one worker concurrency for the queue) from its raw files."""
+    folder = burst_dir(run_dir)
+    tasks = read_burst_tasks(folder / str(entry.get("file")))
+    start = _as_float(entry.get("start"))
+    if not tasks or start is None:
+        return None
+    done = [task for task in tasks if task.ok and task.done_s is not None]
+    latencies = [task.latency_ms for task in done if task.latency_ms is not None]
+    accepted = [task.accepted_s for task in tasks if task.accepted_s is not None]
+    drain = max((task.done_s for task in done), default=None) if len(done) == len(tasks) else None
+    pct = percentiles(latencies) if latencies else {}
+    run: dict[str, Any] = {
+        "architecture": entry.get("architecture"),
+        "concurrency": entry.get("concurrency"),
+        "tasks": len(tasks),
+        "completed": len(done),
+        "failures": len(tasks) - len(done),
+        "drain_s": drain,
+        "last_done_s": max((task.done_s for task in done), default=None),
+        "first_done_s": min((task.done_s for task in done), default=None),
+        "last_accepted_s": max(accepted) if accepted else None,
+        "p50_ms": pct.get("p50"),
+        "p95_ms": pct.get("p95"),
+        "max_ms": max(latencies) if latencies else None,
+        "throughput_per_s": len(done) / drain if drain else None,
+    }
+    if entry.get("architecture") == "queue":
+        run.update(_burst_queue_extras(folder, entry, start, run))
+    return run
+
+
+def _burst_queue_extras(folder: Path, entry: dict[str, Any], start: float,
+                        run: dict[str, Any]) -> dict[str, Any]:
+    depth = read_depth(folder / str(entry.get("depth_file")))
+    samples = read_resources(folder / str(entry.get("resources_file")))
+    end = start + (run["last_done_s"] or 0.0)
+    cpu_s = cpu_seconds(samples, [QUEUE_WORKER], (start, end)) if run["last_done_s"] else None
+    return {
+        "depth_max": max((d for _, d in depth), default=None),
+        "worker_cpu_ms_per_task": cpu_s * 1000 / run["completed"] if cpu_s is not None and run["completed"]
+        else None,
+    }
+
+
+def burst_section(run_dir: Path) -> dict[str, Any] | None:
+    """The burst experiment (``burst/runs.json`` and the files it names); None when it did not run."""
+    index = read_json(burst_dir(run_dir) / "runs.json")
+    if not isinstance(index, dict) or not isinstance(index.get("runs"), list):
+        return None
+    runs = [run for entry in index["runs"] if isinstance(entry, dict) and (run := burst_run(run_dir, entry))]
+    return {"tasks": index.get("tasks"), "runs": runs}
+
+
 # --------------------------------------------------------------------------- attribution
 
 Plan = dict[tuple[str, int], dict[str, Any]]  # attribution/plan.json's entries by (study, step)
@@ -684,9 +852,10 @@ def study_settings(run_dir: Path, row: Measurement, recorded: Settings | None,
 
 
 def concurrent_calls(settings: Settings | None, arch: str) -> bool:
-    """Whether ``arch`` makes its model calls concurrently: as ``model_calls`` says, else async does."""
+    """Whether ``arch`` makes its model calls concurrently: as ``model_calls`` says, else async does (the
+    queue's worker runs the sync handler's scoring code: one call after another)."""
     calls = settings.model_calls if settings is not None else "auto"
-    return calls == "concurrent" if calls != "auto" else arch != "sync"
+    return calls == "concurrent" if calls != "auto" else arch == "async"
 
 
 def _mean_and_spread(values: Iterable[float | None]) -> tuple[float | None, dict[str, float] | None]:
@@ -916,19 +1085,20 @@ def architecture_summary(
     ideal = ideal_section(settings, arch)
     one_user = one_user_section(run_dir, arch, ideal)
     timeit_rows = read_timeit(run_dir, arch)
-    sustained = sustained_section(run_dir, arch)
+    sustained = sustained_section(run_dir, arch, settings)
     one_user_p50 = one_user["p50_ms"] if one_user else None
     reference_p50 = one_user_p50 if one_user_p50 is not None else (sustained or {}).get("p50_ms")
     return {
         "ideal": ideal,
         "one_user": one_user,
         "timeit": timeit_section(timeit_rows),
-        "time_split": time_split_section(timeit_rows, concurrent=arch != "sync"),
+        "time_split": time_split_section(timeit_rows, concurrent=concurrent_calls(settings, arch)),
         "ramp": ramp_section(run_dir, arch, one_user["p95_ms"] if one_user else None),
         "sustained": sustained,
         "stress": stress_section(run_dir, arch, reference_p50),
         "profile": profile_section(run_dir, arch),
         "saturation": saturation_section(run_dir, arch, cores),
+        **({"queue": queue_section(run_dir, settings)} if arch == "queue" else {}),
     }
 
 
@@ -956,6 +1126,7 @@ def build_summary(run_dir: Path) -> dict[str, Any]:
         "architectures": {arch: architecture_summary(run_dir, arch, settings, cores) for arch in archs},
         "comparison": {"timeit_improvement_pct": None},
         "attribution": attribution_section(run_dir, settings),
+        "burst": burst_section(run_dir),
     }
     if run is None:
         summary["errors"].append("run.json is missing or unreadable: the run did not finish writing it")

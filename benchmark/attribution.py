@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmark.analysis import read_requests, read_schedule, window_stats
 from benchmark.load import Stage, run_phase
-from benchmark.settings import BenchSettings
+from benchmark.settings import REQUEST_RESPONSE, BenchSettings
 from benchmark.stats import percentiles
 from benchmark.timeit_experiment import run_timeit
 from scoring_bench.presets import PRESETS
@@ -139,7 +139,7 @@ def measure(base: BenchSettings, config: Config, run_dir: Path, tick: Callable[[
     rows = []
     with running_stack(settings) as state:
         for rep in range(reps):
-            for arch in base.architectures:
+            for arch in attributed(base):
                 rep_dir = folder / f"rep-{rep}"
                 timeit_csv = run_timeit(settings, arch, base.bench_attribution_timeit, rep_dir / "timeit")
                 latencies = _ok_latencies(timeit_csv)
@@ -178,8 +178,13 @@ def _row(config: Config, settings: Settings, arch: str, rep: int, latencies: lis
 
 def planned_measurements(base: BenchSettings) -> int:
     configs = studies(base)
-    return sum((base.bench_attribution_repeats if c.study == "waterfall" else 1) * len(base.architectures)
+    return sum((base.bench_attribution_repeats if c.study == "waterfall" else 1) * len(attributed(base))
                for c in configs)
+
+
+def attributed(base: BenchSettings) -> list[str]:
+    """The architectures the studies measure: sync and async (they attribute the gap between them)."""
+    return [arch for arch in base.architectures if arch in REQUEST_RESPONSE]
 
 
 def run_attribution(base: BenchSettings, run_dir: Path, tick: Callable[[], None] = lambda: None,

@@ -1,7 +1,12 @@
 """Run one Locust phase (headless, as a subprocess) against one architecture.
 
 Locust writes its own CSV and HTML files; the locustfile adds the raw per-request records and
-the schedule of the stages; a :class:`ResourceSampler` records CPU and memory meanwhile.
+the schedule of the stages; a :class:`ResourceSampler` records CPU and memory meanwhile, and for the
+queue a :class:`QueueDepthSampler` the broker's queue depth.
+
+``LOCUST_WORKERS=auto`` (see :func:`auto_workers`): the 1-user phase runs one Locust process; each
+later phase a master and as many workers as the previous phase needed: one, plus one whenever the
+previous phase's load generator peaked above ``HOT_GENERATOR_PERCENT`` of a core.
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from benchmark.queue_depth import QueueDepthSampler
 from benchmark.sampler import ResourceSampler
-from benchmark.settings import BenchSettings
+from benchmark.settings import AUTO, BenchSettings
 from scoring_bench.supervisor import PROJECT_ROOT, StackState
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-USER_CLASSES = {"sync": "SyncScoringUser", "async": "AsyncScoringUser"}
+USER_CLASSES = {"sync": "SyncScoringUser", "async": "AsyncScoringUser", "queue": "QueueScoringUser"}
 GRACE_S = 60.0  # beyond the planned duration before a Locust run counts as hung
+HOT_GENERATOR_PERCENT = 80.0  # auto workers: a Locust process above this (% of one core) gets help
+QUEUE_DEPTH_INTERVAL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -38,20 +48,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def locust_commands(settings: BenchSettings, arch: str, out: Path) -> list[list[str]]:
-    """argv of the Locust process(es): one standalone, or a master and its workers."""
+def auto_workers(previous_workers: int | None, previous_peak_percent: float | None, cores: int) -> int:
+    """Locust workers for a phase under ``LOCUST_WORKERS=auto`` (0: one standalone process).
+
+    ``previous_workers`` is None for the first phase (1 user: one process is plenty). Otherwise a
+    master and at least one worker, as many as the previous phase had, plus one when its busiest
+    Locust process peaked above ``HOT_GENERATOR_PERCENT`` of one core — never more than ``cores``.
+    """
+    if previous_workers is None:
+        return 0
+    workers = max(previous_workers, 1)
+    if previous_peak_percent is not None and previous_peak_percent > HOT_GENERATOR_PERCENT:
+        workers += 1
+    return max(1, min(workers, cores))
+
+
+def locust_commands(settings: BenchSettings, arch: str, out: Path,
+                    workers: int | None = None) -> list[list[str]]:
+    """argv of the Locust process(es): one standalone, or a master and ``workers`` workers
+    (default: ``LOCUST_WORKERS``, where ``auto`` means one process)."""
+    if workers is None:
+        workers = 0 if settings.locust_workers == AUTO else int(settings.locust_workers)
     base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
     main = base + [
         "--headless", "--only-summary", "--exit-code-on-error", "0",
         "--csv", str(out / arch), "--csv-full-history", "--html", str(out / f"{arch}.html"),
     ]
-    if settings.locust_workers == 0:
+    if workers == 0:
         return [main + [USER_CLASSES[arch]]]
     port = _free_port()
     master = main + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                     "--expect-workers", str(settings.locust_workers), USER_CLASSES[arch]]
+                     "--expect-workers", str(workers), USER_CLASSES[arch]]
     worker = base + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port), USER_CLASSES[arch]]
-    return [master] + [worker] * settings.locust_workers
+    return [master] + [worker] * workers
 
 
 def run_phase(
@@ -62,8 +91,10 @@ def run_phase(
     stages: list[Stage],
     run_dir: Path,
     tick: Callable[[float], None] = lambda _: None,
+    workers: int | None = None,
 ) -> Path:
-    """Drive ``stages`` against ``arch``; return the phase folder."""
+    """Drive ``stages`` against ``arch`` with ``workers`` Locust workers (None: ``LOCUST_WORKERS``,
+    ``auto`` meaning one process); return the phase folder."""
     out = run_dir / "locust" / phase
     out.mkdir(parents=True, exist_ok=True)
     env = settings.stack_settings().child_env(os.environ)
@@ -73,24 +104,37 @@ def run_phase(
         "BENCH_REQUESTS_CSV": str(out / f"{arch}_requests.{{pid}}.csv"),
         "BENCH_PHASE": phase,
         "BENCH_ARCHITECTURE": arch,
+        "BENCH_QUEUE_WAIT_MS": str(settings.bench_queue_wait_ms),
+        "BENCH_QUEUE_POLL_WAIT_MS": str(settings.bench_queue_poll_wait_ms),
+        "BENCH_QUEUE_TIMEOUT_S": str(settings.bench_queue_timeout_s),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
     })
     planned = sum(s.duration_s for s in stages)
     procs: list[subprocess.Popen[bytes]] = []
     with open(out / f"{arch}.log", "ab") as log:
         try:
-            for argv in locust_commands(settings, arch, out):
+            for argv in locust_commands(settings, arch, out, workers):
                 procs.append(subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
                                               stdout=log, stderr=subprocess.STDOUT))
             targets = _targets(state, procs)
-            with ResourceSampler(run_dir / "resources" / f"{phase}_{arch}.csv", targets,
-                                 settings.bench_sample_interval_s):
+            resources = ResourceSampler(run_dir / "resources" / f"{phase}_{arch}.csv", targets,
+                                        settings.bench_sample_interval_s)
+            with resources, _depth_sampler(settings, arch, phase, run_dir):
                 _wait(procs[0], planned + GRACE_S, tick)
         finally:
             _stop(procs)
     if procs[0].returncode not in (0, None):
         raise RuntimeError(f"locust exited with {procs[0].returncode}; see {out / f'{arch}.log'}")
     return out
+
+
+def _depth_sampler(settings: BenchSettings, arch: str, phase: str,
+                   run_dir: Path) -> AbstractContextManager[Any]:
+    """The queue's depth during the phase (``resources/<phase>_queue_depth.csv``); nothing for the others."""
+    if arch != "queue":
+        return nullcontext()
+    return QueueDepthSampler(run_dir / "resources" / f"{phase}_queue_depth.csv", settings.stack_settings(),
+                             QUEUE_DEPTH_INTERVAL_S)
 
 
 def _targets(state: StackState, procs: list[subprocess.Popen[bytes]]) -> Callable[[], dict[str, list[int]]]:

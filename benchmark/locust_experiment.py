@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark.analysis import one_user_section, ramp_section
-from benchmark.load import Stage, run_phase
-from benchmark.settings import BenchSettings
+from benchmark.analysis import generator_peak_percent, one_user_section, ramp_section
+from benchmark.load import Stage, auto_workers, run_phase
+from benchmark.settings import AUTO, BenchSettings
 from scoring_bench.supervisor import StackState
 
 PHASES = ("one_user", "ramp", "sustained", "stress")
@@ -38,15 +39,40 @@ def breaking_users(run_dir: Path, arch: str, last_users: int) -> int:
     return int((ramp.get("breaking_point") or {}).get("users") or last_users)
 
 
+class WorkerPlan:
+    """How many Locust workers each phase gets: ``LOCUST_WORKERS`` as a number, or ``auto``
+    (:func:`benchmark.load.auto_workers`, from the previous phase's resource samples)."""
+
+    def __init__(self, settings: BenchSettings, run_dir: Path, arch: str) -> None:
+        self.fixed = None if settings.locust_workers == AUTO else int(settings.locust_workers)
+        self.run_dir, self.arch = run_dir, arch
+        self.previous: tuple[str, int] | None = None  # (phase, workers)
+        self.cores = os.cpu_count() or 1
+
+    def next(self, phase: str) -> int:
+        if self.fixed is not None:
+            workers = self.fixed
+        elif self.previous is None:
+            workers = auto_workers(None, None, self.cores)
+        else:
+            last_phase, last_workers = self.previous
+            peak = generator_peak_percent(self.run_dir / "resources" / f"{last_phase}_{self.arch}.csv")
+            workers = auto_workers(last_workers, peak, self.cores)
+        self.previous = (phase, workers)
+        return workers
+
+
 def run_locust(
     settings: BenchSettings, state: StackState, arch: str, run_dir: Path,
     tick: Callable[[str, float], None] = lambda *_: None,
 ) -> None:
     s = settings
     w = s.bench_warmup_s
+    workers = WorkerPlan(s, run_dir, arch)
 
     def phase(name: str, stages: list[Stage]) -> None:
-        run_phase(s, state, arch, name, stages, run_dir, lambda elapsed: tick(name, elapsed))
+        run_phase(s, state, arch, name, stages, run_dir, lambda elapsed: tick(name, elapsed),
+                  workers.next(name))
         tick(name, planned_seconds(s)[name])
 
     phase("one_user", [Stage(1, s.bench_one_user_s, w)])

@@ -1,8 +1,10 @@
 """One locustfile for every architecture: pick the user class by name.
 
-    locust -f benchmark/locustfile.py SyncScoringUser      # or AsyncScoringUser
+    locust -f benchmark/locustfile.py SyncScoringUser      # or AsyncScoringUser, QueueScoringUser
 
-Every response is checked (status 200 and a score in [0, 1]), not only counted. When the
+Every response is checked (status 200 and a score in [0, 1]), not only counted. The queue user
+submits a task (entry ``submit``), polls it until it is done (entry ``poll``, a long poll) and
+reports the time from submit to result as a third entry, ``end_to_end`` (request type QUEUE). When the
 benchmark runs it, ``BENCH_STAGES`` (a JSON list of ``{"users", "duration_s"}``) drives a load
 shape, and every request is also written to ``BENCH_REQUESTS_CSV`` (one file per Locust process)
 so the report computes per-step statistics from raw data.
@@ -20,29 +22,29 @@ import orjson
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner
 
-from scoring_bench.service_info import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, SYNC_PREDICT_PATH
+from benchmark.checks import check_score, check_task_result, read_task
+from scoring_bench.service_info import (
+    ASYNC_PREDICT_PATH,
+    EXAMPLE_FEATURES,
+    QUEUE_PREDICT_PATH,
+    QUEUE_TASKS_PATH,
+    SYNC_PREDICT_PATH,
+)
 from scoring_bench.settings import Settings
+from scoring_bench.task_status import READY_STATES
 
 settings = Settings()
+# The queue user's knobs (benchmark.settings.BenchSettings passes them on to Locust's environment).
+SUBMIT_WAIT_MS = int(os.environ.get("BENCH_QUEUE_WAIT_MS", "0"))
+POLL_WAIT_MS = int(os.environ.get("BENCH_QUEUE_POLL_WAIT_MS", "1000"))
+TASK_TIMEOUT_S = float(os.environ.get("BENCH_QUEUE_TIMEOUT_S", "30"))
+END_TO_END = "end_to_end"
 BODIES = [
     orjson.dumps({"entity_id": str(random.Random(i).randrange(settings.num_entities)),
                   "features": EXAMPLE_FEATURES})
     for i in range(512)
 ]
 HEADERS = {"Content-Type": "application/json"}
-
-
-def check_score(status: int, content: bytes | None) -> str | None:
-    """What is wrong with a scoring answer, or None when it is a valid score."""
-    if status != 200:
-        return f"HTTP {status}: {(content or b'')[:120]!r}"
-    try:
-        detail = orjson.loads(content or b"")["detail"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return f"not a scoring answer: {(content or b'')[:120]!r}"
-    if isinstance(detail, bool) or not isinstance(detail, float) or not 0.0 <= detail <= 1.0:
-        return f"detail is not a score in [0, 1]: {detail!r}"
-    return None
 
 
 class _ScoringUser(FastHttpUser):
@@ -70,6 +72,45 @@ class SyncScoringUser(_ScoringUser):
 class AsyncScoringUser(_ScoringUser):
     host = settings.base_url(settings.scoring_async_port)
     path = ASYNC_PREDICT_PATH
+
+
+class QueueScoringUser(FastHttpUser):
+    """Submit a task, poll it until it is done, report submit → result as ``end_to_end``.
+
+    Each poll is a long poll (``?wait_ms=``), so a user waits on the API instead of spinning; the
+    submit's own ``?wait_ms=`` (default 0) makes it the wait-or-queue hybrid when set."""
+
+    wait_time = constant(0)
+    host = settings.base_url(settings.scoring_queue_port)
+
+    @task
+    def predict(self) -> None:
+        body = BODIES[random.randrange(len(BODIES))]
+        started = time.perf_counter()
+        doc = self._call("submit", "POST", f"{QUEUE_PREDICT_PATH}?wait_ms={SUBMIT_WAIT_MS}", body)
+        deadline = started + TASK_TIMEOUT_S
+        while doc is not None and doc["status"] not in READY_STATES and time.perf_counter() < deadline:
+            doc = self._call("poll", "GET", f"{QUEUE_TASKS_PATH}/{doc['task_id']}?wait_ms={POLL_WAIT_MS}")
+        if doc is None:
+            problem = "the task was lost: submit or poll failed"
+        elif doc["status"] not in READY_STATES:
+            problem = f"not done within {TASK_TIMEOUT_S:g} s (status {doc['status']})"
+        else:
+            problem = check_task_result(doc)
+        self.environment.events.request.fire(
+            request_type="QUEUE", name=END_TO_END, response_time=(time.perf_counter() - started) * 1000.0,
+            response_length=0, exception=RuntimeError(problem) if problem else None, context={},
+        )
+
+    def _call(self, name: str, method: str, path: str, body: bytes | None = None) -> dict[str, Any] | None:
+        with self.client.request(method, path, data=body, headers=HEADERS if body else None, name=name,
+                                 catch_response=True) as resp:
+            doc, problem = read_task(resp.status_code, resp.content)
+            if problem:
+                resp.failure(problem)
+            else:
+                resp.success()
+        return doc
 
 
 # --- raw per-request records -------------------------------------------------------------

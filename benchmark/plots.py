@@ -47,6 +47,8 @@ def plot_all(run_dir: Path, summary: Summary, problems: list[str] | None = None)
         "time_split": plot_time_split,
         "waterfall": plot_waterfall,
         "fanout": plot_fanout,
+        "queue_depth": plot_queue_depth,
+        "burst": plot_burst,
     }
     written: dict[str, Path] = {}
     for name, plotter in plotters.items():
@@ -408,3 +410,81 @@ def plot_fanout(run_dir: Path, summary: Summary) -> Path | None:
 
 def _values(entries: Iterable[Summary], key: str) -> list[float]:
     return [entry[key] if entry.get(key) is not None else float("nan") for entry in entries]
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def plot_queue_depth(run_dir: Path, summary: Summary) -> Path | None:
+    """The broker's queue depth against time during each load phase of the queue, one line per phase."""
+    if "queue" not in _archs(summary):
+        return None
+    series = {}
+    for phase in analysis.PHASES:
+        rows = analysis.read_depth(Path(run_dir) / "resources" / f"{phase}_queue_depth.csv")
+        if rows:
+            steps = analysis.read_schedule(run_dir, phase, "queue")
+            origin = steps[0].start if steps else rows[0][0]
+            series[phase] = ([t - origin for t, _ in rows], [d for _, d in rows])
+    if not series:
+        return None
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for phase, (times, depths) in series.items():
+        ax.step(times, depths, where="post", label=phase.replace("_", " "), linewidth=1.4)
+    ax.set_title("Queue depth: tasks waiting in the broker, per load phase")
+    ax.set_xlabel("time since the start of the phase (s)")
+    ax.set_ylabel("waiting tasks")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, run_dir, "queue_depth")
+
+
+def plot_burst(run_dir: Path, summary: Summary) -> Path | None:
+    """Left: results available over time, per burst (the queue at each worker concurrency, sync, async).
+    Right: the queue's depth over time, per worker concurrency."""
+    index = analysis.read_json(analysis.burst_dir(run_dir) / "runs.json")
+    runs = index.get("runs") if isinstance(index, dict) else None
+    entries = [e for e in runs if isinstance(e, dict)] if isinstance(runs, list) else []
+    curves = {_burst_label(e): _finished_curve(run_dir, e) for e in entries}
+    curves = {label: curve for label, curve in curves.items() if curve[0]}
+    if not curves:
+        return None
+    fig = Figure(figsize=(12, 4.6), layout="constrained")
+    done_ax, depth_ax = fig.subplots(1, 2)
+    for index_, (label, (times, counts)) in enumerate(curves.items()):
+        arch = label.split(" ")[0]
+        style = {"color": color(arch, index_)} if arch != "queue" else {}
+        done_ax.step(times, counts, where="post", label=label, linewidth=1.5, **style)
+    for entry in entries:
+        if entry.get("architecture") == "queue" and entry.get("depth_file"):
+            rows = analysis.read_depth(analysis.burst_dir(run_dir) / str(entry["depth_file"]))
+            start = float(entry.get("start") or 0.0)
+            if rows:
+                depth_ax.step([t - start for t, _ in rows], [d for _, d in rows], where="post",
+                              label=_burst_label(entry), linewidth=1.5)
+    done_ax.set_title("Results available over time")
+    done_ax.set_ylabel("results (tasks or answers)")
+    depth_ax.set_title("Queue depth (tasks waiting in the broker)")
+    depth_ax.set_ylabel("waiting tasks")
+    for ax in (done_ax, depth_ax):
+        ax.set_xlabel("time since the burst started (s)")
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    fig.suptitle(f"Burst: {(index or {}).get('tasks')} requests at once")
+    return _save(fig, run_dir, "burst")
+
+
+def _burst_label(entry: Summary) -> str:
+    arch = str(entry.get("architecture"))
+    return f"queue × {entry.get('concurrency')}" if arch == "queue" else arch
+
+
+def _finished_curve(run_dir: Path, entry: Summary) -> tuple[list[float], list[int]]:
+    tasks = analysis.read_burst_tasks(analysis.burst_dir(run_dir) / str(entry.get("file")))
+    done = sorted(task.done_s for task in tasks if task.ok and task.done_s is not None)
+    return [0.0, *done], list(range(len(done) + 1))

@@ -3,7 +3,9 @@
 The stack is started once per profiler (pyinstrument per request; yappi over the whole process,
 wall clock and CPU clock) with profiling switched on by settings; each profiled service writes
 its profile when it stops, and the files are merged per architecture into ``profiles/<arch>/``.
-The client side of a call is profiled too, against the unprofiled stack.
+The client side of a call is profiled too, against the unprofiled stack. The queue is not profiled:
+its API does not install the profiler (``scoring_bench.profiling`` is wired into the sync and async
+services only).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from benchmark.settings import BenchSettings
+from benchmark.settings import REQUEST_RESPONSE, BenchSettings
 from benchmark.timeit_experiment import scoring_url
 from scoring_bench import profiling
 from scoring_bench.service_info import EXAMPLE_FEATURES
@@ -45,16 +47,21 @@ def drive(url: str, n: int, concurrency: int, tick: Callable[[int], None]) -> No
             future.result()
 
 
+def profiled(settings: BenchSettings) -> list[str]:
+    """The architectures the profiler covers: those asked for, without the queue."""
+    return [arch for arch in settings.architectures if arch in REQUEST_RESPONSE]
+
+
 def run_service_profiles(settings: BenchSettings, run_dir: Path, update: Callable[[str, float], None]) -> None:
     n = settings.bench_profile_requests
     for index, mode in enumerate(MODES):
         raw = run_dir / "profiles" / f"raw-{mode}"
         stack = settings.stack_settings().model_copy(update={"profiler": mode, "profile_dir": raw})
         with running_stack(stack):
-            for arch in settings.architectures:
+            for arch in profiled(settings):
                 drive(scoring_url(stack, arch), n, settings.bench_profile_concurrency,
                       lambda done, a=arch, i=index: update(f"profile {a}", i * n + done))
-        for arch in settings.architectures:
+        for arch in profiled(settings):
             profiling.collect(raw, f"scoring-{arch}", run_dir / "profiles" / arch)
 
 

@@ -28,10 +28,17 @@ PLOT_CAPTIONS = {
                  "repetitions.",
     "fanout": "p50 at one user and req/s against the model calls per request; dashed: the ideal p50 (sum of "
               "the calls for sequential calls, their maximum for concurrent ones).",
+    "queue_depth": "Tasks waiting in the broker (sampled from it) during each load phase of the queue.",
+    "burst": "Burst: results available over time (tasks submitted at once; sync and async: the same requests "
+             "at once) and the queue's depth, per worker concurrency.",
 }
+QUEUE_PLOTS = ("queue_depth", "burst")  # shown in their own sections, not under "Plots"
+NOT_PROFILED = "queue"  # its API does not install the profiler: no profile section expected
 ATTRIBUTION_PLOTS = ("waterfall", "fanout")  # shown in the attribution section, not under "Plots"
 ATTRIBUTION_TITLE = "Attribution of the gap"
 SAME_WITHIN = 0.10  # cpu study: throughputs within 10% of each other count as the same (single measurements)
+QUEUE_NOTE = ("For the queue, every latency is end-to-end — from the submit to the moment the client has "
+              "the result, polling included — and every throughput is completed tasks per second.")
 SECTION_EXPERIMENT = {  # which experiment of run.json produces each section of the summary
     "one_user": "locust", "ramp": "locust", "sustained": "locust", "stress": "locust", "saturation": "locust",
     "timeit": "timeit", "time_split": "timeit", "profile": "profile",
@@ -212,6 +219,8 @@ def report_blocks(
     blocks: list[Block] = [Heading(1, f"scoring-bench report: run {summary.get('run_id')}")]
     blocks += _status(summary)
     blocks += [Heading(2, "Headline"), headline_table(archs)]
+    if "queue" in archs:
+        blocks.append(Paragraph(QUEUE_NOTE))
     for title, sentences in (
         ("Latency at one user", _latency_sentences),
         ("Throughput and breaking point", _throughput_sentences),
@@ -222,8 +231,11 @@ def report_blocks(
         blocks += [Heading(2, title), *[Paragraph(text) for text in sentences(archs)]]
     blocks += [Heading(2, "Sequential requests (timeit)"), Paragraph(_timeit_sentence(summary))]
     blocks += [Heading(2, "Saturation"), *_saturation_blocks(summary)]
+    blocks += queue_blocks(summary, plot_paths)
+    blocks += burst_blocks(summary, plot_paths)
     blocks += attribution_blocks(summary, plot_paths)
-    general = {name: path for name, path in plot_paths.items() if name not in ATTRIBUTION_PLOTS}
+    general = {name: path for name, path in plot_paths.items()
+               if name not in ATTRIBUTION_PLOTS and name not in QUEUE_PLOTS}
     blocks += _plot_blocks(general, plot_problems)
     blocks += [Heading(2, "Machine"), Bullets(machine_lines(summary.get("environment")))]
     return blocks
@@ -268,7 +280,8 @@ def missing_sections(summary: Summary) -> tuple[list[str], list[str]]:
     not_run: list[str] = []
     archs: dict[str, Summary] = summary.get("architectures") or {}
     for section, experiment in SECTION_EXPERIMENT.items():
-        absent = [arch for arch, data in archs.items() if data.get(section) is None]
+        absent = [arch for arch, data in archs.items() if data.get(section) is None
+                  and not (section == "profile" and arch == NOT_PROFILED)]
         if not absent:
             continue
         label = f"{section.replace('_', ' ')} ({', '.join(absent)})"
@@ -469,17 +482,23 @@ def _split_sentences(archs: dict[str, Summary]) -> list[str]:
         if split:
             total = split["feature_store_ms"] + split["models_ms"] + split["other_ms"]
             model_share = f", {split['models_ms'] / total:.0%} of it" if total > 0 else ""
-            combined = "concurrently: their maximum counts" if arch != "sync" else "one after another"
+            combined = "concurrently: their maximum counts" if arch == "async" else "one after another"
             sentences.append(
                 f"{arch}: of a mean {ms(total)} on the server, the model calls ({combined}) took "
                 f"{ms(split['models_ms'])}{model_share}; the feature store took "
                 f"{ms(split['feature_store_ms'])} and everything else (framework, HTTP, JSON, aggregation) "
                 f"{ms(split['other_ms'])}."
             )
+        if arch == "queue" and split:
+            sentences.append("queue: these are the worker's steps (from the task's timings), the time a task "
+                             "runs; queueing and polling come on top of them.")
         profile = data.get("profile")
         if profile:
             shares = ", ".join(f"{name.replace('_', ' ')} {value:.0%}" for name, value in profile.items())
             sentences.append(f"{arch}, profiled: {shares} of the handler's wall time.")
+        elif arch == NOT_PROFILED:
+            sentences.append("queue: not profiled — its API does not install the profiler "
+                             "(scoring_bench.profiling covers the sync and async services only).")
     return sentences or ["No Server-Timing or profile data in this run."]
 
 
@@ -896,3 +915,166 @@ def build_report(run_dir: Path) -> dict[str, Path]:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# --------------------------------------------------------------------------- the queue and the burst
+
+
+def queue_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[Block]:
+    """The queue's own numbers by load phase: end-to-end latency and throughput, depth, worker CPU."""
+    queue = get(summary, "architectures", "queue")
+    if not isinstance(queue, dict):
+        return []
+    blocks: list[Block] = [Heading(2, "The queue: end-to-end latency, depth and worker CPU")]
+    phases = get(queue, "queue", "phases") or {}
+    if not phases:
+        return blocks + [Paragraph("No load phase of the queue left files: nothing to show.")]
+    header = ["phase", "tasks", "end-to-end p50", "end-to-end p95", "completed/s", "depth max", "depth mean",
+              "worker CPU mean", "worker CPU max", "worker CPU per task", "submit p50", "polls per task"]
+    rows = [_queue_row(phase, data, queue) for phase, data in phases.items()]
+    blocks += [Table(header, rows), *[Paragraph(text) for text in queue_sentences(queue)]]
+    if "queue_depth" in plot_paths:
+        blocks.append(Image(plot_paths["queue_depth"], PLOT_CAPTIONS["queue_depth"]))
+    return blocks
+
+
+def _queue_latency(queue: Summary, phase: str) -> tuple[Any, Any, Any]:
+    """End-to-end p50, p95 and completed tasks/s of a phase (the ramp: its busiest step)."""
+    if phase == "ramp":
+        steps = get(queue, "ramp", "steps") or []
+        top = max((s for s in steps if s.get("rps") is not None), key=lambda s: s["rps"], default=None)
+        return get(top, "p50_ms"), get(top, "p95_ms"), get(top, "rps")
+    section = get(queue, phase)
+    return get(section, "p50_ms"), get(section, "p95_ms"), get(section, "rps")
+
+
+def _queue_row(phase: str, data: Summary, queue: Summary) -> list[str]:
+    p50, p95, rate = _queue_latency(queue, phase)
+    label = "ramp (busiest step)" if phase == "ramp" else phase.replace("_", " ")
+    return [label, number(data.get("tasks"), ",.0f"), ms(p50), ms(p95), number(rate, ".1f", "/s"),
+            number(data.get("depth_max"), ".0f"), number(data.get("depth_mean"), ".1f"),
+            number(data.get("worker_cpu_mean_percent"), ".0f", "%"),
+            number(data.get("worker_cpu_max_percent"), ".0f", "%"),
+            number(data.get("worker_cpu_ms_per_task"), ".2f", "ms"), ms(get(data, "submit", "p50_ms")),
+            number(data.get("polls_per_task"), ".2f")]
+
+
+def queue_sentences(queue: Summary) -> list[str]:
+    phases = get(queue, "queue", "phases") or {}
+    sentences = []
+    sustained, one_user = phases.get("sustained"), get(queue, "one_user")
+    if isinstance(one_user, dict) and one_user.get("p50_ms") is not None:
+        sentences.append(
+            f"At one user a task took {ms(one_user['p50_ms'])} from submit to result (p50), "
+            f"{number(one_user.get('overhead_p50_ms'), '+.1f', 'ms')} over the ideal of its model calls; "
+            f"the submit itself answered in {ms(get(phases, 'one_user', 'submit', 'p50_ms'))} (p50)."
+        )
+    if isinstance(sustained, dict):
+        sentences.append(
+            f"Under sustained load ({get(queue, 'sustained', 'users')} users) the queue completed "
+            f"{number(get(queue, 'sustained', 'rps'), '.1f', 'tasks/s')}; up to "
+            f"{number(sustained.get('depth_max'), '.0f')} tasks waited in the broker (mean "
+            f"{number(sustained.get('depth_mean'), '.1f')}), and the worker used "
+            f"{number(sustained.get('worker_cpu_mean_percent'), '.0f')}% of a core on average "
+            f"({number(sustained.get('worker_cpu_ms_per_task'), '.2f', 'ms')} of CPU per task)."
+        )
+    deepest = max(phases.items(), key=lambda item: item[1].get("depth_max") or 0, default=None)
+    if deepest and (deepest[1].get("depth_max") or 0) > 0:
+        sentences.append(f"The deepest queue: {deepest[1]['depth_max']:.0f} waiting tasks, in the "
+                         f"{deepest[0].replace('_', ' ')} phase.")
+    elif phases:
+        sentences.append("No task ever waited in the broker when it was sampled: the worker kept up.")
+    return sentences
+
+
+def burst_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[Block]:
+    burst = summary.get("burst")
+    if not isinstance(burst, dict):
+        experiments = summary.get("experiments")
+        if isinstance(experiments, list) and "burst" in experiments:
+            note = "⚠ The burst experiment left no files (burst/runs.json)."
+            return [Heading(2, BURST_TITLE), Paragraph(note)]
+        return []
+    runs = sorted(burst.get("runs") or [], key=_burst_order)
+    blocks: list[Block] = [Heading(2, BURST_TITLE), Paragraph(_burst_intro(burst))]
+    if runs:
+        header = ["architecture", "worker concurrency", "completed", "failures", "all accepted after",
+                  "first result", "last result", "p50", "p95", "results/s", "depth max",
+                  "worker CPU per task"]
+        blocks.append(Table(header, [_burst_row(run) for run in runs], text_columns=2))
+        blocks += [Paragraph(text) for text in burst_sentences(burst)]
+    if "burst" in plot_paths:
+        blocks.append(Image(plot_paths["burst"], PLOT_CAPTIONS["burst"]))
+    return blocks
+
+
+BURST_TITLE = "Burst: many requests at once (seed 000)"
+
+
+def _burst_order(run: Summary) -> tuple[int, int]:
+    """The queue's bursts first, by worker concurrency; then the others as measured (a stable sort)."""
+    queue = run.get("architecture") == "queue"
+    return (0, int(run.get("concurrency") or 0)) if queue else (1, 0)
+
+
+def _burst_intro(burst: Summary) -> str:
+    return (f"{burst.get('tasks')} requests sent at once, one connection each. The queue takes them as tasks "
+            "(a 202 each) and the client then long-polls every task until its result is there; the sync "
+            "and async handlers must answer all of them on the open connections. Times are from the moment "
+            "the burst started.")
+
+
+def _seconds(value: Any) -> str:
+    return number(value, ".2f", "s")
+
+
+def _burst_row(run: Summary) -> list[str]:
+    return [str(run.get("architecture")), DASH if run.get("concurrency") is None else str(run["concurrency"]),
+            f"{run.get('completed')} of {run.get('tasks')}", str(run.get("failures")),
+            _seconds(run.get("last_accepted_s")), _seconds(run.get("first_done_s")),
+            _seconds(run.get("last_done_s")), ms(run.get("p50_ms")), ms(run.get("p95_ms")),
+            number(run.get("throughput_per_s"), ".0f", "/s"), number(run.get("depth_max"), ".0f"),
+            number(run.get("worker_cpu_ms_per_task"), ".2f", "ms")]
+
+
+def burst_sentences(burst: Summary) -> list[str]:
+    runs = burst.get("runs") or []
+    queue = [run for run in runs if run.get("architecture") == "queue"]
+    others = [run for run in runs if run.get("architecture") != "queue"]
+    sentences = []
+    drained = [run for run in queue if run.get("drain_s") is not None]
+    if drained:
+        parts = [f"{run['drain_s']:.2f} s with {run['concurrency']} worker slots (depth up to "
+                 f"{number(run.get('depth_max'), '.0f')})" for run in drained]
+        sentences.append(f"The queue drained all {burst.get('tasks')} tasks in " + "; ".join(parts) + ".")
+        fastest = min(drained, key=lambda run: run["drain_s"])
+        slowest = max(drained, key=lambda run: run["drain_s"])
+        if fastest is not slowest:
+            sentences.append(f"From {slowest['concurrency']} to {fastest['concurrency']} slots the drain got "
+                             f"{times(slowest['drain_s'] / fastest['drain_s'])} faster.")
+        for run in drained:
+            if run.get("last_accepted_s") is not None:
+                sentences.append(
+                    f"With {run['concurrency']} slots every task was accepted (202) within "
+                    f"{_seconds(run['last_accepted_s'])}, "
+                    f"{_seconds(run['drain_s'] - run['last_accepted_s'])} "
+                    "before the last result was there: until then the clients are free to do something else.")
+    failed = [run for run in queue if run.get("failures")]
+    if failed:
+        sentences.append("Tasks that failed or were not done in time: " + "; ".join(
+            f"{run['failures']} at concurrency {run['concurrency']}" for run in failed) + ".")
+    for run in others:
+        verdict = "all answered" if not run.get("failures") else f"{run['failures']} failed"
+        sentences.append(f"{run.get('architecture')}: the same {run.get('tasks')} requests at once — "
+                         f"{verdict}, the last answer after {_seconds(run.get('last_done_s'))} "
+                         f"(p50 {ms(run.get('p50_ms'))}).")
+    if drained and others:
+        best = min(drained, key=lambda run: run["drain_s"])
+        for run in others:
+            if run.get("last_done_s") and not run.get("failures"):
+                ratio = run["last_done_s"] / best["drain_s"]
+                word = "sooner" if ratio > 1 else "later"
+                sentences.append(f"The best queue ({best['concurrency']} slots) had every result "
+                                 f"{times(max(ratio, 1 / ratio))} {word} than {run['architecture']} answered "
+                                 f"its last request.")
+    return sentences or ["The burst runs hold no results."]

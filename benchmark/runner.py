@@ -20,8 +20,9 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from benchmark import environment
 from benchmark.attribution import planned_measurements, run_attribution
+from benchmark.burst import planned_bursts, run_burst
 from benchmark.locust_experiment import PHASES, planned_seconds, run_locust
-from benchmark.profile_experiment import run_client_profiles, run_service_profiles
+from benchmark.profile_experiment import profiled, run_client_profiles, run_service_profiles
 from benchmark.report import build_report
 from benchmark.settings import BenchSettings
 from benchmark.timeit_experiment import run_timeit
@@ -78,13 +79,15 @@ class Plan:
         self.tasks: dict[str, TaskID] = {}
         seconds = planned_seconds(settings)
         for arch in settings.architectures:
-            if "profile" in settings.experiments:
+            if "profile" in settings.experiments and arch in profiled(settings):
                 self._add(f"profile {arch}", 3 * settings.bench_profile_requests)
             if "timeit" in settings.experiments:
                 self._add(f"timeit {arch}", settings.bench_timeit_requests)
             if "locust" in settings.experiments:
                 for phase in PHASES:
                     self._add(f"locust {phase} {arch}", seconds[phase])
+        if "burst" in settings.experiments:
+            self._add("burst", planned_bursts(settings))
         if "attribution" in settings.experiments:
             self._add("attribution", planned_measurements(settings))
 
@@ -133,7 +136,7 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                     run_service_profiles(settings, run_dir, plan.update)
             with running_stack(stack, console.log) as state:
                 for arch in settings.architectures:
-                    if "profile" in settings.experiments:
+                    if "profile" in settings.experiments and arch in profiled(settings):
                         with step(record, f"profile client {arch}", console):
                             run_client_profiles(settings, arch, run_dir)
                     if "timeit" in settings.experiments:
@@ -144,6 +147,9 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                         with step(record, f"locust {arch}", console):
                             run_locust(settings, state, arch, run_dir,
                                        lambda phase, t, a=arch: plan.update(f"locust {phase} {a}", t))
+            if "burst" in settings.experiments:  # a stack per worker concurrency: after the main one stopped
+                with step(record, "burst", console):
+                    run_burst(settings, run_dir, plan.advancer("burst"), console.log)
             if "attribution" in settings.experiments:  # its own stacks: after the main one stopped
                 with step(record, "attribution", console):
                     run_attribution(settings, run_dir, plan.advancer("attribution"), record.error)

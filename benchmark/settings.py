@@ -14,27 +14,32 @@ from pydantic_settings import NoDecode
 
 from scoring_bench.settings import Settings
 
-Experiment = Literal["profile", "timeit", "locust", "attribution"]
+Experiment = Literal["profile", "timeit", "locust", "burst", "attribution"]
 Study = Literal["waterfall", "fanout", "cpu", "tail"]
-Architecture = Literal["sync", "async"]
-EXPERIMENTS: tuple[Experiment, ...] = ("profile", "timeit", "locust", "attribution")
+Architecture = Literal["sync", "async", "queue"]
+EXPERIMENTS: tuple[Experiment, ...] = ("profile", "timeit", "locust", "burst", "attribution")
+ARCHITECTURES: tuple[Architecture, ...] = ("sync", "async", "queue")
+# The architectures whose handler the profiler and the attribution studies cover: the queue API does not
+# install the profiler, and the attribution studies are about the sync-async gap.
+REQUEST_RESPONSE: tuple[Architecture, ...] = ("sync", "async")
+AUTO = "auto"
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # every experiment, tiny: checks that everything works end to end (< 3 minutes)
+    # every experiment, tiny: checks that everything works end to end
     "smoke": {
-        "bench_profile_requests": 20, "bench_timeit_requests": 30, "bench_one_user_s": 5,
-        "bench_ramp_users": [1, 16, 64, 128], "bench_ramp_step_s": 4, "bench_warmup_s": 1,
-        "bench_sustained_s": 6, "bench_stress_s": 4, "bench_recovery_s": 4,
-        "bench_attribution_repeats": 1, "bench_attribution_timeit": 10, "bench_attribution_load_s": 3,
-        "bench_fanout": [1, 2, 4, 8],
+        "bench_profile_requests": 16, "bench_timeit_requests": 20, "bench_one_user_s": 4,
+        "bench_ramp_users": [1, 16, 128], "bench_ramp_step_s": 4, "bench_warmup_s": 1,
+        "bench_sustained_s": 5, "bench_stress_s": 3, "bench_recovery_s": 3,
+        "bench_attribution_repeats": 1, "bench_attribution_timeit": 6, "bench_attribution_load_s": 1.5,
+        "bench_fanout": [1, 8], "bench_burst_concurrencies": [8, 64],
     },
     # numbers a user can act on, in under 10 minutes on 2 cores
     "quick": {
-        "bench_profile_requests": 40, "bench_timeit_requests": 100, "bench_one_user_s": 10,
-        "bench_ramp_users": [1, 8, 16, 32, 64, 128, 256], "bench_ramp_step_s": 6, "bench_warmup_s": 2,
-        "bench_sustained_s": 15, "bench_stress_s": 10, "bench_recovery_s": 6,
-        "bench_attribution_repeats": 3, "bench_attribution_timeit": 10, "bench_attribution_load_s": 3,
-        "bench_fanout": [1, 2, 4, 8],
+        "bench_profile_requests": 40, "bench_timeit_requests": 100, "bench_one_user_s": 8,
+        "bench_ramp_users": [1, 16, 64, 128, 256], "bench_ramp_step_s": 5, "bench_warmup_s": 2,
+        "bench_sustained_s": 10, "bench_stress_s": 8, "bench_recovery_s": 5,
+        "bench_attribution_repeats": 3, "bench_attribution_timeit": 10, "bench_attribution_load_s": 2.5,
+        "bench_fanout": [1, 2, 4, 8], "bench_burst_concurrencies": [8, 32, 64],
     },
     # the seed's scale: long steps, long sustained and stress phases
     "full": {
@@ -42,7 +47,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_ramp_users": [1, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512], "bench_ramp_step_s": 30,
         "bench_warmup_s": 5, "bench_sustained_s": 180, "bench_stress_s": 60, "bench_recovery_s": 30,
         "bench_attribution_repeats": 5, "bench_attribution_timeit": 100, "bench_attribution_load_s": 20,
-        "bench_fanout": [1, 2, 4, 8, 16],
+        "bench_fanout": [1, 2, 4, 8, 16], "bench_burst_concurrencies": [8, 16, 32, 64, 128],
     },
 }
 
@@ -52,9 +57,11 @@ class BenchSettings(Settings):
 
     bench_profile: Literal["smoke", "quick", "full"] = Field("quick", description="Size of the run.")
     experiments: Annotated[list[Experiment], NoDecode] = Field(
-        list(EXPERIMENTS), description="Which experiments, comma-separated: profile,timeit,locust,attribution."
+        list(EXPERIMENTS), description="Which experiments, comma-separated: profile,timeit,locust,burst,attribution."
     )
-    architectures: Annotated[list[Architecture], NoDecode] = Field(["sync", "async"], description="Which stacks to drive.")
+    architectures: Annotated[list[Architecture], NoDecode] = Field(
+        list(ARCHITECTURES), description="Which stacks to drive: sync,async,queue."
+    )
     results_dir: Path = Field(Path("results"), description="Run folders go here.")
     run_id: str = Field("", description="Name of the run folder; empty: the start time.")
 
@@ -71,7 +78,20 @@ class BenchSettings(Settings):
     bench_recovery_s: float = Field(0, gt=0, description="Low load after the stress, to see recovery.")
     bench_recovery_users: int = Field(1, ge=1, description="Users during the recovery phase.")
     bench_sample_interval_s: float = Field(0.5, gt=0, description="Resource sampling period.")
-    locust_workers: int = Field(0, ge=0, description="Locust worker processes; 0: one process.")
+    locust_workers: int | Literal["auto"] = Field(
+        AUTO, description="Locust worker processes; 0: one process; auto: as many as the load needs."
+    )
+    bench_queue_wait_ms: int = Field(
+        0, ge=0, description="Queue user: ?wait_ms= of the submit (0: pure polling; > 0: wait-or-queue)."
+    )
+    bench_queue_poll_wait_ms: int = Field(
+        1000, ge=0, description="Queue user: ?wait_ms= of each poll (a long poll, so polling does not spin)."
+    )
+    bench_queue_timeout_s: float = Field(30.0, gt=0, description="Queue user: a task not done by then fails.")
+    bench_burst_tasks: int = Field(100, ge=1, description="Burst: tasks (and requests) sent at once.")
+    bench_burst_concurrencies: Annotated[list[int], NoDecode] = Field(
+        [], min_length=1, description="Burst: the worker concurrencies (QUEUE_WORKER_CONCURRENCY) to try."
+    )
 
     bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(
         ["waterfall", "fanout", "cpu", "tail"], description="Which attribution studies to run."
@@ -83,11 +103,23 @@ class BenchSettings(Settings):
     bench_fanout: Annotated[list[int], NoDecode] = Field([], min_length=1, description="NUM_MODELS values.")
 
     @field_validator("experiments", "architectures", "bench_ramp_users", "bench_attribution_studies",
-                     "bench_fanout", mode="before")
+                     "bench_fanout", "bench_burst_concurrencies", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.lstrip().startswith("["):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("locust_workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        return AUTO if isinstance(value, str) and value.strip().lower() == AUTO else value
+
+    @field_validator("locust_workers")
+    @classmethod
+    def _workers_not_negative(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("LOCUST_WORKERS must be auto or a number >= 0")
         return value
 
     @model_validator(mode="before")
