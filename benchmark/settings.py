@@ -35,10 +35,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     # numbers a user can act on, in under 10 minutes on 2 cores
     "quick": {
-        "bench_profile_requests": 30, "bench_timeit_requests": 60, "bench_one_user_s": 8,
-        "bench_ramp_users": [1, 16, 64, 128, 256], "bench_ramp_step_s": 5, "bench_warmup_s": 2,
-        "bench_sustained_s": 10, "bench_stress_s": 8, "bench_recovery_s": 5,
-        "bench_attribution_repeats": 3, "bench_attribution_timeit": 10, "bench_attribution_load_s": 2.5,
+        "bench_profile_requests": 30, "bench_timeit_requests": 40, "bench_one_user_s": 6,
+        "bench_ramp_users": [1, 16, 64, 128, 256], "bench_ramp_step_s": 4, "bench_warmup_s": 1,
+        "bench_sustained_s": 8, "bench_stress_s": 6, "bench_recovery_s": 4,
+        "bench_attribution_repeats": 3, "bench_attribution_timeit": 10, "bench_attribution_load_s": 2,
         "bench_fanout": [1, 2, 4, 8], "bench_burst_concurrencies": [8, 64],
     },
     # the seed's scale: long steps, long sustained and stress phases

@@ -24,7 +24,7 @@ from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
 PORTS = ("MODEL_SYNC_PORT", "SCORING_SYNC_PORT", "MODEL_ASYNC_PORT", "SCORING_ASYNC_PORT",
-         "SCORING_QUEUE_PORT", "EMBEDDED_REDIS_PORT")
+         "SCORING_QUEUE_PORT", "QUEUE_WORKER_METRICS_PORT", "EMBEDDED_REDIS_PORT")
 
 
 def _finite(value: object) -> bool:
