@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import analysis, plots
+from benchmark.targets import check_targets
 
 Summary = dict[str, Any]
 DASH = "—"
@@ -231,6 +232,7 @@ def report_blocks(
         blocks += [Heading(2, title), *[Paragraph(text) for text in sentences(archs)]]
     blocks += [Heading(2, "Sequential requests (timeit)"), Paragraph(_timeit_sentence(summary))]
     blocks += [Heading(2, "Saturation"), *_saturation_blocks(summary)]
+    blocks += target_blocks(summary)
     blocks += queue_blocks(summary, plot_paths)
     blocks += burst_blocks(summary, plot_paths)
     blocks += attribution_blocks(summary, plot_paths)
@@ -1078,3 +1080,14 @@ def burst_sentences(burst: Summary) -> list[str]:
                                  f"{times(max(ratio, 1 / ratio))} {word} than {run['architecture']} answered "
                                  f"its last request.")
     return sentences or ["The burst runs hold no results."]
+
+
+def target_blocks(summary: Summary) -> list[Block]:
+    """The product's performance targets (benchmark/targets.py) against this run."""
+    verdict = {True: "met", False: "missed", None: "-"}
+    rows = [[c.target, c.architecture, number(c.measured, ".1f", ""), f"{c.limit:g}",
+             verdict[c.met] + (f" ({c.note})" if c.note else "")] for c in check_targets(summary)]
+    intro = ("The targets of the default stack on a 2-core machine with everything on it, set before "
+             "measuring; a missed target is a finding, not a failure of the run.")
+    return [Heading(2, "Targets"), Paragraph(intro),
+            Table(["target", "architecture", "measured", "limit", "verdict"], rows, text_columns=2)]
