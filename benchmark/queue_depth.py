@@ -10,7 +10,6 @@ Rows are ``t`` (epoch s), ``depth``.
 from __future__ import annotations
 
 import csv
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import redis
 from kombu import Connection
 
+from benchmark.sampler import BackgroundSampler
 from scoring_bench.queue import is_redis_url
 from scoring_bench.settings import Settings
 
@@ -62,24 +62,12 @@ def depth_reader(settings: Settings) -> tuple[Reader, Callable[[], None]]:
     return read_amqp, conn.release
 
 
-class QueueDepthSampler:
-    """A background thread writing the queue's depth every ``interval_s``; a context manager."""
+class QueueDepthSampler(BackgroundSampler):
+    """The queue's depth every ``interval_s``, until the ``with`` block ends."""
 
     def __init__(self, path: Path, settings: Settings, interval_s: float = 0.25) -> None:
-        self.path = path
+        super().__init__(path, interval_s)
         self.settings = settings
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="queue-depth-sampler", daemon=True)
-
-    def __enter__(self) -> QueueDepthSampler:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
     def _run(self) -> None:
         read, close = depth_reader(self.settings)

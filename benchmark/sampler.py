@@ -12,6 +12,7 @@ import csv
 import threading
 import time
 from collections.abc import Callable
+from typing import Self
 from pathlib import Path
 
 import psutil
@@ -19,19 +20,16 @@ import psutil
 Targets = Callable[[], dict[str, list[int]]]  # name -> root pids, asked again at every sample
 
 
-class ResourceSampler:
-    """A background thread that samples until stopped; use as a context manager."""
+class BackgroundSampler:
+    """A daemon thread running :meth:`_run` (which writes ``path``) for the length of a ``with``."""
 
-    def __init__(self, path: Path, targets: Targets, interval_s: float = 0.5) -> None:
+    def __init__(self, path: Path, interval_s: float) -> None:
         self.path = path
-        self.targets = targets
         self.interval_s = interval_s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="resource-sampler", daemon=True)
-        self._procs: dict[int, psutil.Process] = {}
-        self._primed: set[int] = set()  # pids whose CPU counter has a previous sample
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
 
-    def __enter__(self) -> ResourceSampler:
+    def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread.start()
         return self
@@ -39,6 +37,19 @@ class ResourceSampler:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class ResourceSampler(BackgroundSampler):
+    """CPU and memory of the target processes, sampled until the ``with`` block ends."""
+
+    def __init__(self, path: Path, targets: Targets, interval_s: float = 0.5) -> None:
+        super().__init__(path, interval_s)
+        self.targets = targets
+        self._procs: dict[int, psutil.Process] = {}
+        self._primed: set[int] = set()  # pids whose CPU counter has a previous sample
 
     def _process(self, pid: int) -> psutil.Process | None:
         proc = self._procs.get(pid)
