@@ -7,13 +7,13 @@ import asyncio
 
 from fastapi import Request, Response
 
-from scoring_bench import profiling
-from scoring_bench.fastapi_adapter import create_app, json_response, openapi_body, read_body
-from scoring_bench.model import LatencySampler, burn_cpu, score
-from scoring_bench.schemas import RequestParser, parse_model_id
-from scoring_bench.scoring import model_body
-from scoring_bench.service_info import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, HEALTH_PATH, health, index
-from scoring_bench.settings import Settings
+from scoring_bench.service import profiling
+from scoring_bench.service.fastapi_adapter import create_app, json_response, openapi_body, read_body
+from scoring_bench.core.model import LatencySampler, burn_cpu, score
+from scoring_bench.core.schemas import RequestParser, parse_model_id
+from scoring_bench.core.scoring import model_body
+from scoring_bench.core.service_info import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, HEALTH_PATH, health, index
+from scoring_bench.core.settings import Settings
 
 settings = Settings()
 parser = RequestParser(settings.max_features, settings.max_body_bytes)

@@ -6,13 +6,13 @@ import time
 
 from flask import Response, request
 
-from scoring_bench import profiling
-from scoring_bench.flask_adapter import create_app, json_response, read_body
-from scoring_bench.model import LatencySampler, burn_cpu, score
-from scoring_bench.schemas import RequestParser, parse_model_id
-from scoring_bench.scoring import model_body
-from scoring_bench.service_info import HEALTH_PATH, SYNC_PREDICT_PATH, health, index
-from scoring_bench.settings import Settings
+from scoring_bench.service import profiling
+from scoring_bench.service.flask_adapter import create_app, json_response, read_body
+from scoring_bench.core.model import LatencySampler, burn_cpu, score
+from scoring_bench.core.schemas import RequestParser, parse_model_id
+from scoring_bench.core.scoring import model_body
+from scoring_bench.core.service_info import HEALTH_PATH, SYNC_PREDICT_PATH, health, index
+from scoring_bench.core.settings import Settings
 
 settings = Settings()
 parser = RequestParser(settings.max_features, settings.max_body_bytes)

@@ -8,12 +8,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from scoring_bench import metrics, profiling
-from scoring_bench.fastapi_adapter import create_app, json_response, openapi_body, read_body
-from scoring_bench.schemas import RequestParser
-from scoring_bench.scorer_async import AsyncScorer
-from scoring_bench.service_info import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, HEALTH_PATH, health, index
-from scoring_bench.settings import Settings
+from scoring_bench.service import metrics
+from scoring_bench.service import profiling
+from scoring_bench.service.fastapi_adapter import create_app, json_response, openapi_body, read_body
+from scoring_bench.core.schemas import RequestParser
+from scoring_bench.service.scorer_async import AsyncScorer
+from scoring_bench.core.service_info import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, HEALTH_PATH, health, index
+from scoring_bench.core.settings import Settings
 
 settings = Settings()
 parser = RequestParser(settings.max_features, settings.max_body_bytes)

@@ -20,13 +20,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api_scoring_queue.worker import app as celery_app
 from api_scoring_queue.worker import score, settings
-from scoring_bench import metrics
-from scoring_bench.callbacks import check_callback_url
-from scoring_bench.errors import QueueUnavailable, UnknownTask
-from scoring_bench.fastapi_adapter import create_app, json_response, openapi_body, read_body
-from scoring_bench.queue import BROKER_ERRORS, CachedCheck, QueueDepthCollector, broker_and_workers
-from scoring_bench.schemas import RequestParser, ScoreRequest
-from scoring_bench.service_info import (
+from scoring_bench.service import metrics
+from scoring_bench.service.callbacks import check_callback_url
+from scoring_bench.core.errors import QueueUnavailable, UnknownTask
+from scoring_bench.service.fastapi_adapter import create_app, json_response, openapi_body, read_body
+from scoring_bench.service.queue import BROKER_ERRORS, CachedCheck, QueueDepthCollector, broker_and_workers
+from scoring_bench.core.schemas import RequestParser, ScoreRequest
+from scoring_bench.core.service_info import (
     EXAMPLE_FEATURES,
     HEALTH_PATH,
     QUEUE_PREDICT_PATH,
@@ -34,7 +34,7 @@ from scoring_bench.service_info import (
     health,
     index,
 )
-from scoring_bench.task_status import (
+from scoring_bench.service.task_status import (
     READY_STATES,
     TaskStore,
     is_task_id,

@@ -1,7 +1,7 @@
 """Celery worker of the queue architecture: the app and its two tasks.
 
 Served by ``celery -A api_scoring_queue.worker:app worker`` (the exact command:
-``scoring_bench.servers.command``). A task runs the sync handler's scoring code (SyncScorer: the
+``scoring_bench.stack.servers.command``). A task runs the sync handler's scoring code (SyncScorer: the
 feature-store read, then the model calls one after another, against ``QUEUE_MODEL_API``); the
 pool (``QUEUE_WORKER_POOL``: 64 threads by default) runs many tasks at once. Why: doc/queue.md.
 
@@ -22,9 +22,9 @@ from typing import Any, TypeVar, cast
 from celery import Task, signals
 from celery.utils.log import get_task_logger
 
-from scoring_bench import metrics
-from scoring_bench.callbacks import CallbackFailed, CallbackSender, callback_refusal
-from scoring_bench.queue import (
+from scoring_bench.service import metrics
+from scoring_bench.service.callbacks import CallbackFailed, CallbackSender, callback_refusal
+from scoring_bench.service.queue import (
     CALLBACK_TASK,
     SCORE_TASK,
     TRANSIENT_ERRORS,
@@ -32,10 +32,10 @@ from scoring_bench.queue import (
     retry_delay_s,
     scorer_settings,
 )
-from scoring_bench.schemas import ScoreRequest
-from scoring_bench.scorer_sync import SyncScorer
-from scoring_bench.settings import Settings
-from scoring_bench.task_status import READY_STATES, task_document
+from scoring_bench.core.schemas import ScoreRequest
+from scoring_bench.service.scorer_sync import SyncScorer
+from scoring_bench.core.settings import Settings
+from scoring_bench.service.task_status import READY_STATES, task_document
 
 settings = Settings()
 app = make_celery(settings)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Response
 
-from scoring_bench import metrics, profiling
-from scoring_bench.flask_adapter import create_app, json_response, read_body
-from scoring_bench.schemas import RequestParser
-from scoring_bench.scorer_sync import SyncScorer
-from scoring_bench.service_info import HEALTH_PATH, SYNC_PREDICT_PATH, health, index
-from scoring_bench.settings import Settings
+from scoring_bench.service import metrics
+from scoring_bench.service import profiling
+from scoring_bench.service.flask_adapter import create_app, json_response, read_body
+from scoring_bench.core.schemas import RequestParser
+from scoring_bench.service.scorer_sync import SyncScorer
+from scoring_bench.core.service_info import HEALTH_PATH, SYNC_PREDICT_PATH, health, index
+from scoring_bench.core.settings import Settings
 
 settings = Settings()
 parser = RequestParser(settings.max_features, settings.max_body_bytes)

@@ -22,8 +22,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from benchmark.breaking_point import RampStep, find_breaking_point
 from benchmark.ideal import ideal_latency_ms
 from benchmark.stats import improvement_ci, percentiles, spread
-from scoring_bench.settings import Settings
-from scoring_bench.timing import parse_server_timing
+from scoring_bench.core.settings import Settings
+from scoring_bench.core.timing import parse_server_timing
 
 SCHEMA_VERSION = 1
 KNOWN_ARCHITECTURES = ("sync", "async", "queue")

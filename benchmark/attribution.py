@@ -27,9 +27,9 @@ from benchmark.load import Stage, run_phase
 from benchmark.settings import REQUEST_RESPONSE, BenchSettings
 from benchmark.stats import percentiles
 from benchmark.timeit_experiment import run_timeit
-from scoring_bench.presets import PRESETS
-from scoring_bench.settings import Settings
-from scoring_bench.supervisor import running_stack
+from scoring_bench.core.presets import PRESETS
+from scoring_bench.core.settings import Settings
+from scoring_bench.stack.supervisor import running_stack
 
 COLUMNS = ["study", "step", "label", "factor", "from", "to", "arch", "rep", "p50_ms", "p95_ms", "p99_ms",
            "one_user_n", "rps", "failure_ratio", "load_users", "num_models", "model_kind", "model_latency"]

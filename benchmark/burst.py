@@ -31,11 +31,11 @@ from benchmark.checks import check_score, check_task_result, read_task
 from benchmark.queue_depth import QueueDepthSampler
 from benchmark.sampler import ResourceSampler
 from benchmark.settings import BenchSettings
-from scoring_bench.servers import service
-from scoring_bench.service_info import EXAMPLE_FEATURES, QUEUE_PREDICT_PATH, QUEUE_TASKS_PATH
-from scoring_bench.settings import Settings
-from scoring_bench.supervisor import running_stack
-from scoring_bench.task_status import READY_STATES
+from scoring_bench.stack.servers import service
+from scoring_bench.core.service_info import EXAMPLE_FEATURES, QUEUE_PREDICT_PATH, QUEUE_TASKS_PATH
+from scoring_bench.core.settings import Settings
+from scoring_bench.stack.supervisor import running_stack
+from scoring_bench.service.task_status import READY_STATES
 
 COLUMNS = ["i", "submitted_s", "accepted_s", "done_s", "latency_ms", "status", "ok"]
 WARMUP_TASKS = 3  # sequential, before each burst: connections, pools and the worker warmed, not recorded

@@ -1,10 +1,10 @@
-"""The benchmark's subcommands of ``scoring-bench``: bench, report, compare, locust-ui."""
+"""The console command ``scoring-bench``: the stack's commands (up, down, status: scoring_bench.stack.cli)
+and the benchmark's (bench, report, compare, locust-ui)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +19,9 @@ from benchmark.load import LOCUSTFILE
 from benchmark.report import build_report
 from benchmark.settings import BenchSettings
 from feature_store.embedded import RedisBinaryNotFound
-from scoring_bench.supervisor import PROJECT_ROOT, StackError, running_stack
+from scoring_bench.stack import cli as stack_cli
+from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
+from scoring_bench.stack.supervisor import StackError, running_stack
 
 LOCUST_UI_PORT = 8089
 
@@ -76,8 +78,7 @@ def _print_result(run_dir: Path, console: Console) -> None:
 
 def locust_ui(console: Console) -> int:
     settings = BenchSettings()
-    env = settings.stack_settings().child_env(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env = process_env(settings.stack_settings())
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--web-host", "127.0.0.1",
             "--web-port", str(LOCUST_UI_PORT), "--class-picker"]
     with running_stack(settings.stack_settings(), console.log):
@@ -89,7 +90,33 @@ def locust_ui(console: Console) -> int:
     return 0
 
 
-def main(args: argparse.Namespace, console: Console) -> int:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = sub.add_parser("bench", help="start the stack, run the experiments, write the report")
+    bench.add_argument("--profile", choices=["smoke", "quick", "full"], help="BENCH_PROFILE")
+    bench.add_argument("--experiments", help="EXPERIMENTS, e.g. timeit,locust")
+    bench.add_argument("--architectures", help="ARCHITECTURES, e.g. async")
+    report = sub.add_parser("report", help="rebuild a run's report from its raw files")
+    report.add_argument("run", type=Path, nargs="?", default=Path("results/latest"))
+    compare = sub.add_parser("compare", help="compare two runs")
+    compare.add_argument("run_a", type=Path)
+    compare.add_argument("run_b", type=Path)
+    compare.add_argument("--out", type=Path, help="folder of the comparison (default: run_b)")
+    sub.add_parser("locust-ui", help="start the stack and Locust's web UI (http://127.0.0.1:8089)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scoring-bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    stack_cli.add_commands(sub)
+    add_commands(sub)
+    args = parser.parse_args(argv)
+    console = Console(stderr=True)
+    if args.command in stack_cli.COMMANDS:
+        return stack_cli.run(args.command, console)
+    return run(args, console)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
     try:
         if args.command == "bench":
             return bench(args, console)
@@ -108,3 +135,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     except (StackError, RedisBinaryNotFound, FileExistsError, FileNotFoundError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

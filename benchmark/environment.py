@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from scoring_bench.settings import Settings
+from scoring_bench.core.settings import Settings
 
 PACKAGES = (
     "aiohttp", "celery", "fastapi", "flask", "greenlet", "gunicorn", "httptools", "locust", "meinheld",

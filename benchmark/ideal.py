@@ -1,7 +1,7 @@
 """Ideal latency of one scoring request: the model calls alone, with zero overhead.
 
 A scoring request makes ``num_models`` model calls, each taking one draw of the configured latency
-distribution, capped as :class:`scoring_bench.model.LatencySampler` caps it (``min(draw, cap)``). The sync
+distribution, capped as :class:`scoring_bench.core.model.LatencySampler` caps it (``min(draw, cap)``). The sync
 handler makes the calls one after another, so its ideal latency is the sum of the draws; the async
 handler makes them concurrently, so its ideal latency is their maximum. Whatever a measured latency adds
 to these is overhead: network, serialisation, queueing, the feature store.
@@ -23,7 +23,7 @@ from fractions import Fraction
 from statistics import NormalDist
 
 from benchmark.stats import quantile_sorted
-from scoring_bench.settings import Settings
+from scoring_bench.core.settings import Settings
 
 QUANTILES = (0.50, 0.95, 0.99)
 MC_SEED = 20_240_601

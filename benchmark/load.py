@@ -26,7 +26,8 @@ from typing import Any
 from benchmark.queue_depth import QueueDepthSampler
 from benchmark.sampler import ResourceSampler
 from benchmark.settings import AUTO, BenchSettings
-from scoring_bench.supervisor import PROJECT_ROOT, StackState
+from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
+from scoring_bench.stack.supervisor import StackState
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 USER_CLASSES = {"sync": "SyncScoringUser", "async": "AsyncScoringUser", "queue": "QueueScoringUser"}
@@ -97,8 +98,7 @@ def run_phase(
     ``auto`` meaning one process); return the phase folder."""
     out = run_dir / "locust" / phase
     out.mkdir(parents=True, exist_ok=True)
-    env = settings.stack_settings().child_env(os.environ)
-    env.update({
+    env = process_env(settings.stack_settings(), extra={
         "BENCH_STAGES": json.dumps([asdict(s) for s in stages]),
         "BENCH_SCHEDULE_JSON": str(out / f"{arch}_schedule.json"),
         "BENCH_REQUESTS_CSV": str(out / f"{arch}_requests.{{pid}}.csv"),
@@ -107,7 +107,6 @@ def run_phase(
         "BENCH_QUEUE_WAIT_MS": str(settings.bench_queue_wait_ms),
         "BENCH_QUEUE_POLL_WAIT_MS": str(settings.bench_queue_poll_wait_ms),
         "BENCH_QUEUE_TIMEOUT_S": str(settings.bench_queue_timeout_s),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
     })
     planned = sum(s.duration_s for s in stages)
     procs: list[subprocess.Popen[bytes]] = []

@@ -17,7 +17,7 @@ from pathlib import Path
 from benchmark.analysis import generator_peak_percent, one_user_section, ramp_section
 from benchmark.load import Stage, auto_workers, run_phase
 from benchmark.settings import AUTO, BenchSettings
-from scoring_bench.supervisor import StackState
+from scoring_bench.stack.supervisor import StackState
 
 PHASES = ("one_user", "ramp", "sustained", "stress")
 

@@ -23,15 +23,15 @@ from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner
 
 from benchmark.checks import check_score, check_task_result, read_task
-from scoring_bench.service_info import (
+from scoring_bench.core.service_info import (
     ASYNC_PREDICT_PATH,
     EXAMPLE_FEATURES,
     QUEUE_PREDICT_PATH,
     QUEUE_TASKS_PATH,
     SYNC_PREDICT_PATH,
 )
-from scoring_bench.settings import Settings
-from scoring_bench.task_status import READY_STATES
+from scoring_bench.core.settings import Settings
+from scoring_bench.service.task_status import READY_STATES
 
 settings = Settings()
 # The queue user's knobs (benchmark.settings.BenchSettings passes them on to Locust's environment).

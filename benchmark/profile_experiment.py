@@ -4,7 +4,7 @@ The stack is started once per profiler (pyinstrument per request; yappi over the
 wall clock and CPU clock) with profiling switched on by settings; each profiled service writes
 its profile when it stops, and the files are merged per architecture into ``profiles/<arch>/``.
 The client side of a call is profiled too, against the unprofiled stack. The queue is not profiled:
-its API does not install the profiler (``scoring_bench.profiling`` is wired into the sync and async
+its API does not install the profiler (``scoring_bench.service.profiling`` is wired into the sync and async
 services only).
 """
 
@@ -18,9 +18,9 @@ import requests
 
 from benchmark.settings import REQUEST_RESPONSE, BenchSettings
 from benchmark.timeit_experiment import scoring_url
-from scoring_bench import profiling
-from scoring_bench.service_info import EXAMPLE_FEATURES
-from scoring_bench.supervisor import running_stack
+from benchmark import profiles
+from scoring_bench.core.service_info import EXAMPLE_FEATURES
+from scoring_bench.stack.supervisor import running_stack
 
 MODES = ("pyinstrument", "yappi-wall", "yappi-cpu")
 
@@ -62,9 +62,9 @@ def run_service_profiles(settings: BenchSettings, run_dir: Path, update: Callabl
                 drive(scoring_url(stack, arch), n, settings.bench_profile_concurrency,
                       lambda done, a=arch, i=index: update(f"profile {a}", i * n + done))
         for arch in profiled(settings):
-            profiling.collect(raw, f"scoring-{arch}", run_dir / "profiles" / arch)
+            profiles.collect(raw, f"scoring-{arch}", run_dir / "profiles" / arch)
 
 
 def run_client_profiles(settings: BenchSettings, arch: str, run_dir: Path) -> None:
-    profiling.profile_client(scoring_url(settings, arch), EXAMPLE_FEATURES,
+    profiles.profile_client(scoring_url(settings, arch), EXAMPLE_FEATURES,
                              max(10, settings.bench_profile_requests // 4), run_dir / "profiles" / f"client-{arch}")

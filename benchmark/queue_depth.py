@@ -18,8 +18,8 @@ import redis
 from kombu import Connection
 
 from benchmark.sampler import BackgroundSampler
-from scoring_bench.queue import is_redis_url
-from scoring_bench.settings import Settings
+from scoring_bench.service.queue import is_redis_url
+from scoring_bench.core.settings import Settings
 
 KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)  # kombu's default: priority 0 is the plain list

@@ -500,7 +500,7 @@ def _split_sentences(archs: dict[str, Summary]) -> list[str]:
             sentences.append(f"{arch}, profiled: {shares} of the handler's wall time.")
         elif arch == NOT_PROFILED:
             sentences.append("queue: not profiled — its API does not install the profiler "
-                             "(scoring_bench.profiling covers the sync and async services only).")
+                             "(scoring_bench.service.profiling covers the sync and async services only).")
     return sentences or ["No Server-Timing or profile data in this run."]
 
 

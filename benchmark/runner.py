@@ -26,8 +26,9 @@ from benchmark.profile_experiment import profiled, run_client_profiles, run_serv
 from benchmark.report import build_report
 from benchmark.settings import BenchSettings
 from benchmark.timeit_experiment import run_timeit
-from scoring_bench.settings import Settings
-from scoring_bench.supervisor import PROJECT_ROOT, running_stack
+from scoring_bench.core.settings import Settings
+from scoring_bench.stack.process_env import PROJECT_ROOT
+from scoring_bench.stack.supervisor import running_stack
 
 SCHEMA_VERSION = 1
 

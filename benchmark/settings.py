@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from scoring_bench.settings import Settings
+from scoring_bench.core.settings import Settings
 
 Experiment = Literal["profile", "timeit", "locust", "burst", "attribution"]
 Study = Literal["waterfall", "fanout", "cpu", "tail"]

@@ -19,10 +19,10 @@ from typing import Any
 import requests
 
 from benchmark.checks import check_task_result, read_task
-from scoring_bench.servers import service
-from scoring_bench.service_info import EXAMPLE_FEATURES, QUEUE_TASKS_PATH
-from scoring_bench.settings import Settings
-from scoring_bench.task_status import READY_STATES
+from scoring_bench.stack.servers import service
+from scoring_bench.core.service_info import EXAMPLE_FEATURES, QUEUE_TASKS_PATH
+from scoring_bench.core.settings import Settings
+from scoring_bench.service.task_status import READY_STATES
 
 WARMUP_REQUESTS = 5  # open the connection and warm the server's pools; not recorded
 QUEUE_TIMEOUT_S = 30.0

@@ -29,7 +29,7 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 # Inside a container every service binds all interfaces (HOST is a setting; loopback by default).
 # PROMETHEUS_MULTIPROC_DIR: where a service's processes (gunicorn or uvicorn workers, a prefork
 # pool) write their metrics for /metrics to sum; writable by the service user, emptied at start
-# by scoring_bench.serve (scoring_bench/metrics.py).
+# by scoring_bench.stack.serve (scoring_bench/service/metrics.py).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
@@ -44,4 +44,4 @@ WORKDIR /app
 COPY . /app
 RUN python -m compileall -q /app
 USER scoring:scoring
-CMD ["python", "-m", "scoring_bench.serve"]
+CMD ["python", "-m", "scoring_bench.stack.serve"]

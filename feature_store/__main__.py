@@ -14,7 +14,7 @@ import redis
 from pydantic import ValidationError
 
 from feature_store.seed import seed
-from scoring_bench.settings import Settings
+from scoring_bench.core.settings import Settings
 
 
 def wait_for(client: redis.Redis, timeout_s: float) -> bool:

@@ -12,7 +12,7 @@ from itertools import islice
 import redis
 from rich.progress import Progress
 
-from scoring_bench import features as fs
+from scoring_bench.core import features as fs
 
 BATCH = 1_000
 PROGRESS_FROM = 50_000  # show a progress bar from this many entities on

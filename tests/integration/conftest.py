@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from scoring_bench.servers import SERVICES, service
-from scoring_bench.settings import Settings
-from scoring_bench.supervisor import StackState, Supervisor
+from scoring_bench.stack.servers import SERVICES, service
+from scoring_bench.core.settings import Settings
+from scoring_bench.stack.supervisor import StackState, Supervisor
 
 SEED_BODY = [5.1, 3.5, 1.4, 0.2]
 

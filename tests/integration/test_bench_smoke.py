@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from scoring_bench.cli import main
-from scoring_bench.supervisor import port_is_free
+from benchmark.cli import main
+from scoring_bench.stack.supervisor import port_is_free
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -101,7 +101,7 @@ def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> Non
     env.update(RESULTS_DIR=str(tmp_path / "results"), STACK_DIR=str(tmp_path / "stack"),
                BENCH_PROFILE="smoke", EXPERIMENTS="locust", RUN_ID="interrupted")
     run_dir = tmp_path / "results" / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "scoring_bench.cli", "bench"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", "bench"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

@@ -1,5 +1,5 @@
 """What the containers run, run here without Docker: the seed job (``python -m feature_store``),
-``python -m scoring_bench.serve`` serving a service, and the images' health checks against it.
+``python -m scoring_bench.stack.serve`` serving a service, and the images' health checks against it.
 
 The services bind loopback here (HOST is a setting; the images set 0.0.0.0).
 """
@@ -19,8 +19,8 @@ import pytest
 import redis
 
 from feature_store import embedded
-from scoring_bench.servers import SERVICES, service
-from scoring_bench.settings import Settings
+from scoring_bench.stack.servers import SERVICES, service
+from scoring_bench.core.settings import Settings
 from tests.integration.conftest import free_port
 from tests.container_files import healthcheck_argv, instructions, read_files
 
@@ -107,12 +107,12 @@ def test_serve_runs_the_server_itself_and_the_image_health_check_passes(name: st
     assert check is not None
     check = [sys.executable, *check[1:]]  # `python` of the image: this interpreter here
     with open(tmp_path / "log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "scoring_bench.serve", name], env=env, cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "scoring_bench.stack.serve", name], env=env, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait(check, env, proc)
         assert svc.server in " ".join(psutil.Process(proc.pid).cmdline())  # exec'd, not a child
-        assert subprocess.run([sys.executable, "-m", "scoring_bench.serve", "--check", name],
+        assert subprocess.run([sys.executable, "-m", "scoring_bench.stack.serve", "--check", name],
                               env=env, cwd=ROOT, timeout=30).returncode == 0
     finally:
         _stop(proc)
@@ -125,10 +125,10 @@ def test_the_worker_health_check_passes_once_it_consumes(name: str, redis_url: s
     with the feature store's Redis as its broker, as in compose."""
     env = clean_env(HOST="127.0.0.1", REDIS_URL=redis_url, QUEUE_NAME=f"test-{uuid.uuid4().hex[:8]}",
                     QUEUE_WORKER_CONCURRENCY="2")
-    check = [sys.executable, "-m", "scoring_bench.serve", "--check", name]
+    check = [sys.executable, "-m", "scoring_bench.stack.serve", "--check", name]
     assert subprocess.run(check, env=env, cwd=ROOT, capture_output=True, timeout=30).returncode != 0
     with open(tmp_path / "log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "scoring_bench.serve", name], env=env, cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "scoring_bench.stack.serve", name], env=env, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait(check, env, proc)

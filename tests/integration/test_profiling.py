@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring_bench.profiling import CATEGORIES, collect, profile_client
+from benchmark.profiles import CATEGORIES, collect, profile_client
 from tests.integration.conftest import SCORING_SERVICES, SEED_BODY, Stack, stack_settings, start_stack
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from scoring_bench.timing import parse_server_timing
+from scoring_bench.core.timing import parse_server_timing
 from tests.integration.conftest import ALL_SERVICES, SCORING_SERVICES, SEED_BODY, Stack
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from scoring_bench.supervisor import StackError, StackState, Supervisor, port_is_free, state_path
+from scoring_bench.stack.supervisor import StackError, StackState, Supervisor, port_is_free, state_path
 from tests.integration.conftest import SEED_BODY, stack_settings, start_stack
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 from benchmark.load import auto_workers, locust_commands
 from benchmark.locust_experiment import WorkerPlan, planned_seconds
 from benchmark.settings import PROFILES, BenchSettings
-from scoring_bench.settings import Settings
+from scoring_bench.core.settings import Settings
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

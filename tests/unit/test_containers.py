@@ -2,7 +2,7 @@
 
 There is no Docker engine where the tests run: these tests read docker-compose.yml, the
 Dockerfiles, the Makefile and monitoring/, and compare them with the service registry
-(scoring_bench/servers.py) and the settings. Every check is generic over ``SERVICES``: a service
+(scoring_bench/stack/servers.py) and the settings. Every check is generic over ``SERVICES``: a service
 added to the registry fails here until it has its image and compose entry. Each check returns
 the problems it found, and ``test_a_drift_is_caught`` shows that a drift (a port changed in
 compose, ...) is reported. ``docker-compose config`` validates the compose file where it is
@@ -33,17 +33,17 @@ from urllib.parse import urlsplit
 import pytest
 
 from benchmark.load import USER_CLASSES
-from scoring_bench import serve
-from scoring_bench.servers import SERVICES, Service, command, gunicorn_config
-from scoring_bench.service_info import HEALTH_PATH
-from scoring_bench.settings import Settings
+from scoring_bench.stack import serve
+from scoring_bench.stack.servers import SERVICES, Service, command, gunicorn_config
+from scoring_bench.core.service_info import HEALTH_PATH
+from scoring_bench.core.settings import Settings
 from tests.container_files import (
     BASE_DOCKERFILE, ROOT, Files, compose_service, dockerfile_of, env_of, exec_form, healthcheck_argv,
     instructions, parse, read_files,
 )
 
 BASE_IMAGE = "scoring-bench-base"
-SERVE = ["python", "-m", "scoring_bench.serve"]
+SERVE = ["python", "-m", "scoring_bench.stack.serve"]
 CONTAINER_HOST = "0.0.0.0"
 REQUIRED = os.environ.get("SCORING_BENCH_REQUIRE_SERVICES") == "1"
 
@@ -70,7 +70,7 @@ NOT_PASSED_ON = {
 }
 # Environment variables of our containers that are not settings. PROMETHEUS_MULTIPROC_DIR is
 # prometheus-client's own: the files a service's processes write for /metrics to sum (set by the
-# base image, emptied by scoring_bench.serve at start).
+# base image, emptied by scoring_bench.stack.serve at start).
 NON_SETTINGS_ENV = {"PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
                     "PROMETHEUS_MULTIPROC_DIR"}
 BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|make|cmake|python3?-dev|libc6?-dev)\b")
@@ -234,7 +234,7 @@ def check_commands(files: Files) -> list[str]:
     for svc in SERVICES:
         with container_env(effective_env(files, svc.name)):
             settings = Settings()
-            argv = serve.argv(svc.name)
+            argv = serve.argv(svc.name, settings)
         expected = command(svc, reference)
         if argv[0] != sys.executable or argv[1:] != expected[1:]:
             problems.append(f"{svc.name}: the container would run {argv[1:]}, not {expected[1:]}")
@@ -673,8 +673,8 @@ def test_serve_check(monkeypatch: pytest.MonkeyPatch) -> None:
         server.shutdown()
         server.server_close()
     for worker in (s for s in SERVICES if not s.listens):
-        from scoring_bench import queue
-        from scoring_bench.servers import worker_node_name
+        from scoring_bench.service import queue
+        from scoring_bench.stack.servers import worker_node_name
 
         asked: list[tuple[str, str]] = []
 

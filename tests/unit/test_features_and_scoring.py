@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from scoring_bench import features as fs
-from scoring_bench.errors import ModelUnavailable, UnknownEntity
-from scoring_bench.scoring import aggregate, parse_model_response, response_body
-from scoring_bench.timing import Timings, parse_server_timing
+from scoring_bench.core import features as fs
+from scoring_bench.core.errors import ModelUnavailable, UnknownEntity
+from scoring_bench.core.scoring import aggregate, parse_model_response, response_body
+from scoring_bench.core.timing import Timings, parse_server_timing
 
 
 def test_keys_live_under_the_prefix() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from benchmark.ideal import IdealLatency, ideal_latency_ms
 from benchmark.stats import percentiles
-from scoring_bench.model import LatencySampler
-from scoring_bench.settings import Settings
+from scoring_bench.core.model import LatencySampler
+from scoring_bench.core.settings import Settings
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -1,4 +1,4 @@
-"""scoring_bench.metrics without servers: route labels, rendering, METRICS_ENABLED, the local
+"""scoring_bench.service.metrics without servers: route labels, rendering, METRICS_ENABLED, the local
 Prometheus configuration and the Grafana dashboard."""
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from scoring_bench import fastapi_adapter, flask_adapter, metrics, monitoring
-from scoring_bench.queue import QueueDepthCollector, make_celery
-from scoring_bench.servers import SERVICES
-from scoring_bench.service_info import index
-from scoring_bench.settings import Settings
-from scoring_bench.timing import Timings
+from scoring_bench.service import fastapi_adapter
+from scoring_bench.service import flask_adapter
+from scoring_bench.service import metrics
+from scoring_bench.stack import monitoring
+from scoring_bench.service.queue import QueueDepthCollector, make_celery
+from scoring_bench.stack.servers import SERVICES
+from scoring_bench.core.service_info import index
+from scoring_bench.core.settings import Settings
+from scoring_bench.core.timing import Timings
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "monitoring/grafana/dashboards/scoring-bench.json"

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from scoring_bench.model import LatencySampler, burn_cpu, score
-from scoring_bench.settings import Settings
+from scoring_bench.core.model import LatencySampler, burn_cpu, score
+from scoring_bench.core.settings import Settings
 
 
 def test_score_is_a_deterministic_probability_that_depends_on_the_model() -> None:

@@ -21,15 +21,16 @@ from flask import Flask
 from pyinstrument import Profiler
 from pyinstrument.session import Session
 
-from scoring_bench import profiling
-from scoring_bench.profiling import CATEGORIES, ProfilingError, breakdown, collect, frame_category
-from scoring_bench.servers import command, gunicorn_config, service
-from scoring_bench.settings import Settings
+from scoring_bench.service import profiling
+from benchmark.profiles import CATEGORIES, breakdown, collect, frame_category
+from scoring_bench.service.profiling import ProfilingError
+from scoring_bench.stack.servers import command, gunicorn_config, service
+from scoring_bench.core.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SITE = "/venv/lib/python3.11/site-packages"
-SCORER_SYNC = "/app/scoring_bench/scorer_sync.py"
-SCORER_ASYNC = "/app/scoring_bench/scorer_async.py"
+SCORER_SYNC = "/app/scoring_bench/service/scorer_sync.py"
+SCORER_ASYNC = "/app/scoring_bench/service/scorer_async.py"
 URLLIB3 = f"{SITE}/urllib3/connectionpool.py"
 REDIS = f"{SITE}/redis/client.py"
 
@@ -67,11 +68,11 @@ def test_breakdown_charges_self_time_to_the_nearest_categorised_frame() -> None:
     session = synthetic_session([
         (base + model + [frame("socket.recv_into", "<built-in>", 0)], 0.070),
         (base + model, 0.005),                                                        # urllib3's own time
-        (base + model + [frame("parse_model_response", "/app/scoring_bench/scoring.py"),
+        (base + model + [frame("parse_model_response", "/app/scoring_bench/core/scoring.py"),
                          frame("loads", "<built-in>", 0)], 0.002),                    # JSON inside a call
         (base + [frame("read_features", SCORER_SYNC, cls="SyncScorer"), frame("get", REDIS)], 0.008),
         (base + [frame("ping", REDIS)], 0.002),                                          # redis anywhere
-        (base + [frame("scoring", "/app/scoring_bench/schemas.py"),
+        (base + [frame("scoring", "/app/scoring_bench/core/schemas.py"),
                  frame("SchemaValidator.validate_python", "<built-in>", 0)], 0.003),
         (base + [frame("dumps", "<built-in>", 0)], 0.001),
         (base + [frame("urlopen", URLLIB3)], 0.003),                                     # an HTTP client
@@ -118,7 +119,7 @@ def test_frame_categories() -> None:
 FAKE_SCORER = textwrap.dedent("""
     import time
 
-    from scoring_bench.schemas import RequestParser
+    from scoring_bench.core.schemas import RequestParser
 
     PARSER = RequestParser(1000, 1 << 20)
 
@@ -139,7 +140,7 @@ FAKE_SCORER = textwrap.dedent("""
 def test_breakdown_of_a_real_profile() -> None:
     """Real pyinstrument samples of code compiled under a scorer's file name."""
     namespace: dict[str, Any] = {}
-    exec(compile(FAKE_SCORER, "/app/scoring_bench/scorer_sync.py", "exec"), namespace)
+    exec(compile(FAKE_SCORER, "/app/scoring_bench/service/scorer_sync.py", "exec"), namespace)
     body = json.dumps({"entity_id": "7", "features": [0.5] * 50}).encode()
     with Profiler(interval=0.0005, async_mode="disabled") as profiler:
         for _ in range(3):
@@ -224,7 +225,7 @@ def test_no_profiler_is_imported_when_profiler_is_none() -> None:
     code = textwrap.dedent("""
         import sys
         import api_model_async.app, api_model_sync.app, api_scoring_async.app, api_scoring_sync.app
-        from scoring_bench.servers import gunicorn_config
+        from scoring_bench.stack.servers import gunicorn_config
         gunicorn_config("scoring-sync"), gunicorn_config("model-sync")
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("pyinstrument", "yappi"))
         assert not loaded, loaded

@@ -10,13 +10,13 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
-from scoring_bench.callbacks import callback_refusal, check_callback_url
-from scoring_bench.errors import InvalidBody, ModelTimeout, UnknownEntity
-from scoring_bench.queue import CachedCheck, celery_config, retry_delay_s, scorer_settings
-from scoring_bench.servers import command, service, worker_node_name
-from scoring_bench.settings import Settings
-from scoring_bench.supervisor import planned_ports
-from scoring_bench.task_status import TaskStore, is_task_id, new_task_id, parse_wait_ms, task_document
+from scoring_bench.service.callbacks import callback_refusal, check_callback_url
+from scoring_bench.core.errors import InvalidBody, ModelTimeout, UnknownEntity
+from scoring_bench.service.queue import CachedCheck, celery_config, retry_delay_s, scorer_settings
+from scoring_bench.stack.servers import command, service, worker_node_name
+from scoring_bench.core.settings import Settings
+from scoring_bench.stack.supervisor import planned_ports
+from scoring_bench.service.task_status import TaskStore, is_task_id, new_task_id, parse_wait_ms, task_document
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -332,7 +332,7 @@ class FakeScorer:
         self.calls = 0
 
     def score(self, request: Any) -> tuple[dict[str, Any], Any]:
-        from scoring_bench.timing import Timings
+        from scoring_bench.core.timing import Timings
 
         self.calls += 1
         if self.errors:

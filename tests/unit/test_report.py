@@ -14,7 +14,7 @@ import pytest
 from benchmark.analysis import build_summary, finite, write_summary
 from benchmark.compare import compare_runs
 from benchmark.report import build_report
-from scoring_bench.timing import parse_server_timing
+from scoring_bench.core.timing import parse_server_timing
 from tests.fixtures.run_folder import (
     ARCHITECTURES,
     LOCUST_HOT_CPU,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from scoring_bench.errors import InvalidBody, InvalidJSON, PayloadTooLarge
-from scoring_bench.schemas import RequestParser, ScoreRequest, parse_model_id
+from scoring_bench.core.errors import InvalidBody, InvalidJSON, PayloadTooLarge
+from scoring_bench.core.schemas import RequestParser, ScoreRequest, parse_model_id
 
 parser = RequestParser(max_features=10, max_body_bytes=200)
 

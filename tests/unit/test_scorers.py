@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from scoring_bench import scorer_async, scorer_sync
-from scoring_bench.schemas import ScoreRequest
-from scoring_bench.settings import Settings
+from scoring_bench.service import scorer_async
+from scoring_bench.service import scorer_sync
+from scoring_bench.core.schemas import ScoreRequest
+from scoring_bench.core.settings import Settings
 
 REQUEST = ScoreRequest("1", (1.0, 2.0))
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from feature_store import embedded
-from scoring_bench.servers import MEINHELD_WORKER, SERVICES, command, gunicorn_config, service
-from scoring_bench.settings import Settings
+from scoring_bench.stack.servers import MEINHELD_WORKER, SERVICES, command, gunicorn_config, service
+from scoring_bench.core.settings import Settings
 
 
 def test_services_on_the_documented_ports() -> None:

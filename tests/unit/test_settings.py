@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from scoring_bench.settings import Settings
+from scoring_bench.core.settings import Settings
 
 
 def test_defaults_match_the_documented_stack() -> None:

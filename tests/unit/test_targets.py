@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmark.targets import check_targets
-from scoring_bench.settings import Settings
+from scoring_bench.core.settings import Settings
 
 
 def _summary(overhead: float, sync_rps: float, async_rps: float, minutes: float, **settings: Any) -> dict:

@@ -29,8 +29,8 @@ from celery import Celery
 from kombu.exceptions import KombuError
 from prometheus_client.core import GaugeMetricFamily
 
-from scoring_bench.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
-from scoring_bench.settings import Settings
+from scoring_bench.core.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
+from scoring_bench.core.settings import Settings
 
 SCORE_TASK = "scoring_bench.score"
 CALLBACK_TASK = "scoring_bench.deliver_callback"

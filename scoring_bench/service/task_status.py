@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from scoring_bench.errors import InvalidBody, ScoringError, error_body
+from scoring_bench.core.errors import InvalidBody, ScoringError, error_body
 
 STATES = ("PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE")
 READY_STATES = frozenset({"SUCCESS", "FAILURE"})

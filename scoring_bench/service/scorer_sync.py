@@ -20,14 +20,14 @@ import urllib3
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from scoring_bench import features as fs
-from scoring_bench.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
-from scoring_bench.schemas import ScoreRequest
-from scoring_bench.scoring import parse_model_response, response_body
-from scoring_bench.settings import Settings
-from scoring_bench.timing import Timings, ordered_steps
+from scoring_bench.core import features as fs
+from scoring_bench.core.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
+from scoring_bench.core.schemas import ScoreRequest
+from scoring_bench.core.scoring import parse_model_response, response_body
+from scoring_bench.core.settings import Settings
+from scoring_bench.core.timing import Timings, ordered_steps
 
-from scoring_bench.service_info import HEALTH_PATH
+from scoring_bench.core.service_info import HEALTH_PATH
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 

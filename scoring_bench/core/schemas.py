@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from scoring_bench.errors import InvalidBody, InvalidJSON, PayloadTooLarge, from_validation_error
+from scoring_bench.core.errors import InvalidBody, InvalidJSON, PayloadTooLarge, from_validation_error
 
 # Strict: "5.1" and true are type errors, not numbers; 1e999 (infinite) is refused.
 Feature = Annotated[float, Field(strict=True, allow_inf_nan=False)]

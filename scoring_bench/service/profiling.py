@@ -13,21 +13,20 @@ the service's own name and the pid only, never from anything a client sends.
   coroutine-aware under asyncio) from worker start to worker stop, saved as
   ``<service>-<pid>.yappi-wall.pstats`` / ``.yappi-cpu.pstats`` (pstat
   format). The clock is in the name because one pstats file cannot say which
-  clock it was measured with, and :func:`collect` must not mix them.
+  clock it was measured with, and the merge must not mix them.
 - ``none`` (the default): nothing is wrapped and neither profiler is even
   imported (they are imported lazily, here only), so the hot path pays nothing.
 
 pyinstrument leaves health checks out (the supervisor's polling is not the
 workload), and cannot follow awaits through uvloop's C event loop, so
-:func:`scoring_bench.servers.command` runs a pyinstrument-profiled FastAPI
+:func:`scoring_bench.stack.servers.command` runs a pyinstrument-profiled FastAPI
 service on asyncio's loop.
 
 A process starts and stops profiling in gunicorn's worker hooks
-(:func:`gunicorn_hooks`, added by :func:`scoring_bench.servers.gunicorn_config`)
+(:func:`gunicorn_hooks`, added by :func:`scoring_bench.stack.servers.gunicorn_config`)
 or in the FastAPI lifespan (:func:`install_fastapi`). After the stack is
-stopped, :func:`collect` merges one service's files into the run folder's
-``profiles/<arch>/`` files (doc/run-folder.md), and :func:`profile_client`
-profiles the client side of a call.
+stopped, :mod:`benchmark.profiles` merges one service's files into the run
+folder's ``profiles/<arch>/`` files (doc/run-folder.md).
 """
 
 from __future__ import annotations
@@ -44,8 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scoring_bench.service_info import HEALTH_PATH
-from scoring_bench.settings import Settings
+from scoring_bench.core.service_info import HEALTH_PATH
+from scoring_bench.core.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -57,7 +56,6 @@ log = logging.getLogger("scoring_bench")
 
 PYINSTRUMENT_SUFFIX = ".pyisession"
 YAPPI_CLOCKS = {"yappi-wall": "wall", "yappi-cpu": "cpu"}
-CATEGORIES = ("model_calls", "feature_store", "json_validation", "framework")
 SAMPLE_INTERVAL_S = 0.001
 _SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
@@ -87,7 +85,7 @@ def profile_dir(settings: Settings) -> Path:
     return settings.profile_dir
 
 
-def _check_service(service: str) -> str:
+def check_service(service: str) -> str:
     if not _SERVICE_NAME.fullmatch(service):
         raise ValueError(f"not a service name: {service!r}")
     return service
@@ -220,7 +218,7 @@ def _process_profile(settings: Settings, service: str) -> _ProcessProfile:
             recorder = _PyinstrumentRecorder()
         else:
             recorder = _YappiRecorder(settings.profiler)
-        _process = _ProcessProfile(_check_service(service), profile_dir(settings), recorder)
+        _process = _ProcessProfile(check_service(service), profile_dir(settings), recorder)
     return _process
 
 
@@ -247,7 +245,7 @@ def gunicorn_hooks(settings: Settings, service: str) -> dict[str, Callable[..., 
     if not enabled(settings):
         return {}
     profile_dir(settings)
-    _check_service(service)
+    check_service(service)
 
     def post_worker_init(worker: Any) -> None:
         start_process(settings, service)
@@ -394,207 +392,4 @@ def _warn_if_uvloop() -> None:
 
     if type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
         log.warning("profiling: pyinstrument cannot follow awaits under uvloop; the model calls' "
-                    "wait will show as event-loop time (scoring_bench.servers runs it with --loop asyncio)")
-
-
-# --- after the run: merge, render, break down ---------------------------------------------------
-
-
-def _service_files(profile_dir: Path, service: str, suffix: str) -> list[Path]:
-    """``<service>-<pid><suffix>`` files, and no other service's (pid: digits only)."""
-    pattern = re.compile(re.escape(_check_service(service)) + r"-\d+" + re.escape(suffix))
-    return sorted(p for p in profile_dir.glob(f"{service}-*{suffix}") if pattern.fullmatch(p.name))
-
-
-def combine_sessions(paths: Iterable[Path]) -> Session | None:
-    from pyinstrument.session import Session
-
-    combined: Session | None = None
-    for path in paths:
-        session = Session.load(path)
-        combined = session if combined is None else Session.combine(combined, session)
-    return combined
-
-
-def collect(profile_dir: Path, service: str, out_dir: Path) -> dict[str, Any]:
-    """Merge the profiles one service's processes wrote into ``profile_dir`` (run
-    after the stack has stopped) into ``out_dir``:
-
-    - all ``<service>-*.pyisession`` → ``pyinstrument.html``, ``pyinstrument.txt``
-      and ``breakdown.json`` (see :func:`breakdown`);
-    - all ``<service>-*.yappi-wall.pstats`` → ``yappi-wall.pstats``, and the same
-      for ``yappi-cpu``.
-
-    Returns ``{"breakdown": <breakdown.json's content, or None>, "written": [paths]}``.
-    Raises FileNotFoundError when ``profile_dir`` holds no profile of ``service``.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    result: dict[str, Any] = {"breakdown": None, "written": written}
-    session = combine_sessions(_service_files(profile_dir, service, PYINSTRUMENT_SUFFIX))
-    if session is not None:
-        result["breakdown"] = breakdown(session)
-        written += write_session_reports(session, out_dir)
-        written.append(_write_json(out_dir / "breakdown.json", result["breakdown"]))
-    for profiler in YAPPI_CLOCKS:
-        merged = merge_pstats(_service_files(profile_dir, service, f".{profiler}.pstats"),
-                              out_dir / f"{profiler}.pstats")
-        if merged is not None:
-            written.append(merged)
-    if not written:
-        raise FileNotFoundError(
-            f"no profile of {service} in {profile_dir}: was the stack started with PROFILER and "
-            "PROFILE_DIR set, sent requests, and stopped?"
-        )
-    return result
-
-
-def write_session_reports(session: Session, out_dir: Path) -> list[Path]:
-    """``pyinstrument.html`` (interactive, self-contained) and ``pyinstrument.txt``."""
-    from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
-
-    html = out_dir / "pyinstrument.html"
-    txt = out_dir / "pyinstrument.txt"
-    html.write_text(HTMLRenderer().render(session), encoding="utf-8")
-    txt.write_text(ConsoleRenderer(unicode=True, color=False).render(session), encoding="utf-8")
-    return [html, txt]
-
-
-def merge_pstats(paths: list[Path], out: Path) -> Path | None:
-    """One pstats file summing ``paths`` (None when there are none)."""
-    if not paths:
-        return None
-    stats = pstats.Stats(str(paths[0]))
-    for path in paths[1:]:
-        stats.add(str(path))
-    stats.dump_stats(str(out))
-    return out
-
-
-def _write_json(path: Path, value: Any) -> Path:
-    import json
-
-    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-# --- the breakdown ---------------------------------------------------------------------------------
-
-_SCORERS = ("scoring_bench/scorer_sync.py", "scoring_bench/scorer_async.py")
-MODEL_CALL_FUNCTIONS = frozenset({"predict"})
-MODEL_CALL_PACKAGES = frozenset({"urllib3", "requests", "aiohttp"})
-FEATURE_STORE_FUNCTIONS = frozenset({"read_features"})
-FEATURE_STORE_PACKAGES = frozenset({"redis"})
-JSON_PACKAGES = frozenset({"json", "orjson", "pydantic", "pydantic_core"})
-_JSON_FILES = ("scoring_bench/schemas.py",)
-# C functions appear as "<built-in>" frames named by their __qualname__ only
-_JSON_BUILTINS = frozenset({"dumps", "loads", "from_json", "to_json"})
-_JSON_BUILTIN_PREFIXES = ("SchemaValidator.", "SchemaSerializer.")
-_STDLIB_PACKAGE = re.compile(r"/python3\.\d+/([^/]+)/")
-
-
-def library_package(path: str) -> str | None:
-    """The top-level package of an installed or standard-library file, else None."""
-    for marker in ("/site-packages/", "/dist-packages/"):
-        _, found, rest = path.rpartition(marker)
-        if found:
-            return rest.split("/", 1)[0] if "/" in rest else None
-    match = _STDLIB_PACKAGE.search(path)
-    return match.group(1) if match else None
-
-
-def frame_category(function: str, file_path: str | None) -> str | None:
-    """The category a frame names by itself, or None (it inherits its caller's)."""
-    if not file_path:
-        return None  # [self], [await], [out-of-context]: time of their parent
-    path = file_path.replace(os.sep, "/")
-    if path.endswith(_SCORERS):
-        if function in MODEL_CALL_FUNCTIONS:
-            return "model_calls"
-        if function in FEATURE_STORE_FUNCTIONS:
-            return "feature_store"
-    if path == "<built-in>":
-        is_json = function in _JSON_BUILTINS or function.startswith(_JSON_BUILTIN_PREFIXES)
-        return "json_validation" if is_json else None
-    if path.endswith(_JSON_FILES):
-        return "json_validation"
-    package = library_package(path)
-    if package in MODEL_CALL_PACKAGES:
-        return "model_calls"
-    if package in FEATURE_STORE_PACKAGES:
-        return "feature_store"
-    if package in JSON_PACKAGES:
-        return "json_validation"
-    return None
-
-
-def breakdown(session: Session) -> dict[str, Any]:
-    """Where the profiled requests' wall time went, as shares of four categories.
-
-    Rule: every frame's *self* time (its time minus its children's; pyinstrument
-    keeps await time in synthetic ``[await]``/``[self]`` leaves, which count as
-    their parent's) goes to the category of its nearest ancestor-or-self frame
-    that names one, else to ``framework``:
-
-    - ``model_calls``: the model-call functions of ``scoring_bench/scorer_sync.py``
-      and ``scorer_async.py`` (``predict``: the HTTP call and the wait for the
-      model API), with the library frames, sockets and awaits under them; and
-      frames of the HTTP clients ``urllib3``, ``requests`` and ``aiohttp``
-      wherever they are, because a scoring handler uses them only to call the
-      models (health checks are not profiled) and aiohttp writes a request body
-      in a task of its own, outside ``predict``'s stack.
-    - ``feature_store``: ``read_features`` in those files, and any frame of the
-      ``redis`` package.
-    - ``json_validation``: ``scoring_bench/schemas.py``, and the ``json``,
-      ``orjson``, ``pydantic`` and ``pydantic_core`` packages, including their C
-      functions (``dumps``, ``loads``, ``from_json``, ``SchemaValidator.*``),
-      wherever they are called — also inside a model call (parsing its answer)
-      or a feature read (decoding the stored features).
-    - ``framework``: everything else: the server, Flask/werkzeug or
-      FastAPI/Starlette, the handler's own code and the profiler's.
-
-    ``wall_ms`` is the sampled wall time of all requests, summed. Shares sum to 1.
-    """
-    root = session.root_frame()
-    if root is None or root.time <= 0:
-        raise ValueError("the session has no samples")
-    totals = dict.fromkeys(CATEGORIES, 0.0)
-    for frame, category in _walk(root):
-        totals[category] += max(frame.time - sum(child.time for child in frame.children), 0.0)
-    total = sum(totals.values())
-    return {"wall_ms": total * 1000.0, "shares": {c: totals[c] / total for c in CATEGORIES}}
-
-
-def _walk(root: Frame) -> Iterator[tuple[Frame, str]]:
-    """Every frame with its category (iterative: stacks can be deep)."""
-    pending = [(root, "framework")]
-    while pending:
-        frame, inherited = pending.pop()
-        category = frame_category(frame.function, frame.file_path) or inherited
-        yield frame, category
-        pending.extend((child, category) for child in frame.children)
-
-
-# --- the client side ---------------------------------------------------------------------------------
-
-
-def profile_client(url: str, body: list[float], n: int, out_dir: Path) -> None:
-    """Profile ``n`` sequential POSTs of ``body`` to ``url`` from one pooled
-    ``requests.Session`` (no proxy/netrc look-ups) and write ``pyinstrument.html``
-    and ``pyinstrument.txt`` to ``out_dir``. A non-2xx answer raises."""
-    import requests
-    from pyinstrument import Profiler
-
-    if n < 1:
-        raise ValueError("n must be at least 1")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with requests.Session() as http:
-        http.trust_env = False
-        profiler = Profiler(interval=SAMPLE_INTERVAL_S, async_mode="disabled")
-        profiler.start()
-        try:
-            for _ in range(n):
-                http.post(url, json=body, timeout=10).raise_for_status()
-        finally:
-            session = profiler.stop()
-    write_session_reports(session, out_dir)
+                    "wait will show as event-loop time (scoring_bench.stack.servers runs it with --loop asyncio)")

@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scoring_bench.service_info import ASYNC_PREDICT_PATH, QUEUE_PREDICT_PATH, SYNC_PREDICT_PATH
-from scoring_bench.settings import Settings
+from scoring_bench.core.service_info import ASYNC_PREDICT_PATH, QUEUE_PREDICT_PATH, SYNC_PREDICT_PATH
+from scoring_bench.core.settings import Settings
 
 MEINHELD_WORKER = "meinheld.gmeinheld.MeinheldWorker"
 
@@ -76,7 +76,7 @@ def gunicorn_config(name: str, settings: Settings | None = None) -> dict[str, An
     whichever worker accepted first and throughput swings between runs; with
     SO_REUSEPORT the kernel spreads them. ``keepalive`` outlives any client's
     idle time, so pooled connections are not reset under them. With a
-    profiler on, the worker hooks start and save it (scoring_bench.profiling).
+    profiler on, the worker hooks start and save it (scoring_bench.service.profiling).
     """
     settings = settings or Settings()
     svc = service(name)
@@ -101,11 +101,11 @@ def gunicorn_config(name: str, settings: Settings | None = None) -> dict[str, An
     if worker_class == "gevent":  # greenlets instead of threads: the same setting bounds them
         config["worker_connections"] = getattr(settings, f"{key}_threads")
     if settings.metrics_enabled:  # a worker's live gauges leave the sum when it exits
-        from scoring_bench import metrics
+        from scoring_bench.service import metrics
 
         config["child_exit"] = metrics.child_exit
     if settings.profiler != "none":  # imported only then: no profiling code otherwise
-        from scoring_bench import profiling
+        from scoring_bench.service import profiling
 
         config.update(profiling.gunicorn_hooks(settings, name))
     return config

@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from scoring_bench.metrics import METRICS_PATH
-from scoring_bench.servers import SERVICES
-from scoring_bench.settings import Settings
+from scoring_bench.service.metrics import METRICS_PATH
+from scoring_bench.stack.servers import SERVICES
+from scoring_bench.core.settings import Settings
 
 NAME = "prometheus"
 READY_PATH = "/-/ready"

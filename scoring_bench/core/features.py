@@ -10,7 +10,7 @@ import json
 import random
 from collections.abc import Iterator, Sequence
 
-from scoring_bench.errors import UnknownEntity
+from scoring_bench.core.errors import UnknownEntity
 
 
 def entity_key(prefix: str, entity_id: str) -> str:

@@ -1,7 +1,7 @@
 """Presets: named sets of settings, applied under whatever the user sets explicitly.
 
 ``tuned`` is the best configuration of each architecture that we measured: the defaults of
-:class:`~scoring_bench.settings.Settings`. ``seed-faithful`` reproduces the choices of seed 002
+:class:`~scoring_bench.core.settings.Settings`. ``seed-faithful`` reproduces the choices of seed 002
 (a new HTTP client for every request, a blocking Redis call inside the async handler, meinheld
 workers as its Docker images ran them, model calls one after another in the sync handler), so the
 benchmark can measure how much of the sync–async gap each of those choices makes.

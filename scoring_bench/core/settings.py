@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from scoring_bench.presets import apply_preset
+from scoring_bench.core.presets import apply_preset
 
 SyncWorkerClass = Literal["gthread", "meinheld", "gevent", "sync"]
 ModelKind = Literal["io", "cpu"]
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
     scoring_preset: Literal["tuned", "seed-faithful"] = Field(
-        "tuned", description="Named settings applied under the ones you set (scoring_bench.presets)."
+        "tuned", description="Named settings applied under the ones you set (scoring_bench.core.presets)."
     )
 
     # --- network: every service binds here; ports are per service ---------
@@ -167,7 +167,7 @@ class Settings(BaseSettings):
     callback_timeout_s: float = Field(5.0, gt=0, description="One callback POST, else it is retried.")
     callback_max_retries: int = Field(5, ge=0, description="Retries of a failed callback POST.")
 
-    # --- metrics (scoring_bench/metrics.py) -------------------------------------------------
+    # --- metrics (scoring_bench/service/metrics.py) -------------------------------------------------
     metrics_enabled: bool = Field(
         True, description="Serve Prometheus /metrics and record every request (false: measure its cost)."
     )

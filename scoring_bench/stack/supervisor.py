@@ -6,8 +6,8 @@ with its pid and start time, so ``down`` stops exactly the processes ``up``
 started (a recycled pid is never signalled) and whatever they forked.
 
 Each service gets an empty ``<stack_dir>/metrics/<name>/`` as its ``PROMETHEUS_MULTIPROC_DIR``
-(scoring_bench/metrics.py), and with ``MONITORING=1`` a Prometheus scrapes them all
-(scoring_bench/monitoring.py).
+(scoring_bench/service/metrics.py), and with ``MONITORING=1`` a Prometheus scrapes them all
+(scoring_bench/stack/monitoring.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -31,12 +29,14 @@ import redis
 
 from feature_store import embedded
 from feature_store.seed import seed
-from scoring_bench import metrics, monitoring
-from scoring_bench.servers import SERVICES, Service, command, service, worker_node_name
-from scoring_bench.service_info import HEALTH_PATH
-from scoring_bench.settings import Settings
+from scoring_bench.service import metrics
+from scoring_bench.stack import monitoring
+from scoring_bench.stack.probes import check_health, check_ready, check_worker
+from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
+from scoring_bench.stack.servers import SERVICES, Service, command, service
+from scoring_bench.core.service_info import HEALTH_PATH
+from scoring_bench.core.settings import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REDIS_NAME = "redis"
 
 
@@ -214,9 +214,7 @@ class Supervisor:
         return s.model_copy(update=pinned)
 
     def _service_env(self, redis_url: str) -> dict[str, str]:
-        env = self._queue_settings().model_copy(update={"redis_url": redis_url}).child_env(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-        return env
+        return process_env(self._queue_settings().model_copy(update={"redis_url": redis_url}))
 
     def _spawn_service(self, svc: Service, env: dict[str, str]) -> ProcessRecord:
         health_url = svc.url(self.settings, HEALTH_PATH) if svc.listens else None
@@ -251,12 +249,7 @@ class Supervisor:
             return check_ready(record.health_url)
         if record.health_url is not None:
             return check_health(record.health_url)
-        from scoring_bench import queue  # Celery is imported only when a worker is checked
-
-        node = worker_node_name(self.settings)
-        with queue.make_celery(self._queue_settings()) as app:
-            ok = queue.worker_answers(app, node, timeout_s=0.5)
-        return ok, "OK" if ok else f"{node} did not answer a ping through the broker"
+        return check_worker(self._queue_settings())
 
     def _wait_healthy(self, svc: Service, record: ProcessRecord) -> None:
         deadline = time.monotonic() + self.settings.health_timeout_s
@@ -312,32 +305,6 @@ class Supervisor:
                 health = self._probe(record)[1]
             rows.append({"service": record.name, "port": record.port, "pid": record.pid if alive else None, "health": health, "log": record.log})
         return rows
-
-
-def check_health(url: str, timeout: float = 1.0) -> tuple[bool, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            body = json.loads(resp.read() or b"{}")
-            return resp.status == 200, str(body.get("status", resp.status))
-    except urllib.error.HTTPError as exc:
-        try:
-            body = json.loads(exc.read() or b"{}")
-            return False, f"HTTP {exc.code} {body.get('status', '')} {body.get('dependencies', '')}".strip()
-        except ValueError:
-            return False, f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:
-        return False, f"unreachable ({exc.__class__.__name__})"
-
-
-def check_ready(url: str, timeout: float = 1.0) -> tuple[bool, str]:
-    """A plain-text readiness URL (Prometheus's /-/ready): 200 is ready."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status == 200, "OK" if resp.status == 200 else f"HTTP {resp.status}"
-    except urllib.error.HTTPError as exc:
-        return False, f"HTTP {exc.code}"
-    except OSError as exc:
-        return False, f"unreachable ({exc.__class__.__name__})"
 
 
 def _redis_ok(url: str) -> bool:

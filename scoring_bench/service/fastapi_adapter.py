@@ -1,6 +1,6 @@
 """What the FastAPI services share: JSON errors, body limits, responses.
 
-Handlers read the raw body and validate it with :mod:`scoring_bench.schemas`
+Handlers read the raw body and validate it with :mod:`scoring_bench.core.schemas`
 (the same code the Flask services run); the request schema is still declared
 in OpenAPI so ``/docs`` can send requests.
 """
@@ -17,9 +17,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from scoring_bench import metrics
-from scoring_bench.errors import InvalidBody, PayloadTooLarge, ScoringError, error_body, http_error
-from scoring_bench.settings import Settings
+from scoring_bench.service import metrics
+from scoring_bench.core.errors import InvalidBody, PayloadTooLarge, ScoringError, error_body, http_error
+from scoring_bench.core.settings import Settings
 
 log = logging.getLogger("scoring_bench")
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from functools import lru_cache
 
-from scoring_bench.settings import Settings
+from scoring_bench.core.settings import Settings
 
 
 @lru_cache(maxsize=256)

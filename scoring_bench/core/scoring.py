@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from scoring_bench.errors import ModelUnavailable
+from scoring_bench.core.errors import ModelUnavailable
 
 
 def aggregate(scores: Sequence[float]) -> float:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import orjson
 import urllib3
 
-from scoring_bench.errors import InvalidBody
+from scoring_bench.core.errors import InvalidBody
 
 MAX_URL_LENGTH = 2048
 JSON_HEADERS = {"Content-Type": "application/json"}

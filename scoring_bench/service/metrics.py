@@ -9,7 +9,7 @@ Multiprocess mode: a server with several worker processes (gunicorn, ``uvicorn -
 prefork Celery pool) answers each scrape from one process, so every process writes its values
 to files in ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` sums them (prometheus-client's
 ``MultiProcessCollector``). The variable must be set before ``prometheus_client`` is imported:
-the supervisor (and, in containers, ``scoring_bench.serve``) gives each service a fresh
+the supervisor (and, in containers, ``scoring_bench.stack.serve``) gives each service a fresh
 directory of its own at start. Without it, the numbers are the answering process's only.
 
 ``METRICS_ENABLED=false`` installs nothing (no hooks, no ``/metrics``), so the benchmark can
@@ -38,8 +38,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
-from scoring_bench.settings import Settings
-from scoring_bench.timing import Timings
+from scoring_bench.core.settings import Settings
+from scoring_bench.core.timing import Timings
 
 log = logging.getLogger("scoring_bench")
 
