@@ -5,39 +5,46 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 
-from scoring_bench.service import profiling
-from scoring_bench.service.fastapi_adapter import create_app, json_response, openapi_body, read_body
+from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, HEALTH_PATH, index
+from scoring_bench.core.health import health_response
 from scoring_bench.core.model import LatencySampler, burn_cpu, score
 from scoring_bench.core.schemas import RequestParser, parse_model_id
 from scoring_bench.core.scoring import model_body
-from scoring_bench.core.service_info import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, HEALTH_PATH, health, index
 from scoring_bench.core.settings import Settings
+from scoring_bench.service import fastapi_adapter, profiling
+from scoring_bench.service.fastapi_adapter import json_response, openapi_body, read_body
 
-settings = Settings()
-parser = RequestParser(settings.max_features, settings.max_body_bytes)
-latency = LatencySampler(settings)
-app = create_app("scoring-bench model API (async)", index("model-async", ASYNC_PREDICT_PATH, docs=True),
-                 settings=settings)
-profiling.install_fastapi(app, settings, "model-async")
+SERVICE = "model-async"
 
 
-@app.post(
-    ASYNC_PREDICT_PATH,
-    openapi_extra=openapi_body(parser.features_adapter.json_schema(), EXAMPLE_FEATURES),
-)
-async def predict(request: Request, model_id: str | None = None) -> Response:
-    features = parser.features(await read_body(request, settings.max_body_bytes))
-    mid = parse_model_id(model_id)
-    ms = latency.draw_ms()
-    if settings.model_kind == "cpu":
-        burn_cpu(ms)
-    else:
-        await asyncio.sleep(ms / 1000.0)
-    return json_response(model_body(score(features, mid), ms))
+def create_app(settings: Settings) -> FastAPI:
+    parser = RequestParser(settings.max_features, settings.max_body_bytes)
+    latency = LatencySampler(settings)
+    app = fastapi_adapter.create_app("scoring-bench model API (async)",
+                                     index(SERVICE, ASYNC_PREDICT_PATH, docs=True), settings)
+    profiling.install_fastapi(app, settings, SERVICE)
+
+    @app.post(ASYNC_PREDICT_PATH,
+              openapi_extra=openapi_body(parser.features_adapter.json_schema(), EXAMPLE_FEATURES))
+    async def predict(request: Request, model_id: str | None = None) -> Response:
+        features = parser.features(await read_body(request, settings.max_body_bytes))
+        mid = parse_model_id(model_id)
+        ms = latency.draw_ms()
+        if settings.model_kind == "cpu":
+            burn_cpu(ms)
+        else:
+            await asyncio.sleep(ms / 1000.0)
+        return json_response(model_body(score(features, mid), ms))
+
+    @app.get(HEALTH_PATH)
+    async def healthcheck() -> Response:
+        return json_response(*health_response())
+
+    return app
 
 
-@app.get(HEALTH_PATH)
-async def healthcheck() -> Response:
-    return json_response(*health())
+def from_environment() -> FastAPI:
+    """The server's entry point (``uvicorn --factory``): the settings from the environment."""
+    return create_app(Settings())

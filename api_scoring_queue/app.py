@@ -3,7 +3,9 @@
 The request is validated exactly as by the other scoring handlers (bad input never becomes a
 task). ``?wait_ms=N`` (at most QUEUE_MAX_WAIT_MS) waits for the result: 200 when the task
 finished in time, else the usual 202. ``?callback_url=`` asks the worker to POST the task's
-document there when it ends (allowlisted hosts only, checked here: 422 otherwise).
+document there when it ends (allowlisted hosts only, checked here: 422 otherwise). The task is
+published by name (``scoring_bench.service.queue.SCORE_TASK``): the API shares the worker's Celery
+configuration, not its code.
 """
 
 from __future__ import annotations
@@ -13,134 +15,141 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import redis.asyncio as aioredis
+from celery import Celery
 from fastapi import FastAPI, Query, Request, Response
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from api_scoring_queue.worker import app as celery_app
-from api_scoring_queue.worker import score, settings
-from scoring_bench.service import metrics
-from scoring_bench.service.callbacks import check_callback_url
+from scoring_bench.core import health
+from scoring_bench.core.callback_urls import check_callback_url
+from scoring_bench.core.endpoints import EXAMPLE_FEATURES, HEALTH_PATH, QUEUE_PREDICT_PATH, QUEUE_TASKS_PATH, index
 from scoring_bench.core.errors import QueueUnavailable, UnknownTask
-from scoring_bench.service.fastapi_adapter import create_app, json_response, openapi_body, read_body
-from scoring_bench.service.queue import BROKER_ERRORS, CachedCheck, QueueDepthCollector, broker_and_workers
 from scoring_bench.core.schemas import RequestParser, ScoreRequest
-from scoring_bench.core.service_info import (
-    EXAMPLE_FEATURES,
-    HEALTH_PATH,
-    QUEUE_PREDICT_PATH,
-    QUEUE_TASKS_PATH,
-    health,
-    index,
+from scoring_bench.core.settings import Settings
+from scoring_bench.core.tasks import READY_STATES, is_task_id, new_task_id, parse_wait_ms, task_document
+from scoring_bench.service import fastapi_adapter, metrics
+from scoring_bench.service.fastapi_adapter import json_response, openapi_body, read_body
+from scoring_bench.service.queue import (
+    BROKER_ERRORS,
+    SCORE_TASK,
+    CachedCheck,
+    QueueDepthCollector,
+    broker_and_workers,
+    make_celery,
 )
-from scoring_bench.service.task_status import (
-    READY_STATES,
-    TaskStore,
-    is_task_id,
-    new_task_id,
-    parse_wait_ms,
-    task_document,
-)
+from scoring_bench.service.redis_clients import async_redis
+from scoring_bench.service.task_store import TaskStore
 
+SERVICE = "scoring-queue"
 PING_TIMEOUT_S = 0.5  # the health check's broker connect and worker ping
 PING_CACHE_S = 1.0  # at most one ping per second, however often health is asked
-
-parser = RequestParser(settings.max_features, settings.max_body_bytes)
-results = aioredis.Redis.from_url(
-    settings.queue_results_url, socket_timeout=settings.redis_timeout_s,
-    socket_connect_timeout=min(settings.redis_timeout_s, 0.5), max_connections=settings.redis_pool_size,
-)
-store = TaskStore(results, settings.queue_key_prefix, settings.queue_result_expires_s,
-                  celery_app.backend.get_key_for_task, celery_app.backend.decode_result)
-workers_check = CachedCheck(lambda: run_in_threadpool(broker_and_workers, celery_app, PING_TIMEOUT_S),
-                            PING_CACHE_S)
-
-
-@asynccontextmanager
-async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield
-    await results.aclose()
-    celery_app.close()
-
-
-_index = index("scoring-queue", QUEUE_PREDICT_PATH, docs=True)
-_index["endpoints"]["task"] = f"GET {QUEUE_TASKS_PATH}/{{task_id}}"
-app = create_app("scoring-bench queue API", _index, lifespan, settings)
-queue_metrics = metrics.QueueMetrics("scoring-queue") if settings.metrics_enabled else None
-if settings.metrics_enabled:  # queue_depth: the broker's queue length, read at each scrape
-    metrics.add_collector(QueueDepthCollector(celery_app, settings, "scoring-queue"))
-_schema: dict[str, Any] = {
-    "anyOf": [parser.features_adapter.json_schema(), parser.entity_request_model.model_json_schema()]
-}
-WAIT_MS = Query(
-    None, description=f"Wait up to this many ms (at most {settings.queue_max_wait_ms}) for the result."
-)
-CALLBACK_URL = Query(None, description="POST the task's document here when it ends (allowlisted hosts only).")
 
 
 def task_path(task_id: str) -> str:
     return f"{QUEUE_TASKS_PATH}/{task_id}"
 
 
-def _publish(task_id: str, request: ScoreRequest, callback_url: str | None) -> None:
-    kwargs = {"features": list(request.features), "entity_id": request.entity_id,
-              "callback_url": callback_url, "submitted_at": time.time()}
-    score.apply_async(kwargs=kwargs, task_id=task_id)
+class Queue:
+    """The API's side of the queue: publish a task, read its document, check the broker."""
+
+    def __init__(self, settings: Settings, celery_app: Celery) -> None:
+        self.settings = settings
+        self.celery = celery_app
+        self.results = async_redis(settings, settings.queue_results_url)
+        self.store = TaskStore(self.results, settings.queue_key_prefix, settings.queue_result_expires_s,
+                               celery_app.backend.get_key_for_task, celery_app.backend.decode_result)
+        self.workers = CachedCheck(lambda: run_in_threadpool(broker_and_workers, celery_app, PING_TIMEOUT_S),
+                                   PING_CACHE_S)
+        self.metrics = metrics.QueueMetrics(SERVICE) if settings.metrics_enabled else None
+
+    def _publish(self, task_id: str, request: ScoreRequest, callback_url: str | None) -> None:
+        kwargs = {"features": list(request.features), "entity_id": request.entity_id,
+                  "callback_url": callback_url, "submitted_at": time.time()}
+        self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
+
+    async def submit(self, request: ScoreRequest, callback_url: str | None) -> str:
+        """Record the id first (a status read right after the 202 must find it), then publish."""
+        task_id = new_task_id()
+        try:
+            await self.store.issue(task_id)
+        except RedisError as exc:
+            raise QueueUnavailable(f"the result store is unreachable: {exc}") from None
+        try:
+            await run_in_threadpool(self._publish, task_id, request, callback_url)
+        except BROKER_ERRORS as exc:
+            await self.store.forget(task_id)
+            raise QueueUnavailable(f"the broker is unreachable: {exc!r}") from None
+        if self.metrics is not None:
+            self.metrics.submitted.inc()
+        return task_id
+
+    async def document(self, task_id: str, wait_ms: int) -> dict[str, Any] | None:
+        try:
+            return await (self.store.wait(task_id, wait_ms) if wait_ms else self.store.document(task_id))
+        except RedisError as exc:
+            raise QueueUnavailable(f"the result store is unreachable: {exc}") from None
+
+    async def health(self) -> dict[str, str]:
+        dependencies = dict(await self.workers.get())
+        try:
+            await self.results.ping()
+            dependencies["result_backend"] = health.OK
+        except RedisError as exc:
+            dependencies["result_backend"] = health.down(exc)
+        return dependencies
+
+    async def close(self) -> None:
+        await self.results.aclose()
+        self.celery.close()
 
 
-async def _submit(request: ScoreRequest, callback_url: str | None) -> str:
-    """Record the id first (a status read right after the 202 must find it), then publish."""
-    task_id = new_task_id()
-    try:
-        await store.issue(task_id)
-    except RedisError as exc:
-        raise QueueUnavailable(f"the result store is unreachable: {exc}") from None
-    try:
-        await run_in_threadpool(_publish, task_id, request, callback_url)
-    except BROKER_ERRORS as exc:
-        await store.forget(task_id)
-        raise QueueUnavailable(f"the broker is unreachable: {exc!r}") from None
-    if queue_metrics is not None:
-        queue_metrics.submitted.inc()
-    return task_id
+def create_app(settings: Settings) -> FastAPI:
+    parser = RequestParser(settings.max_features, settings.max_body_bytes)
+    queue = Queue(settings, make_celery(settings))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await queue.close()
+
+    about = index(SERVICE, QUEUE_PREDICT_PATH, docs=True)
+    about["endpoints"]["task"] = f"GET {QUEUE_TASKS_PATH}/{{task_id}}"
+    app = fastapi_adapter.create_app("scoring-bench queue API", about, settings, lifespan)
+    if settings.metrics_enabled:  # queue_depth: the broker's queue length, read at each scrape
+        metrics.add_collector("queue_depth", QueueDepthCollector(settings, SERVICE))
+    wait_ms_query = Query(
+        None, description=f"Wait up to this many ms (at most {settings.queue_max_wait_ms}) for the result.")
+    callback_query = Query(None, description="POST the task's document here when it ends (allowlisted hosts only).")
+
+    @app.post(QUEUE_PREDICT_PATH, status_code=202,
+              openapi_extra=openapi_body(parser.scoring_json_schema(), EXAMPLE_FEATURES))
+    async def predict(request: Request, wait_ms: str | None = wait_ms_query,
+                      callback_url: str | None = callback_query) -> Response:
+        score_request = parser.scoring(await read_body(request, settings.max_body_bytes))
+        wait = parse_wait_ms(wait_ms, settings.queue_max_wait_ms)
+        if callback_url is not None:
+            check_callback_url(callback_url, settings.callback_allowed_hosts)
+        task_id = await queue.submit(score_request, callback_url)
+        doc = (await queue.document(task_id, wait) if wait else None) or task_document(task_id, "PENDING")
+        status = 200 if doc["status"] in READY_STATES else 202
+        return json_response(doc, status, {"Location": task_path(task_id)})
+
+    @app.get(QUEUE_TASKS_PATH + "/{task_id}")
+    async def task_status(task_id: str, wait_ms: str | None = wait_ms_query) -> Response:
+        wait = parse_wait_ms(wait_ms, settings.queue_max_wait_ms)
+        doc = await queue.document(task_id, wait) if is_task_id(task_id) else None
+        if doc is None:
+            raise UnknownTask(f"no task {task_id!r}: never issued, or its result expired "
+                              f"(after {settings.queue_result_expires_s} s)")
+        return json_response(doc)
+
+    @app.get(HEALTH_PATH)
+    async def healthcheck() -> Response:
+        return json_response(*health.health_response(await queue.health()))
+
+    return app
 
 
-async def _document(task_id: str, wait_ms: int) -> dict[str, Any] | None:
-    try:
-        return await (store.wait(task_id, wait_ms) if wait_ms else store.document(task_id))
-    except RedisError as exc:
-        raise QueueUnavailable(f"the result store is unreachable: {exc}") from None
-
-
-@app.post(QUEUE_PREDICT_PATH, status_code=202, openapi_extra=openapi_body(_schema, EXAMPLE_FEATURES))
-async def predict(request: Request, wait_ms: str | None = WAIT_MS,
-                  callback_url: str | None = CALLBACK_URL) -> Response:
-    score_request = parser.scoring(await read_body(request, settings.max_body_bytes))
-    wait = parse_wait_ms(wait_ms, settings.queue_max_wait_ms)
-    if callback_url is not None:
-        check_callback_url(callback_url, settings.callback_allowed_hosts)
-    task_id = await _submit(score_request, callback_url)
-    doc = (await _document(task_id, wait) if wait else None) or task_document(task_id, "PENDING")
-    return json_response(doc, 200 if doc["status"] in READY_STATES else 202, {"Location": task_path(task_id)})
-
-
-@app.get(QUEUE_TASKS_PATH + "/{task_id}")
-async def task_status(task_id: str, wait_ms: str | None = WAIT_MS) -> Response:
-    wait = parse_wait_ms(wait_ms, settings.queue_max_wait_ms)
-    doc = await _document(task_id, wait) if is_task_id(task_id) else None
-    if doc is None:
-        raise UnknownTask(f"no task {task_id!r}: never issued, or its result expired "
-                          f"(after {settings.queue_result_expires_s} s)")
-    return json_response(doc)
-
-
-@app.get(HEALTH_PATH)
-async def healthcheck() -> Response:
-    dependencies = dict(await workers_check.get())
-    try:
-        await results.ping()
-        dependencies["result_backend"] = "OK"
-    except RedisError as exc:
-        dependencies["result_backend"] = f"DOWN: {exc}"
-    return json_response(*health(dependencies))
+def from_environment() -> FastAPI:
+    """The server's entry point (``uvicorn --factory``): the settings from the environment."""
+    return create_app(Settings())

@@ -27,15 +27,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmark.checks import check_score, check_task_result, read_task
+from benchmark.checks import check_score
+from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRun
 from benchmark.queue_depth import QueueDepthSampler
 from benchmark.sampler import ResourceSampler
 from benchmark.settings import BenchSettings
 from scoring_bench.stack.servers import service
-from scoring_bench.core.service_info import EXAMPLE_FEATURES, QUEUE_PREDICT_PATH, QUEUE_TASKS_PATH
+from scoring_bench.core.endpoints import EXAMPLE_FEATURES
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.supervisor import running_stack
-from scoring_bench.service.task_status import READY_STATES
 
 COLUMNS = ["i", "submitted_s", "accepted_s", "done_s", "latency_ms", "status", "ok"]
 WARMUP_TASKS = 3  # sequential, before each burst: connections, pools and the worker warmed, not recorded
@@ -61,26 +61,22 @@ def bodies(settings: Settings, n: int) -> list[bytes]:
 
 
 async def _queue_task(http: aiohttp.ClientSession, base: str, body: bytes, i: int, start: float,
-                      poll_wait_ms: int, timeout_s: float) -> Outcome:
-    """Submit one task, then long-poll it until it is done (or ``timeout_s`` passed)."""
+                      options: QueueClientOptions) -> Outcome:
+    """Submit one task, then long-poll it until it is done (or ``options.timeout_s`` passed)."""
     out = Outcome(i, time.time() - start)
-    try:
-        async with http.post(base + QUEUE_PREDICT_PATH, data=body, headers=HEADERS) as resp:
-            doc, problem = read_task(resp.status, await resp.read())
-        out.accepted_s = time.time() - start
-        deadline = time.monotonic() + timeout_s
-        while doc is not None and doc["status"] not in READY_STATES and time.monotonic() < deadline:
-            url = f"{base}{QUEUE_TASKS_PATH}/{doc['task_id']}?wait_ms={poll_wait_ms}"
-            async with http.get(url) as resp:
-                doc, problem = read_task(resp.status, await resp.read())
-        if doc is not None:
-            problem = check_task_result(doc) if doc["status"] in READY_STATES else "timed out"
-            out.status = str(doc["status"])
-        else:
-            out.status = str(problem)[:40]
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        problem, out.status = str(exc), type(exc).__name__
-    return _finish(out, start, problem)
+    run = TaskRun(body, options)
+    step: Call | TaskOutcome = run.first()
+    while isinstance(step, Call):
+        try:
+            async with http.request(step.method, base + step.path, data=step.body,
+                                    headers=HEADERS if step.body else None) as resp:
+                step = run.answer(resp.status, await resp.read())
+            if out.accepted_s is None:  # the submit's answer
+                out.accepted_s = time.time() - start
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            step = run.failed(exc)
+    out.status = str(step.doc["status"]) if step.doc else str(run.last_problem)[:40]
+    return _finish(out, start, step.problem)
 
 
 async def _request(http: aiohttp.ClientSession, url: str, body: bytes, i: int, start: float) -> Outcome:
@@ -146,9 +142,10 @@ def burst_queue(bench: BenchSettings, stack: Settings, targets: dict[str, list[i
     payloads = bodies(stack, bench.bench_burst_tasks)
     name = f"queue_c{concurrency}"
 
+    options = QueueClientOptions(0, bench.bench_queue_poll_wait_ms, bench.bench_queue_timeout_s)
+
     def make(http: aiohttp.ClientSession, i: int, start: float) -> Any:
-        return _queue_task(http, base, payloads[i % len(payloads)], i, start, bench.bench_queue_poll_wait_ms,
-                           bench.bench_queue_timeout_s)
+        return _queue_task(http, base, payloads[i % len(payloads)], i, start, options)
 
     with QueueDepthSampler(folder / f"{name}_depth.csv", stack, DEPTH_INTERVAL_S), \
             ResourceSampler(folder / f"resources_c{concurrency}.csv", lambda: targets, CPU_INTERVAL_S):

@@ -12,7 +12,6 @@ previous phase's load generator peaked above ``HOT_GENERATOR_PERCENT`` of a core
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -64,13 +63,29 @@ def auto_workers(previous_workers: int | None, previous_peak_percent: float | No
     return max(1, min(workers, cores))
 
 
-def locust_commands(settings: BenchSettings, arch: str, out: Path,
-                    workers: int | None = None) -> list[list[str]]:
+def locust_options(settings: BenchSettings, arch: str, phase: str, stages: list[Stage],
+                   out: Path) -> list[str]:
+    """The locustfile's own options (``benchmark/locustfile.py``): the load shape, where its
+    schedule and every request are recorded, and the queue user's knobs."""
+    return [
+        "--stages", json.dumps([asdict(s) for s in stages]),
+        "--schedule-json", str(out / f"{arch}_schedule.json"),
+        "--requests-csv", str(out / f"{arch}_requests.{{pid}}.csv"),
+        "--phase", phase, "--architecture", arch,
+        "--queue-wait-ms", str(settings.bench_queue_wait_ms),
+        "--queue-poll-wait-ms", str(settings.bench_queue_poll_wait_ms),
+        "--queue-timeout-s", str(settings.bench_queue_timeout_s),
+    ]
+
+
+def locust_commands(settings: BenchSettings, arch: str, out: Path, workers: int | None = None,
+                    options: list[str] | None = None) -> list[list[str]]:
     """argv of the Locust process(es): one standalone, or a master and ``workers`` workers
-    (default: ``LOCUST_WORKERS``, where ``auto`` means one process)."""
+    (default: ``LOCUST_WORKERS``, where ``auto`` means one process), each with ``options``
+    (:func:`locust_options`)."""
     if workers is None:
         workers = 0 if settings.locust_workers == AUTO else int(settings.locust_workers)
-    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
+    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING", *(options or [])]
     main = base + [
         "--headless", "--only-summary", "--exit-code-on-error", "0",
         "--csv", str(out / arch), "--csv-full-history", "--html", str(out / f"{arch}.html"),
@@ -98,21 +113,13 @@ def run_phase(
     ``auto`` meaning one process); return the phase folder."""
     out = run_dir / "locust" / phase
     out.mkdir(parents=True, exist_ok=True)
-    env = process_env(settings.stack_settings(), extra={
-        "BENCH_STAGES": json.dumps([asdict(s) for s in stages]),
-        "BENCH_SCHEDULE_JSON": str(out / f"{arch}_schedule.json"),
-        "BENCH_REQUESTS_CSV": str(out / f"{arch}_requests.{{pid}}.csv"),
-        "BENCH_PHASE": phase,
-        "BENCH_ARCHITECTURE": arch,
-        "BENCH_QUEUE_WAIT_MS": str(settings.bench_queue_wait_ms),
-        "BENCH_QUEUE_POLL_WAIT_MS": str(settings.bench_queue_poll_wait_ms),
-        "BENCH_QUEUE_TIMEOUT_S": str(settings.bench_queue_timeout_s),
-    })
+    env = process_env(settings.stack_settings())
+    options = locust_options(settings, arch, phase, stages, out)
     planned = sum(s.duration_s for s in stages)
     procs: list[subprocess.Popen[bytes]] = []
     with open(out / f"{arch}.log", "ab") as log:
         try:
-            for argv in locust_commands(settings, arch, out, workers):
+            for argv in locust_commands(settings, arch, out, workers, options):
                 procs.append(subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
                                               stdout=log, stderr=subprocess.STDOUT))
             targets = _targets(state, procs)

@@ -4,10 +4,17 @@
 
 Every response is checked (status 200 and a score in [0, 1]), not only counted. The queue user
 submits a task (entry ``submit``), polls it until it is done (entry ``poll``, a long poll) and
-reports the time from submit to result as a third entry, ``end_to_end`` (request type QUEUE). When the
-benchmark runs it, ``BENCH_STAGES`` (a JSON list of ``{"users", "duration_s"}``) drives a load
-shape, and every request is also written to ``BENCH_REQUESTS_CSV`` (one file per Locust process)
-so the report computes per-step statistics from raw data.
+reports the time from submit to result as a third entry, ``end_to_end`` (request type QUEUE); what
+it sends and how it judges the answers is :mod:`benchmark.queue_client`, shared with the burst and
+timeit experiments.
+
+The stack's own settings (where each scoring handler listens, how many entities are seeded) are
+read from the environment when Locust starts, as every process of the stack reads them. The
+benchmark's knobs are Locust options (``locust -f benchmark/locustfile.py --help`` lists them under
+"Custom arguments"), each with its default from :class:`benchmark.settings.BenchSettings`:
+``--stages`` (a JSON list of ``{"users", "duration_s", "warmup_s"}``) drives a load shape, whose
+steps are written to ``--schedule-json``; ``--requests-csv`` records every request (one file per
+Locust process), so the report computes per-step statistics from raw data.
 """
 
 from __future__ import annotations
@@ -16,45 +23,58 @@ import json
 import os
 import random
 import time
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from locust import FastHttpUser, LoadTestShape, constant, events, task
+from locust.env import Environment
 from locust.runners import MasterRunner
 
-from benchmark.checks import check_score, check_task_result, read_task
-from scoring_bench.core.service_info import (
-    ASYNC_PREDICT_PATH,
-    EXAMPLE_FEATURES,
-    QUEUE_PREDICT_PATH,
-    QUEUE_TASKS_PATH,
-    SYNC_PREDICT_PATH,
-)
+from benchmark.checks import check_score
+from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRun
+from benchmark.settings import BenchSettings
+from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, SYNC_PREDICT_PATH
 from scoring_bench.core.settings import Settings
-from scoring_bench.service.task_status import READY_STATES
 
-settings = Settings()
-# The queue user's knobs (benchmark.settings.BenchSettings passes them on to Locust's environment).
-SUBMIT_WAIT_MS = int(os.environ.get("BENCH_QUEUE_WAIT_MS", "0"))
-POLL_WAIT_MS = int(os.environ.get("BENCH_QUEUE_POLL_WAIT_MS", "1000"))
-TASK_TIMEOUT_S = float(os.environ.get("BENCH_QUEUE_TIMEOUT_S", "30"))
 END_TO_END = "end_to_end"
-BODIES = [
-    orjson.dumps({"entity_id": str(random.Random(i).randrange(settings.num_entities)),
-                  "features": EXAMPLE_FEATURES})
-    for i in range(512)
-]
 HEADERS = {"Content-Type": "application/json"}
+BODY_COUNT = 512
+
+
+def _default(field: str) -> Any:
+    return BenchSettings.model_fields[field].default
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    """The benchmark's knobs as Locust options (also settable as LOCUST_<NAME> variables)."""
+    parser.add_argument("--queue-wait-ms", type=int, default=_default("bench_queue_wait_ms"),
+                       env_var="LOCUST_QUEUE_WAIT_MS", help="Queue user: ?wait_ms= of the submit.")
+    parser.add_argument("--queue-poll-wait-ms", type=int, default=_default("bench_queue_poll_wait_ms"),
+                       env_var="LOCUST_QUEUE_POLL_WAIT_MS", help="Queue user: ?wait_ms= of each poll.")
+    parser.add_argument("--queue-timeout-s", type=float, default=_default("bench_queue_timeout_s"),
+                       env_var="LOCUST_QUEUE_TIMEOUT_S", help="Queue user: a task not done by then fails.")
+    parser.add_argument("--stages", default="", env_var="LOCUST_STAGES", include_in_web_ui=False,
+                       help='Load shape: JSON list of {"users", "duration_s", "warmup_s"}.')
+    parser.add_argument("--schedule-json", default="", include_in_web_ui=False,
+                       help="Write when each stage really ran here.")
+    parser.add_argument("--requests-csv", default="", include_in_web_ui=False,
+                       help="Record every request here ({pid}: one file per Locust process).")
+    parser.add_argument("--phase", default="", env_var="LOCUST_PHASE", include_in_web_ui=False,
+                        help="Name of the phase (recorded in the schedule).")
+    parser.add_argument("--architecture", default="", env_var="LOCUST_ARCHITECTURE", include_in_web_ui=False,
+                        help="Architecture driven (recorded in the schedule).")
 
 
 class _ScoringUser(FastHttpUser):
     abstract = True
     wait_time = constant(0)  # closed loop: each user sends its next request when the last one ends
     path = ""
+    bodies: list[bytes] = []
 
     @task
     def predict(self) -> None:
-        body = BODIES[random.randrange(len(BODIES))]
+        body = self.bodies[random.randrange(len(self.bodies))]
         with self.client.post(self.path, data=body, headers=HEADERS, name="predict",
                               catch_response=True) as resp:
             problem = check_score(resp.status_code, resp.content)
@@ -65,62 +85,71 @@ class _ScoringUser(FastHttpUser):
 
 
 class SyncScoringUser(_ScoringUser):
-    host = settings.base_url(settings.scoring_sync_port)
     path = SYNC_PREDICT_PATH
 
 
 class AsyncScoringUser(_ScoringUser):
-    host = settings.base_url(settings.scoring_async_port)
     path = ASYNC_PREDICT_PATH
 
 
 class QueueScoringUser(FastHttpUser):
-    """Submit a task, poll it until it is done, report submit → result as ``end_to_end``.
-
-    Each poll is a long poll (``?wait_ms=``), so a user waits on the API instead of spinning; the
-    submit's own ``?wait_ms=`` (default 0) makes it the wait-or-queue hybrid when set."""
+    """Submit a task, poll it until it is done, report submit → result as ``end_to_end``."""
 
     wait_time = constant(0)
-    host = settings.base_url(settings.scoring_queue_port)
+    bodies: list[bytes] = []
+    options = QueueClientOptions(_default("bench_queue_wait_ms"), _default("bench_queue_poll_wait_ms"),
+                                 _default("bench_queue_timeout_s"))
 
     @task
     def predict(self) -> None:
-        body = BODIES[random.randrange(len(BODIES))]
         started = time.perf_counter()
-        doc = self._call("submit", "POST", f"{QUEUE_PREDICT_PATH}?wait_ms={SUBMIT_WAIT_MS}", body)
-        deadline = started + TASK_TIMEOUT_S
-        while doc is not None and doc["status"] not in READY_STATES and time.perf_counter() < deadline:
-            doc = self._call("poll", "GET", f"{QUEUE_TASKS_PATH}/{doc['task_id']}?wait_ms={POLL_WAIT_MS}")
-        if doc is None:
-            problem = "the task was lost: submit or poll failed"
-        elif doc["status"] not in READY_STATES:
-            problem = f"not done within {TASK_TIMEOUT_S:g} s (status {doc['status']})"
-        else:
-            problem = check_task_result(doc)
+        run = TaskRun(self.bodies[random.randrange(len(self.bodies))], self.options)
+        step: Call | TaskOutcome = run.first()
+        while isinstance(step, Call):
+            step = self._send(run, step)
         self.environment.events.request.fire(
             request_type="QUEUE", name=END_TO_END, response_time=(time.perf_counter() - started) * 1000.0,
-            response_length=0, exception=RuntimeError(problem) if problem else None, context={},
+            response_length=0, exception=None if step.ok else RuntimeError(step.problem), context={},
         )
 
-    def _call(self, name: str, method: str, path: str, body: bytes | None = None) -> dict[str, Any] | None:
-        with self.client.request(method, path, data=body, headers=HEADERS if body else None, name=name,
-                                 catch_response=True) as resp:
-            doc, problem = read_task(resp.status_code, resp.content)
-            if problem:
-                resp.failure(problem)
+    def _send(self, run: TaskRun, call: Call) -> Call | TaskOutcome:
+        with self.client.request(call.method, call.path, data=call.body, headers=HEADERS if call.body else None,
+                                 name=call.name, catch_response=True) as resp:
+            step = run.answer(resp.status_code, resp.content)
+            if run.last_problem:
+                resp.failure(run.last_problem)
             else:
                 resp.success()
-        return doc
-
-
-# --- raw per-request records -------------------------------------------------------------
-_records: Any = None
+        return step
 
 
 @events.init.add_listener
-def _open_records(environment: Any, **_: Any) -> None:
+def _configure(environment: Environment, **_: Any) -> None:
+    """Aim each user class at its handler, with bodies naming seeded entities and the queue options."""
+    settings = Settings()
+    for user, port in ((SyncScoringUser, settings.scoring_sync_port),
+                       (AsyncScoringUser, settings.scoring_async_port),
+                       (QueueScoringUser, settings.scoring_queue_port)):
+        user.host = settings.base_url(port)
+        user.bodies = _bodies(settings.num_entities)
+    options = environment.parsed_options
+    if options is not None:
+        QueueScoringUser.options = QueueClientOptions(options.queue_wait_ms, options.queue_poll_wait_ms,
+                                                      options.queue_timeout_s)
+        _open_records(environment, options.requests_csv)
+
+
+def _bodies(num_entities: int) -> list[bytes]:
+    return [orjson.dumps({"entity_id": str(random.Random(i).randrange(num_entities)),
+                          "features": EXAMPLE_FEATURES}) for i in range(BODY_COUNT)]
+
+
+# --- raw per-request records -------------------------------------------------------------
+_records: IO[str] | None = None
+
+
+def _open_records(environment: Environment, target: str) -> None:
     global _records
-    target = os.environ.get("BENCH_REQUESTS_CSV")
     if target and not isinstance(environment.runner, MasterRunner):
         _records = open(target.replace("{pid}", str(os.getpid())), "w", buffering=1 << 16)
         _records.write("t,name,latency_ms,ok\n")
@@ -139,47 +168,57 @@ def _close_records(**_: Any) -> None:
 
 
 # --- the load shape the benchmark drives ------------------------------------------------------
-if os.environ.get("BENCH_STAGES"):
 
-    class StagesShape(LoadTestShape):
-        """Users per stage, held for ``duration_s``; writes when each stage really ran."""
 
-        stages: list[dict[str, Any]] = json.loads(os.environ["BENCH_STAGES"])
-        schedule_path = os.environ.get("BENCH_SCHEDULE_JSON")
+class StagesShape(LoadTestShape):
+    """``--stages``: users per stage, held for ``duration_s``; writes when each stage really ran to
+    ``--schedule-json``. Without stages, Locust's own ``--users``, ``--spawn-rate`` and
+    ``--run-time`` (``use_common_options``)."""
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.current = -1
-            self.steps: list[dict[str, Any]] = []
+    use_common_options = True
 
-        def tick(self) -> tuple[int, float] | None:
-            elapsed = self.get_run_time()
-            ends, index = 0.0, None
-            for i, stage in enumerate(self.stages):
-                ends += stage["duration_s"]
-                if elapsed < ends:
-                    index = i
-                    break
-            now = time.time()
-            if index != self.current:
-                if self.steps:
-                    self.steps[-1]["end"] = now
-                if index is not None:
-                    stage = self.stages[index]
-                    self.steps.append({"users": stage["users"], "start": now,
-                                       "warmup_s": stage.get("warmup_s", 0.0), "end": None})
-                self.current = index if index is not None else self.current
-                self._save()
-            if index is None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.current = -1
+        self.steps: list[dict[str, Any]] = []
+
+    def _options(self) -> Any:
+        assert self.runner is not None
+        return self.runner.environment.parsed_options
+
+    def tick(self) -> tuple[int, float] | None:
+        options = self._options()
+        stages: list[dict[str, Any]] = json.loads(options.stages) if options.stages else []
+        elapsed = self.get_run_time()
+        if not stages:
+            if options.run_time and elapsed >= options.run_time:
                 return None
-            users = self.stages[index]["users"]
-            previous = self.stages[index - 1]["users"] if index else 0
-            # reach each step's users within about a second, going up or down
-            return users, float(max(users, previous, 1))
+            return int(options.num_users or 1), float(options.spawn_rate or 1)
+        ends, index = 0.0, None
+        for i, stage in enumerate(stages):
+            ends += stage["duration_s"]
+            if elapsed < ends:
+                index = i
+                break
+        if index != self.current:
+            self._stage_changed(index, stages, options)
+        if index is None:
+            return None
+        users = stages[index]["users"]
+        previous = stages[index - 1]["users"] if index else 0
+        # reach each step's users within about a second, going up or down
+        return users, float(max(users, previous, 1))
 
-        def _save(self) -> None:
-            if self.schedule_path:
-                with open(self.schedule_path, "w") as f:
-                    json.dump({"phase": os.environ.get("BENCH_PHASE", ""),
-                               "architecture": os.environ.get("BENCH_ARCHITECTURE", ""),
-                               "steps": self.steps}, f, indent=1)
+    def _stage_changed(self, index: int | None, stages: list[dict[str, Any]], options: Any) -> None:
+        now = time.time()
+        if self.steps:
+            self.steps[-1]["end"] = now
+        if index is not None:
+            stage = stages[index]
+            self.steps.append({"users": stage["users"], "start": now,
+                               "warmup_s": stage.get("warmup_s", 0.0), "end": None})
+            self.current = index
+        if options.schedule_json:
+            with open(options.schedule_json, "w") as f:
+                json.dump({"phase": options.phase, "architecture": options.architecture, "steps": self.steps},
+                          f, indent=1)

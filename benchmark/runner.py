@@ -143,7 +143,7 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                     if "timeit" in settings.experiments:
                         with step(record, f"timeit {arch}", console):
                             run_timeit(stack, arch, settings.bench_timeit_requests, run_dir / "timeit",
-                                       plan.ticker(f"timeit {arch}"))
+                                       plan.ticker(f"timeit {arch}"), settings.bench_queue_timeout_s)
                     if "locust" in settings.experiments:
                         with step(record, f"locust {arch}", console):
                             run_locust(settings, state, arch, run_dir,

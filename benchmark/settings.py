@@ -12,11 +12,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from scoring_bench.core.settings import Settings
+from scoring_bench.core.settings import Architecture, Settings
 
 Experiment = Literal["profile", "timeit", "locust", "burst", "attribution"]
 Study = Literal["waterfall", "fanout", "cpu", "tail"]
-Architecture = Literal["sync", "async", "queue"]
 EXPERIMENTS: tuple[Experiment, ...] = ("profile", "timeit", "locust", "burst", "attribution")
 ARCHITECTURES: tuple[Architecture, ...] = ("sync", "async", "queue")
 # The architectures whose handler the profiler and the attribution studies cover: the queue API does not

@@ -16,16 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import requests
 
-from benchmark.checks import check_task_result, read_task
+from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRun
 from scoring_bench.stack.servers import service
-from scoring_bench.core.service_info import EXAMPLE_FEATURES, QUEUE_TASKS_PATH
+from scoring_bench.core.endpoints import EXAMPLE_FEATURES
 from scoring_bench.core.settings import Settings
-from scoring_bench.service.task_status import READY_STATES
 
 WARMUP_REQUESTS = 5  # open the connection and warm the server's pools; not recorded
-QUEUE_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 30.0  # one request to a sync or async handler (its model calls time out long before)
+JSON_HEADERS = {"Content-Type": "application/json"}
 FAILED_TASK = 500  # the status written for a queue task that failed or answered no valid score
 
 
@@ -35,14 +36,22 @@ def scoring_url(settings: Settings, arch: str) -> str:
 
 
 def run_timeit(settings: Settings, arch: str, n: int, out_dir: Path,
-               tick: Callable[[int], None] = lambda _: None) -> Path:
-    """``n`` sequential requests over one keep-alive connection; returns the CSV path."""
+               tick: Callable[[int], None] = lambda _: None,
+               queue_timeout_s: float | None = None) -> Path:
+    """``n`` sequential requests over one keep-alive connection; returns the CSV path.
+    ``queue_timeout_s`` (the queue only, ``BENCH_QUEUE_TIMEOUT_S``): how long one task may take."""
     url = scoring_url(settings, arch)
     session = requests.Session()
     session.trust_env = False
     body = {"entity_id": "1", "features": EXAMPLE_FEATURES}
-    call = (lambda: _queue_call(session, settings, url, body)) if arch == "queue" else (
-        lambda: _call(session, url, body))
+    if arch == "queue":
+        if queue_timeout_s is None:
+            raise ValueError("timeit of the queue needs queue_timeout_s (BENCH_QUEUE_TIMEOUT_S)")
+        options = QueueClientOptions(settings.queue_max_wait_ms, settings.queue_max_wait_ms, queue_timeout_s)
+        base = service("scoring-queue").url(settings)
+        call = lambda: _queue_call(session, base, orjson.dumps(body), options)  # noqa: E731
+    else:
+        call = lambda: _call(session, url, body)  # noqa: E731
     for _ in range(WARMUP_REQUESTS):
         call()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -61,26 +70,25 @@ def run_timeit(settings: Settings, arch: str, n: int, out_dir: Path,
 
 
 def _call(session: requests.Session, url: str, body: dict[str, Any]) -> tuple[int, str]:
-    resp = session.post(url, json=body, timeout=30)
+    resp = session.post(url, json=body, timeout=REQUEST_TIMEOUT_S)
     return resp.status_code, resp.headers.get("Server-Timing", "")
 
 
-def _queue_call(session: requests.Session, settings: Settings, url: str,
-                body: dict[str, Any]) -> tuple[int, str]:
-    """Submit and wait (then long-poll) until the task is done: (200 or FAILED_TASK, its timings)."""
-    wait_ms = settings.queue_max_wait_ms
-    resp = session.post(f"{url}?wait_ms={wait_ms}", json=body, timeout=QUEUE_TIMEOUT_S)
-    doc, _ = read_task(resp.status_code, resp.content)
-    deadline = timeit.default_timer() + QUEUE_TIMEOUT_S
-    while doc is not None and doc["status"] not in READY_STATES and timeit.default_timer() < deadline:
-        resp = session.get(f"{service('scoring-queue').url(settings, QUEUE_TASKS_PATH)}/{doc['task_id']}",
-                           params={"wait_ms": wait_ms}, timeout=QUEUE_TIMEOUT_S)
-        doc, _ = read_task(resp.status_code, resp.content)
-    if doc is None:
+def _queue_call(session: requests.Session, base: str, body: bytes,
+                options: QueueClientOptions) -> tuple[int, str]:
+    """Submit and wait (then long-poll) until the task is done: (200 or FAILED_TASK, its timings).
+    Each request's own timeout covers its long poll."""
+    run = TaskRun(body, options)
+    step: Call | TaskOutcome = run.first()
+    while isinstance(step, Call):
+        resp = session.request(step.method, base + step.path, data=step.body, headers=JSON_HEADERS,
+                               timeout=options.timeout_s)
+        step = run.answer(resp.status_code, resp.content)
+    if step.doc is None:
         return resp.status_code, ""
-    if doc["status"] not in READY_STATES or check_task_result(doc):
+    if not step.ok:
         return FAILED_TASK, ""
-    return 200, server_timing(doc["result"].get("timings"))
+    return 200, server_timing(step.doc["result"].get("timings"))
 
 
 def server_timing(timings: Any) -> str:

@@ -48,6 +48,10 @@ class RequestParser:
         self.features_adapter: TypeAdapter[list[float]] = TypeAdapter(features)
         self.entity_request_model = EntityRequest
 
+    def scoring_json_schema(self) -> dict[str, Any]:
+        """The JSON schema of a scoring handler's body (for OpenAPI): either shape."""
+        return {"anyOf": [self.features_adapter.json_schema(), self.entity_request_model.model_json_schema()]}
+
     def _load(self, body: bytes, hint: str) -> Any:
         if len(body) > self.max_body_bytes:
             raise PayloadTooLarge(f"the body is larger than {self.max_body_bytes} bytes")

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scoring_bench.core.presets import apply_preset
 
+Architecture = Literal["sync", "async", "queue"]
 SyncWorkerClass = Literal["gthread", "meinheld", "gevent", "sync"]
 ModelKind = Literal["io", "cpu"]
 LatencyDistribution = Literal["uniform", "fixed", "lognormal"]
@@ -92,7 +93,7 @@ class Settings(BaseSettings):
         "asyncio", description="redis.asyncio, or a blocking redis-py call inside the async handler (the seed's)."
     )
     model_calls: Literal["auto", "sequential", "concurrent"] = Field(
-        "auto", description="auto: sync one after another, async concurrently."
+        "auto", description="auto: sync (and the queue's worker) one after another, async concurrently."
     )
     max_features: int = Field(1_000, ge=1, description="Most features in one request.")
     max_body_bytes: int = Field(1 << 20, ge=64, description="Largest request body.")
@@ -228,6 +229,13 @@ class Settings(BaseSettings):
             raise ValueError(f"BROKER_URL must start with one of {', '.join(BROKER_SCHEMES)}://")
         if self.result_backend_url and self.result_backend_url.split("://")[0] not in ("redis", "rediss"):
             raise ValueError("RESULT_BACKEND_URL must be a redis:// or rediss:// URL")
+
+    def concurrent_model_calls(self, architecture: Architecture) -> bool:
+        """Whether ``architecture`` makes its model calls concurrently (MODEL_CALLS): the one
+        answer the scorers act on and the benchmark computes the ideal latency from."""
+        if self.model_calls != "auto":
+            return self.model_calls == "concurrent"
+        return architecture == "async"
 
     def base_url(self, port: int) -> str:
         return f"http://{self.host}:{port}"

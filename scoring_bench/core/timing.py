@@ -5,6 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+FEATURE_STORE_STEP = "feature_store"
+MODEL_STEP_PREFIX = "model_"
+
+
+def model_step(model_id: int) -> str:
+    """The step of one model call: ``model_0``, ``model_1``, ..."""
+    return f"{MODEL_STEP_PREFIX}{model_id}"
+
 
 @dataclass
 class Timings:
@@ -43,5 +51,5 @@ def parse_server_timing(value: str) -> dict[str, float]:
 
 def ordered_steps(steps: dict[str, float], num_models: int) -> dict[str, float]:
     """Concurrent model calls finish in any order; report the steps by model id."""
-    order = ["feature_store"] + [f"model_{i}" for i in range(num_models)]
+    order = [FEATURE_STORE_STEP] + [model_step(i) for i in range(num_models)]
     return {k: steps[k] for k in order if k in steps}

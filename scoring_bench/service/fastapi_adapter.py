@@ -56,10 +56,11 @@ def openapi_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
     }
 
 
-def create_app(title: str, index: dict[str, Any], lifespan: Callable[..., Any] | None = None,
-               settings: Settings | None = None) -> FastAPI:
+def create_app(title: str, index: dict[str, Any], settings: Settings,
+               lifespan: Callable[..., Any] | None = None) -> FastAPI:
+    """A FastAPI app answering every error as JSON, with its index page and metrics."""
     app = FastAPI(title=title, lifespan=lifespan)
-    install_metrics(app, settings or Settings(), index["service"])
+    install_metrics(app, settings, index["service"])
 
     @app.exception_handler(ScoringError)
     async def _scoring_error(_: Request, exc: ScoringError) -> Response:

@@ -39,7 +39,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 
 from scoring_bench.core.settings import Settings
-from scoring_bench.core.timing import Timings
+from scoring_bench.core.timing import FEATURE_STORE_STEP, MODEL_STEP_PREFIX, Timings
 
 log = logging.getLogger("scoring_bench")
 
@@ -49,8 +49,6 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"  # the route label of a path no route matched (never the raw path)
 # A method outside these is labelled "other": a client must not be able to grow the label set.
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-FEATURE_STORE_STEP = "feature_store"
-MODEL_STEP_PREFIX = "model_"
 
 # Scoring requests take 50-100 ms (two 40-50 ms model calls), feature-store reads about 1 ms.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -224,9 +222,17 @@ def registry() -> CollectorRegistry:
     return _registry
 
 
-def add_collector(collector: Collector) -> None:
-    """A collector read at each scrape (the queue's depth)."""
+_collectors: dict[str, Collector] = {}
+
+
+def add_collector(name: str, collector: Collector) -> None:
+    """A collector read at each scrape (the queue's depth); one per name (an app built again in
+    the same process replaces its collector instead of reporting twice)."""
+    previous = _collectors.pop(name, None)
+    if previous is not None:
+        registry().unregister(previous)
     registry().register(collector)
+    _collectors[name] = collector
 
 
 def render() -> bytes:

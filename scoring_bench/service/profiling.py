@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scoring_bench.core.service_info import HEALTH_PATH
+from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.core.settings import Settings
 
 if TYPE_CHECKING:

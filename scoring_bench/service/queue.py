@@ -29,6 +29,7 @@ from celery import Celery
 from kombu.exceptions import KombuError
 from prometheus_client.core import GaugeMetricFamily
 
+from scoring_bench.core import health
 from scoring_bench.core.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
 from scoring_bench.core.settings import Settings
 
@@ -156,9 +157,9 @@ def broker_and_workers(app: Celery, timeout_s: float) -> dict[str, str]:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)
             replies = app.control.ping(timeout=timeout_s, limit=1, connection=conn)
         except _errors(conn) as exc:
-            return {"broker": f"DOWN: {exc!r}", "workers": "UNKNOWN: the broker is down"}
-    workers = "OK" if replies else f"DOWN: no worker answered a ping within {timeout_s} s"
-    return {"broker": "OK", "workers": workers}
+            return {"broker": health.down(repr(exc)), "workers": health.unknown("the broker is down")}
+    workers = health.OK if replies else health.down(f"no worker answered a ping within {timeout_s} s")
+    return {"broker": health.OK, "workers": workers}
 
 
 class CachedCheck:
@@ -182,41 +183,71 @@ class CachedCheck:
             return self.value
 
 
-class QueueDepthCollector:
-    """``queue_depth``: the tasks waiting in the broker's queue, read when ``/metrics`` is scraped
-    (a Prometheus collector). Redis: LLEN of the queue's lists (one round trip, pipelined);
-    RabbitMQ: a passive declare's message count (a short-lived connection). With a short timeout:
-    an unreachable broker gives no sample, never a slow scrape."""
+def queue_keys(settings: Settings) -> list[str]:
+    """Every Redis list that holds the queue's waiting tasks: kombu keeps a priority's tasks in
+    ``<queue>\\x06\\x16<priority>`` (priority 0: the queue itself), under the broker's
+    ``global_keyprefix``."""
+    base = settings.queue_key_prefix + settings.queue_name
+    return [base + (f"{REDIS_PRIORITY_SEP}{step}" if step else "") for step in REDIS_PRIORITY_STEPS]
 
-    def __init__(self, app: Celery, settings: Settings, service: str,
-                 timeout_s: float = DEPTH_TIMEOUT_S) -> None:
-        self.app = app
+
+class QueueDepth:
+    """How many tasks wait in the broker's queue (tasks a worker has reserved are not waiting).
+    Redis: the LLENs of :func:`queue_keys` (one pipelined round trip); RabbitMQ: a passive
+    declare's message count. ``read`` raises what the broker raises (one of
+    :data:`BROKER_ERRORS` or redis's errors); a short timeout keeps a dead broker from hanging it."""
+
+    def __init__(self, settings: Settings, timeout_s: float = DEPTH_TIMEOUT_S) -> None:
         self.queue = settings.queue_name
-        self.service = service
+        self.url = settings.queue_broker_url
         self.timeout_s = timeout_s
         self.redis: Any = None
-        if is_redis_url(settings.queue_broker_url):
+        self.connection: Any = None
+        if is_redis_url(self.url):
             import redis
 
-            self.redis = redis.Redis.from_url(settings.queue_broker_url, socket_timeout=timeout_s,
-                                              socket_connect_timeout=timeout_s)
-            self.keys = [settings.queue_key_prefix + self.queue + (f"{REDIS_PRIORITY_SEP}{p}" if p else "")
-                         for p in REDIS_PRIORITY_STEPS]
+            self.redis = redis.Redis.from_url(self.url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+            self.keys = queue_keys(settings)
 
-    def depth(self) -> int:
+    def read(self) -> int:
         if self.redis is not None:
             pipe = self.redis.pipeline(transaction=False)
             for key in self.keys:
                 pipe.llen(key)
             return int(sum(pipe.execute()))
-        with self.app.connection_for_write(connect_timeout=self.timeout_s) as conn:
-            return int(conn.default_channel.queue_declare(queue=self.queue, passive=True).message_count)
+        if self.connection is None:
+            from kombu import Connection
+
+            self.connection = Connection(self.url, connect_timeout=self.timeout_s)
+        try:
+            channel = self.connection.default_channel
+            return int(channel.queue_declare(queue=self.queue, passive=True).message_count)
+        except BaseException:
+            self.connection.release()  # a broken connection is not reused: the next read reconnects
+            self.connection = None
+            raise
+
+    def close(self) -> None:
+        if self.redis is not None:
+            self.redis.close()
+        if self.connection is not None:
+            self.connection.release()
+
+
+class QueueDepthCollector:
+    """``queue_depth``, read from the broker when ``/metrics`` is scraped (a Prometheus collector).
+    An unreachable broker gives no sample, never a slow scrape."""
+
+    def __init__(self, settings: Settings, service: str) -> None:
+        self.depth = QueueDepth(settings)
+        self.queue = settings.queue_name
+        self.service = service
 
     def collect(self) -> list[GaugeMetricFamily]:
         family = GaugeMetricFamily("queue_depth", "Tasks waiting in the broker's queue.",
                                    labels=["service", "queue"])
         try:
-            family.add_metric([self.service, self.queue], self.depth())
+            family.add_metric([self.service, self.queue], self.depth.read())
         except Exception as exc:  # noqa: BLE001 - any broker error: no sample, the scrape goes on
             log.warning("queue_depth: the broker did not answer: %r", exc)
         return [family]

@@ -10,39 +10,30 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any, ClassVar, Protocol
 
 import aiohttp
 import httpx
-import orjson
 import redis
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from scoring_bench.core import features as fs
-from scoring_bench.core.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
+from scoring_bench.core import health
+from scoring_bench.core.endpoints import health_url
+from scoring_bench.core.errors import ModelTimeout, ModelUnavailable
 from scoring_bench.core.schemas import ScoreRequest
-from scoring_bench.service.scorer_sync import make_redis
-from scoring_bench.core.scoring import parse_model_response, response_body
-from scoring_bench.core.service_info import HEALTH_PATH
-from scoring_bench.core.settings import Settings
-from scoring_bench.core.timing import Timings, ordered_steps
-
-JSON_HEADERS = {"Content-Type": "application/json"}
+from scoring_bench.core.scoring import parse_model_response
+from scoring_bench.core.settings import Architecture, Settings
+from scoring_bench.core.timing import FEATURE_STORE_STEP, Timings, model_step
+from scoring_bench.service.redis_clients import async_redis, sync_redis
+from scoring_bench.service.scorer_base import HEALTH_TIMEOUT_S, JSON_HEADERS, BaseScorer
 
 
 class AsyncModelClient(Protocol):
     async def predict(self, body: bytes, model_id: int) -> float: ...
-    async def healthy(self) -> str: ...
+    async def health(self) -> str: ...
     async def aclose(self) -> None: ...
-
-
-def _health_url(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{HEALTH_PATH}"
 
 
 class AiohttpModelClient:
@@ -73,12 +64,14 @@ class AiohttpModelClient:
             raise ModelUnavailable(f"model {model_id} is unreachable: {exc!r}") from None
         return parse_model_response(status, data, model_id)
 
-    async def healthy(self) -> str:
+    async def health(self) -> str:
         try:
-            async with self.session.get(_health_url(self.url), timeout=aiohttp.ClientTimeout(total=0.5)) as r:
-                return "OK" if r.status == 200 else f"DOWN: HTTP {r.status}"
+            async with self.session.get(health_url(self.url),
+                                        timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)) as resp:
+                status = resp.status
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return f"DOWN: {exc!r}"
+            return health.down(repr(exc))
+        return health.OK if status == 200 else health.down(f"HTTP {status}")
 
     async def aclose(self) -> None:
         await self.session.close()
@@ -108,12 +101,12 @@ class HttpxModelClient:
             raise ModelUnavailable(f"model {model_id} is unreachable: {exc!r}") from None
         return parse_model_response(resp.status_code, resp.content, model_id)
 
-    async def healthy(self) -> str:
+    async def health(self) -> str:
         try:
-            resp = await self.client.get(_health_url(self.url), timeout=0.5)
-            return "OK" if resp.status_code == 200 else f"DOWN: HTTP {resp.status_code}"
+            status = (await self.client.get(health_url(self.url), timeout=HEALTH_TIMEOUT_S)).status_code
         except httpx.HTTPError as exc:
-            return f"DOWN: {exc!r}"
+            return health.down(repr(exc))
+        return health.OK if status == 200 else health.down(f"HTTP {status}")
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -125,23 +118,13 @@ def make_async_model_client(settings: Settings) -> AsyncModelClient:
     return cls(settings)
 
 
-def make_async_redis(settings: Settings) -> aioredis.Redis:
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.feature_store_url,
-        max_connections=settings.redis_pool_size,
-        timeout=settings.redis_timeout_s,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=min(settings.redis_timeout_s, 0.5),
-        retry=Retry(NoBackoff(), 1),
-    )
-    return aioredis.Redis(connection_pool=pool)
+class AsyncScorer(BaseScorer):
+    """Made with the app, started in its lifespan (inside the running loop)."""
 
-
-class AsyncScorer:
-    """Made at import, started in the app's lifespan (inside the running loop)."""
+    architecture: ClassVar[Architecture] = "async"
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.pooled: AsyncModelClient | None = None
         self.redis: aioredis.Redis | None = None
         self.blocking_redis: redis.Redis | None = None
@@ -150,9 +133,9 @@ class AsyncScorer:
         if self.settings.http_client_lifetime == "process":
             self.pooled = make_async_model_client(self.settings)
         if self.settings.async_redis_client == "blocking":
-            self.blocking_redis = make_redis(self.settings)
+            self.blocking_redis = sync_redis(self.settings)
         else:
-            self.redis = make_async_redis(self.settings)
+            self.redis = async_redis(self.settings)
 
     async def close(self) -> None:
         if self.pooled is not None:
@@ -176,54 +159,46 @@ class AsyncScorer:
         finally:
             await client.aclose()
 
-    async def _get(self, key: str) -> bytes | None:
-        if self.blocking_redis is not None:
-            return self.blocking_redis.get(key)  # blocks the event loop: the seed's choice, on purpose
+    async def _redis(self, command: str, *args: Any) -> Any:
+        if self.blocking_redis is not None:  # blocks the event loop: the seed's choice, on purpose
+            return getattr(self.blocking_redis, command)(*args)
         assert self.redis is not None, "AsyncScorer.start() was not called"
-        return await self.redis.get(key)
+        return await getattr(self.redis, command)(*args)
 
     async def read_features(self, entity_id: str) -> list[float]:
         try:
-            raw = await self._get(fs.entity_key(self.settings.redis_key_prefix, entity_id))
+            raw = await self._redis("get", self.feature_key(entity_id))
         except RedisError as exc:
-            raise FeatureStoreUnavailable(f"feature store unreachable: {exc}") from None
+            raise self.store_unavailable(exc) from None
         return fs.decode(entity_id, raw)
 
     async def score(self, request: ScoreRequest) -> tuple[dict[str, Any], Timings]:
         timings = Timings()
-        entity_id = request.entity_id or self.settings.default_entity_id
+        entity_id = self.entity_id(request)
         started = time.perf_counter()
         stored = await self.read_features(entity_id)
-        timings.add("feature_store", started)
-        body = orjson.dumps(fs.combine(request.features, stored))
+        timings.add(FEATURE_STORE_STEP, started)
+        body = self.model_input(request, stored)
         async with self.model_client() as client:
             scores = await self._call_models(client, body, timings)
-        return response_body(entity_id, scores), timings
+        return self.answer(entity_id, scores, timings)
 
     async def _call_models(self, client: AsyncModelClient, body: bytes, timings: Timings) -> list[float]:
         async def call(model_id: int) -> float:
             started = time.perf_counter()
             score = await client.predict(body, model_id)
-            timings.add(f"model_{model_id}", started)
+            timings.add(model_step(model_id), started)
             return score
 
-        ids = range(self.settings.num_models)
-        if self.settings.model_calls == "sequential":
-            return [await call(i) for i in ids]
-        scores = list(await asyncio.gather(*(call(i) for i in ids)))
-        timings.steps = ordered_steps(timings.steps, self.settings.num_models)
-        return scores
+        if not self.concurrent:
+            return [await call(i) for i in self.model_ids]
+        return list(await asyncio.gather(*(call(i) for i in self.model_ids)))
 
     async def health(self) -> dict[str, str]:
         try:
-            if self.blocking_redis is not None:
-                self.blocking_redis.ping()
-            else:
-                assert self.redis is not None
-                await self.redis.ping()
-            store = "OK"
+            await self._redis("ping")
+            store = health.OK
         except RedisError as exc:
-            store = f"DOWN: {exc}"
+            store = health.down(exc)
         async with self.model_client() as client:
-            model = await client.healthy()
-        return {"feature_store": store, "model_api": model}
+            return self.dependencies(store, await client.health())

@@ -1,8 +1,6 @@
-"""The synchronous I/O shell: a blocking Redis read, then the model calls one
-after another. Used by the Flask scoring handler (and, later, by queue tasks).
-
-Clients are made once per process (after gunicorn forks) and pooled.
-"""
+"""The synchronous I/O shell: a blocking Redis read, then the model calls one after another (or on
+a thread pool with ``MODEL_CALLS=concurrent``). Used by the Flask scoring handler and by the
+queue's tasks. Clients are made once per process (after gunicorn forks) and pooled."""
 
 from __future__ import annotations
 
@@ -10,30 +8,28 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-import orjson
 import redis
 import requests
 import urllib3
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from scoring_bench.core import features as fs
-from scoring_bench.core.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
+from scoring_bench.core import health
+from scoring_bench.core.endpoints import health_url
+from scoring_bench.core.errors import ModelTimeout, ModelUnavailable
 from scoring_bench.core.schemas import ScoreRequest
-from scoring_bench.core.scoring import parse_model_response, response_body
-from scoring_bench.core.settings import Settings
-from scoring_bench.core.timing import Timings, ordered_steps
-
-from scoring_bench.core.service_info import HEALTH_PATH
-JSON_HEADERS = {"Content-Type": "application/json"}
+from scoring_bench.core.scoring import parse_model_response
+from scoring_bench.core.settings import Architecture, Settings
+from scoring_bench.core.timing import FEATURE_STORE_STEP, Timings, model_step
+from scoring_bench.service.redis_clients import sync_redis
+from scoring_bench.service.scorer_base import HEALTH_TIMEOUT_S, JSON_HEADERS, BaseScorer
 
 
 class ModelClient(Protocol):
     def predict(self, body: bytes, model_id: int) -> float: ...
-    def healthy(self) -> bool: ...
+    def health(self) -> str: ...
     def close(self) -> None: ...
 
 
@@ -43,6 +39,7 @@ class Urllib3ModelClient:
     def __init__(self, url: str, settings: Settings) -> None:
         parts = urlsplit(url)
         self.path = parts.path
+        self.health_path = urlsplit(health_url(url)).path
         self.pool = urllib3.HTTPConnectionPool(
             parts.hostname,
             parts.port or 80,
@@ -67,11 +64,12 @@ class Urllib3ModelClient:
             raise ModelUnavailable(f"model {model_id} is unreachable: {exc}") from None
         return parse_model_response(resp.status, resp.data, model_id)
 
-    def healthy(self) -> bool:
+    def health(self) -> str:
         try:
-            return self.pool.urlopen("GET", HEALTH_PATH, timeout=0.5).status == 200
-        except urllib3.exceptions.HTTPError:
-            return False
+            status = self.pool.urlopen("GET", self.health_path, timeout=HEALTH_TIMEOUT_S).status
+        except urllib3.exceptions.HTTPError as exc:
+            return health.down(repr(exc))
+        return health.OK if status == 200 else health.down(f"HTTP {status}")
 
     def close(self) -> None:
         self.pool.close()
@@ -82,7 +80,7 @@ class RequestsModelClient:
 
     def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
-        self.health_url = url[: len(url) - len(urlsplit(url).path)] + HEALTH_PATH
+        self.health_url = health_url(url)
         self.timeout = (settings.model_connect_timeout_s, settings.model_timeout_s)
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy / netrc look-up per call
@@ -105,11 +103,12 @@ class RequestsModelClient:
             raise ModelUnavailable(f"model {model_id} is unreachable: {exc}") from None
         return parse_model_response(resp.status_code, resp.content, model_id)
 
-    def healthy(self) -> bool:
+    def health(self) -> str:
         try:
-            return self.session.get(self.health_url, timeout=0.5).status_code == 200
-        except requests.exceptions.RequestException:
-            return False
+            status = self.session.get(self.health_url, timeout=HEALTH_TIMEOUT_S).status_code
+        except requests.exceptions.RequestException as exc:
+            return health.down(repr(exc))
+        return health.OK if status == 200 else health.down(f"HTTP {status}")
 
     def close(self) -> None:
         self.session.close()
@@ -120,29 +119,19 @@ def make_model_client(settings: Settings) -> ModelClient:
     return cls(settings.model_sync_endpoint, settings)
 
 
-def make_redis(settings: Settings) -> redis.Redis:
-    pool = redis.BlockingConnectionPool.from_url(
-        settings.feature_store_url,
-        max_connections=settings.redis_pool_size,
-        timeout=settings.redis_timeout_s,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=min(settings.redis_timeout_s, 0.5),
-        retry=Retry(NoBackoff(), 1),  # one immediate retry for a stale connection; no backoff
-    )
-    return redis.Redis(connection_pool=pool)
+class SyncScorer(BaseScorer):
+    """The calls one after another, unless ``MODEL_CALLS=concurrent`` (then on a thread pool made
+    once per process)."""
 
-
-class SyncScorer:
-    """Feature-store read, then ``num_models`` model calls: one after another unless
-    ``MODEL_CALLS=concurrent`` (then on a thread pool made once per process)."""
+    architecture: ClassVar[Architecture] = "sync"
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.redis = make_redis(settings)
+        super().__init__(settings)
+        self.redis = sync_redis(settings)
         self.pooled = make_model_client(settings) if settings.http_client_lifetime == "process" else None
         self.executor = (
             ThreadPoolExecutor(settings.http_pool_size, thread_name_prefix="model-call")
-            if settings.model_calls == "concurrent" else None
+            if self.concurrent else None
         )
 
     @contextmanager
@@ -160,42 +149,38 @@ class SyncScorer:
 
     def read_features(self, entity_id: str) -> list[float]:
         try:
-            raw = self.redis.get(fs.entity_key(self.settings.redis_key_prefix, entity_id))
+            raw = self.redis.get(self.feature_key(entity_id))
         except redis.exceptions.RedisError as exc:
-            raise FeatureStoreUnavailable(f"feature store unreachable: {exc}") from None
+            raise self.store_unavailable(exc) from None
         return fs.decode(entity_id, raw)
 
     def score(self, request: ScoreRequest) -> tuple[dict[str, Any], Timings]:
         timings = Timings()
-        entity_id = request.entity_id or self.settings.default_entity_id
+        entity_id = self.entity_id(request)
         started = time.perf_counter()
         stored = self.read_features(entity_id)
-        timings.add("feature_store", started)
-        body = orjson.dumps(fs.combine(request.features, stored))
+        timings.add(FEATURE_STORE_STEP, started)
+        body = self.model_input(request, stored)
         with self.model_client() as client:
             scores = self._call_models(client, body, timings)
-        return response_body(entity_id, scores), timings
+        return self.answer(entity_id, scores, timings)
 
     def _call_models(self, client: ModelClient, body: bytes, timings: Timings) -> list[float]:
         def call(model_id: int) -> float:
             started = time.perf_counter()
             score = client.predict(body, model_id)
-            timings.add(f"model_{model_id}", started)
+            timings.add(model_step(model_id), started)
             return score
 
-        ids = range(self.settings.num_models)
         if self.executor is None:
-            return [call(i) for i in ids]
-        scores = list(self.executor.map(call, ids))
-        timings.steps = ordered_steps(timings.steps, self.settings.num_models)
-        return scores
+            return [call(i) for i in self.model_ids]
+        return list(self.executor.map(call, self.model_ids))
 
     def health(self) -> dict[str, str]:
         try:
             self.redis.ping()
-            store = "OK"
+            store = health.OK
         except redis.exceptions.RedisError as exc:
-            store = f"DOWN: {exc}"
+            store = health.down(exc)
         with self.model_client() as client:
-            model = "OK" if client.healthy() else "DOWN"
-        return {"feature_store": store, "model_api": model}
+            return self.dependencies(store, client.health())

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from scoring_bench.stack.probes import check_health, check_worker
 from scoring_bench.stack.servers import SERVICES, command, service
-from scoring_bench.core.service_info import HEALTH_PATH
+from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.core.settings import Settings
 
 CHECK_TIMEOUT_S = 2.0

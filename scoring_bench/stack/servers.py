@@ -1,6 +1,6 @@
 """The services of the stack and the exact command that serves each one.
 
-The supervisor, the benchmark and (later) the container files all take their
+The supervisor, the benchmark and the containers (``scoring_bench.stack.serve``) all take their
 commands from here, so the ways of starting a service cannot drift apart.
 """
 
@@ -11,10 +11,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scoring_bench.core.service_info import ASYNC_PREDICT_PATH, QUEUE_PREDICT_PATH, SYNC_PREDICT_PATH
+from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, QUEUE_PREDICT_PATH, SYNC_PREDICT_PATH
 from scoring_bench.core.settings import Settings
 
 MEINHELD_WORKER = "meinheld.gmeinheld.MeinheldWorker"
+# Every service's app module builds its app with ``create_app(settings)``; the servers call this
+# entry point of it, which reads the settings from the environment in the server's process.
+APP_FACTORY = "from_environment"
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def service(name: str) -> Service:
     raise KeyError(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
 
 
-def gunicorn_config(name: str, settings: Settings | None = None) -> dict[str, Any]:
+def gunicorn_config(name: str, settings: Settings) -> dict[str, Any]:
     """Settings for gunicorn's config file of a Flask service.
 
     ``reuse_port``: with one shared socket, keep-alive connections pile up on
@@ -78,7 +81,6 @@ def gunicorn_config(name: str, settings: Settings | None = None) -> dict[str, An
     idle time, so pooled connections are not reset under them. With a
     profiler on, the worker hooks start and save it (scoring_bench.service.profiling).
     """
-    settings = settings or Settings()
     svc = service(name)
     key = svc.settings_key
     worker_class = getattr(settings, f"{key}_worker_class")
@@ -129,7 +131,7 @@ def celery_worker_command(svc: Service, settings: Settings) -> list[str]:
     the worker lives, their 2 s timer wakes the event loop, which on RabbitMQ otherwise sleeps up
     to 10 s before it notices a SIGTERM."""
     return [
-        sys.executable, "-m", "celery", "-A", f"{svc.package}.worker:app", "worker",
+        sys.executable, "-m", f"{svc.package}.worker",
         "--pool", settings.queue_worker_pool,
         "--concurrency", str(settings.queue_worker_concurrency),
         "--hostname", worker_node_name(settings),
@@ -147,10 +149,10 @@ def command(svc: Service, settings: Settings) -> list[str]:
         return [
             sys.executable, "-m", "gunicorn",
             "-c", f"python:{svc.package}.gunicorn_conf",
-            f"{svc.package}.app:app",
+            f"{svc.package}.app:{APP_FACTORY}()",
         ]
     return [
-        sys.executable, "-m", "uvicorn", f"{svc.package}.app:app",
+        sys.executable, "-m", "uvicorn", "--factory", f"{svc.package}.app:{APP_FACTORY}",
         "--host", settings.host,
         "--port", str(svc.port(settings)),
         "--workers", str(getattr(settings, f"{svc.settings_key}_workers")),

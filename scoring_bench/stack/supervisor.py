@@ -34,7 +34,7 @@ from scoring_bench.stack import monitoring
 from scoring_bench.stack.probes import check_health, check_ready, check_worker
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
 from scoring_bench.stack.servers import SERVICES, Service, command, service
-from scoring_bench.core.service_info import HEALTH_PATH
+from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.core.settings import Settings
 
 REDIS_NAME = "redis"

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scoring_bench.service.metrics import UNMATCHED
 from scoring_bench.stack.servers import SERVICES, service
-from scoring_bench.core.service_info import HEALTH_PATH
+from scoring_bench.core.endpoints import HEALTH_PATH
 from tests.integration.conftest import SEED_BODY, Stack, free_port, stack_settings, start_stack
 
 pytestmark = pytest.mark.integration

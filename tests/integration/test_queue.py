@@ -27,7 +27,7 @@ import redis
 import requests
 
 from scoring_bench.stack.servers import worker_node_name
-from scoring_bench.core.service_info import QUEUE_TASKS_PATH
+from scoring_bench.core.endpoints import QUEUE_TASKS_PATH
 from scoring_bench.stack.supervisor import StackState, state_path
 from tests.integration.conftest import SEED_BODY, Stack, stack_settings, start_stack
 from tests.integration.test_services import BAD_BODIES

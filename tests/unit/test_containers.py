@@ -35,7 +35,7 @@ import pytest
 from benchmark.load import USER_CLASSES
 from scoring_bench.stack import serve
 from scoring_bench.stack.servers import SERVICES, Service, command, gunicorn_config
-from scoring_bench.core.service_info import HEALTH_PATH
+from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.core.settings import Settings
 from tests.container_files import (
     BASE_DOCKERFILE, ROOT, Files, compose_service, dockerfile_of, env_of, exec_form, healthcheck_argv,
@@ -316,8 +316,9 @@ def locust_env_vars() -> set[str]:
 
 
 def locustfile_env_vars() -> set[str]:
+    """The locustfile's own options' variables (``env_var=`` of its parser arguments)."""
     source = (ROOT / "benchmark/locustfile.py").read_text()
-    return set(re.findall(r'os\.environ(?:\.get\(|\[)"(\w+)"', source))
+    return set(re.findall(r'env_var="(LOCUST_\w+)"', source))
 
 
 def check_container_env_names(files: Files) -> list[str]:

@@ -19,9 +19,9 @@ from scoring_bench.service import fastapi_adapter
 from scoring_bench.service import flask_adapter
 from scoring_bench.service import metrics
 from scoring_bench.stack import monitoring
-from scoring_bench.service.queue import QueueDepthCollector, make_celery
+from scoring_bench.service.queue import QueueDepthCollector
 from scoring_bench.stack.servers import SERVICES
-from scoring_bench.core.service_info import index
+from scoring_bench.core.endpoints import index
 from scoring_bench.core.settings import Settings
 from scoring_bench.core.timing import Timings
 
@@ -139,7 +139,7 @@ def test_queue_counters_and_end_to_end_latency() -> None:
 
 def test_queue_depth_gives_no_sample_when_the_broker_is_down() -> None:
     settings = Settings(broker_url="redis://127.0.0.1:1/1", result_backend_url="redis://127.0.0.1:1/2")
-    collector = QueueDepthCollector(make_celery(settings), settings, "unit-queue", timeout_s=0.2)
+    collector = QueueDepthCollector(settings, "unit-queue")
     (family,) = collector.collect()
     assert family.name == "queue_depth" and family.samples == []
 

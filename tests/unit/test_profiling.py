@@ -225,8 +225,11 @@ def test_no_profiler_is_imported_when_profiler_is_none() -> None:
     code = textwrap.dedent("""
         import sys
         import api_model_async.app, api_model_sync.app, api_scoring_async.app, api_scoring_sync.app
+        from scoring_bench.core.settings import Settings
         from scoring_bench.stack.servers import gunicorn_config
-        gunicorn_config("scoring-sync"), gunicorn_config("model-sync")
+        for app in (api_model_async.app, api_model_sync.app, api_scoring_async.app, api_scoring_sync.app):
+            app.create_app(Settings())
+        gunicorn_config("scoring-sync", Settings()), gunicorn_config("model-sync", Settings())
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("pyinstrument", "yappi"))
         assert not loaded, loaded
     """)

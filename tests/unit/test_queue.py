@@ -10,13 +10,15 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
-from scoring_bench.service.callbacks import callback_refusal, check_callback_url
+from scoring_bench.core.callback_urls import callback_refusal, check_callback_url
 from scoring_bench.core.errors import InvalidBody, ModelTimeout, UnknownEntity
 from scoring_bench.service.queue import CachedCheck, celery_config, retry_delay_s, scorer_settings
 from scoring_bench.stack.servers import command, service, worker_node_name
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.supervisor import planned_ports
-from scoring_bench.service.task_status import TaskStore, is_task_id, new_task_id, parse_wait_ms, task_document
+from scoring_bench.core.tasks import is_task_id, new_task_id, parse_wait_ms, task_document
+from scoring_bench.service.queue import CALLBACK_TASK, SCORE_TASK
+from scoring_bench.service.task_store import TaskStore, document_of
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -96,8 +98,10 @@ def test_rabbitmq_publishes_with_confirms_and_no_redis_options() -> None:
 
 
 def test_the_tasks_are_late_acked_and_bounded() -> None:
-    from api_scoring_queue.worker import deliver_callback, score
+    from api_scoring_queue.worker import create_worker
 
+    app = create_worker(Settings())
+    score, deliver_callback = app.tasks[SCORE_TASK], app.tasks[CALLBACK_TASK]
     assert score.acks_late and score.reject_on_worker_lost
     assert score.max_retries == Settings().queue_max_retries
     assert deliver_callback.ignore_result
@@ -114,7 +118,7 @@ def test_the_worker_scores_against_the_chosen_model_api() -> None:
 def test_worker_command_and_no_port() -> None:
     s = _settings(queue_worker_pool="threads", queue_worker_concurrency=9, queue_name="q2")
     argv = command(service("queue-worker"), s)
-    assert argv[1:6] == ["-m", "celery", "-A", "api_scoring_queue.worker:app", "worker"]
+    assert argv[1:3] == ["-m", "api_scoring_queue.worker"]
     joined = " ".join(argv)
     assert "--pool threads" in joined and "--concurrency 9" in joined and "--queues q2" in joined
     assert argv[argv.index("--hostname") + 1] == worker_node_name(s)
@@ -174,12 +178,13 @@ def test_task_documents() -> None:
     assert task_document("t", "STARTED", {"pid": 1}) == {"task_id": "t", "status": "STARTED"}
     assert task_document("t", "SUCCESS", {"detail": 0.5}) == {"task_id": "t", "status": "SUCCESS",
                                                               "result": {"detail": 0.5}}
-    failed = task_document("t", "FAILURE", UnknownEntity("no features stored for entity_id 'x'"))
+    assert document_of("t", "SUCCESS", {"detail": 0.5}) == task_document("t", "SUCCESS", {"detail": 0.5})
+    failed = document_of("t", "FAILURE", UnknownEntity("no features stored for entity_id 'x'"))
     assert failed["error"]["error"] == "unknown_entity" and "'x'" in failed["error"]["message"]
-    assert task_document("t", "RETRY", ModelTimeout("slow"))["error"]["error"] == "model_timeout"
-    timed_out = task_document("t", "FAILURE", SoftTimeLimitExceeded())
+    assert document_of("t", "RETRY", ModelTimeout("slow"))["error"]["error"] == "model_timeout"
+    timed_out = document_of("t", "FAILURE", SoftTimeLimitExceeded())
     assert timed_out["error"]["error"] == "task_time_limit"
-    assert task_document("t", "FAILURE", KeyError("k"))["error"]["error"] == "task_failed"
+    assert document_of("t", "FAILURE", KeyError("k"))["error"]["error"] == "task_failed"
 
 
 @pytest.mark.parametrize("value, expected", [(None, 0), ("0", 0), ("250", 250), ("5000", 5000)])
@@ -341,10 +346,12 @@ class FakeScorer:
 
 
 def _run_task(monkeypatch: pytest.MonkeyPatch, scorer: FakeScorer) -> Any:
-    from api_scoring_queue import worker
+    from api_scoring_queue.worker import ProcessClients, create_worker
 
-    monkeypatch.setitem(worker._clients, "scorer", scorer)
-    return worker.score.apply(kwargs={"features": [1.0], "entity_id": "7"})
+    clients = ProcessClients(Settings())
+    monkeypatch.setattr(clients, "scorer", lambda: scorer)
+    app = create_worker(Settings(), clients)
+    return app.tasks[SCORE_TASK].apply(kwargs={"features": [1.0], "entity_id": "7"})
 
 
 def test_transient_errors_are_retried(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,8 +28,8 @@ class FakeClient:
         self.threads.append(threading.current_thread().name)
         return 0.1 * (model_id + 1)
 
-    def healthy(self) -> bool:
-        return True
+    def health(self) -> str:
+        return "OK"
 
     def close(self) -> None:
         self.closed = True
@@ -85,7 +85,7 @@ class FakeAsyncClient:
         FakeAsyncClient.in_flight -= 1
         return 0.1 * (model_id + 1)
 
-    async def healthy(self) -> str:
+    async def health(self) -> str:
         return "OK"
 
     async def aclose(self) -> None:
@@ -173,3 +173,15 @@ def test_presets_resolve_under_explicit_settings(monkeypatch: pytest.MonkeyPatch
     assert mixed.async_redis_client == "asyncio" and mixed.http_client_lifetime == "request"
     child = Settings(**{k.lower(): v for k, v in mixed.to_env().items()})
     assert child == mixed
+
+
+@pytest.mark.parametrize("model_calls, expected", [
+    ("auto", {"sync": False, "async": True, "queue": False}),
+    ("sequential", {"sync": False, "async": False, "queue": False}),
+    ("concurrent", {"sync": True, "async": True, "queue": True}),
+])
+def test_one_model_call_policy_for_every_architecture(model_calls: str, expected: dict[str, bool]) -> None:
+    settings = Settings(model_calls=model_calls)
+    assert {arch: settings.concurrent_model_calls(arch) for arch in expected} == expected  # type: ignore[arg-type]
+    assert scorer_sync.SyncScorer(settings).concurrent is expected["sync"]
+    assert scorer_async.AsyncScorer(settings).concurrent is expected["async"]

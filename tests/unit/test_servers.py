@@ -30,7 +30,7 @@ def test_gunicorn_config_follows_settings() -> None:
 def test_uvicorn_command_follows_settings() -> None:
     argv = command(service("scoring-async"), Settings(async_loop="asyncio", async_http="h11",
                                                        scoring_async_workers=2))
-    assert argv[1:4] == ["-m", "uvicorn", "api_scoring_async.app:app"]
+    assert argv[1:5] == ["-m", "uvicorn", "--factory", "api_scoring_async.app:from_environment"]
     joined = " ".join(argv)
     assert "--loop asyncio" in joined and "--http h11" in joined and "--workers 2" in joined
     assert "--port 8001" in joined and "--host 127.0.0.1" in joined

@@ -1,8 +1,9 @@
-"""Paths and the index page every service shows at ``/``."""
+"""The services' paths, and the index page every service shows at ``/``."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 HEALTH_PATH = "/api/v1/healthcheck"
 SYNC_PREDICT_PATH = "/api/v1/ml/sync/predict"
@@ -22,9 +23,7 @@ def index(service: str, predict_path: str, docs: bool) -> dict[str, Any]:
     return body
 
 
-def health(dependencies: dict[str, str] | None = None) -> tuple[dict[str, Any], int]:
-    """Health body and status: 200 "OK", or 503 "DEGRADED" naming what is down."""
-    if dependencies is None:
-        return {"status": "OK"}, 200
-    ok = all(v == "OK" for v in dependencies.values())
-    return {"status": "OK" if ok else "DEGRADED", "dependencies": dependencies}, 200 if ok else 503
+def health_url(url: str) -> str:
+    """The health URL of the service a URL points into (``http://host:port/any/path``)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{HEALTH_PATH}"

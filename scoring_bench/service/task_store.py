@@ -1,4 +1,4 @@
-"""Task ids and states of the queue architecture, as its API answers them.
+"""The queue's task states, read from the result backend's Redis without blocking.
 
 Celery alone cannot tell an id it never saw from a task still waiting in the queue (both read as
 PENDING), so the API records every id it issues (``SET <prefix>issued:<id> EX <result expiry>``)
@@ -11,28 +11,16 @@ neither means the id is unknown (never issued, or expired): 404.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from scoring_bench.core.errors import InvalidBody, ScoringError, error_body
+from scoring_bench.core.errors import ScoringError, error_body
+from scoring_bench.core.tasks import ERROR_STATES, READY_STATES, task_document
 
-STATES = ("PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE")
-READY_STATES = frozenset({"SUCCESS", "FAILURE"})
-TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 FIRST_POLL_S, MAX_POLL_S = 0.005, 0.05  # wait_ms polls the result: soon at first, then every 50 ms
-
-
-def new_task_id() -> str:
-    return str(uuid.uuid4())
-
-
-def is_task_id(value: str) -> bool:
-    return TASK_ID.match(value) is not None
 
 
 def error_of(exc: object) -> dict[str, Any]:
@@ -46,26 +34,10 @@ def error_of(exc: object) -> dict[str, Any]:
     return error_body("task_failed", str(exc))
 
 
-def task_document(task_id: str, status: str, result: Any = None) -> dict[str, Any]:
-    """``{"task_id", "status", "result"?, "error"?}``: what GET .../tasks/{id} answers and
-    what a callback receives."""
-    doc: dict[str, Any] = {"task_id": task_id, "status": status}
-    if status == "SUCCESS":
-        doc["result"] = result
-    elif status in ("FAILURE", "RETRY") or isinstance(result, BaseException):
-        doc["error"] = error_of(result)
-    return doc
-
-
-def parse_wait_ms(value: str | None, maximum: int) -> int:
-    """The ``wait_ms`` query parameter: 0 (do not wait) when absent, else 0..maximum or 422."""
-    if value is None:
-        return 0
-    if not (value.isascii() and value.isdigit()) or int(value) > maximum:
-        raise InvalidBody(
-            f"wait_ms must be an integer from 0 to {maximum} (QUEUE_MAX_WAIT_MS), got {value!r}"
-        )
-    return int(value)
+def document_of(task_id: str, status: str, result: Any = None) -> dict[str, Any]:
+    """The task document of a state and what Celery stored with it (a value, or an exception)."""
+    failed = status in ERROR_STATES or isinstance(result, BaseException)
+    return task_document(task_id, status, result, error_of(result) if failed else None)
 
 
 class AsyncRedis(Protocol):
@@ -77,7 +49,7 @@ class AsyncRedis(Protocol):
 
 
 class TaskStore:
-    """Issued ids and task states, read from the result backend's Redis without blocking."""
+    """Issued ids and task states."""
 
     def __init__(
         self,
@@ -111,7 +83,7 @@ class TaskStore:
         issued, stored = await self.client.mget([self.issued_key(task_id), self.result_key(task_id)])
         if stored is not None:
             meta = self.decode(stored)
-            return task_document(task_id, str(meta["status"]), meta.get("result"))
+            return document_of(task_id, str(meta["status"]), meta.get("result"))
         return task_document(task_id, "PENDING") if issued is not None else None
 
     async def wait(self, task_id: str, wait_ms: int) -> dict[str, Any] | None:
