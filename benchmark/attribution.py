@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.analysis import read_requests, read_schedule, window_stats
+from benchmark.analysis.phases import window_stats
+from benchmark.analysis.raw import read_requests, read_schedule
 from benchmark.load import Stage, run_phase
 from benchmark.settings import REQUEST_RESPONSE, BenchSettings
 from benchmark.stats import percentiles

@@ -7,6 +7,7 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from benchmark.compare import compare_runs
 from benchmark.load import LOCUSTFILE
-from benchmark.report import build_report
+from benchmark.report import build_report, compare_runs
 from benchmark.settings import BenchSettings
+from benchmark.summary import ArchitectureSummary, Summary
 from feature_store.embedded import RedisBinaryNotFound
 from scoring_bench.stack import cli as stack_cli
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
@@ -35,26 +36,25 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings(**overrides)
 
 
-def headline(summary: dict[str, Any]) -> Table:
+def headline(summary: Summary) -> Table:
     """The headline table printed at the end of a run."""
-    table = Table("", *summary["architectures"].keys(), title="headline")
+    table = Table("", *summary.architectures.keys(), title="headline")
 
-    def row(label: str, path: tuple[str, ...], fmt: str = "{:.1f}") -> None:
-        cells = []
-        for arch in summary["architectures"].values():
-            value: Any = arch
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
-            cells.append(fmt.format(value) if isinstance(value, (int, float)) else "-")
+    def row(label: str, value: Callable[[ArchitectureSummary], float | None], fmt: str = "{:.1f}") -> None:
+        archs = summary.architectures.values()
+        cells = [fmt.format(v) if (v := value(arch)) is not None else "-" for arch in archs]
         table.add_row(label, *cells)
 
-    row("p50 at 1 user (ms)", ("one_user", "p50_ms"))
-    row("ideal p50 (ms)", ("ideal", "p50_ms"))
-    row("p99 at 1 user (ms)", ("one_user", "p99_ms"))
-    row("breaking point (users)", ("ramp", "breaking_point", "users"), "{}")
-    row("max sustained (req/s)", ("sustained", "rps"), "{:.0f}")
-    row("capacity: ramp peak (req/s)", ("ramp", "peak", "rps"), "{:.0f}")
-    row("server CPU per request (ms)", ("sustained", "server_cpu_ms_per_request"), "{:.2f}")
+    row("p50 at 1 user (ms)", lambda a: a.one_user.p50_ms if a.one_user else None)
+    row("ideal p50 (ms)", lambda a: a.ideal.p50_ms if a.ideal else None)
+    row("p99 at 1 user (ms)", lambda a: a.one_user.p99_ms if a.one_user else None)
+    row("breaking point (users)", lambda a: a.ramp.breaking_point.users if a.ramp and a.ramp.breaking_point
+        else None, "{}")
+    row("max sustained (req/s)", lambda a: a.sustained.rps if a.sustained else None, "{:.0f}")
+    row("capacity: ramp peak (req/s)", lambda a: a.ramp.peak.rps if a.ramp and a.ramp.peak else None,
+        "{:.0f}")
+    row("server CPU per request (ms)",
+        lambda a: a.sustained.server_cpu_ms_per_request if a.sustained else None, "{:.2f}")
     return table
 
 
@@ -71,8 +71,7 @@ def bench(args: argparse.Namespace, console: Console) -> int:
 
 
 def _print_result(run_dir: Path, console: Console) -> None:
-    summary = json.loads((run_dir / "summary.json").read_text())
-    Console().print(headline(summary))
+    Console().print(headline(Summary.load(run_dir)))
     console.print(f"report: {run_dir / 'report.html'}  (and report.md, summary.json)")
 
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark.analysis import generator_peak_percent, one_user_section, ramp_section
+from benchmark.analysis.phases import generator_peak_percent, one_user_section, ramp_section
 from benchmark.load import Stage, auto_workers, run_phase
 from benchmark.settings import AUTO, BenchSettings
 from scoring_bench.stack.supervisor import StackState
@@ -34,9 +34,10 @@ def planned_seconds(settings: BenchSettings) -> dict[str, float]:
 
 def breaking_users(run_dir: Path, arch: str, last_users: int) -> int:
     """Users at the ramp's breaking point (the last step's users if it never broke)."""
-    one_user = one_user_section(run_dir, arch, None) or {}
-    ramp = ramp_section(run_dir, arch, one_user.get("p95_ms")) or {}
-    return int((ramp.get("breaking_point") or {}).get("users") or last_users)
+    one_user = one_user_section(run_dir, arch, None)
+    ramp = ramp_section(run_dir, arch, one_user.p95_ms if one_user else None)
+    point = ramp.breaking_point if ramp else None
+    return int(point.users if point and point.users else last_users)
 
 
 class WorkerPlan:

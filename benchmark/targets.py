@@ -7,8 +7,11 @@ not applicable rather than met or missed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from benchmark.summary import ArchitectureSummary, Summary
 
 MAX_OVERHEAD_MS = 3.0
 MIN_SUSTAINED_RPS = {"async": 1000.0, "sync": 450.0}
@@ -31,41 +34,35 @@ def _default_workload(settings: dict[str, Any]) -> bool:
             and settings.get("model_latency_min_ms") == 40 and settings.get("model_latency_max_ms") == 50)
 
 
-def check_targets(summary: dict[str, Any]) -> list[TargetCheck]:
-    environment = summary.get("environment") or {}
-    applicable = _default_workload(environment.get("settings") or {})
+def check_targets(summary: Summary) -> list[TargetCheck]:
+    settings = summary.environment.settings if summary.environment else None
+    applicable = _default_workload(settings or {})
     note = "" if applicable else "not applicable: the targets are for the default (tuned) workload"
-    archs = summary.get("architectures") or {}
     checks: list[TargetCheck] = []
     for arch in ("sync", "async"):
-        data = archs.get(arch) or {}
-        overhead = (data.get("one_user") or {}).get("overhead_p50_ms")
+        data = summary.architectures.get(arch) or ArchitectureSummary()
+        overhead = data.one_user.overhead_p50_ms if data.one_user else None
         checks.append(_check(f"p50 at 1 user at most {MAX_OVERHEAD_MS:g} ms above the ideal", arch,
                              overhead, MAX_OVERHEAD_MS, lambda v, lim: v <= lim, applicable, note))
-        sustained = (data.get("sustained") or {}).get("rps")
+        sustained = data.sustained.rps if data.sustained else None
         checks.append(_check(f"maximum sustained throughput at least {MIN_SUSTAINED_RPS[arch]:g} req/s", arch,
                              sustained, MIN_SUSTAINED_RPS[arch], lambda v, lim: v >= lim, applicable, note))
     minutes = _duration_minutes(summary)
-    quick = summary.get("profile") == "quick"
+    quick = summary.profile == "quick"
     checks.append(_check(f"the quick profile finishes in under {MAX_QUICK_MINUTES:g} minutes", "all", minutes,
                          MAX_QUICK_MINUTES, lambda v, lim: v < lim, quick,
                          "" if quick else "not applicable: this run is not the quick profile"))
     return checks
 
 
-def _check(target: str, arch: str, measured: float | None, limit: float, ok: Any, applicable: bool,
-           note: str) -> TargetCheck:
+def _check(target: str, arch: str, measured: float | None, limit: float, ok: Callable[[float, float], bool],
+           applicable: bool, note: str) -> TargetCheck:
     if measured is None or not applicable:
         return TargetCheck(target, arch, measured, limit, None, note or "not measured in this run")
     return TargetCheck(target, arch, measured, limit, bool(ok(measured, limit)))
 
 
-def _duration_minutes(summary: dict[str, Any]) -> float | None:
-    started, finished = summary.get("started_at"), summary.get("finished_at")
-    if isinstance(started, (int, float)) and isinstance(finished, (int, float)):
-        return (finished - started) / 60.0
+def _duration_minutes(summary: Summary) -> float | None:
+    if summary.started_at is not None and summary.finished_at is not None:
+        return (summary.finished_at - summary.started_at) / 60.0
     return None
-
-
-def targets_section(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    return [asdict(check) for check in check_targets(summary)]

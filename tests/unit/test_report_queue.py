@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from benchmark.analysis import build_summary, read_requests, service_names
+from benchmark.analysis import build_summary
+from benchmark.analysis.phases import service_names
+from benchmark.analysis.raw import read_requests
 from benchmark.report import build_report
+from benchmark.summary import ArchitectureSummary, QueuePhase, Summary
 from tests.fixtures.run_folder import (
     BURST_DEPTH_MAX,
     BURST_FAILURES,
@@ -37,8 +39,18 @@ def written(run_dir: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def summary(written: dict[str, Path]) -> dict[str, Any]:
-    return json.loads(written["summary"].read_text(encoding="utf-8"))
+def summary(written: dict[str, Path]) -> Summary:
+    return Summary.load(written["summary"])
+
+
+def _queue(summary: Summary) -> ArchitectureSummary:
+    return summary.architectures["queue"]
+
+
+def _phases(summary: Summary) -> dict[str, QueuePhase]:
+    section = _queue(summary).queue
+    assert section is not None
+    return section.phases
 
 
 def _window_rows(run_dir: Path, phase: str, name: str) -> tuple[int, float]:
@@ -52,71 +64,75 @@ def _window_rows(run_dir: Path, phase: str, name: str) -> tuple[int, float]:
     return count, high - low
 
 
-def test_queue_statistics_are_of_the_end_to_end_entry_only(run_dir: Path, summary: dict[str, Any]) -> None:
-    queue = summary["architectures"]["queue"]
+def test_queue_statistics_are_of_the_end_to_end_entry_only(run_dir: Path, summary: Summary) -> None:
+    queue = _queue(summary)
+    assert queue.one_user is not None and queue.one_user.p50_ms is not None
+    assert queue.sustained is not None and queue.ramp is not None
     tasks, _ = _window_rows(run_dir, "one_user", "end_to_end")
-    assert queue["one_user"]["requests"] == tasks
-    assert abs(queue["one_user"]["p50_ms"] - QUEUE_LATENCY_MS) <= 3.0  # not pulled down by submit (3 ms) rows
+    assert queue.one_user.requests == tasks
+    assert abs(queue.one_user.p50_ms - QUEUE_LATENCY_MS) <= 3.0  # not pulled down by submit (3 ms) rows
     tasks, seconds = _window_rows(run_dir, "sustained", "end_to_end")
-    assert queue["sustained"]["rps"] == pytest.approx(tasks / seconds)
-    assert queue["ramp"]["steps"][0]["requests"] > 0
+    assert queue.sustained.rps == pytest.approx(tasks / seconds)
+    assert queue.ramp.steps[0].requests > 0
     every = read_requests(run_dir, "sustained", "queue", "*")
     assert {r.name for r in every} == {"submit", "poll", "end_to_end"}
     assert {r.name for r in read_requests(run_dir, "sustained", "queue")} == {"end_to_end"}
 
 
-def test_sync_and_async_statistics_ignore_the_queue(tmp_path: Path, summary: dict[str, Any]) -> None:
+def test_sync_and_async_statistics_ignore_the_queue(tmp_path: Path, summary: Summary) -> None:
     alone = build_summary(make_run_folder(tmp_path / "run"))
     for arch in ("sync", "async"):
-        assert summary["architectures"][arch]["sustained"] == alone["architectures"][arch]["sustained"]
-        assert summary["architectures"][arch]["one_user"] == alone["architectures"][arch]["one_user"]
+        assert summary.architectures[arch].sustained == alone.architectures[arch].sustained
+        assert summary.architectures[arch].one_user == alone.architectures[arch].one_user
 
 
-def test_queue_server_cpu_sums_its_api_worker_model_api_and_redis(run_dir: Path,
-                                                                  summary: dict[str, Any]) -> None:
+def test_queue_server_cpu_sums_its_api_worker_model_api_and_redis(run_dir: Path, summary: Summary) -> None:
     assert service_names("queue") == ("scoring-queue", "queue-worker", "model-async", "redis")
     tasks, seconds = _window_rows(run_dir, "sustained", "end_to_end")
     expected = sum(SERVICE_CPU["queue"].values()) / 100 * seconds * 1000 / tasks
-    assert summary["architectures"]["queue"]["sustained"]["server_cpu_ms_per_request"] == pytest.approx(
-        expected, rel=0.02)
+    sustained = _queue(summary).sustained
+    assert sustained is not None
+    assert sustained.server_cpu_ms_per_request == pytest.approx(expected, rel=0.02)
 
 
-def test_queue_section_has_depth_entries_and_worker_cpu(summary: dict[str, Any]) -> None:
-    phases = summary["architectures"]["queue"]["queue"]["phases"]
+def test_queue_section_has_depth_entries_and_worker_cpu(summary: Summary) -> None:
+    phases = _phases(summary)
     assert set(phases) == {"one_user", "ramp", "sustained", "stress"}
     sustained = phases["sustained"]
-    assert sustained["depth_max"] == pytest.approx(QUEUE_DEPTH_MAX, rel=0.05)
-    assert 0 < sustained["depth_mean"] < QUEUE_DEPTH_MAX
-    assert sustained["submit"]["p50_ms"] == pytest.approx(SUBMIT_MS)
-    assert sustained["polls_per_task"] == pytest.approx(1.0)
-    assert sustained["worker_cpu_mean_percent"] == pytest.approx(SERVICE_CPU["queue"]["queue-worker"])
-    assert sustained["worker_cpu_ms_per_task"] > 0
+    assert sustained.depth_max == pytest.approx(QUEUE_DEPTH_MAX, rel=0.05)
+    assert sustained.depth_mean is not None and 0 < sustained.depth_mean < QUEUE_DEPTH_MAX
+    assert sustained.submit.p50_ms == pytest.approx(SUBMIT_MS)
+    assert sustained.polls_per_task == pytest.approx(1.0)
+    assert sustained.worker_cpu_mean_percent == pytest.approx(SERVICE_CPU["queue"]["queue-worker"])
+    assert sustained.worker_cpu_ms_per_task is not None and sustained.worker_cpu_ms_per_task > 0
 
 
 def test_queue_ideal_is_sequential_calls_and_it_is_not_reported_missing_a_profile(
-        summary: dict[str, Any], written: dict[str, Path]) -> None:
-    archs = summary["architectures"]
-    assert archs["queue"]["ideal"]["p50_ms"] == archs["sync"]["ideal"]["p50_ms"]
-    assert archs["queue"]["profile"] is None
+        summary: Summary, written: dict[str, Path]) -> None:
+    archs = summary.architectures
+    assert archs["queue"].ideal is not None and archs["sync"].ideal is not None
+    assert archs["queue"].ideal.p50_ms == archs["sync"].ideal.p50_ms
+    assert archs["queue"].profile is None
     text = written["markdown"].read_text(encoding="utf-8")
     assert "profile (queue)" not in text and "queue: not profiled" in text
 
 
-def test_burst_section(summary: dict[str, Any]) -> None:
-    burst = summary["burst"]
-    assert burst["tasks"] == BURST_TASKS
-    runs = {(run["architecture"], run["concurrency"]): run for run in burst["runs"]}
+def test_burst_section(summary: Summary) -> None:
+    burst = summary.burst
+    assert burst is not None and burst.tasks == BURST_TASKS
+    runs = {(run.architecture, run.concurrency): run for run in burst.runs}
     assert set(runs) == {("queue", 8), ("queue", 64), ("sync", None), ("async", None)}
     for concurrency in (8, 64):
         run = runs[("queue", concurrency)]
-        assert run["drain_s"] == pytest.approx(burst_done_s(f"queue_c{concurrency}", BURST_TASKS - 1))
-        assert run["completed"] == BURST_TASKS and run["failures"] == 0
-        assert run["depth_max"] == BURST_DEPTH_MAX[concurrency]
-        expected_cpu = BURST_WORKER_CPU / 100 * run["drain_s"] * 1000 / BURST_TASKS
-        assert run["worker_cpu_ms_per_task"] == pytest.approx(expected_cpu, rel=0.01)
-    assert runs[("async", None)]["failures"] == BURST_FAILURES["async"]
-    assert runs[("async", None)]["drain_s"] is None  # not every request was answered
-    assert runs[("sync", None)]["last_done_s"] == pytest.approx(burst_done_s("sync", BURST_TASKS - 1))
+        assert run.drain_s == pytest.approx(burst_done_s(f"queue_c{concurrency}", BURST_TASKS - 1))
+        assert run.completed == BURST_TASKS and run.failures == 0
+        assert run.depth_max == BURST_DEPTH_MAX[concurrency]
+        assert run.drain_s is not None
+        expected_cpu = BURST_WORKER_CPU / 100 * run.drain_s * 1000 / BURST_TASKS
+        assert run.worker_cpu_ms_per_task == pytest.approx(expected_cpu, rel=0.01)
+    assert runs[("async", None)].failures == BURST_FAILURES["async"]
+    assert runs[("async", None)].drain_s is None  # not every request was answered
+    assert runs[("sync", None)].last_done_s == pytest.approx(burst_done_s("sync", BURST_TASKS - 1))
 
 
 def test_report_shows_the_queue_and_the_burst(written: dict[str, Path]) -> None:
@@ -131,5 +147,5 @@ def test_report_shows_the_queue_and_the_burst(written: dict[str, Path]) -> None:
 
 def test_a_run_without_the_queue_has_no_queue_or_burst_section(tmp_path: Path) -> None:
     summary = build_summary(make_run_folder(tmp_path / "run"))
-    assert summary["burst"] is None and "queue" not in summary["architectures"]
-    assert "queue" not in summary["architectures"]["sync"]
+    assert summary.burst is None and "queue" not in summary.architectures
+    assert summary.architectures["sync"].queue is None

@@ -2,17 +2,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmark.summary import ArchitectureSummary, Environment, OneUser, Summary, Sustained
 from benchmark.targets import check_targets
 from scoring_bench.core.settings import Settings
 
 
-def _summary(overhead: float, sync_rps: float, async_rps: float, minutes: float, **settings: Any) -> dict:
-    arch = lambda rps: {"one_user": {"overhead_p50_ms": overhead}, "sustained": {"rps": rps}}  # noqa: E731
-    return {
-        "profile": "quick", "started_at": 1000.0, "finished_at": 1000.0 + minutes * 60,
-        "environment": {"settings": Settings(**settings).model_dump(mode="json")},
-        "architectures": {"sync": arch(sync_rps), "async": arch(async_rps)},
-    }
+def _arch(overhead: float, rps: float) -> ArchitectureSummary:
+    return ArchitectureSummary(one_user=OneUser(overhead_p50_ms=overhead), sustained=Sustained(rps=rps))
+
+
+def _summary(overhead: float, sync_rps: float, async_rps: float, minutes: float, **settings: Any) -> Summary:
+    return Summary(
+        run_id="r", profile="quick", started_at=1000.0, finished_at=1000.0 + minutes * 60,
+        environment=Environment(settings=Settings(**settings).model_dump(mode="json")),
+        architectures={"sync": _arch(overhead, sync_rps), "async": _arch(overhead, async_rps)},
+    )
 
 
 def test_targets_met_and_missed() -> None:
@@ -32,6 +36,8 @@ def test_targets_do_not_apply_to_other_workloads() -> None:
 
 def test_a_missing_measurement_is_not_a_verdict() -> None:
     summary = _summary(1.0, 500.0, 1200.0, 5.0)
-    summary["architectures"]["async"]["sustained"] = None
+    archs = dict(summary.architectures)
+    archs["async"] = archs["async"].model_copy(update={"sustained": None})
+    summary = summary.model_copy(update={"architectures": archs})
     check = [c for c in check_targets(summary) if c.architecture == "async" and "throughput" in c.target][0]
     assert check.met is None and check.measured is None

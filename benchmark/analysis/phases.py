@@ -1,0 +1,363 @@
+"""The sections of one architecture from its load phases, timeit run and resource samples: one user, the
+ramp and its breaking point, sustained load and its CPU cost, stress and recovery, saturation, timeit, the
+time split, the ideal, and the async-over-sync improvement."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast, get_args
+
+from benchmark.analysis.raw import (
+    LOAD_GENERATOR,
+    MACHINE,
+    QUEUE_WORKER,
+    Request,
+    Sample,
+    Step,
+    TimeitRow,
+    ok_latencies,
+    read_requests,
+    read_resources,
+    read_schedule,
+    resource_files,
+    resource_path,
+)
+from benchmark.breaking_point import RampStep, find_breaking_point
+from benchmark.ideal import ideal_latency_ms
+from benchmark.stats import improvement_ci, percentiles
+from benchmark.summary import (
+    BreakingPoint,
+    Ideal,
+    Improvement,
+    OneUser,
+    Ramp,
+    RampPoint,
+    RampStepStats,
+    Recovery,
+    Saturation,
+    Stress,
+    Sustained,
+    Timeit,
+    TimeSplit,
+)
+from scoring_bench.core.settings import Architecture, Settings
+
+SATURATION_PERCENT = 90.0
+RECOVERY_MAX_FAILURE_RATIO = 0.01
+RECOVERY_LATENCY_FACTOR = 2.0
+MAX_CI_VALUES = 2000  # improvement_ci is pure Python: subsample larger samples (deterministically)
+CI_SEED = 0
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """The requests of one step's measured window."""
+
+    users: int
+    duration_s: float
+    requests: int
+    failures: int
+    rps: float | None
+    mean_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+    @property
+    def failure_ratio(self) -> float | None:
+        return self.failures / self.requests if self.requests else None
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def in_window(requests: Sequence[Request], step: Step) -> list[Request]:
+    low, high = step.window
+    return [request for request in requests if low <= request.t <= high]
+
+
+def window_stats(requests: Sequence[Request], step: Step) -> WindowStats:
+    """rps over every request of the window, latency percentiles over the successful ones."""
+    selected = in_window(requests, step)
+    latencies = [request.latency_ms for request in selected if request.ok]
+    duration = step.duration_s
+    pct = percentiles(latencies) if latencies else {}
+    return WindowStats(
+        users=step.users,
+        duration_s=duration,
+        requests=len(selected),
+        failures=sum(1 for request in selected if not request.ok),
+        rps=len(selected) / duration if duration > 0 else None,
+        mean_ms=mean(latencies),
+        p50_ms=pct.get("p50"),
+        p95_ms=pct.get("p95"),
+        p99_ms=pct.get("p99"),
+    )
+
+
+def phase_steps(run_dir: Path, phase: str, arch: str) -> tuple[list[Step], list[Request]] | None:
+    """The phase's steps and the architecture's requests, or None without a schedule."""
+    steps = read_schedule(run_dir, phase, arch)
+    if not steps:
+        return None
+    return steps, read_requests(run_dir, phase, arch)
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def difference(a: float | None, b: float | None) -> float | None:
+    return a - b if a is not None and b is not None else None
+
+
+# --------------------------------------------------------------------------- ideal, one user, timeit
+
+
+def concurrent_calls(settings: Settings | None, arch: str) -> bool:
+    """Whether ``arch`` makes its model calls concurrently: the recorded settings' answer
+    (``Settings.concurrent_model_calls``); without settings, async does (the queue's worker runs the sync
+    handler's scoring code: one call after another)."""
+    if settings is None or arch not in get_args(Architecture):
+        return arch == "async"
+    return settings.concurrent_model_calls(cast(Architecture, arch))
+
+
+def ideal_section(settings: Settings | None, arch: str) -> Ideal | None:
+    if settings is None:
+        return None
+    ideal = ideal_latency_ms(settings, concurrent=concurrent_calls(settings, arch))
+    return Ideal(mean_ms=ideal.mean_ms, p50_ms=ideal.p50_ms, p95_ms=ideal.p95_ms, p99_ms=ideal.p99_ms,
+                 description=ideal.description)
+
+
+def one_user_section(run_dir: Path, arch: str, ideal: Ideal | None) -> OneUser | None:
+    phase = phase_steps(run_dir, "one_user", arch)
+    if phase is None:
+        return None
+    steps, requests = phase
+    stats = window_stats(requests, steps[0])
+    return OneUser(
+        users=stats.users, requests=stats.requests, failures=stats.failures, rps=stats.rps,
+        mean_ms=stats.mean_ms, p50_ms=stats.p50_ms, p95_ms=stats.p95_ms, p99_ms=stats.p99_ms,
+        overhead_p50_ms=difference(stats.p50_ms, ideal.p50_ms if ideal else None),
+    )
+
+
+def timeit_section(rows: Sequence[TimeitRow]) -> Timeit | None:
+    if not rows:
+        return None
+    latencies = ok_latencies(rows)
+    pct = percentiles(latencies) if latencies else {}
+    return Timeit(n=len(latencies), failures=len(rows) - len(latencies), mean_ms=mean(latencies),
+                  p50_ms=pct.get("p50"), p95_ms=pct.get("p95"), p99_ms=pct.get("p99"))
+
+
+def time_split_section(rows: Sequence[TimeitRow], concurrent: bool) -> TimeSplit | None:
+    """Mean server time per request: feature store, model calls (summed, or their max when the handler
+    makes them concurrently) and everything else, from the Server-Timing headers of the timeit run."""
+    splits: list[tuple[float, float, float]] = []
+    for row in rows:
+        timing = row.server_timing
+        if row.status != 200 or "total" not in timing:
+            continue
+        models = [value for name, value in timing.items() if name.startswith("model_")]
+        model_ms = (max(models) if concurrent else math.fsum(models)) if models else 0.0
+        feature_store = timing.get("feature_store", 0.0)
+        splits.append((feature_store, model_ms, max(timing["total"] - feature_store - model_ms, 0.0)))
+    if not splits:
+        return None
+    n = len(splits)
+    return TimeSplit(feature_store_ms=math.fsum(s[0] for s in splits) / n,
+                     models_ms=math.fsum(s[1] for s in splits) / n,
+                     other_ms=math.fsum(s[2] for s in splits) / n, n=n)
+
+
+def improvement_section(sync_ms: Sequence[float], async_ms: Sequence[float]) -> Improvement | None:
+    if not sync_ms or not async_ms:
+        return None
+    try:
+        result = improvement_ci(_subsample(sync_ms), _subsample(async_ms))
+    except ValueError:
+        return None
+    return Improvement(percent=result.percent, low=result.low, high=result.high, confidence=result.confidence,
+                       n_sync=len(sync_ms), n_async=len(async_ms))
+
+
+def _subsample(values: Sequence[float], limit: int = MAX_CI_VALUES) -> list[float]:
+    if len(values) <= limit:
+        return list(values)
+    return random.Random(CI_SEED).sample(list(values), limit)
+
+
+# --------------------------------------------------------------------------- ramp
+
+
+def ramp_section(run_dir: Path, arch: str, baseline_p95_ms: float | None) -> Ramp | None:
+    phase = phase_steps(run_dir, "ramp", arch)
+    if phase is None:
+        return None
+    steps, requests = phase
+    stats = [window_stats(requests, step) for step in steps]
+    rows = [RampStepStats(users=s.users, rps=s.rps, p50_ms=s.p50_ms, p95_ms=s.p95_ms,
+                          failure_ratio=s.failure_ratio, requests=s.requests) for s in stats]
+    ramp = [_ramp_step(s) for s in stats]
+    measured = [(i, step) for i, step in enumerate(ramp) if step.requests > 0]
+    peak = None
+    if measured:
+        index, top = max(measured, key=lambda pair: pair[1].rps)
+        peak = RampPoint(users=top.users, rps=top.rps, step_index=index)
+    try:
+        point = find_breaking_point(ramp, baseline_p95_ms=baseline_p95_ms or None)
+    except ValueError as error:  # e.g. users not rising: report the steps, say why there is no verdict
+        return Ramp(steps=rows, breaking_point=BreakingPoint(reason=f"not judged: {error}"), peak=peak)
+    last_good = None
+    if point.last_good_index is not None:
+        good = ramp[point.last_good_index]
+        last_good = RampPoint(users=good.users, rps=good.rps, step_index=point.last_good_index)
+    breaking = BreakingPoint(users=point.users, rps=point.rps, reason=point.reason,
+                             step_index=point.step_index)
+    return Ramp(steps=rows, breaking_point=breaking, last_good=last_good, peak=peak)
+
+
+def _ramp_step(stats: WindowStats) -> RampStep:
+    """A step as the detector takes it. A step without a successful request has no latency: 0 keeps it
+    out of the latency rule, and the failure rule judges it (all its requests failed)."""
+    return RampStep(
+        users=stats.users,
+        rps=stats.rps or 0.0,
+        p50_ms=stats.p50_ms or 0.0,
+        p95_ms=stats.p95_ms or 0.0,
+        failure_ratio=stats.failure_ratio or 0.0,
+        requests=stats.requests,
+    )
+
+
+# --------------------------------------------------------------------------- sustained and its CPU
+
+
+def service_names(arch: str, settings: Settings | None = None) -> tuple[str, ...]:
+    """The processes that serve an architecture's requests (Redis is shared). The queue's: its API, its
+    worker, the model API the worker calls (``QUEUE_MODEL_API``) and Redis (broker, results, features)."""
+    if arch == "queue":
+        model = settings.queue_model_api if settings is not None else "async"
+        return "scoring-queue", QUEUE_WORKER, f"model-{model}", "redis"
+    return f"scoring-{arch}", f"model-{arch}", "redis"
+
+
+def sustained_section(run_dir: Path, arch: str, settings: Settings | None = None) -> Sustained | None:
+    phase = phase_steps(run_dir, "sustained", arch)
+    if phase is None:
+        return None
+    steps, requests = phase
+    step = steps[0]
+    stats = window_stats(requests, step)
+    samples = read_resources(resource_path(run_dir, "sustained", arch))
+    cpu_s = cpu_seconds(samples, service_names(arch, settings), step.window)
+    return Sustained(
+        users=stats.users, duration_s=stats.duration_s, requests=stats.requests, failures=stats.failures,
+        rps=stats.rps, mean_ms=stats.mean_ms, p50_ms=stats.p50_ms, p95_ms=stats.p95_ms, p99_ms=stats.p99_ms,
+        failure_ratio=stats.failure_ratio,
+        server_cpu_ms_per_request=cpu_s * 1000 / stats.requests if cpu_s is not None and stats.requests
+        else None,
+    )
+
+
+def cpu_seconds(samples: Sequence[Sample], names: Iterable[str], window: tuple[float, float]) -> float | None:
+    """CPU time (core-seconds) the named processes used within ``window``, or None without samples.
+
+    A sample's cpu_percent is psutil's average since the previous sample of the same name, so it holds over
+    the interval (previous t, t]; each interval is clipped to the window. The first sample of a name only
+    starts the clock.
+    """
+    low, high = window
+    total, seen = 0.0, False
+    for name in dict.fromkeys(names):  # in order: the same sum (to the last bit) on every run
+        series = [sample for sample in samples if sample.name == name]
+        for previous, current in zip(series, series[1:]):
+            overlap = min(current.t, high) - max(previous.t, low)
+            if overlap > 0:
+                total += current.cpu_percent / 100 * overlap
+                seen = True
+    return total if seen else None
+
+
+# --------------------------------------------------------------------------- stress and recovery
+
+
+def stress_section(run_dir: Path, arch: str, reference_p50_ms: float | None) -> Stress | None:
+    """First step: the stress itself; second: recovery at fewer users. Recovered when the recovery step
+    fails at most 1% and its p50 is at most twice the reference (1-user, else sustained) p50."""
+    phase = phase_steps(run_dir, "stress", arch)
+    if phase is None:
+        return None
+    steps, requests = phase
+    stress = window_stats(requests, steps[0])
+    recovery = _recovery(window_stats(requests, steps[1]), reference_p50_ms) if len(steps) > 1 else None
+    return Stress(users=stress.users, requests=stress.requests, rps=stress.rps, p50_ms=stress.p50_ms,
+                  p95_ms=stress.p95_ms, failure_ratio=stress.failure_ratio, recovery=recovery)
+
+
+def _recovery(stats: WindowStats, reference_p50_ms: float | None) -> Recovery:
+    recovered: bool | None = None
+    if not stats.requests or stats.p50_ms is None:
+        recovered = False
+    elif reference_p50_ms is not None:
+        recovered = (stats.failure_ratio or 0.0) <= RECOVERY_MAX_FAILURE_RATIO and (
+            stats.p50_ms <= RECOVERY_LATENCY_FACTOR * reference_p50_ms
+        )
+    return Recovery(users=stats.users, requests=stats.requests, p50_ms=stats.p50_ms,
+                    failure_ratio=stats.failure_ratio, reference_p50_ms=reference_p50_ms, recovered=recovered)
+
+
+# --------------------------------------------------------------------------- saturation
+
+
+def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturation | None:
+    """Whether the load generator (one process, % of one core) or the machine (% of one core, summed over
+    cores) ran hot in any phase: then the measurement may show the client's limit, not the server's."""
+    files = resource_files(run_dir, arch)
+    if not files:
+        return None
+    flags: list[str] = []
+    generator_max: float | None = None
+    machine_max: float | None = None
+    for phase, path in files.items():
+        samples = read_resources(path)
+        generator = max_cpu(samples, LOAD_GENERATOR)
+        machine = max_cpu(samples, MACHINE)
+        generator_max = _max_optional(generator_max, generator)
+        machine_max = _max_optional(machine_max, machine)
+        if generator is not None and generator > SATURATION_PERCENT:
+            flags.append(
+                f"{phase}: the load generator (locust) reached {generator:.0f}% of one core "
+                f"(> {SATURATION_PERCENT:.0f}%): the client may have limited the measurement"
+            )
+        if machine is not None and cores and machine > SATURATION_PERCENT * cores:
+            flags.append(
+                f"{phase}: the machine reached {machine:.0f}% CPU (> {SATURATION_PERCENT:.0f}% of "
+                f"{cores:g} cores = {SATURATION_PERCENT * cores:.0f}%): client and servers competed for CPU"
+            )
+    return Saturation(load_generator_max_cpu_percent=generator_max, machine_max_cpu_percent=machine_max,
+                      flags=flags)
+
+
+def generator_peak_percent(path: Path) -> float | None:
+    """The highest CPU (% of one core) of any Locust process (``locust``, ``locust-worker-N``) in a
+    resources CSV, or None without such rows."""
+    return max_cpu(read_resources(path), LOAD_GENERATOR)
+
+
+def max_cpu(samples: Iterable[Sample], name: str) -> float | None:
+    """Highest CPU of ``name`` or of any process named ``name-...`` (e.g. locust-worker-2)."""
+    return max(
+        (s.cpu_percent for s in samples if s.name == name or s.name.startswith(name + "-")), default=None
+    )
+
+
+def _max_optional(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)

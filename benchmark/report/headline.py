@@ -1,0 +1,120 @@
+"""The top of a report: the run line, whether the run is complete and what it misses, the errors it
+recorded, and the headline table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from benchmark.report.blocks import Block, Bullets, Paragraph, Table
+from benchmark.report.format import DASH, ms, number, rps, share, yes_no
+from benchmark.summary import ArchitectureSummary, BreakingPoint, OneUser, RampPoint, Summary, Sustained
+
+NOT_PROFILED = "queue"  # its API does not install the profiler: no profile section expected
+SECTION_EXPERIMENT = {  # which experiment of run.json produces each section of an architecture's summary
+    "one_user": "locust", "ramp": "locust", "sustained": "locust", "stress": "locust", "saturation": "locust",
+    "timeit": "timeit", "time_split": "timeit", "profile": "profile",
+}
+QUEUE_NOTE = ("For the queue, every latency is end-to-end — from the submit to the moment the client has "
+              "the result, polling included — and every throughput is completed tasks per second.")
+
+
+def status_blocks(summary: Summary) -> list[Block]:
+    blocks: list[Block] = [Paragraph(run_line(summary))]
+    missing, not_run = missing_sections(summary)
+    if not summary.complete:
+        text = "⚠ This run is incomplete: it was interrupted or an experiment failed; the numbers below "
+        text += "cover only what ran."
+        if missing:
+            text += " Missing: " + "; ".join(missing) + "."
+        blocks.append(Paragraph(text))
+    elif missing:
+        blocks.append(Paragraph("⚠ Missing from this run: " + "; ".join(missing) + "."))
+    if not_run:
+        blocks.append(Paragraph("Not part of this run: " + "; ".join(not_run) + "."))
+    if summary.errors:
+        blocks += [Paragraph("Errors recorded by the run:"), Bullets(list(summary.errors))]
+    return blocks
+
+
+def run_line(summary: Summary) -> str:
+    parts = [f"Run {summary.run_id}"]
+    if summary.profile:
+        parts.append(f"profile {summary.profile}")
+    started, finished = summary.started_at, summary.finished_at
+    if started is not None:
+        parts.append("started " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)))
+        if finished is not None and finished >= started:
+            parts.append(f"took {(finished - started) / 60:.1f} min")
+    parts.append("architectures: " + ", ".join(summary.architectures))
+    return ", ".join(parts) + "."
+
+
+def missing_sections(summary: Summary) -> tuple[list[str], list[str]]:
+    """Sections without data, as "ramp (sync, async)": (missing, not part of the run's experiments)."""
+    experiments = summary.experiments
+    missing: list[str] = []
+    not_run: list[str] = []
+    for section, experiment in SECTION_EXPERIMENT.items():
+        absent = [arch for arch, data in summary.architectures.items() if getattr(data, section) is None
+                  and not (section == "profile" and arch == NOT_PROFILED)]
+        if not absent:
+            continue
+        label = f"{section.replace('_', ' ')} ({', '.join(absent)})"
+        skipped = experiments is not None and experiment not in experiments
+        (not_run if skipped else missing).append(label)
+    if experiments is not None:
+        attribution = summary.attribution
+        if attribution is None:
+            (missing if "attribution" in experiments else not_run).append("attribution")
+        elif attribution.missing:
+            missing.append(f"attribution ({', '.join(attribution.missing)})")
+    return missing, not_run
+
+
+Cell = Callable[[ArchitectureSummary], str]
+
+
+def headline_table(archs: dict[str, ArchitectureSummary]) -> Table:
+    rows: list[tuple[str, Cell]] = [
+        ("p50 at 1 user", lambda a: ms(a.one_user.p50_ms if a.one_user else None)),
+        ("p95 at 1 user", lambda a: ms(a.one_user.p95_ms if a.one_user else None)),
+        ("p99 at 1 user", lambda a: ms(a.one_user.p99_ms if a.one_user else None)),
+        ("ideal p50 (model calls alone)", lambda a: ms(a.ideal.p50_ms if a.ideal else None)),
+        ("overhead over ideal p50",
+         lambda a: number(a.one_user.overhead_p50_ms if a.one_user else None, "+.1f", "ms")),
+        ("timeit mean (sequential)", lambda a: ms(a.timeit.mean_ms if a.timeit else None)),
+        ("breaking point", lambda a: users_rps(a.ramp.breaking_point if a.ramp else None, "none")),
+        ("last good step", lambda a: users_rps(a.ramp.last_good if a.ramp else None, DASH)),
+        ("max sustained (at the breaking point)", lambda a: users_rps(a.sustained, DASH)),
+        ("capacity (ramp's highest throughput)", lambda a: users_rps(a.ramp.peak if a.ramp else None, DASH)),
+        ("server CPU per request",
+         lambda a: number(a.sustained.server_cpu_ms_per_request if a.sustained else None, ".2f", "ms")),
+        ("failures at 1 user", lambda a: _failures(a.one_user)),
+        ("failures, sustained", lambda a: share(a.sustained.failure_ratio if a.sustained else None)),
+        ("failures under stress", lambda a: share(a.stress.failure_ratio if a.stress else None)),
+        ("recovered after stress",
+         lambda a: yes_no(a.stress.recovery.recovered if a.stress and a.stress.recovery else None)),
+        ("saturation flags", _flag_count),
+    ]
+    return Table(["", *archs], [[label, *[cell(data) for data in archs.values()]] for label, cell in rows])
+
+
+def users_rps(section: BreakingPoint | RampPoint | Sustained | None, when_absent: str) -> str:
+    if section is None:
+        return DASH
+    if section.users is None:
+        return when_absent
+    return f"{section.users} users, {rps(section.rps)}"
+
+
+def _failures(one_user: OneUser | None) -> str:
+    if one_user is None:
+        return DASH
+    return f"{one_user.failures} of {one_user.requests:,}"
+
+
+def _flag_count(data: ArchitectureSummary) -> str:
+    if data.saturation is None:
+        return DASH
+    return str(len(data.saturation.flags)) if data.saturation.flags else "none"

@@ -1,0 +1,461 @@
+"""The summary of a run: the one contract between what measures (``benchmark.analysis``) and what reads
+(the report, the plots, the comparison, the targets, the console).
+
+``summary.json`` is :class:`Summary` serialized (``doc/run-folder.md`` describes the fields; this module is
+the reference). Every model forbids unknown keys, so a key renamed on one side fails loudly instead of
+showing up as a dash in the report. Numbers that are not finite (NaN, ±inf) become None on the way in, so
+the file is strict JSON.
+
+Versions: 2 is the first version defined by these models; version 1 files (written by the untyped
+``benchmark/analysis.py``) have the same shape and load as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+SUMMARY_FILE = "summary.json"
+
+
+class SchemaVersionError(ValueError):
+    """A summary.json of a schema version this code does not read."""
+
+
+def version_problem(found: Any) -> str:
+    """What is wrong with ``found`` as a schema version; the versions this code reads."""
+    readable = ", ".join(str(version) for version in READABLE_VERSIONS)
+    return f"schema version {found!r} is not one this code reads (it reads versions {readable})"
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity (at any depth of dicts, lists and tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
+class Model(BaseModel):
+    """Frozen, no unknown keys, non-finite numbers as None; JSON keys are the aliases (``from``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_numbers(cls, data: Any) -> Any:
+        return finite(data) if isinstance(data, dict) else data
+
+
+# --------------------------------------------------------------------------- run and environment
+
+
+class Machine(Model):
+    cpu_model: str | None = None
+    cores: int | None = None  # logical cores
+    physical_cores: int | None = None
+    memory_gb: float | None = None
+    os: str | None = None
+    kernel: str | None = None
+    load_average: list[float] | None = None
+
+
+class Environment(Model):
+    """environment.json as the run recorded it."""
+
+    machine: Machine | None = None
+    python: str | None = None
+    packages: dict[str, str] | None = None
+    git_commit: str | None = None
+    settings: dict[str, Any] | None = None  # the stack's settings (scoring_bench.core.settings.Settings)
+    bench: dict[str, Any] | None = None  # the benchmark's knobs (benchmark.settings.BenchSettings)
+
+
+# --------------------------------------------------------------------------- one architecture
+
+
+class Ideal(Model):
+    """The latency of the model calls alone (benchmark.ideal) for the recorded settings."""
+
+    mean_ms: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    description: str = ""
+
+
+class OneUser(Model):
+    users: int = 1
+    requests: int = 0
+    failures: int = 0
+    rps: float | None = None
+    mean_ms: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    overhead_p50_ms: float | None = None  # p50 − the ideal p50
+
+
+class Timeit(Model):
+    n: int = 0  # successful sequential requests
+    failures: int = 0
+    mean_ms: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+
+class TimeSplit(Model):
+    """Mean server time per request from the Server-Timing headers of the timeit run."""
+
+    feature_store_ms: float = 0.0
+    models_ms: float = 0.0
+    other_ms: float = 0.0
+    n: int | None = None
+
+
+class RampStepStats(Model):
+    users: int
+    rps: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    failure_ratio: float | None = None
+    requests: int = 0
+
+
+class RampPoint(Model):
+    """A step of the ramp singled out: the last good one, or the one of the highest throughput."""
+
+    users: int | None = None
+    rps: float | None = None
+    step_index: int | None = None
+
+
+class BreakingPoint(Model):
+    """users is None when the ramp did not break (or could not be judged: see ``reason``)."""
+
+    users: int | None = None
+    rps: float | None = None
+    reason: str = ""
+    step_index: int | None = None
+
+
+class Ramp(Model):
+    steps: list[RampStepStats] = Field(default_factory=list)
+    breaking_point: BreakingPoint | None = None
+    last_good: RampPoint | None = None
+    peak: RampPoint | None = None
+
+
+class Sustained(Model):
+    users: int = 0
+    duration_s: float | None = None
+    requests: int = 0
+    failures: int = 0
+    rps: float | None = None
+    mean_ms: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    failure_ratio: float | None = None
+    server_cpu_ms_per_request: float | None = None
+
+
+class Recovery(Model):
+    users: int = 0
+    requests: int = 0
+    p50_ms: float | None = None
+    failure_ratio: float | None = None
+    reference_p50_ms: float | None = None
+    recovered: bool | None = None  # None: undecided (no reference latency)
+
+
+class Stress(Model):
+    users: int = 0
+    requests: int = 0
+    rps: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    failure_ratio: float | None = None
+    recovery: Recovery | None = None
+
+
+class Saturation(Model):
+    load_generator_max_cpu_percent: float | None = None
+    machine_max_cpu_percent: float | None = None
+    flags: list[str] = Field(default_factory=list)
+
+
+class EntryStats(Model):
+    """One Locust entry of the queue user (submit, poll) within a phase."""
+
+    requests: int = 0
+    failures: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+
+
+class QueuePhase(Model):
+    depth_max: float | None = None
+    depth_mean: float | None = None
+    depth_samples: int = 0
+    tasks: int = 0
+    submit: EntryStats = Field(default_factory=EntryStats)
+    poll: EntryStats = Field(default_factory=EntryStats)
+    polls_per_task: float | None = None
+    worker_cpu_mean_percent: float | None = None
+    worker_cpu_max_percent: float | None = None
+    worker_cpu_ms_per_task: float | None = None
+
+
+class QueueSection(Model):
+    phases: dict[str, QueuePhase] = Field(default_factory=dict)
+    model_api: str | None = None
+
+
+class ArchitectureSummary(Model):
+    """Every section of one architecture; a section whose raw files are absent is None."""
+
+    ideal: Ideal | None = None
+    one_user: OneUser | None = None
+    timeit: Timeit | None = None
+    time_split: TimeSplit | None = None
+    ramp: Ramp | None = None
+    sustained: Sustained | None = None
+    stress: Stress | None = None
+    profile: dict[str, float] | None = None  # share of the handler's wall time by part (breakdown.json)
+    saturation: Saturation | None = None
+    queue: QueueSection | None = None  # the queue architecture only
+
+
+# --------------------------------------------------------------------------- comparison and burst
+
+
+class Improvement(Model):
+    """async over sync in percent of the sync mean (timeit), with a bootstrap interval."""
+
+    percent: float | None = None
+    low: float | None = None
+    high: float | None = None
+    confidence: float | None = None
+    n_sync: int | None = None
+    n_async: int | None = None
+
+
+class Comparison(Model):
+    timeit_improvement_pct: Improvement | None = None
+
+
+class BurstRun(Model):
+    architecture: str | None = None
+    concurrency: int | None = None  # the queue's worker concurrency
+    tasks: int = 0
+    completed: int = 0
+    failures: int = 0
+    drain_s: float | None = None  # None unless every task succeeded
+    last_done_s: float | None = None
+    first_done_s: float | None = None
+    last_accepted_s: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    max_ms: float | None = None
+    throughput_per_s: float | None = None
+    depth_max: float | None = None  # the queue only
+    worker_cpu_ms_per_task: float | None = None  # the queue only
+
+
+class Burst(Model):
+    tasks: int | None = None
+    runs: list[BurstRun] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- attribution
+
+
+class Spread(Model):
+    """benchmark.stats.spread of the repetitions."""
+
+    mean: float | None = None
+    stdev: float | None = None
+    min: float | None = None
+    max: float | None = None
+    n: int = 0
+
+
+class Spreads(Model):
+    p50_ms: Spread | None = None
+    max_rps: Spread | None = None
+
+
+class WithinNoise(Model):
+    p50_ms: bool | None = None
+    max_rps: bool | None = None
+
+
+class Level(Model):
+    """One waterfall configuration of one architecture over its repetitions."""
+
+    step: int
+    label: str = ""
+    reps: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_rps: float | None = None
+    failure_ratio: float | None = None
+    spread: Spreads = Field(default_factory=Spreads)
+
+
+class Factor(Model):
+    """A waterfall factor: what its step switches (``from`` → ``to``)."""
+
+    step: int
+    factor: str = ""
+    from_: str = Field("", alias="from")
+    to: str = ""
+
+
+class WaterfallStep(Factor):
+    architecture: str
+    p50_ms: float | None = None
+    delta_p50_ms: float | None = None
+    max_rps: float | None = None
+    delta_rps: float | None = None
+    failure_ratio: float | None = None
+    reps: int = 0
+    spread: Spreads = Field(default_factory=Spreads)
+    within_noise: WithinNoise = Field(default_factory=WithinNoise)
+
+
+class GapAt(Model):
+    """The sync–async gap of one configuration."""
+
+    latency_gap_ms: float | None = None  # sync p50 − async p50
+    throughput_ratio: float | None = None  # async ÷ sync req/s
+    throughput_difference_rps: float | None = None  # async − sync req/s
+    sync_p50_ms: float | None = None
+    async_p50_ms: float | None = None
+    sync_rps: float | None = None
+    async_rps: float | None = None
+
+
+class GapFactor(Factor):
+    gap_change_p50_ms: float | None = None
+    gap_change_rps: float | None = None
+    share_p50: float | None = None
+    share_rps: float | None = None
+
+
+class Gap(Model):
+    seed_faithful: GapAt | None = None
+    tuned: GapAt | None = None
+    total_change_p50_ms: float | None = None
+    total_change_rps: float | None = None
+    factors: list[GapFactor] = Field(default_factory=list)
+
+
+class StudyEntry(Model):
+    """One configuration of the fan-out, cpu or tail study for one architecture, beside its ideal."""
+
+    step: int
+    label: str = ""
+    architecture: str
+    num_models: int | None = None
+    model_kind: str = ""
+    model_latency: str = ""
+    concurrent: bool = False
+    reps: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    rps: float | None = None
+    failure_ratio: float | None = None
+    ideal_mean_ms: float | None = None
+    ideal_p50_ms: float | None = None
+    ideal_p95_ms: float | None = None
+    ideal_p99_ms: float | None = None
+    ideal_description: str | None = None
+
+
+class Attribution(Model):
+    architectures: list[str] = Field(default_factory=list)
+    load_users: int | None = None
+    missing: list[str] = Field(default_factory=list)  # planned configurations without a measurement
+    steps: list[WaterfallStep] = Field(default_factory=list)
+    baseline: dict[str, Level] | None = None  # step 0, seed-faithful, by architecture
+    tuned: dict[str, Level] | None = None  # the last planned step, by architecture
+    gap: Gap | None = None
+    fanout: list[StudyEntry] = Field(default_factory=list)
+    cpu: dict[str, StudyEntry] | None = None
+    tail: dict[str, StudyEntry] | None = None
+
+
+# --------------------------------------------------------------------------- the summary
+
+
+class Summary(Model):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    complete: bool = False
+    profile: str | None = None
+    started_at: float | None = None  # epoch s
+    finished_at: float | None = None
+    errors: list[str] = Field(default_factory=list)
+    experiments: list[str] | None = None  # None: run.json did not say
+    environment: Environment | None = None
+    architectures: dict[str, ArchitectureSummary] = Field(default_factory=dict)
+    comparison: Comparison = Field(default_factory=Comparison)
+    attribution: Attribution | None = None
+    burst: Burst | None = None
+
+    @field_validator("schema_version")
+    @classmethod
+    def _readable(cls, version: int) -> int:
+        if version not in READABLE_VERSIONS:
+            raise ValueError(version_problem(version))
+        return version
+
+    def to_json(self) -> str:
+        """Strict JSON (no NaN), keys in the models' order, indented: what summary.json holds."""
+        data = self.model_dump(mode="json")
+        return json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+    def write(self, path: Path) -> Path:
+        """Write to ``path`` (a run folder: its summary.json); return the file written."""
+        path = _file(path)
+        path.write_text(self.to_json(), encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_json(cls, text: str, source: str = SUMMARY_FILE) -> Summary:
+        """Parse ``text``; :class:`SchemaVersionError` when its version is not readable, pydantic's
+        ``ValidationError`` when a key is unknown or a value of the wrong type."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: not a JSON object")
+        version = data.get("schema_version")
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            raise SchemaVersionError(f"{source}: {version_problem(version)}")
+        return cls.model_validate(data, by_alias=True, by_name=False)  # a file says "from", never "from_"
+
+    @classmethod
+    def load(cls, path: Path) -> Summary:
+        """The summary in ``path`` (a summary.json, or a run folder holding one)."""
+        path = _file(path)
+        return cls.from_json(path.read_text(encoding="utf-8"), str(path))
+
+
+def _file(path: Path) -> Path:
+    path = Path(path)
+    return path / SUMMARY_FILE if path.is_dir() else path
+
