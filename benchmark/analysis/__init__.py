@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from benchmark.analysis.attribution import attribution_section
 from benchmark.analysis.phases import (
     concurrent_calls,
@@ -140,6 +138,6 @@ def read_run(run_dir: Path) -> RunData:
 
 
 __all__ = [
-    "RunData", "RunSeries", "SchemaVersionError", "Summary", "ValidationError", "architecture_summary",
-    "build_series", "build_summary", "has_raw_files", "load_summary", "read_run",
+    "RunData", "RunSeries", "SchemaVersionError", "Summary", "architecture_summary", "build_series",
+    "build_summary", "has_raw_files", "load_summary", "read_run",
 ]
