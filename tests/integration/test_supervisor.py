@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
 import pytest
 
 from scoring_bench.stack.supervisor import StackError, StackState, Supervisor, port_is_free, state_path
-from tests.integration.conftest import SEED_BODY, stack_settings, start_stack
+from tests.integration.conftest import SEED_BODY, Stack, stack_settings, start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +92,31 @@ def test_stale_state_is_cleaned_on_up(tmp_path: Path) -> None:
         fresh = Supervisor(settings).up()  # notices the dead process, restarts everything
         assert fresh.alive()
         assert stack.http.post(stack.url("scoring-sync"), json=SEED_BODY, timeout=10).status_code == 200
+
+
+def test_a_proxy_in_the_environment_is_never_used_on_loopback(tmp_path: Path) -> None:
+    """`up` with a user's HTTP_PROXY (and no NO_PROXY) set, as a new process reads it: the health
+    checks, the handlers' model calls and the queue's round trip never go through the proxy (this
+    one refuses everything)."""
+    settings = stack_settings(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
+    env.update(settings.to_env())
+    env.update({var: "http://127.0.0.1:9" for var in
+                ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")})
+
+    def cli(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "scoring_bench.stack.cli", command], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    try:
+        up = cli("up")
+        assert up.returncode == 0, up.stderr
+        stack = Stack(settings, StackState.load(state_path(settings)), Supervisor(settings))  # type: ignore[arg-type]
+        for name in ("scoring-sync", "scoring-async"):
+            assert stack.post(name, SEED_BODY).status_code == 200
+        queued = stack.post("scoring-queue", SEED_BODY, params={"wait_ms": "5000"})
+        assert queued.status_code == 200 and queued.json()["status"] == "SUCCESS"
+        assert cli("status").returncode == 0
+    finally:
+        assert cli("down").returncode == 0
+    assert all(port_is_free("127.0.0.1", port) for port in _ports(settings))
