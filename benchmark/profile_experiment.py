@@ -19,7 +19,7 @@ import requests
 from benchmark.settings import REQUEST_RESPONSE, BenchSettings
 from benchmark.timeit_experiment import scoring_url
 from benchmark import profiles
-from scoring_bench.core.service_info import EXAMPLE_FEATURES
+from scoring_bench.core.endpoints import EXAMPLE_FEATURES
 from scoring_bench.stack.supervisor import running_stack
 
 MODES = ("pyinstrument", "yappi-wall", "yappi-cpu")
