@@ -8,14 +8,14 @@ PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) el
 PYTHON ?= $(firstword $(foreach p,python3.12 python3.11 python3,$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(PY_OK)' >/dev/null 2>&1 && echo $(p))))
 CLI := $(BIN)/scoring-bench
 
-.PHONY: help install up down status bench report locust-ui test doc clean \
+.PHONY: help install up down status bench report locust-ui test lint doc clean \
 	docker-build docker-run-model-sync docker-run-model-async docker-run-scoring-sync \
 	docker-run-scoring-async docker-run-queue docker-run-redis docker-stop docker-up docker-down \
 	docker-bench
 
 help:
 	@echo "make bench    run the benchmark (starts and stops the stack itself)"
-	@echo "make test     run the tests"
+	@echo "make test     run the tests;  make lint   ruff and mypy"
 	@echo "make up | down | status    the local stack on loopback (make up MONITORING=1: and Prometheus)"
 	@echo "make report RUN=results/<id>   rebuild a report;  make locust-ui   Locust's web UI"
 	@echo "make docker-build | docker-up | docker-bench | docker-down    the stack in containers"
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  echo "and run again, or point at it: make PYTHON=/path/to/python3.12 ..."; exit 1; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,lint]'
 	@# meinheld pins greenlet<0.5, which does not build on 3.11+; it runs with a current greenlet.
 	$(BIN)/python -m pip install -q -c constraints.txt --no-deps --no-build-isolation meinheld
 	@touch $@
@@ -56,6 +56,12 @@ locust-ui: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (lint and format check) and mypy (settings in pyproject.toml: strict on scoring_bench/core)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 doc: doc/architecture.svg
 

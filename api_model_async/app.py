@@ -22,12 +22,15 @@ SERVICE = "model-async"
 def create_app(settings: Settings) -> FastAPI:
     parser = RequestParser(settings.max_features, settings.max_body_bytes)
     latency = LatencySampler(settings)
-    app = fastapi_adapter.create_app("scoring-bench model API (async)",
-                                     index(SERVICE, ASYNC_PREDICT_PATH, docs=True), settings)
+    app = fastapi_adapter.create_app(
+        "scoring-bench model API (async)", index(SERVICE, ASYNC_PREDICT_PATH, docs=True), settings
+    )
     profiling.install_fastapi(app, settings, SERVICE)
 
-    @app.post(ASYNC_PREDICT_PATH,
-              openapi_extra=openapi_body(parser.features_adapter.json_schema(), EXAMPLE_FEATURES))
+    @app.post(
+        ASYNC_PREDICT_PATH,
+        openapi_extra=openapi_body(parser.features_adapter.json_schema(), EXAMPLE_FEATURES),
+    )
     async def predict(request: Request, model_id: str | None = None) -> Response:
         features = parser.features(await read_body(request, settings.max_body_bytes))
         mid = parse_model_id(model_id)

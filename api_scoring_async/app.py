@@ -29,8 +29,12 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         await scorer.close()
 
-    app = fastapi_adapter.create_app("scoring-bench scoring handler (async)",
-                                     index(SERVICE, ASYNC_PREDICT_PATH, docs=True), settings, lifespan)
+    app = fastapi_adapter.create_app(
+        "scoring-bench scoring handler (async)",
+        index(SERVICE, ASYNC_PREDICT_PATH, docs=True),
+        settings,
+        lifespan,
+    )
     profiling.install_fastapi(app, settings, SERVICE)
 
     @app.post(ASYNC_PREDICT_PATH, openapi_extra=openapi_body(parser.scoring_json_schema(), EXAMPLE_FEATURES))

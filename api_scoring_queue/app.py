@@ -22,7 +22,13 @@ from starlette.concurrency import run_in_threadpool
 
 from scoring_bench.core import health
 from scoring_bench.core.callback_urls import check_callback_url
-from scoring_bench.core.endpoints import EXAMPLE_FEATURES, HEALTH_PATH, QUEUE_PREDICT_PATH, QUEUE_TASKS_PATH, index
+from scoring_bench.core.endpoints import (
+    EXAMPLE_FEATURES,
+    HEALTH_PATH,
+    QUEUE_PREDICT_PATH,
+    QUEUE_TASKS_PATH,
+    index,
+)
 from scoring_bench.core.errors import QueueUnavailable, UnknownTask
 from scoring_bench.core.schemas import RequestParser, ScoreRequest
 from scoring_bench.core.settings import Settings
@@ -56,15 +62,25 @@ class Queue:
         self.settings = settings
         self.celery = celery_app
         self.results = async_redis(settings, settings.queue_results_url)
-        self.store = TaskStore(self.results, settings.queue_key_prefix, settings.queue_result_expires_s,
-                               celery_app.backend.get_key_for_task, celery_app.backend.decode_result)
-        self.workers = CachedCheck(lambda: run_in_threadpool(broker_and_workers, celery_app, PING_TIMEOUT_S),
-                                   PING_CACHE_S)
+        self.store = TaskStore(
+            self.results,
+            settings.queue_key_prefix,
+            settings.queue_result_expires_s,
+            celery_app.backend.get_key_for_task,
+            celery_app.backend.decode_result,
+        )
+        self.workers = CachedCheck(
+            lambda: run_in_threadpool(broker_and_workers, celery_app, PING_TIMEOUT_S), PING_CACHE_S
+        )
         self.metrics = metrics.QueueMetrics(SERVICE) if settings.metrics_enabled else None
 
     def _publish(self, task_id: str, request: ScoreRequest, callback_url: str | None) -> None:
-        kwargs = {"features": list(request.features), "entity_id": request.entity_id,
-                  "callback_url": callback_url, "submitted_at": time.time()}
+        kwargs = {
+            "features": list(request.features),
+            "entity_id": request.entity_id,
+            "callback_url": callback_url,
+            "submitted_at": time.time(),
+        }
         self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
 
     async def submit(self, request: ScoreRequest, callback_url: str | None) -> str:
@@ -118,13 +134,20 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.metrics_enabled:  # queue_depth: the broker's queue length, read at each scrape
         metrics.add_collector("queue_depth", QueueDepthCollector(settings, SERVICE))
     wait_ms_query = Query(
-        None, description=f"Wait up to this many ms (at most {settings.queue_max_wait_ms}) for the result.")
-    callback_query = Query(None, description="POST the task's document here when it ends (allowlisted hosts only).")
+        None, description=f"Wait up to this many ms (at most {settings.queue_max_wait_ms}) for the result."
+    )
+    callback_query = Query(
+        None, description="POST the task's document here when it ends (allowlisted hosts only)."
+    )
 
-    @app.post(QUEUE_PREDICT_PATH, status_code=202,
-              openapi_extra=openapi_body(parser.scoring_json_schema(), EXAMPLE_FEATURES))
-    async def predict(request: Request, wait_ms: str | None = wait_ms_query,
-                      callback_url: str | None = callback_query) -> Response:
+    @app.post(
+        QUEUE_PREDICT_PATH,
+        status_code=202,
+        openapi_extra=openapi_body(parser.scoring_json_schema(), EXAMPLE_FEATURES),
+    )
+    async def predict(
+        request: Request, wait_ms: str | None = wait_ms_query, callback_url: str | None = callback_query
+    ) -> Response:
         score_request = parser.scoring(await read_body(request, settings.max_body_bytes))
         wait = parse_wait_ms(wait_ms, settings.queue_max_wait_ms)
         if callback_url is not None:
@@ -139,8 +162,10 @@ def create_app(settings: Settings) -> FastAPI:
         wait = parse_wait_ms(wait_ms, settings.queue_max_wait_ms)
         doc = await queue.document(task_id, wait) if is_task_id(task_id) else None
         if doc is None:
-            raise UnknownTask(f"no task {task_id!r}: never issued, or its result expired "
-                              f"(after {settings.queue_result_expires_s} s)")
+            raise UnknownTask(
+                f"no task {task_id!r}: never issued, or its result expired "
+                f"(after {settings.queue_result_expires_s} s)"
+            )
         return json_response(doc)
 
     @app.get(HEALTH_PATH)

@@ -27,7 +27,14 @@ from scoring_bench.core.settings import Settings
 from scoring_bench.core.tasks import READY_STATES
 from scoring_bench.service import metrics
 from scoring_bench.service.callback_sender import CallbackFailed, CallbackSender
-from scoring_bench.service.queue import CALLBACK_TASK, SCORE_TASK, TRANSIENT_ERRORS, make_celery, retry_delay_s, scorer_settings
+from scoring_bench.service.queue import (
+    CALLBACK_TASK,
+    SCORE_TASK,
+    TRANSIENT_ERRORS,
+    make_celery,
+    retry_delay_s,
+    scorer_settings,
+)
 from scoring_bench.service.scorer_sync import SyncScorer
 from scoring_bench.service.task_store import document_of
 
@@ -71,7 +78,7 @@ def create_worker(settings: Settings, clients: ProcessClients | None = None) -> 
     """The Celery app with the scoring task and the callback task, configured by ``settings``
     (``clients``: what the tasks use; by default made on first use in each worker process)."""
     app = make_celery(settings)
-    clients = clients or ProcessClients(settings)
+    process = clients or ProcessClients(settings)
 
     def backoff(retries: int) -> float:
         return retry_delay_s(retries, settings.queue_retry_backoff_s, settings.queue_retry_backoff_max_s)
@@ -81,35 +88,47 @@ def create_worker(settings: Settings, clients: ProcessClients | None = None) -> 
         ended (the result is stored by then, so a receiver that asks for the status sees the same)."""
 
         def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
-            if (recorded := clients.metrics()) is not None:
+            if (recorded := process.metrics()) is not None:
                 recorded[1].started.inc()
 
-        def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any,
-                         einfo: Any) -> None:
+        def after_return(
+            self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
+        ) -> None:
             if status not in READY_STATES:
                 return
-            if (recorded := clients.metrics()) is not None:
+            if (recorded := process.metrics()) is not None:
                 recorded[1].task_ended(status == "SUCCESS", (kwargs or {}).get("submitted_at"))
             if url := (kwargs or {}).get("callback_url"):
                 self.app.send_task(CALLBACK_TASK, args=(url, document_of(task_id, status, retval)))
 
-    @app.task(name=SCORE_TASK, bind=True, base=ScoreTask, max_retries=settings.queue_max_retries,
-              shared=False)  # shared: Celery would add it to every app made in this process
-    def score(self: Task, features: list[float], entity_id: str | None = None,
-              callback_url: str | None = None, submitted_at: float | None = None) -> dict[str, Any]:
+    @app.task(
+        name=SCORE_TASK, bind=True, base=ScoreTask, max_retries=settings.queue_max_retries, shared=False
+    )  # shared: Celery would add it to every app made in this process
+    def score(
+        self: Task,
+        features: list[float],
+        entity_id: str | None = None,
+        callback_url: str | None = None,
+        submitted_at: float | None = None,
+    ) -> dict[str, Any]:
         """The scoring handler's answer plus ``timings`` (ms per step, as in Server-Timing).
         Transient errors are retried with backoff; others (an unknown entity) fail the task.
         ``submitted_at``: the API's clock at submit, for the end-to-end latency."""
         try:
-            body, timings = clients.scorer().score(ScoreRequest(entity_id, tuple(features)))
+            body, timings = process.scorer().score(ScoreRequest(entity_id, tuple(features)))
         except TRANSIENT_ERRORS as exc:
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
-        if (recorded := clients.metrics()) is not None:
+        if (recorded := process.metrics()) is not None:
             recorded[0].observe_timings(timings)
         return {**body, "timings": {**timings.steps, "total": timings.total_ms()}}
 
-    @app.task(name=CALLBACK_TASK, bind=True, ignore_result=True, max_retries=settings.callback_max_retries,
-              shared=False)
+    @app.task(
+        name=CALLBACK_TASK,
+        bind=True,
+        ignore_result=True,
+        max_retries=settings.callback_max_retries,
+        shared=False,
+    )
     def deliver_callback(self: Task, url: str, document: dict[str, Any]) -> None:
         """POST ``document`` to ``url``, retried with backoff while the receiver is unreachable or
         answers 429/5xx. The allowlist is checked again: the API checked it at submit time, but a
@@ -119,7 +138,7 @@ def create_worker(settings: Settings, clients: ProcessClients | None = None) -> 
             log.warning("callback of task %s not sent: %s", document.get("task_id"), refusal)
             return
         try:
-            clients.sender().post(url, document)
+            process.sender().post(url, document)
         except CallbackFailed as exc:
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
 

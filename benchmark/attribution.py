@@ -32,8 +32,26 @@ from scoring_bench.core.presets import PRESETS
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.supervisor import running_stack
 
-COLUMNS = ["study", "step", "label", "factor", "from", "to", "arch", "rep", "p50_ms", "p95_ms", "p99_ms",
-           "one_user_n", "rps", "failure_ratio", "load_users", "num_models", "model_kind", "model_latency"]
+COLUMNS = [
+    "study",
+    "step",
+    "label",
+    "factor",
+    "from",
+    "to",
+    "arch",
+    "rep",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "one_user_n",
+    "rps",
+    "failure_ratio",
+    "load_users",
+    "num_models",
+    "model_kind",
+    "model_latency",
+]
 
 
 @dataclass(frozen=True)
@@ -51,21 +69,40 @@ def _workers(prefix: str) -> Callable[[Settings], str]:
         if worker_class in ("gthread", "gevent"):  # threads or greenlets per worker
             return f"{worker_class} {workers}×{getattr(s, prefix + '_threads')}"
         return f"{worker_class} {workers}"
+
     return describe
 
 
 # In the order the waterfall switches them: the seed's most expensive choices first.
 FACTORS: tuple[Factor, ...] = (
-    Factor("HTTP client lifetime", {"http_client_lifetime": ...}, lambda s: f"client per {s.http_client_lifetime}"),
-    Factor("HTTP client library", {"sync_http_client": ..., "async_http_client": ...},
-           lambda s: f"{s.sync_http_client} / {s.async_http_client}"),
+    Factor(
+        "HTTP client lifetime",
+        {"http_client_lifetime": ...},
+        lambda s: f"client per {s.http_client_lifetime}",
+    ),
+    Factor(
+        "HTTP client library",
+        {"sync_http_client": ..., "async_http_client": ...},
+        lambda s: f"{s.sync_http_client} / {s.async_http_client}",
+    ),
     Factor("Redis client in the async handler", {"async_redis_client": ...}, lambda s: s.async_redis_client),
-    Factor("sync servers", {"scoring_sync_worker_class": ..., "scoring_sync_workers": ...,
-                            "scoring_sync_threads": ..., "model_sync_worker_class": ...,
-                            "model_sync_workers": ..., "model_sync_threads": ...},
-           lambda s: f"handler {_workers('scoring_sync')(s)}, model {_workers('model_sync')(s)}"),
-    Factor("uvicorn workers", {"scoring_async_workers": ..., "model_async_workers": ...},
-           lambda s: f"{s.scoring_async_workers} + {s.model_async_workers}"),
+    Factor(
+        "sync servers",
+        {
+            "scoring_sync_worker_class": ...,
+            "scoring_sync_workers": ...,
+            "scoring_sync_threads": ...,
+            "model_sync_worker_class": ...,
+            "model_sync_workers": ...,
+            "model_sync_threads": ...,
+        },
+        lambda s: f"handler {_workers('scoring_sync')(s)}, model {_workers('model_sync')(s)}",
+    ),
+    Factor(
+        "uvicorn workers",
+        {"scoring_async_workers": ..., "model_async_workers": ...},
+        lambda s: f"{s.scoring_async_workers} + {s.model_async_workers}",
+    ),
 )
 
 
@@ -100,8 +137,17 @@ def waterfall(base: BenchSettings) -> list[Config]:
         switched.update(tuned_values(list(factor.changes)))
         overrides = {"scoring_preset": "seed-faithful", **switched}
         current = Settings(**_stack_values(base), **overrides)
-        configs.append(Config("waterfall", step, f"+ {factor.name}", overrides, factor.name,
-                              factor.describe(previous), factor.describe(current)))
+        configs.append(
+            Config(
+                "waterfall",
+                step,
+                f"+ {factor.name}",
+                overrides,
+                factor.name,
+                factor.describe(previous),
+                factor.describe(current),
+            )
+        )
         previous = current
     assert all(k in switched for k in seed), "every seed-faithful choice must be switched by a factor"
     return configs
@@ -116,13 +162,16 @@ def _stack_values(base: BenchSettings) -> dict[str, Any]:
 def studies(base: BenchSettings) -> list[Config]:
     configs = waterfall(base) if "waterfall" in base.bench_attribution_studies else []
     if "fanout" in base.bench_attribution_studies:
-        configs += [Config("fanout", i, f"{n} models", {"num_models": n}, meta={"num_models": n})
-                    for i, n in enumerate(base.bench_fanout)]
+        configs += [
+            Config("fanout", i, f"{n} models", {"num_models": n}, meta={"num_models": n})
+            for i, n in enumerate(base.bench_fanout)
+        ]
     if "cpu" in base.bench_attribution_studies:
         configs.append(Config("cpu", 0, "cpu-bound model", {"model_kind": "cpu"}))
     if "tail" in base.bench_attribution_studies:
-        configs.append(Config("tail", 0, "lognormal latency, 4 models",
-                              {"model_latency": "lognormal", "num_models": 4}))
+        configs.append(
+            Config("tail", 0, "lognormal latency, 4 models", {"model_latency": "lognormal", "num_models": 4})
+        )
     return configs
 
 
@@ -131,7 +180,9 @@ def config_settings(base: BenchSettings, config: Config, stack_dir: Path) -> Set
     return Settings(**values)
 
 
-def measure(base: BenchSettings, config: Config, run_dir: Path, tick: Callable[[], None]) -> list[dict[str, Any]]:
+def measure(
+    base: BenchSettings, config: Config, run_dir: Path, tick: Callable[[], None]
+) -> list[dict[str, Any]]:
     """Start the configuration's stack and measure both architectures; one row per arch and rep."""
     folder = run_dir / "attribution" / config.study / str(config.step)
     settings = config_settings(base, config, base.stack_dir)
@@ -144,15 +195,26 @@ def measure(base: BenchSettings, config: Config, run_dir: Path, tick: Callable[[
                 rep_dir = folder / f"rep-{rep}"
                 timeit_csv = run_timeit(settings, arch, base.bench_attribution_timeit, rep_dir / "timeit")
                 latencies = _ok_latencies(timeit_csv)
-                stage = Stage(base.bench_attribution_users, base.bench_attribution_load_s,
-                              min(base.bench_warmup_s, base.bench_attribution_load_s / 3))
+                stage = Stage(
+                    base.bench_attribution_users,
+                    base.bench_attribution_load_s,
+                    min(base.bench_warmup_s, base.bench_attribution_load_s / 3),
+                )
                 run_phase(bench, state, arch, "load", [stage], rep_dir)
                 steps = read_schedule(rep_dir, "load", arch) or []
                 stats = window_stats(read_requests(rep_dir, "load", arch), steps[0]) if steps else None
                 rows.append(_row(config, settings, arch, rep, latencies, stats))
                 tick()
-    (folder / "config.json").write_text(json.dumps({"label": config.label, "overrides": config.overrides,
-                                                    "settings": settings.model_dump(mode="json")}, indent=1))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "label": config.label,
+                "overrides": config.overrides,
+                "settings": settings.model_dump(mode="json"),
+            },
+            indent=1,
+        )
+    )
     return rows
 
 
@@ -161,26 +223,38 @@ def _ok_latencies(path: Path) -> list[float]:
         return [float(r["latency_ms"]) for r in csv.DictReader(f) if r["status"] == "200"]
 
 
-def _row(config: Config, settings: Settings, arch: str, rep: int, latencies: list[float],
-         stats: Any) -> dict[str, Any]:
+def _row(
+    config: Config, settings: Settings, arch: str, rep: int, latencies: list[float], stats: Any
+) -> dict[str, Any]:
     pct = percentiles(latencies) if latencies else {}
     return {
-        "study": config.study, "step": config.step, "label": config.label, "factor": config.factor,
-        "from": config.before, "to": config.after, "arch": arch, "rep": rep,
-        "p50_ms": pct.get("p50"), "p95_ms": pct.get("p95"), "p99_ms": pct.get("p99"),
+        "study": config.study,
+        "step": config.step,
+        "label": config.label,
+        "factor": config.factor,
+        "from": config.before,
+        "to": config.after,
+        "arch": arch,
+        "rep": rep,
+        "p50_ms": pct.get("p50"),
+        "p95_ms": pct.get("p95"),
+        "p99_ms": pct.get("p99"),
         "one_user_n": len(latencies),
         "rps": getattr(stats, "rps", None),
         "failure_ratio": (stats.failures / stats.requests) if stats and stats.requests else None,
         "load_users": stats.users if stats else None,
-        "num_models": settings.num_models, "model_kind": settings.model_kind,
+        "num_models": settings.num_models,
+        "model_kind": settings.model_kind,
         "model_latency": settings.model_latency,
     }
 
 
 def planned_measurements(base: BenchSettings) -> int:
     configs = studies(base)
-    return sum((base.bench_attribution_repeats if c.study == "waterfall" else 1) * len(attributed(base))
-               for c in configs)
+    return sum(
+        (base.bench_attribution_repeats if c.study == "waterfall" else 1) * len(attributed(base))
+        for c in configs
+    )
 
 
 def attributed(base: BenchSettings) -> list[str]:
@@ -188,16 +262,34 @@ def attributed(base: BenchSettings) -> list[str]:
     return [arch for arch in base.architectures if arch in REQUEST_RESPONSE]
 
 
-def run_attribution(base: BenchSettings, run_dir: Path, tick: Callable[[], None] = lambda: None,
-                    on_error: Callable[[str, Exception], None] | None = None) -> Path:
+def run_attribution(
+    base: BenchSettings,
+    run_dir: Path,
+    tick: Callable[[], None] = lambda: None,
+    on_error: Callable[[str, Exception], None] | None = None,
+) -> Path:
     """Measure every configuration; rows are appended as they come, so an interrupted run keeps them."""
     out = run_dir / "attribution"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "measurements.csv"
     configs = studies(base)
-    (out / "plan.json").write_text(json.dumps(
-        [{"study": c.study, "step": c.step, "label": c.label, "factor": c.factor, "from": c.before,
-          "to": c.after, "overrides": c.overrides} for c in configs], indent=1))
+    (out / "plan.json").write_text(
+        json.dumps(
+            [
+                {
+                    "study": c.study,
+                    "step": c.step,
+                    "label": c.label,
+                    "factor": c.factor,
+                    "from": c.before,
+                    "to": c.after,
+                    "overrides": c.overrides,
+                }
+                for c in configs
+            ],
+            indent=1,
+        )
+    )
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
@@ -206,7 +298,7 @@ def run_attribution(base: BenchSettings, run_dir: Path, tick: Callable[[], None]
                 for row in measure(base, config, run_dir, tick):
                     writer.writerow(row)
                     f.flush()
-            except Exception as exc:  # noqa: BLE001 - one configuration failing must not end the study
+            except Exception as exc:
                 if on_error is None:
                     raise
                 on_error(f"attribution {config.study} {config.label}", exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,7 @@ def find_breaking_point(
             return BreakingPoint(index, step.users, step.rps, "; ".join(broken), last_good)
         if judged and (best is None or step.rps > best.rps):
             best = step
-    return BreakingPoint(
-        None, None, None, f"no breaking point up to {steps[-1].users} users", len(steps) - 1
-    )
+    return BreakingPoint(None, None, None, f"no breaking point up to {steps[-1].users} users", len(steps) - 1)
 
 
 def _latency_reason(step: RampStep, baseline: float | None, factor: float) -> str | None:
@@ -128,7 +127,7 @@ def _check(
 ) -> None:
     if not steps:
         raise ValueError("a ramp needs at least one step")
-    if any(later.users < earlier.users for earlier, later in zip(steps, steps[1:])):
+    if any(later.users < earlier.users for earlier, later in pairwise(steps)):
         raise ValueError("ramp steps must be ordered by increasing users")
     if baseline_p95_ms is not None and baseline_p95_ms <= 0:
         raise ValueError("baseline_p95_ms must be positive")

@@ -32,9 +32,9 @@ from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRu
 from benchmark.queue_depth import QueueDepthSampler
 from benchmark.sampler import ResourceSampler
 from benchmark.settings import BenchSettings
-from scoring_bench.stack.servers import service
 from scoring_bench.core.endpoints import EXAMPLE_FEATURES
 from scoring_bench.core.settings import Settings
+from scoring_bench.stack.servers import service
 from scoring_bench.stack.supervisor import running_stack
 
 COLUMNS = ["i", "submitted_s", "accepted_s", "done_s", "latency_ms", "status", "ok"]
@@ -56,24 +56,28 @@ class Outcome:
 
 
 def bodies(settings: Settings, n: int) -> list[bytes]:
-    return [orjson.dumps({"entity_id": str(i % settings.num_entities), "features": EXAMPLE_FEATURES})
-            for i in range(n)]
+    return [
+        orjson.dumps({"entity_id": str(i % settings.num_entities), "features": EXAMPLE_FEATURES})
+        for i in range(n)
+    ]
 
 
-async def _queue_task(http: aiohttp.ClientSession, base: str, body: bytes, i: int, start: float,
-                      options: QueueClientOptions) -> Outcome:
+async def _queue_task(
+    http: aiohttp.ClientSession, base: str, body: bytes, i: int, start: float, options: QueueClientOptions
+) -> Outcome:
     """Submit one task, then long-poll it until it is done (or ``options.timeout_s`` passed)."""
     out = Outcome(i, time.time() - start)
     run = TaskRun(body, options)
     step: Call | TaskOutcome = run.first()
     while isinstance(step, Call):
         try:
-            async with http.request(step.method, base + step.path, data=step.body,
-                                    headers=HEADERS if step.body else None) as resp:
+            async with http.request(
+                step.method, base + step.path, data=step.body, headers=HEADERS if step.body else None
+            ) as resp:
                 step = run.answer(resp.status, await resp.read())
             if out.accepted_s is None:  # the submit's answer
                 out.accepted_s = time.time() - start
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             step = run.failed(exc)
     out.status = str(step.doc["status"]) if step.doc else str(run.last_problem)[:40]
     return _finish(out, start, step.problem)
@@ -86,7 +90,7 @@ async def _request(http: aiohttp.ClientSession, url: str, body: bytes, i: int, s
         async with http.post(url, data=body, headers=HEADERS) as resp:
             problem = check_score(resp.status, await resp.read())
             out.status = str(resp.status)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         problem, out.status = str(exc), type(exc).__name__
     out.accepted_s = time.time() - start
     return _finish(out, start, problem)
@@ -99,8 +103,9 @@ def _finish(out: Outcome, start: float, problem: str | None) -> Outcome:
     return out
 
 
-async def _burst(make: Callable[[aiohttp.ClientSession, int, float], Any], n: int,
-                 timeout_s: float) -> tuple[float, list[Outcome]]:
+async def _burst(
+    make: Callable[[aiohttp.ClientSession, int, float], Any], n: int, timeout_s: float
+) -> tuple[float, list[Outcome]]:
     """``n`` calls at once, one connection each; returns the start (epoch s) and the outcomes."""
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=timeout_s + 10)
@@ -118,8 +123,9 @@ def _write(path: Path, outcomes: list[Outcome]) -> None:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
         for out in outcomes:
-            writer.writerow(["" if v is None else (f"{v:.6f}" if isinstance(v, float) else v)
-                             for v in astuple(out)])
+            writer.writerow(
+                ["" if v is None else (f"{v:.6f}" if isinstance(v, float) else v) for v in astuple(out)]
+            )
 
 
 class BurstIndex:
@@ -135,8 +141,9 @@ class BurstIndex:
         self.path.write_text(json.dumps(self.data, indent=1))
 
 
-def burst_queue(bench: BenchSettings, stack: Settings, targets: dict[str, list[int]], folder: Path,
-                index: BurstIndex) -> None:
+def burst_queue(
+    bench: BenchSettings, stack: Settings, targets: dict[str, list[int]], folder: Path, index: BurstIndex
+) -> None:
     concurrency = stack.queue_worker_concurrency
     base = service("scoring-queue").url(stack)
     payloads = bodies(stack, bench.bench_burst_tasks)
@@ -147,17 +154,26 @@ def burst_queue(bench: BenchSettings, stack: Settings, targets: dict[str, list[i
     def make(http: aiohttp.ClientSession, i: int, start: float) -> Any:
         return _queue_task(http, base, payloads[i % len(payloads)], i, start, options)
 
-    with QueueDepthSampler(folder / f"{name}_depth.csv", stack, DEPTH_INTERVAL_S), \
-            ResourceSampler(folder / f"resources_c{concurrency}.csv", lambda: targets, CPU_INTERVAL_S):
+    with (
+        QueueDepthSampler(folder / f"{name}_depth.csv", stack, DEPTH_INTERVAL_S),
+        ResourceSampler(folder / f"resources_c{concurrency}.csv", lambda: targets, CPU_INTERVAL_S),
+    ):
         start, outcomes = asyncio.run(_burst(make, bench.bench_burst_tasks, bench.bench_queue_timeout_s))
     _write(folder / f"{name}.csv", outcomes)
-    index.add({"architecture": "queue", "concurrency": concurrency, "start": start, "file": f"{name}.csv",
-               "depth_file": f"{name}_depth.csv", "resources_file": f"resources_c{concurrency}.csv"})
+    index.add(
+        {
+            "architecture": "queue",
+            "concurrency": concurrency,
+            "start": start,
+            "file": f"{name}.csv",
+            "depth_file": f"{name}_depth.csv",
+            "resources_file": f"resources_c{concurrency}.csv",
+        }
+    )
 
 
 def burst_handler(bench: BenchSettings, stack: Settings, arch: str, folder: Path, index: BurstIndex) -> None:
-    svc = service(f"scoring-{arch}")
-    url = svc.url(stack, svc.predict_path)
+    url = service(f"scoring-{arch}").predict_url(stack)
     payloads = bodies(stack, bench.bench_burst_tasks)
 
     def make(http: aiohttp.ClientSession, i: int, start: float) -> Any:
@@ -173,8 +189,12 @@ def planned_bursts(bench: BenchSettings) -> int:
     return len(bench.bench_burst_concurrencies) + len(handlers)
 
 
-def run_burst(bench: BenchSettings, run_dir: Path, tick: Callable[[], None] = lambda: None,
-              say: Callable[[str], None] = lambda _: None) -> Path:
+def run_burst(
+    bench: BenchSettings,
+    run_dir: Path,
+    tick: Callable[[], None] = lambda: None,
+    say: Callable[[str], None] = lambda _: None,
+) -> Path:
     """Every burst: the queue at each worker concurrency (a stack each), sync and async on the first."""
     folder = run_dir / "burst"
     index = BurstIndex(folder, bench.bench_burst_tasks)

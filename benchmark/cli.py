@@ -18,7 +18,7 @@ from rich.table import Table
 from benchmark.load import LOCUSTFILE
 from benchmark.report import build_report, compare_runs
 from benchmark.settings import BenchSettings
-from benchmark.summary import ArchitectureSummary, Summary
+from benchmark.summary import ArchitectureSummary, SchemaVersionError, Summary
 from feature_store.embedded import RedisBinaryNotFound
 from scoring_bench.stack import cli as stack_cli
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
@@ -29,8 +29,11 @@ LOCUST_UI_PORT = 8089
 
 def _settings(args: argparse.Namespace) -> BenchSettings:
     overrides: dict[str, Any] = {}
-    for option, field in (("profile", "bench_profile"), ("experiments", "experiments"),
-                          ("architectures", "architectures")):
+    for option, field in (
+        ("profile", "bench_profile"),
+        ("experiments", "experiments"),
+        ("architectures", "architectures"),
+    ):
         if getattr(args, option, None):
             overrides[field] = getattr(args, option)
     return BenchSettings(**overrides)
@@ -48,13 +51,20 @@ def headline(summary: Summary) -> Table:
     row("p50 at 1 user (ms)", lambda a: a.one_user.p50_ms if a.one_user else None)
     row("ideal p50 (ms)", lambda a: a.ideal.p50_ms if a.ideal else None)
     row("p99 at 1 user (ms)", lambda a: a.one_user.p99_ms if a.one_user else None)
-    row("breaking point (users)", lambda a: a.ramp.breaking_point.users if a.ramp and a.ramp.breaking_point
-        else None, "{}")
+    row(
+        "breaking point (users)",
+        lambda a: a.ramp.breaking_point.users if a.ramp and a.ramp.breaking_point else None,
+        "{}",
+    )
     row("max sustained (req/s)", lambda a: a.sustained.rps if a.sustained else None, "{:.0f}")
-    row("capacity: ramp peak (req/s)", lambda a: a.ramp.peak.rps if a.ramp and a.ramp.peak else None,
-        "{:.0f}")
-    row("server CPU per request (ms)",
-        lambda a: a.sustained.server_cpu_ms_per_request if a.sustained else None, "{:.2f}")
+    row(
+        "capacity: ramp peak (req/s)", lambda a: a.ramp.peak.rps if a.ramp and a.ramp.peak else None, "{:.0f}"
+    )
+    row(
+        "server CPU per request (ms)",
+        lambda a: a.sustained.server_cpu_ms_per_request if a.sustained else None,
+        "{:.2f}",
+    )
     return table
 
 
@@ -78,8 +88,18 @@ def _print_result(run_dir: Path, console: Console) -> None:
 def locust_ui(console: Console) -> int:
     settings = BenchSettings()
     env = process_env(settings.stack_settings())
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--web-host", "127.0.0.1",
-            "--web-port", str(LOCUST_UI_PORT), "--class-picker"]
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--web-host",
+        "127.0.0.1",
+        "--web-port",
+        str(LOCUST_UI_PORT),
+        "--class-picker",
+    ]
     with running_stack(settings.stack_settings(), console.log):
         console.print(f"Locust web UI: http://127.0.0.1:{LOCUST_UI_PORT}  (Ctrl-C stops it and the stack)")
         try:
@@ -129,9 +149,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
             return 0
         return locust_ui(console)
     except ValidationError as exc:
+        if args.command in ("report", "compare"):  # a summary.json read back
+            console.print(
+                f"[red]a summary.json does not match the schema of benchmark/summary.py:[/red]\n{exc}"
+            )
+            return 1
         console.print(f"[red]invalid settings:[/red]\n{exc}")
         return 2
-    except (StackError, RedisBinaryNotFound, FileExistsError, FileNotFoundError) as exc:
+    except (StackError, RedisBinaryNotFound, FileExistsError, FileNotFoundError, SchemaVersionError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1
 

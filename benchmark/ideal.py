@@ -1,8 +1,8 @@
 """Ideal latency of one scoring request: the model calls alone, with zero overhead.
 
 A scoring request makes ``num_models`` model calls, each taking one draw of the configured latency
-distribution, capped as :class:`scoring_bench.core.model.LatencySampler` caps it (``min(draw, cap)``). The sync
-handler makes the calls one after another, so its ideal latency is the sum of the draws; the async
+distribution, capped as :class:`scoring_bench.core.model.LatencySampler` caps it (``min(draw, cap)``).
+The sync handler makes the calls one after another, so its ideal latency is the sum of the draws; the async
 handler makes them concurrently, so its ideal latency is their maximum. Whatever a measured latency adds
 to these is overhead: network, serialisation, queueing, the feature store.
 

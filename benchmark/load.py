@@ -45,7 +45,7 @@ class Stage:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def auto_workers(previous_workers: int | None, previous_peak_percent: float | None, cores: int) -> int:
@@ -63,23 +63,38 @@ def auto_workers(previous_workers: int | None, previous_peak_percent: float | No
     return max(1, min(workers, cores))
 
 
-def locust_options(settings: BenchSettings, arch: str, phase: str, stages: list[Stage],
-                   out: Path) -> list[str]:
+def locust_options(
+    settings: BenchSettings, arch: str, phase: str, stages: list[Stage], out: Path
+) -> list[str]:
     """The locustfile's own options (``benchmark/locustfile.py``): the load shape, where its
     schedule and every request are recorded, and the queue user's knobs."""
     return [
-        "--stages", json.dumps([asdict(s) for s in stages]),
-        "--schedule-json", str(out / f"{arch}_schedule.json"),
-        "--requests-csv", str(out / f"{arch}_requests.{{pid}}.csv"),
-        "--phase", phase, "--architecture", arch,
-        "--queue-wait-ms", str(settings.bench_queue_wait_ms),
-        "--queue-poll-wait-ms", str(settings.bench_queue_poll_wait_ms),
-        "--queue-timeout-s", str(settings.bench_queue_timeout_s),
+        "--stages",
+        json.dumps([asdict(s) for s in stages]),
+        "--schedule-json",
+        str(out / f"{arch}_schedule.json"),
+        "--requests-csv",
+        str(out / f"{arch}_requests.{{pid}}.csv"),
+        "--phase",
+        phase,
+        "--architecture",
+        arch,
+        "--queue-wait-ms",
+        str(settings.bench_queue_wait_ms),
+        "--queue-poll-wait-ms",
+        str(settings.bench_queue_poll_wait_ms),
+        "--queue-timeout-s",
+        str(settings.bench_queue_timeout_s),
     ]
 
 
-def locust_commands(settings: BenchSettings, arch: str, out: Path, workers: int | None = None,
-                    options: list[str] | None = None) -> list[list[str]]:
+def locust_commands(
+    settings: BenchSettings,
+    arch: str,
+    out: Path,
+    workers: int | None = None,
+    options: list[str] | None = None,
+) -> list[list[str]]:
     """argv of the Locust process(es): one standalone, or a master and ``workers`` workers
     (default: ``LOCUST_WORKERS``, where ``auto`` means one process), each with ``options``
     (:func:`locust_options`)."""
@@ -87,14 +102,29 @@ def locust_commands(settings: BenchSettings, arch: str, out: Path, workers: int 
         workers = 0 if settings.locust_workers == AUTO else int(settings.locust_workers)
     base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING", *(options or [])]
     main = base + [
-        "--headless", "--only-summary", "--exit-code-on-error", "0",
-        "--csv", str(out / arch), "--csv-full-history", "--html", str(out / f"{arch}.html"),
+        "--headless",
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",
+        "--csv",
+        str(out / arch),
+        "--csv-full-history",
+        "--html",
+        str(out / f"{arch}.html"),
     ]
     if workers == 0:
         return [main + [USER_CLASSES[arch]]]
     port = _free_port()
-    master = main + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                     "--expect-workers", str(workers), USER_CLASSES[arch]]
+    master = main + [
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(port),
+        "--expect-workers",
+        str(workers),
+        USER_CLASSES[arch],
+    ]
     worker = base + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port), USER_CLASSES[arch]]
     return [master] + [worker] * workers
 
@@ -120,11 +150,20 @@ def run_phase(
     with open(out / f"{arch}.log", "ab") as log:
         try:
             for argv in locust_commands(settings, arch, out, workers, options):
-                procs.append(subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
-                                              stdout=log, stderr=subprocess.STDOUT))
+                procs.append(
+                    subprocess.Popen(
+                        argv,
+                        env=env,
+                        cwd=PROJECT_ROOT,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
             targets = _targets(state, procs)
-            resources = ResourceSampler(run_dir / "resources" / f"{phase}_{arch}.csv", targets,
-                                        settings.bench_sample_interval_s)
+            resources = ResourceSampler(
+                run_dir / "resources" / f"{phase}_{arch}.csv", targets, settings.bench_sample_interval_s
+            )
             with resources, _depth_sampler(settings, arch, phase, run_dir):
                 _wait(procs[0], planned + GRACE_S, tick)
         finally:
@@ -134,13 +173,15 @@ def run_phase(
     return out
 
 
-def _depth_sampler(settings: BenchSettings, arch: str, phase: str,
-                   run_dir: Path) -> AbstractContextManager[Any]:
+def _depth_sampler(
+    settings: BenchSettings, arch: str, phase: str, run_dir: Path
+) -> AbstractContextManager[Any]:
     """The queue's depth during the phase (``resources/<phase>_queue_depth.csv``); nothing for the others."""
     if arch != "queue":
         return nullcontext()
-    return QueueDepthSampler(run_dir / "resources" / f"{phase}_queue_depth.csv", settings.stack_settings(),
-                             QUEUE_DEPTH_INTERVAL_S)
+    return QueueDepthSampler(
+        run_dir / "resources" / f"{phase}_queue_depth.csv", settings.stack_settings(), QUEUE_DEPTH_INTERVAL_S
+    )
 
 
 def _targets(state: StackState, procs: list[subprocess.Popen[bytes]]) -> Callable[[], dict[str, list[int]]]:

@@ -64,7 +64,10 @@ class WorkerPlan:
 
 
 def run_locust(
-    settings: BenchSettings, state: StackState, arch: str, run_dir: Path,
+    settings: BenchSettings,
+    state: StackState,
+    arch: str,
+    run_dir: Path,
     tick: Callable[[str, float], None] = lambda *_: None,
 ) -> None:
     s = settings
@@ -72,8 +75,9 @@ def run_locust(
     workers = WorkerPlan(s, run_dir, arch)
 
     def phase(name: str, stages: list[Stage]) -> None:
-        run_phase(s, state, arch, name, stages, run_dir, lambda elapsed: tick(name, elapsed),
-                  workers.next(name))
+        run_phase(
+            s, state, arch, name, stages, run_dir, lambda elapsed: tick(name, elapsed), workers.next(name)
+        )
         tick(name, planned_seconds(s)[name])
 
     phase("one_user", [Stage(1, s.bench_one_user_s, w)])
@@ -81,4 +85,7 @@ def run_locust(
     broke = breaking_users(run_dir, arch, s.bench_ramp_users[-1])
     phase("sustained", [Stage(broke, s.bench_sustained_s, w)])
     stress_users = math.ceil(s.bench_stress_factor * broke)
-    phase("stress", [Stage(stress_users, s.bench_stress_s, w), Stage(s.bench_recovery_users, s.bench_recovery_s, w)])
+    phase(
+        "stress",
+        [Stage(stress_users, s.bench_stress_s, w), Stage(s.bench_recovery_users, s.bench_recovery_s, w)],
+    )

@@ -23,7 +23,7 @@ import json
 import os
 import random
 import time
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import orjson
 from locust import FastHttpUser, LoadTestShape, constant, events, task
@@ -48,35 +48,75 @@ def _default(field: str) -> Any:
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     """The benchmark's knobs as Locust options (also settable as LOCUST_<NAME> variables)."""
-    parser.add_argument("--queue-wait-ms", type=int, default=_default("bench_queue_wait_ms"),
-                       env_var="LOCUST_QUEUE_WAIT_MS", help="Queue user: ?wait_ms= of the submit.")
-    parser.add_argument("--queue-poll-wait-ms", type=int, default=_default("bench_queue_poll_wait_ms"),
-                       env_var="LOCUST_QUEUE_POLL_WAIT_MS", help="Queue user: ?wait_ms= of each poll.")
-    parser.add_argument("--queue-timeout-s", type=float, default=_default("bench_queue_timeout_s"),
-                       env_var="LOCUST_QUEUE_TIMEOUT_S", help="Queue user: a task not done by then fails.")
-    parser.add_argument("--stages", default="", env_var="LOCUST_STAGES", include_in_web_ui=False,
-                       help='Load shape: JSON list of {"users", "duration_s", "warmup_s"}.')
-    parser.add_argument("--schedule-json", default="", include_in_web_ui=False,
-                       help="Write when each stage really ran here.")
-    parser.add_argument("--requests-csv", default="", include_in_web_ui=False,
-                       help="Record every request here ({pid}: one file per Locust process).")
-    parser.add_argument("--phase", default="", env_var="LOCUST_PHASE", include_in_web_ui=False,
-                        help="Name of the phase (recorded in the schedule).")
-    parser.add_argument("--architecture", default="", env_var="LOCUST_ARCHITECTURE", include_in_web_ui=False,
-                        help="Architecture driven (recorded in the schedule).")
+    parser.add_argument(
+        "--queue-wait-ms",
+        type=int,
+        default=_default("bench_queue_wait_ms"),
+        env_var="LOCUST_QUEUE_WAIT_MS",
+        help="Queue user: ?wait_ms= of the submit.",
+    )
+    parser.add_argument(
+        "--queue-poll-wait-ms",
+        type=int,
+        default=_default("bench_queue_poll_wait_ms"),
+        env_var="LOCUST_QUEUE_POLL_WAIT_MS",
+        help="Queue user: ?wait_ms= of each poll.",
+    )
+    parser.add_argument(
+        "--queue-timeout-s",
+        type=float,
+        default=_default("bench_queue_timeout_s"),
+        env_var="LOCUST_QUEUE_TIMEOUT_S",
+        help="Queue user: a task not done by then fails.",
+    )
+    parser.add_argument(
+        "--stages",
+        default="",
+        env_var="LOCUST_STAGES",
+        include_in_web_ui=False,
+        help='Load shape: JSON list of {"users", "duration_s", "warmup_s"}.',
+    )
+    parser.add_argument(
+        "--schedule-json", default="", include_in_web_ui=False, help="Write when each stage really ran here."
+    )
+    parser.add_argument(
+        "--requests-csv",
+        default="",
+        include_in_web_ui=False,
+        help="Record every request here ({pid}: one file per Locust process).",
+    )
+    parser.add_argument(
+        "--phase",
+        default="",
+        env_var="LOCUST_PHASE",
+        include_in_web_ui=False,
+        help="Name of the phase (recorded in the schedule).",
+    )
+    parser.add_argument(
+        "--architecture",
+        default="",
+        env_var="LOCUST_ARCHITECTURE",
+        include_in_web_ui=False,
+        help="Architecture driven (recorded in the schedule).",
+    )
 
 
 class _ScoringUser(FastHttpUser):
     abstract = True
     wait_time = constant(0)  # closed loop: each user sends its next request when the last one ends
     path = ""
-    bodies: list[bytes] = []
+    bodies: ClassVar[list[bytes]] = []
 
     @task
     def predict(self) -> None:
         body = self.bodies[random.randrange(len(self.bodies))]
-        with self.client.post(self.path, data=body, headers=HEADERS, name="predict",
-                              catch_response=True) as resp:
+        with self.client.post(
+            self.path,
+            data=body,  # type: ignore[arg-type]  # bytes are sent as they are
+            headers=HEADERS,
+            name="predict",
+            catch_response=True,
+        ) as resp:
             problem = check_score(resp.status_code, resp.content)
             if problem:
                 resp.failure(problem)
@@ -96,9 +136,12 @@ class QueueScoringUser(FastHttpUser):
     """Submit a task, poll it until it is done, report submit → result as ``end_to_end``."""
 
     wait_time = constant(0)
-    bodies: list[bytes] = []
-    options = QueueClientOptions(_default("bench_queue_wait_ms"), _default("bench_queue_poll_wait_ms"),
-                                 _default("bench_queue_timeout_s"))
+    bodies: ClassVar[list[bytes]] = []
+    options = QueueClientOptions(
+        _default("bench_queue_wait_ms"),
+        _default("bench_queue_poll_wait_ms"),
+        _default("bench_queue_timeout_s"),
+    )
 
     @task
     def predict(self) -> None:
@@ -108,13 +151,23 @@ class QueueScoringUser(FastHttpUser):
         while isinstance(step, Call):
             step = self._send(run, step)
         self.environment.events.request.fire(
-            request_type="QUEUE", name=END_TO_END, response_time=(time.perf_counter() - started) * 1000.0,
-            response_length=0, exception=None if step.ok else RuntimeError(step.problem), context={},
+            request_type="QUEUE",
+            name=END_TO_END,
+            response_time=(time.perf_counter() - started) * 1000.0,
+            response_length=0,
+            exception=None if step.ok else RuntimeError(step.problem),
+            context={},
         )
 
     def _send(self, run: TaskRun, call: Call) -> Call | TaskOutcome:
-        with self.client.request(call.method, call.path, data=call.body, headers=HEADERS if call.body else None,
-                                 name=call.name, catch_response=True) as resp:
+        with self.client.request(
+            call.method,
+            call.path,
+            data=call.body,  # type: ignore[arg-type]  # bytes are sent as they are
+            headers=HEADERS if call.body else None,
+            name=call.name,
+            catch_response=True,
+        ) as resp:
             step = run.answer(resp.status_code, resp.content)
             if run.last_problem:
                 resp.failure(run.last_problem)
@@ -127,21 +180,28 @@ class QueueScoringUser(FastHttpUser):
 def _configure(environment: Environment, **_: Any) -> None:
     """Aim each user class at its handler, with bodies naming seeded entities and the queue options."""
     settings = Settings()
-    for user, port in ((SyncScoringUser, settings.scoring_sync_port),
-                       (AsyncScoringUser, settings.scoring_async_port),
-                       (QueueScoringUser, settings.scoring_queue_port)):
+    for user, port in (
+        (SyncScoringUser, settings.scoring_sync_port),
+        (AsyncScoringUser, settings.scoring_async_port),
+        (QueueScoringUser, settings.scoring_queue_port),
+    ):
         user.host = settings.base_url(port)
         user.bodies = _bodies(settings.num_entities)
     options = environment.parsed_options
     if options is not None:
-        QueueScoringUser.options = QueueClientOptions(options.queue_wait_ms, options.queue_poll_wait_ms,
-                                                      options.queue_timeout_s)
+        QueueScoringUser.options = QueueClientOptions(
+            options.queue_wait_ms, options.queue_poll_wait_ms, options.queue_timeout_s
+        )
         _open_records(environment, options.requests_csv)
 
 
 def _bodies(num_entities: int) -> list[bytes]:
-    return [orjson.dumps({"entity_id": str(random.Random(i).randrange(num_entities)),
-                          "features": EXAMPLE_FEATURES}) for i in range(BODY_COUNT)]
+    return [
+        orjson.dumps(
+            {"entity_id": str(random.Random(i).randrange(num_entities)), "features": EXAMPLE_FEATURES}
+        )
+        for i in range(BODY_COUNT)
+    ]
 
 
 # --- raw per-request records -------------------------------------------------------------
@@ -151,7 +211,7 @@ _records: IO[str] | None = None
 def _open_records(environment: Environment, target: str) -> None:
     global _records
     if target and not isinstance(environment.runner, MasterRunner):
-        _records = open(target.replace("{pid}", str(os.getpid())), "w", buffering=1 << 16)
+        _records = open(target.replace("{pid}", str(os.getpid())), "w", buffering=1 << 16)  # noqa: SIM115 - closed on quitting
         _records.write("t,name,latency_ms,ok\n")
 
 
@@ -215,10 +275,14 @@ class StagesShape(LoadTestShape):
             self.steps[-1]["end"] = now
         if index is not None:
             stage = stages[index]
-            self.steps.append({"users": stage["users"], "start": now,
-                               "warmup_s": stage.get("warmup_s", 0.0), "end": None})
+            self.steps.append(
+                {"users": stage["users"], "start": now, "warmup_s": stage.get("warmup_s", 0.0), "end": None}
+            )
             self.current = index
         if options.schedule_json:
             with open(options.schedule_json, "w") as f:
-                json.dump({"phase": options.phase, "architecture": options.architecture, "steps": self.steps},
-                          f, indent=1)
+                json.dump(
+                    {"phase": options.phase, "architecture": options.architecture, "steps": self.steps},
+                    f,
+                    indent=1,
+                )

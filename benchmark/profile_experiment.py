@@ -10,15 +10,16 @@ services only).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
+from benchmark import profiles
 from benchmark.settings import REQUEST_RESPONSE, BenchSettings
 from benchmark.timeit_experiment import scoring_url
-from benchmark import profiles
 from scoring_bench.core.endpoints import EXAMPLE_FEATURES
 from scoring_bench.stack.supervisor import running_stack
 
@@ -52,19 +53,29 @@ def profiled(settings: BenchSettings) -> list[str]:
     return [arch for arch in settings.architectures if arch in REQUEST_RESPONSE]
 
 
-def run_service_profiles(settings: BenchSettings, run_dir: Path, update: Callable[[str, float], None]) -> None:
+def run_service_profiles(
+    settings: BenchSettings, run_dir: Path, update: Callable[[str, float], None]
+) -> None:
     n = settings.bench_profile_requests
     for index, mode in enumerate(MODES):
         raw = run_dir / "profiles" / f"raw-{mode}"
         stack = settings.stack_settings().model_copy(update={"profiler": mode, "profile_dir": raw})
         with running_stack(stack):
             for arch in profiled(settings):
-                drive(scoring_url(stack, arch), n, settings.bench_profile_concurrency,
-                      lambda done, a=arch, i=index: update(f"profile {a}", i * n + done))
+                progress = functools.partial(_progress, update, f"profile {arch}", index * n)
+                drive(scoring_url(stack, arch), n, settings.bench_profile_concurrency, progress)
         for arch in profiled(settings):
             profiles.collect(raw, f"scoring-{arch}", run_dir / "profiles" / arch)
 
 
+def _progress(update: Callable[[str, float], None], name: str, before: int, done: int) -> None:
+    update(name, before + done)
+
+
 def run_client_profiles(settings: BenchSettings, arch: str, run_dir: Path) -> None:
-    profiles.profile_client(scoring_url(settings, arch), EXAMPLE_FEATURES,
-                             max(10, settings.bench_profile_requests // 4), run_dir / "profiles" / f"client-{arch}")
+    profiles.profile_client(
+        scoring_url(settings, arch),
+        EXAMPLE_FEATURES,
+        max(10, settings.bench_profile_requests // 4),
+        run_dir / "profiles" / f"client-{arch}",
+    )

@@ -20,13 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from scoring_bench.core import schemas
 from scoring_bench.service import scorer_async, scorer_sync
-from scoring_bench.service.profiling import PYINSTRUMENT_SUFFIX, SAMPLE_INTERVAL_S, YAPPI_CLOCKS, check_service
+from scoring_bench.service.profiling import (
+    PYINSTRUMENT_SUFFIX,
+    SAMPLE_INTERVAL_S,
+    YAPPI_CLOCKS,
+    check_service,
+)
 
 if TYPE_CHECKING:
     from pyinstrument.frame import Frame
     from pyinstrument.session import Session
 
 CATEGORIES = ("model_calls", "feature_store", "json_validation", "framework")
+
 
 def _service_files(profile_dir: Path, service: str, suffix: str) -> list[Path]:
     """``<service>-<pid><suffix>`` files, and no other service's (pid: digits only)."""
@@ -65,8 +71,9 @@ def collect(profile_dir: Path, service: str, out_dir: Path) -> dict[str, Any]:
         written += write_session_reports(session, out_dir)
         written.append(_write_json(out_dir / "breakdown.json", result["breakdown"]))
     for profiler in YAPPI_CLOCKS:
-        merged = merge_pstats(_service_files(profile_dir, service, f".{profiler}.pstats"),
-                              out_dir / f"{profiler}.pstats")
+        merged = merge_pstats(
+            _service_files(profile_dir, service, f".{profiler}.pstats"), out_dir / f"{profiler}.pstats"
+        )
         if merged is not None:
             written.append(merged)
     if not written:
@@ -107,7 +114,6 @@ def _write_json(path: Path, value: Any) -> Path:
 # --- the breakdown ---------------------------------------------------------------------------------
 
 
-
 def _source(module: ModuleType) -> str:
     """A module's file as a path relative to the project ("scoring_bench/core/schemas.py"): frames
     name absolute paths, which differ between machines and containers."""
@@ -117,11 +123,19 @@ def _source(module: ModuleType) -> str:
 # Taken from the code itself, so a renamed scorer, client method or module fails here, at import,
 # instead of silently moving time into "framework".
 _SCORERS = (_source(scorer_sync), _source(scorer_async))
-MODEL_CALL_FUNCTIONS = frozenset(method.__name__ for method in (
-    scorer_sync.Urllib3ModelClient.predict, scorer_sync.RequestsModelClient.predict,
-    scorer_async.AiohttpModelClient.predict, scorer_async.HttpxModelClient.predict))
-FEATURE_STORE_FUNCTIONS = frozenset(method.__name__ for method in (
-    scorer_sync.SyncScorer.read_features, scorer_async.AsyncScorer.read_features))
+MODEL_CALL_FUNCTIONS = frozenset(
+    method.__name__
+    for method in (
+        scorer_sync.Urllib3ModelClient.predict,
+        scorer_sync.RequestsModelClient.predict,
+        scorer_async.AiohttpModelClient.predict,
+        scorer_async.HttpxModelClient.predict,
+    )
+)
+FEATURE_STORE_FUNCTIONS = frozenset(
+    method.__name__
+    for method in (scorer_sync.SyncScorer.read_features, scorer_async.AsyncScorer.read_features)
+)
 MODEL_CALL_PACKAGES = frozenset({"urllib3", "requests", "aiohttp", "httpx", "httpcore"})
 FEATURE_STORE_PACKAGES = frozenset({"redis"})
 JSON_PACKAGES = frozenset({"json", "orjson", "pydantic", "pydantic_core"})

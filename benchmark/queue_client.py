@@ -61,8 +61,9 @@ class TaskRun:
     """One task, from submit to result. ``last_problem`` is what was wrong with the last answer
     (a client that reports every request, like Locust, marks that request failed)."""
 
-    def __init__(self, body: bytes, options: QueueClientOptions,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, body: bytes, options: QueueClientOptions, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.body = body
         self.options = options
         self.clock = clock
@@ -72,7 +73,9 @@ class TaskRun:
 
     def first(self) -> Call:
         self.calls = 1
-        return Call("submit", "POST", f"{QUEUE_PREDICT_PATH}?wait_ms={self.options.submit_wait_ms}", self.body)
+        return Call(
+            "submit", "POST", f"{QUEUE_PREDICT_PATH}?wait_ms={self.options.submit_wait_ms}", self.body
+        )
 
     def answer(self, status: int, content: bytes | None) -> Call | TaskOutcome:
         """The next call after an answer, or the outcome once the task is done (or lost, or late)."""

@@ -53,10 +53,17 @@ class RunRecord:
         self.path = run_dir / "run.json"
         bench = {k: v for k, v in settings.model_dump(mode="json").items() if k not in Settings.model_fields}
         self.data: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "profile": settings.bench_profile,
-            "started_at": time.time(), "finished_at": None, "complete": False,
-            "experiments": list(settings.experiments), "architectures": list(settings.architectures),
-            "bench": bench, "errors": [], "interrupted": False,
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_dir.name,
+            "profile": settings.bench_profile,
+            "started_at": time.time(),
+            "finished_at": None,
+            "complete": False,
+            "experiments": list(settings.experiments),
+            "architectures": list(settings.architectures),
+            "bench": bench,
+            "errors": [],
+            "interrupted": False,
         }
         self.save()
 
@@ -101,6 +108,10 @@ class Plan:
     def ticker(self, name: str) -> Callable[[float], None]:
         return lambda done: self.update(name, done)
 
+    def phase_ticker(self, arch: str) -> Callable[[str, float], None]:
+        """Progress of the Locust phases of one architecture."""
+        return lambda phase, elapsed: self.update(f"locust {phase} {arch}", elapsed)
+
     def advancer(self, name: str) -> Callable[[], None]:
         return lambda: self.progress.advance(self.tasks[name])
 
@@ -112,7 +123,7 @@ def step(record: RunRecord, where: str, console: Console) -> Iterator[None]:
         yield
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure of one experiment is reported, not fatal
+    except Exception as exc:
         record.error(where, exc)
         console.print(f"[red]{where} failed:[/red] {exc}")
         console.print(traceback.format_exc(), style="dim", markup=False)
@@ -124,10 +135,15 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
     record = RunRecord(run_dir, settings)
     stack = settings.stack_settings()
     (run_dir / "environment.json").write_text(
-        json.dumps(environment.describe(stack, record.data["bench"], PROJECT_ROOT), indent=2))
+        json.dumps(environment.describe(stack, record.data["bench"], PROJECT_ROOT), indent=2)
+    )
     console.print(f"run folder: {run_dir}")
-    columns = (TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+    )
     complete = False
     try:
         with Progress(*columns, console=console) as progress:
@@ -142,12 +158,23 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                             run_client_profiles(settings, arch, run_dir)
                     if "timeit" in settings.experiments:
                         with step(record, f"timeit {arch}", console):
-                            run_timeit(stack, arch, settings.bench_timeit_requests, run_dir / "timeit",
-                                       plan.ticker(f"timeit {arch}"), settings.bench_queue_timeout_s)
+                            run_timeit(
+                                stack,
+                                arch,
+                                settings.bench_timeit_requests,
+                                run_dir / "timeit",
+                                plan.ticker(f"timeit {arch}"),
+                                settings.bench_queue_timeout_s,
+                            )
                     if "locust" in settings.experiments:
                         with step(record, f"locust {arch}", console):
-                            run_locust(settings, state, arch, run_dir,
-                                       lambda phase, t, a=arch: plan.update(f"locust {phase} {a}", t))
+                            run_locust(
+                                settings,
+                                state,
+                                arch,
+                                run_dir,
+                                plan.phase_ticker(arch),
+                            )
             if "burst" in settings.experiments:  # a stack per worker concurrency: after the main one stopped
                 with step(record, "burst", console):
                     run_burst(settings, run_dir, plan.advancer("burst"), console.log)
@@ -157,7 +184,9 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
         complete = True
     except KeyboardInterrupt:
         record.data["interrupted"] = True
-        record.error("run", KeyboardInterrupt("interrupted (Ctrl-C): the stack was stopped, partial results kept"))
+        record.error(
+            "run", KeyboardInterrupt("interrupted (Ctrl-C): the stack was stopped, partial results kept")
+        )
         console.print("[yellow]interrupted:[/yellow] the stack is stopped; building a report from what ran")
     finally:
         record.finish(complete)

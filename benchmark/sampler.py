@@ -12,8 +12,8 @@ import csv
 import threading
 import time
 from collections.abc import Callable
-from typing import Self
 from pathlib import Path
+from typing import Any, Self
 
 import psutil
 
@@ -74,7 +74,7 @@ class ResourceSampler(BackgroundSampler):
                 pass
         return procs
 
-    def _sample(self, writer: csv.writer) -> None:  # type: ignore[valid-type]
+    def _sample(self, writer: Any) -> None:  # a csv writer
         now = time.time()
         for name, roots in self.targets().items():
             cpu = rss = 0.0
@@ -90,7 +90,9 @@ class ResourceSampler(BackgroundSampler):
                 self._primed.add(proc.pid)
             writer.writerow([f"{now:.3f}", name, f"{cpu:.1f}", f"{rss / 2**20:.1f}"])
         machine = psutil.cpu_percent(None) * (psutil.cpu_count() or 1)
-        writer.writerow([f"{now:.3f}", "machine", f"{machine:.1f}", f"{psutil.virtual_memory().used / 2**20:.1f}"])
+        writer.writerow(
+            [f"{now:.3f}", "machine", f"{machine:.1f}", f"{psutil.virtual_memory().used / 2**20:.1f}"]
+        )
 
     def _run(self) -> None:
         psutil.cpu_percent(None)

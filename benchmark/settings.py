@@ -21,32 +21,59 @@ ARCHITECTURES: tuple[Architecture, ...] = ("sync", "async", "queue")
 # The architectures whose handler the profiler and the attribution studies cover: the queue API does not
 # install the profiler, and the attribution studies are about the sync-async gap.
 REQUEST_RESPONSE: tuple[Architecture, ...] = ("sync", "async")
-AUTO = "auto"
+AUTO: Literal["auto"] = "auto"
 
 PROFILES: dict[str, dict[str, Any]] = {
     # every experiment, tiny: checks that everything works end to end
     "smoke": {
-        "bench_profile_requests": 16, "bench_timeit_requests": 20, "bench_one_user_s": 4,
-        "bench_ramp_users": [1, 16, 128], "bench_ramp_step_s": 4, "bench_warmup_s": 1,
-        "bench_sustained_s": 5, "bench_stress_s": 3, "bench_recovery_s": 3,
-        "bench_attribution_repeats": 1, "bench_attribution_timeit": 6, "bench_attribution_load_s": 1.5,
-        "bench_fanout": [1, 8], "bench_burst_concurrencies": [8, 64],
+        "bench_profile_requests": 16,
+        "bench_timeit_requests": 20,
+        "bench_one_user_s": 4,
+        "bench_ramp_users": [1, 16, 128],
+        "bench_ramp_step_s": 4,
+        "bench_warmup_s": 1,
+        "bench_sustained_s": 5,
+        "bench_stress_s": 3,
+        "bench_recovery_s": 3,
+        "bench_attribution_repeats": 1,
+        "bench_attribution_timeit": 6,
+        "bench_attribution_load_s": 1.5,
+        "bench_fanout": [1, 8],
+        "bench_burst_concurrencies": [8, 64],
     },
     # numbers a user can act on, in under 10 minutes on 2 cores
     "quick": {
-        "bench_profile_requests": 30, "bench_timeit_requests": 40, "bench_one_user_s": 6,
-        "bench_ramp_users": [1, 16, 64, 128, 256], "bench_ramp_step_s": 4, "bench_warmup_s": 1,
-        "bench_sustained_s": 8, "bench_stress_s": 6, "bench_recovery_s": 4,
-        "bench_attribution_repeats": 3, "bench_attribution_timeit": 10, "bench_attribution_load_s": 2,
-        "bench_fanout": [1, 2, 4, 8], "bench_burst_concurrencies": [8, 64],
+        "bench_profile_requests": 30,
+        "bench_timeit_requests": 40,
+        "bench_one_user_s": 6,
+        "bench_ramp_users": [1, 16, 64, 128, 256],
+        "bench_ramp_step_s": 4,
+        "bench_warmup_s": 1,
+        "bench_sustained_s": 8,
+        "bench_stress_s": 6,
+        "bench_recovery_s": 4,
+        "bench_attribution_repeats": 3,
+        "bench_attribution_timeit": 10,
+        "bench_attribution_load_s": 2,
+        "bench_fanout": [1, 2, 4, 8],
+        "bench_burst_concurrencies": [8, 64],
     },
     # the seed's scale: long steps, long sustained and stress phases
     "full": {
-        "bench_profile_requests": 200, "bench_timeit_requests": 1000, "bench_one_user_s": 60,
-        "bench_ramp_users": [1, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512], "bench_ramp_step_s": 30,
-        "bench_warmup_s": 5, "bench_sustained_s": 180, "bench_stress_s": 60, "bench_recovery_s": 30,
-        "bench_attribution_repeats": 5, "bench_attribution_timeit": 100, "bench_attribution_load_s": 20,
-        "bench_fanout": [1, 2, 4, 8, 16], "bench_burst_concurrencies": [8, 16, 32, 64, 128],
+        "bench_profile_requests": 200,
+        "bench_timeit_requests": 1000,
+        "bench_one_user_s": 60,
+        "bench_ramp_users": [1, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512],
+        "bench_ramp_step_s": 30,
+        "bench_warmup_s": 5,
+        "bench_sustained_s": 180,
+        "bench_stress_s": 60,
+        "bench_recovery_s": 30,
+        "bench_attribution_repeats": 5,
+        "bench_attribution_timeit": 100,
+        "bench_attribution_load_s": 20,
+        "bench_fanout": [1, 2, 4, 8, 16],
+        "bench_burst_concurrencies": [8, 16, 32, 64, 128],
     },
 }
 
@@ -56,7 +83,8 @@ class BenchSettings(Settings):
 
     bench_profile: Literal["smoke", "quick", "full"] = Field("quick", description="Size of the run.")
     experiments: Annotated[list[Experiment], NoDecode] = Field(
-        list(EXPERIMENTS), description="Which experiments, comma-separated: profile,timeit,locust,burst,attribution."
+        list(EXPERIMENTS),
+        description="Which experiments, comma-separated: profile,timeit,locust,burst,attribution.",
     )
     architectures: Annotated[list[Architecture], NoDecode] = Field(
         list(ARCHITECTURES), description="Which stacks to drive: sync,async,queue."
@@ -68,7 +96,9 @@ class BenchSettings(Settings):
     bench_profile_concurrency: int = Field(4, ge=1, description="Concurrent clients while profiling.")
     bench_timeit_requests: int = Field(0, ge=2, description="Sequential requests per architecture.")
     bench_one_user_s: float = Field(0, gt=0, description="Length of the 1-user phase.")
-    bench_ramp_users: Annotated[list[int], NoDecode] = Field([], min_length=1, description="Users of each ramp step.")
+    bench_ramp_users: Annotated[list[int], NoDecode] = Field(
+        [], min_length=1, description="Users of each ramp step."
+    )
     bench_ramp_step_s: float = Field(0, gt=0, description="Length of each ramp step.")
     bench_warmup_s: float = Field(0, ge=0, description="Start of each step left out of its statistics.")
     bench_sustained_s: float = Field(0, gt=0, description="Length of the sustained phase.")
@@ -101,8 +131,15 @@ class BenchSettings(Settings):
     bench_attribution_load_s: float = Field(0, gt=0, description="Length of each throughput measurement.")
     bench_fanout: Annotated[list[int], NoDecode] = Field([], min_length=1, description="NUM_MODELS values.")
 
-    @field_validator("experiments", "architectures", "bench_ramp_users", "bench_attribution_studies",
-                     "bench_fanout", "bench_burst_concurrencies", mode="before")
+    @field_validator(
+        "experiments",
+        "architectures",
+        "bench_ramp_users",
+        "bench_attribution_studies",
+        "bench_fanout",
+        "bench_burst_concurrencies",
+        mode="before",
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.lstrip().startswith("["):

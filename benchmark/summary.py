@@ -48,8 +48,9 @@ def finite(value: Any) -> Any:
 class Model(BaseModel):
     """Frozen, no unknown keys, non-finite numbers as None; JSON keys are the aliases (``from``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True,
-                              serialize_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -458,4 +459,3 @@ class Summary(Model):
 def _file(path: Path) -> Path:
     path = Path(path)
     return path / SUMMARY_FILE if path.is_dir() else path
-

@@ -29,9 +29,14 @@ class TargetCheck:
 
 
 def _default_workload(settings: dict[str, Any]) -> bool:
-    return (settings.get("scoring_preset", "tuned") == "tuned" and settings.get("num_models") == 2
-            and settings.get("model_latency") == "uniform" and settings.get("model_kind") == "io"
-            and settings.get("model_latency_min_ms") == 40 and settings.get("model_latency_max_ms") == 50)
+    return (
+        settings.get("scoring_preset", "tuned") == "tuned"
+        and settings.get("num_models") == 2
+        and settings.get("model_latency") == "uniform"
+        and settings.get("model_kind") == "io"
+        and settings.get("model_latency_min_ms") == 40
+        and settings.get("model_latency_max_ms") == 50
+    )
 
 
 def check_targets(summary: Summary) -> list[TargetCheck]:
@@ -42,21 +47,54 @@ def check_targets(summary: Summary) -> list[TargetCheck]:
     for arch in ("sync", "async"):
         data = summary.architectures.get(arch) or ArchitectureSummary()
         overhead = data.one_user.overhead_p50_ms if data.one_user else None
-        checks.append(_check(f"p50 at 1 user at most {MAX_OVERHEAD_MS:g} ms above the ideal", arch,
-                             overhead, MAX_OVERHEAD_MS, lambda v, lim: v <= lim, applicable, note))
+        checks.append(
+            _check(
+                f"p50 at 1 user at most {MAX_OVERHEAD_MS:g} ms above the ideal",
+                arch,
+                overhead,
+                MAX_OVERHEAD_MS,
+                lambda v, lim: v <= lim,
+                applicable,
+                note,
+            )
+        )
         sustained = data.sustained.rps if data.sustained else None
-        checks.append(_check(f"maximum sustained throughput at least {MIN_SUSTAINED_RPS[arch]:g} req/s", arch,
-                             sustained, MIN_SUSTAINED_RPS[arch], lambda v, lim: v >= lim, applicable, note))
+        checks.append(
+            _check(
+                f"maximum sustained throughput at least {MIN_SUSTAINED_RPS[arch]:g} req/s",
+                arch,
+                sustained,
+                MIN_SUSTAINED_RPS[arch],
+                lambda v, lim: v >= lim,
+                applicable,
+                note,
+            )
+        )
     minutes = _duration_minutes(summary)
     quick = summary.profile == "quick"
-    checks.append(_check(f"the quick profile finishes in under {MAX_QUICK_MINUTES:g} minutes", "all", minutes,
-                         MAX_QUICK_MINUTES, lambda v, lim: v < lim, quick,
-                         "" if quick else "not applicable: this run is not the quick profile"))
+    checks.append(
+        _check(
+            f"the quick profile finishes in under {MAX_QUICK_MINUTES:g} minutes",
+            "all",
+            minutes,
+            MAX_QUICK_MINUTES,
+            lambda v, lim: v < lim,
+            quick,
+            "" if quick else "not applicable: this run is not the quick profile",
+        )
+    )
     return checks
 
 
-def _check(target: str, arch: str, measured: float | None, limit: float, ok: Callable[[float, float], bool],
-           applicable: bool, note: str) -> TargetCheck:
+def _check(
+    target: str,
+    arch: str,
+    measured: float | None,
+    limit: float,
+    ok: Callable[[float, float], bool],
+    applicable: bool,
+    note: str,
+) -> TargetCheck:
     if measured is None or not applicable:
         return TargetCheck(target, arch, measured, limit, None, note or "not measured in this run")
     return TargetCheck(target, arch, measured, limit, bool(ok(measured, limit)))

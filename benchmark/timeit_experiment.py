@@ -20,9 +20,9 @@ import orjson
 import requests
 
 from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRun
-from scoring_bench.stack.servers import service
 from scoring_bench.core.endpoints import EXAMPLE_FEATURES
 from scoring_bench.core.settings import Settings
+from scoring_bench.stack.servers import service
 
 WARMUP_REQUESTS = 5  # open the connection and warm the server's pools; not recorded
 REQUEST_TIMEOUT_S = 30.0  # one request to a sync or async handler (its model calls time out long before)
@@ -31,13 +31,17 @@ FAILED_TASK = 500  # the status written for a queue task that failed or answered
 
 
 def scoring_url(settings: Settings, arch: str) -> str:
-    svc = service(f"scoring-{arch}")
-    return svc.url(settings, svc.predict_path)
+    return service(f"scoring-{arch}").predict_url(settings)
 
 
-def run_timeit(settings: Settings, arch: str, n: int, out_dir: Path,
-               tick: Callable[[int], None] = lambda _: None,
-               queue_timeout_s: float | None = None) -> Path:
+def run_timeit(
+    settings: Settings,
+    arch: str,
+    n: int,
+    out_dir: Path,
+    tick: Callable[[int], None] = lambda _: None,
+    queue_timeout_s: float | None = None,
+) -> Path:
     """``n`` sequential requests over one keep-alive connection; returns the CSV path.
     ``queue_timeout_s`` (the queue only, ``BENCH_QUEUE_TIMEOUT_S``): how long one task may take."""
     url = scoring_url(settings, arch)
@@ -74,15 +78,17 @@ def _call(session: requests.Session, url: str, body: dict[str, Any]) -> tuple[in
     return resp.status_code, resp.headers.get("Server-Timing", "")
 
 
-def _queue_call(session: requests.Session, base: str, body: bytes,
-                options: QueueClientOptions) -> tuple[int, str]:
+def _queue_call(
+    session: requests.Session, base: str, body: bytes, options: QueueClientOptions
+) -> tuple[int, str]:
     """Submit and wait (then long-poll) until the task is done: (200 or FAILED_TASK, its timings).
     Each request's own timeout covers its long poll."""
     run = TaskRun(body, options)
     step: Call | TaskOutcome = run.first()
     while isinstance(step, Call):
-        resp = session.request(step.method, base + step.path, data=step.body, headers=JSON_HEADERS,
-                               timeout=options.timeout_s)
+        resp = session.request(
+            step.method, base + step.path, data=step.body, headers=JSON_HEADERS, timeout=options.timeout_s
+        )
         step = run.answer(resp.status_code, resp.content)
     if step.doc is None:
         return resp.status_code, ""
@@ -95,5 +101,8 @@ def server_timing(timings: Any) -> str:
     """A task's ``timings`` (ms per step) as a Server-Timing header, as the other handlers send it."""
     if not isinstance(timings, dict):
         return ""
-    return ", ".join(f"{name};dur={value:.3f}" for name, value in timings.items()
-                     if isinstance(value, (int, float)) and not isinstance(value, bool))
+    return ", ".join(
+        f"{name};dur={value:.3f}"
+        for name, value in timings.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    )

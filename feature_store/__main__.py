@@ -35,16 +35,23 @@ def main() -> int:
         print(f"invalid settings:\n{exc}", file=sys.stderr)
         return 2
     if not settings.redis_url:
-        print("REDIS_URL is not set: nothing to seed (`make up` seeds its embedded Redis itself)",
-              file=sys.stderr)
+        print(
+            "REDIS_URL is not set: nothing to seed (`make up` seeds its embedded Redis itself)",
+            file=sys.stderr,
+        )
         return 2
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=2)
     try:
         if not wait_for(client, settings.health_timeout_s):
             print(f"Redis did not answer PING within {settings.health_timeout_s} s", file=sys.stderr)
             return 1
-        written = seed(client, settings.redis_key_prefix, settings.num_entities,
-                       settings.num_stored_features, show_progress=False)
+        written = seed(
+            client,
+            settings.redis_key_prefix,
+            settings.num_entities,
+            settings.num_stored_features,
+            show_progress=False,
+        )
     finally:
         client.close()
     print(f"seeded {written} entities" if written else "feature store already seeded", flush=True)

@@ -44,13 +44,20 @@ def command(binary: str, host: str, port: int, data_dir: Path, persist: bool) ->
     """argv of a redis-server bound to ``host:port`` that keeps its files in ``data_dir``."""
     argv = [
         binary,
-        "--bind", host,
-        "--port", str(port),
-        "--dir", str(data_dir),
-        "--daemonize", "no",
-        "--protected-mode", "yes",
-        "--logfile", "",
-        "--appendonly", "no",
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        "",
+        "--appendonly",
+        "no",
     ]
     if persist:
         argv += ["--save", "60 1", "--dbfilename", "dump.rdb"]

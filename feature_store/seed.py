@@ -39,7 +39,9 @@ def seed(
         while batch := list(islice(ids, BATCH)):
             pipe = client.pipeline(transaction=False)
             for entity_id in batch:
-                pipe.set(fs.entity_key(prefix, entity_id), fs.encode(fs.stored_features(entity_id, num_features)))
+                pipe.set(
+                    fs.entity_key(prefix, entity_id), fs.encode(fs.stored_features(entity_id, num_features))
+                )
             pipe.execute()
             bar.advance(task, len(batch))
     client.set(fs.meta_key(prefix), json.dumps(layout(num_entities, num_features)))

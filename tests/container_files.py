@@ -26,14 +26,17 @@ class Files:
 
 
 def read_files() -> Files:
-    dockerfiles = {str(p.relative_to(ROOT)): p.read_text()
-                   for p in sorted([*ROOT.glob("api_*/*Dockerfile"), *ROOT.glob("docker/*Dockerfile")])}
+    dockerfiles = {
+        str(p.relative_to(ROOT)): p.read_text()
+        for p in sorted([*ROOT.glob("api_*/*Dockerfile"), *ROOT.glob("docker/*Dockerfile")])
+    }
     return Files(
         compose=yaml.safe_load((ROOT / "docker-compose.yml").read_text()),
         dockerfiles=dockerfiles,
         prometheus=yaml.safe_load((ROOT / "monitoring/prometheus.yml").read_text()),
         grafana_datasources=yaml.safe_load(
-            (ROOT / "monitoring/grafana/provisioning/datasources/prometheus.yml").read_text()),
+            (ROOT / "monitoring/grafana/provisioning/datasources/prometheus.yml").read_text()
+        ),
         makefile=(ROOT / "Makefile").read_text(),
     )
 

@@ -50,8 +50,9 @@ from scoring_bench.core.settings import Settings
 RUN_JSON_MISSING = "run.json is missing or unreadable: the run did not finish writing it"
 
 
-def architecture_summary(run_dir: Path, arch: str, settings: Settings | None,
-                         cores: float | None) -> ArchitectureSummary:
+def architecture_summary(
+    run_dir: Path, arch: str, settings: Settings | None, cores: float | None
+) -> ArchitectureSummary:
     ideal = ideal_section(settings, arch)
     one_user = one_user_section(run_dir, arch, ideal)
     timeit_rows = read_timeit(run_dir, arch)
@@ -84,8 +85,11 @@ def build_summary(run_dir: Path) -> Summary:
     archs = architectures(run_dir, run)
     comparison = Comparison()
     if "sync" in archs and "async" in archs:
-        comparison = Comparison(timeit_improvement_pct=improvement_section(
-            ok_latencies(read_timeit(run_dir, "sync")), ok_latencies(read_timeit(run_dir, "async"))))
+        comparison = Comparison(
+            timeit_improvement_pct=improvement_section(
+                ok_latencies(read_timeit(run_dir, "sync")), ok_latencies(read_timeit(run_dir, "async"))
+            )
+        )
     return Summary(
         run_id=run.run_id or run_dir.resolve().name,
         complete=run.complete,
@@ -138,6 +142,14 @@ def read_run(run_dir: Path) -> RunData:
 
 
 __all__ = [
-    "RunData", "RunSeries", "SchemaVersionError", "Summary", "architecture_summary", "build_series",
-    "build_summary", "has_raw_files", "load_summary", "read_run",
+    "RunData",
+    "RunSeries",
+    "SchemaVersionError",
+    "Summary",
+    "architecture_summary",
+    "build_series",
+    "build_summary",
+    "has_raw_files",
+    "load_summary",
+    "read_run",
 ]

@@ -93,15 +93,27 @@ def read_measurements(run_dir: Path) -> list[Measurement]:
         study, arch = (row.get("study") or "").strip(), (row.get("arch") or "").strip()
         if step is None or not study or not arch:
             continue
-        rows.append(Measurement(
-            study=study, step=int(step), label=row.get("label") or "", factor=row.get("factor") or "",
-            before=row.get("from") or "", after=row.get("to") or "", arch=arch, rep=int(rep or 0),
-            p50_ms=number(row.get("p50_ms")), p95_ms=number(row.get("p95_ms")),
-            p99_ms=number(row.get("p99_ms")), rps=number(row.get("rps")),
-            failure_ratio=number(row.get("failure_ratio")), load_users=integer(row.get("load_users")),
-            num_models=integer(row.get("num_models")), model_kind=row.get("model_kind") or "",
-            model_latency=row.get("model_latency") or "",
-        ))
+        rows.append(
+            Measurement(
+                study=study,
+                step=int(step),
+                label=row.get("label") or "",
+                factor=row.get("factor") or "",
+                before=row.get("from") or "",
+                after=row.get("to") or "",
+                arch=arch,
+                rep=int(rep or 0),
+                p50_ms=number(row.get("p50_ms")),
+                p95_ms=number(row.get("p95_ms")),
+                p99_ms=number(row.get("p99_ms")),
+                rps=number(row.get("rps")),
+                failure_ratio=number(row.get("failure_ratio")),
+                load_users=integer(row.get("load_users")),
+                num_models=integer(row.get("num_models")),
+                model_kind=row.get("model_kind") or "",
+                model_latency=row.get("model_latency") or "",
+            )
+        )
     return rows
 
 
@@ -114,9 +126,12 @@ def read_plan(run_dir: Path) -> Plan:
         if step is not None and isinstance(entry.get("study"), str):
             overrides = entry.get("overrides")
             plan[(entry["study"], int(step))] = PlanEntry(
-                label=_text(entry.get("label")), factor=_text(entry.get("factor")),
-                before=_text(entry.get("from")), after=_text(entry.get("to")),
-                overrides=overrides if isinstance(overrides, dict) else {})
+                label=_text(entry.get("label")),
+                factor=_text(entry.get("factor")),
+                before=_text(entry.get("from")),
+                after=_text(entry.get("to")),
+                overrides=overrides if isinstance(overrides, dict) else {},
+            )
     return plan
 
 
@@ -132,8 +147,9 @@ def read_config_settings(run_dir: Path, study: str, step: int) -> Settings | Non
     return None
 
 
-def study_settings(own: Settings | None, row: Measurement, recorded: Settings | None,
-                   plan_entry: PlanEntry | None) -> Settings | None:
+def study_settings(
+    own: Settings | None, row: Measurement, recorded: Settings | None, plan_entry: PlanEntry | None
+) -> Settings | None:
     """The stack settings a configuration ran with: its own (its ``config.json``) when present, else the
     run's recorded settings with the configuration's overrides (the measurement's columns, then
     plan.json's)."""
@@ -163,10 +179,14 @@ def level(rows: Sequence[Measurement]) -> Level:
     p50, p50_spread = _mean_and_spread(row.p50_ms for row in rows)
     rps, rps_spread = _mean_and_spread(row.rps for row in rows)
     return Level(
-        step=rows[0].step, label=rows[0].label, reps=len(rows), p50_ms=p50,
+        step=rows[0].step,
+        label=rows[0].label,
+        reps=len(rows),
+        p50_ms=p50,
         p95_ms=_mean_and_spread(row.p95_ms for row in rows)[0],
         p99_ms=_mean_and_spread(row.p99_ms for row in rows)[0],
-        max_rps=rps, failure_ratio=_mean_and_spread(row.failure_ratio for row in rows)[0],
+        max_rps=rps,
+        failure_ratio=_mean_and_spread(row.failure_ratio for row in rows)[0],
         spread=Spreads(p50_ms=p50_spread, max_rps=rps_spread),
     )
 
@@ -182,15 +202,19 @@ def _group(rows: Iterable[Measurement], study: str) -> dict[int, dict[str, list[
 
 def _within_noise(delta: float | None, *spreads: Spread | None) -> bool | None:
     """Whether a change is no larger than the wider min–max range (over repetitions) of the two steps."""
-    ranges = [s.max - s.min for s in spreads if s is not None and s.n > 1 and s.max is not None
-              and s.min is not None]
+    ranges = [
+        s.max - s.min
+        for s in spreads
+        if s is not None and s.n > 1 and s.max is not None and s.min is not None
+    ]
     if delta is None or not ranges:
         return None
     return abs(delta) <= max(ranges)
 
 
-def _waterfall_step(row: Measurement, now: Level, previous: Level | None,
-                    plan_entry: PlanEntry | None) -> WaterfallStep:
+def _waterfall_step(
+    row: Measurement, now: Level, previous: Level | None, plan_entry: PlanEntry | None
+) -> WaterfallStep:
     delta_p50 = difference(now.p50_ms, previous.p50_ms if previous else None)
     delta_rps = difference(now.max_rps, previous.max_rps if previous else None)
     before = previous.spread if previous else Spreads()
@@ -207,8 +231,10 @@ def _waterfall_step(row: Measurement, now: Level, previous: Level | None,
         failure_ratio=now.failure_ratio,
         reps=now.reps,
         spread=now.spread,
-        within_noise=WithinNoise(p50_ms=_within_noise(delta_p50, now.spread.p50_ms, before.p50_ms),
-                                 max_rps=_within_noise(delta_rps, now.spread.max_rps, before.max_rps)),
+        within_noise=WithinNoise(
+            p50_ms=_within_noise(delta_p50, now.spread.p50_ms, before.p50_ms),
+            max_rps=_within_noise(delta_rps, now.spread.max_rps, before.max_rps),
+        ),
     )
 
 
@@ -222,7 +248,10 @@ def gap_at(levels: dict[str, Level] | None) -> GapAt | None:
         latency_gap_ms=difference(sync_p50, async_p50),
         throughput_ratio=async_rps / sync_rps if sync_rps and async_rps is not None else None,
         throughput_difference_rps=difference(async_rps, sync_rps),
-        sync_p50_ms=sync_p50, async_p50_ms=async_p50, sync_rps=sync_rps, async_rps=async_rps,
+        sync_p50_ms=sync_p50,
+        async_p50_ms=async_p50,
+        sync_rps=sync_rps,
+        async_rps=async_rps,
     )
 
 
@@ -233,8 +262,9 @@ def _share(part: float | None, total: float | None) -> float | None:
     return part / total + 0.0  # + 0.0: no -0.0
 
 
-def gap_section(levels: dict[int, dict[str, Level]], first: int, last: int,
-                factors: dict[int, Factor]) -> Gap | None:
+def gap_section(
+    levels: dict[int, dict[str, Level]], first: int, last: int, factors: dict[int, Factor]
+) -> Gap | None:
     """The gap at seed-faithful (``first``) and tuned (``last``), and how much each factor moved it."""
     gaps = {step: gap_at(by_arch) for step, by_arch in levels.items()}
     if gaps.get(first) is None and gaps.get(last) is None:
@@ -254,12 +284,25 @@ def gap_section(levels: dict[int, dict[str, Level]], first: int, last: int,
     for step, factor in factors.items():
         change_p50 = difference(latency(step), latency(step - 1))
         change_rps = difference(throughput(step), throughput(step - 1))
-        rows.append(GapFactor(step=factor.step, factor=factor.factor, from_=factor.from_, to=factor.to,
-                              gap_change_p50_ms=change_p50, gap_change_rps=change_rps,
-                              share_p50=_share(change_p50, total_p50),
-                              share_rps=_share(change_rps, total_rps)))
-    return Gap(seed_faithful=gaps.get(first), tuned=gaps.get(last), total_change_p50_ms=total_p50,
-               total_change_rps=total_rps, factors=rows)
+        rows.append(
+            GapFactor(
+                step=factor.step,
+                factor=factor.factor,
+                from_=factor.from_,
+                to=factor.to,
+                gap_change_p50_ms=change_p50,
+                gap_change_rps=change_rps,
+                share_p50=_share(change_p50, total_p50),
+                share_rps=_share(change_rps, total_rps),
+            )
+        )
+    return Gap(
+        seed_faithful=gaps.get(first),
+        tuned=gaps.get(last),
+        total_change_p50_ms=total_p50,
+        total_change_rps=total_rps,
+        factors=rows,
+    )
 
 
 @dataclass(frozen=True)
@@ -274,8 +317,10 @@ def waterfall_section(rows: Sequence[Measurement], plan: Plan) -> Waterfall:
     """Steps ≥ 1 per architecture (each against the step before), seed-faithful (step 0), tuned (the last
     planned step) and the gap between the architectures."""
     groups = _group(rows, WATERFALL)
-    levels = {step: {arch: level(arch_rows) for arch, arch_rows in by_arch.items()}
-              for step, by_arch in groups.items()}
+    levels = {
+        step: {arch: level(arch_rows) for arch, arch_rows in by_arch.items()}
+        for step, by_arch in groups.items()
+    }
     planned = [step for study, step in plan if study == WATERFALL]
     if not levels:
         return Waterfall([], None, None, None)
@@ -289,8 +334,9 @@ def waterfall_section(rows: Sequence[Measurement], plan: Plan) -> Waterfall:
             previous = levels.get(step - 1, {}).get(arch)
             entry = _waterfall_step(arch_rows[0], levels[step][arch], previous, plan.get((WATERFALL, step)))
             steps.append(entry)
-            factors.setdefault(step, Factor(step=entry.step, factor=entry.factor, from_=entry.from_,
-                                            to=entry.to))
+            factors.setdefault(
+                step, Factor(step=entry.step, factor=entry.factor, from_=entry.from_, to=entry.to)
+            )
     return Waterfall(steps, levels.get(first), levels.get(last), gap_section(levels, first, last, factors))
 
 
@@ -325,8 +371,9 @@ def study_entry(rows: Sequence[Measurement], settings: Settings | None) -> Study
     )
 
 
-def _study_entries(run_dir: Path, rows: Sequence[Measurement], study: str, recorded: Settings | None,
-                   plan: Plan) -> list[StudyEntry]:
+def _study_entries(
+    run_dir: Path, rows: Sequence[Measurement], study: str, recorded: Settings | None, plan: Plan
+) -> list[StudyEntry]:
     entries = []
     for step, by_arch in _group(rows, study).items():
         for arch_rows in by_arch.values():
@@ -346,8 +393,11 @@ def _by_architecture(entries: list[StudyEntry]) -> dict[str, StudyEntry] | None:
 
 def _missing(rows: Sequence[Measurement], plan: Plan) -> list[str]:
     measured = {(row.study, row.step) for row in rows}
-    return [f"{study}: {entry.label or step}" for (study, step), entry in plan.items()
-            if (study, step) not in measured]
+    return [
+        f"{study}: {entry.label or step}"
+        for (study, step), entry in plan.items()
+        if (study, step) not in measured
+    ]
 
 
 def attribution_section(run_dir: Path, settings: Settings | None = None) -> Attribution | None:

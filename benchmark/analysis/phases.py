@@ -8,6 +8,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import cast, get_args
 
@@ -131,8 +132,13 @@ def ideal_section(settings: Settings | None, arch: str) -> Ideal | None:
     if settings is None:
         return None
     ideal = ideal_latency_ms(settings, concurrent=concurrent_calls(settings, arch))
-    return Ideal(mean_ms=ideal.mean_ms, p50_ms=ideal.p50_ms, p95_ms=ideal.p95_ms, p99_ms=ideal.p99_ms,
-                 description=ideal.description)
+    return Ideal(
+        mean_ms=ideal.mean_ms,
+        p50_ms=ideal.p50_ms,
+        p95_ms=ideal.p95_ms,
+        p99_ms=ideal.p99_ms,
+        description=ideal.description,
+    )
 
 
 def one_user_section(run_dir: Path, arch: str, ideal: Ideal | None) -> OneUser | None:
@@ -142,8 +148,14 @@ def one_user_section(run_dir: Path, arch: str, ideal: Ideal | None) -> OneUser |
     steps, requests = phase
     stats = window_stats(requests, steps[0])
     return OneUser(
-        users=stats.users, requests=stats.requests, failures=stats.failures, rps=stats.rps,
-        mean_ms=stats.mean_ms, p50_ms=stats.p50_ms, p95_ms=stats.p95_ms, p99_ms=stats.p99_ms,
+        users=stats.users,
+        requests=stats.requests,
+        failures=stats.failures,
+        rps=stats.rps,
+        mean_ms=stats.mean_ms,
+        p50_ms=stats.p50_ms,
+        p95_ms=stats.p95_ms,
+        p99_ms=stats.p99_ms,
         overhead_p50_ms=difference(stats.p50_ms, ideal.p50_ms if ideal else None),
     )
 
@@ -153,8 +165,14 @@ def timeit_section(rows: Sequence[TimeitRow]) -> Timeit | None:
         return None
     latencies = ok_latencies(rows)
     pct = percentiles(latencies) if latencies else {}
-    return Timeit(n=len(latencies), failures=len(rows) - len(latencies), mean_ms=mean(latencies),
-                  p50_ms=pct.get("p50"), p95_ms=pct.get("p95"), p99_ms=pct.get("p99"))
+    return Timeit(
+        n=len(latencies),
+        failures=len(rows) - len(latencies),
+        mean_ms=mean(latencies),
+        p50_ms=pct.get("p50"),
+        p95_ms=pct.get("p95"),
+        p99_ms=pct.get("p99"),
+    )
 
 
 def time_split_section(rows: Sequence[TimeitRow], concurrent: bool) -> TimeSplit | None:
@@ -172,9 +190,12 @@ def time_split_section(rows: Sequence[TimeitRow], concurrent: bool) -> TimeSplit
     if not splits:
         return None
     n = len(splits)
-    return TimeSplit(feature_store_ms=math.fsum(s[0] for s in splits) / n,
-                     models_ms=math.fsum(s[1] for s in splits) / n,
-                     other_ms=math.fsum(s[2] for s in splits) / n, n=n)
+    return TimeSplit(
+        feature_store_ms=math.fsum(s[0] for s in splits) / n,
+        models_ms=math.fsum(s[1] for s in splits) / n,
+        other_ms=math.fsum(s[2] for s in splits) / n,
+        n=n,
+    )
 
 
 def improvement_section(sync_ms: Sequence[float], async_ms: Sequence[float]) -> Improvement | None:
@@ -184,8 +205,14 @@ def improvement_section(sync_ms: Sequence[float], async_ms: Sequence[float]) -> 
         result = improvement_ci(_subsample(sync_ms), _subsample(async_ms))
     except ValueError:
         return None
-    return Improvement(percent=result.percent, low=result.low, high=result.high, confidence=result.confidence,
-                       n_sync=len(sync_ms), n_async=len(async_ms))
+    return Improvement(
+        percent=result.percent,
+        low=result.low,
+        high=result.high,
+        confidence=result.confidence,
+        n_sync=len(sync_ms),
+        n_async=len(async_ms),
+    )
 
 
 def _subsample(values: Sequence[float], limit: int = MAX_CI_VALUES) -> list[float]:
@@ -203,8 +230,17 @@ def ramp_section(run_dir: Path, arch: str, baseline_p95_ms: float | None) -> Ram
         return None
     steps, requests = phase
     stats = [window_stats(requests, step) for step in steps]
-    rows = [RampStepStats(users=s.users, rps=s.rps, p50_ms=s.p50_ms, p95_ms=s.p95_ms,
-                          failure_ratio=s.failure_ratio, requests=s.requests) for s in stats]
+    rows = [
+        RampStepStats(
+            users=s.users,
+            rps=s.rps,
+            p50_ms=s.p50_ms,
+            p95_ms=s.p95_ms,
+            failure_ratio=s.failure_ratio,
+            requests=s.requests,
+        )
+        for s in stats
+    ]
     ramp = [_ramp_step(s) for s in stats]
     measured = [(i, step) for i, step in enumerate(ramp) if step.requests > 0]
     peak = None
@@ -219,8 +255,9 @@ def ramp_section(run_dir: Path, arch: str, baseline_p95_ms: float | None) -> Ram
     if point.last_good_index is not None:
         good = ramp[point.last_good_index]
         last_good = RampPoint(users=good.users, rps=good.rps, step_index=point.last_good_index)
-    breaking = BreakingPoint(users=point.users, rps=point.rps, reason=point.reason,
-                             step_index=point.step_index)
+    breaking = BreakingPoint(
+        users=point.users, rps=point.rps, reason=point.reason, step_index=point.step_index
+    )
     return Ramp(steps=rows, breaking_point=breaking, last_good=last_good, peak=peak)
 
 
@@ -259,10 +296,18 @@ def sustained_section(run_dir: Path, arch: str, settings: Settings | None = None
     samples = read_resources(resource_path(run_dir, "sustained", arch))
     cpu_s = cpu_seconds(samples, service_names(arch, settings), step.window)
     return Sustained(
-        users=stats.users, duration_s=stats.duration_s, requests=stats.requests, failures=stats.failures,
-        rps=stats.rps, mean_ms=stats.mean_ms, p50_ms=stats.p50_ms, p95_ms=stats.p95_ms, p99_ms=stats.p99_ms,
+        users=stats.users,
+        duration_s=stats.duration_s,
+        requests=stats.requests,
+        failures=stats.failures,
+        rps=stats.rps,
+        mean_ms=stats.mean_ms,
+        p50_ms=stats.p50_ms,
+        p95_ms=stats.p95_ms,
+        p99_ms=stats.p99_ms,
         failure_ratio=stats.failure_ratio,
-        server_cpu_ms_per_request=cpu_s * 1000 / stats.requests if cpu_s is not None and stats.requests
+        server_cpu_ms_per_request=cpu_s * 1000 / stats.requests
+        if cpu_s is not None and stats.requests
         else None,
     )
 
@@ -278,7 +323,7 @@ def cpu_seconds(samples: Sequence[Sample], names: Iterable[str], window: tuple[f
     total, seen = 0.0, False
     for name in dict.fromkeys(names):  # in order: the same sum (to the last bit) on every run
         series = [sample for sample in samples if sample.name == name]
-        for previous, current in zip(series, series[1:]):
+        for previous, current in pairwise(series):
             overlap = min(current.t, high) - max(previous.t, low)
             if overlap > 0:
                 total += current.cpu_percent / 100 * overlap
@@ -298,8 +343,15 @@ def stress_section(run_dir: Path, arch: str, reference_p50_ms: float | None) -> 
     steps, requests = phase
     stress = window_stats(requests, steps[0])
     recovery = _recovery(window_stats(requests, steps[1]), reference_p50_ms) if len(steps) > 1 else None
-    return Stress(users=stress.users, requests=stress.requests, rps=stress.rps, p50_ms=stress.p50_ms,
-                  p95_ms=stress.p95_ms, failure_ratio=stress.failure_ratio, recovery=recovery)
+    return Stress(
+        users=stress.users,
+        requests=stress.requests,
+        rps=stress.rps,
+        p50_ms=stress.p50_ms,
+        p95_ms=stress.p95_ms,
+        failure_ratio=stress.failure_ratio,
+        recovery=recovery,
+    )
 
 
 def _recovery(stats: WindowStats, reference_p50_ms: float | None) -> Recovery:
@@ -310,8 +362,14 @@ def _recovery(stats: WindowStats, reference_p50_ms: float | None) -> Recovery:
         recovered = (stats.failure_ratio or 0.0) <= RECOVERY_MAX_FAILURE_RATIO and (
             stats.p50_ms <= RECOVERY_LATENCY_FACTOR * reference_p50_ms
         )
-    return Recovery(users=stats.users, requests=stats.requests, p50_ms=stats.p50_ms,
-                    failure_ratio=stats.failure_ratio, reference_p50_ms=reference_p50_ms, recovered=recovered)
+    return Recovery(
+        users=stats.users,
+        requests=stats.requests,
+        p50_ms=stats.p50_ms,
+        failure_ratio=stats.failure_ratio,
+        reference_p50_ms=reference_p50_ms,
+        recovered=recovered,
+    )
 
 
 # --------------------------------------------------------------------------- saturation
@@ -342,8 +400,9 @@ def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturat
                 f"{phase}: the machine reached {machine:.0f}% CPU (> {SATURATION_PERCENT:.0f}% of "
                 f"{cores:g} cores = {SATURATION_PERCENT * cores:.0f}%): client and servers competed for CPU"
             )
-    return Saturation(load_generator_max_cpu_percent=generator_max, machine_max_cpu_percent=machine_max,
-                      flags=flags)
+    return Saturation(
+        load_generator_max_cpu_percent=generator_max, machine_max_cpu_percent=machine_max, flags=flags
+    )
 
 
 def generator_peak_percent(path: Path) -> float | None:

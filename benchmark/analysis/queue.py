@@ -35,8 +35,12 @@ SAMPLE_SPAN_S = 0.5  # the resource sampler's period (BENCH_SAMPLE_INTERVAL_S): 
 def _entry_stats(requests: Sequence[Request]) -> EntryStats:
     latencies = [request.latency_ms for request in requests if request.ok]
     pct = percentiles(latencies) if latencies else {}
-    return EntryStats(requests=len(requests), failures=sum(1 for r in requests if not r.ok),
-                      p50_ms=pct.get("p50"), p95_ms=pct.get("p95"))
+    return EntryStats(
+        requests=len(requests),
+        failures=sum(1 for r in requests if not r.ok),
+        p50_ms=pct.get("p50"),
+        p95_ms=pct.get("p95"),
+    )
 
 
 def queue_phase(run_dir: Path, phase: str) -> QueuePhase | None:
@@ -53,8 +57,11 @@ def queue_phase(run_dir: Path, phase: str) -> QueuePhase | None:
     depths = [d for t, d in depth if window[0] <= t <= window[1]] or [d for _, d in depth]
     samples = read_resources(resource_path(run_dir, phase, "queue"))
     # a sample covers the interval before it: only those wholly inside the window count
-    worker = [s.cpu_percent for s in samples
-              if s.name == QUEUE_WORKER and window[0] < s.t - SAMPLE_SPAN_S and s.t <= window[1]]
+    worker = [
+        s.cpu_percent
+        for s in samples
+        if s.name == QUEUE_WORKER and window[0] < s.t - SAMPLE_SPAN_S and s.t <= window[1]
+    ]
     cpu_s = cpu_seconds(samples, [QUEUE_WORKER], window)
     return QueuePhase(
         depth_max=max(depths) if depths else None,
@@ -93,8 +100,11 @@ def burst_run(run_dir: Path, entry: BurstEntry) -> BurstRun | None:
     last_done = max(done_s, default=None)
     drain = last_done if len(done) == len(tasks) else None
     pct = percentiles(latencies) if latencies else {}
-    depth_max, worker_cpu = (_queue_extras(run_dir, entry, entry.start, last_done, len(done))
-                             if entry.architecture == "queue" else (None, None))
+    depth_max, worker_cpu = (
+        _queue_extras(run_dir, entry, entry.start, last_done, len(done))
+        if entry.architecture == "queue"
+        else (None, None)
+    )
     return BurstRun(
         architecture=entry.architecture,
         concurrency=entry.concurrency,
@@ -114,15 +124,18 @@ def burst_run(run_dir: Path, entry: BurstEntry) -> BurstRun | None:
     )
 
 
-def _queue_extras(run_dir: Path, entry: BurstEntry, start: float, last_done_s: float | None,
-                  completed: int) -> tuple[float | None, float | None]:
+def _queue_extras(
+    run_dir: Path, entry: BurstEntry, start: float, last_done_s: float | None, completed: int
+) -> tuple[float | None, float | None]:
     """The queue's deepest depth during the burst, and its worker's CPU per completed task."""
     folder = burst_dir(run_dir)
     depth = read_depth(folder / entry.depth_file) if entry.depth_file else []
     samples = read_resources(folder / entry.resources_file) if entry.resources_file else []
     cpu_s = cpu_seconds(samples, [QUEUE_WORKER], (start, start + last_done_s)) if last_done_s else None
-    return (max((d for _, d in depth), default=None),
-            cpu_s * 1000 / completed if cpu_s is not None and completed else None)
+    return (
+        max((d for _, d in depth), default=None),
+        cpu_s * 1000 / completed if cpu_s is not None and completed else None,
+    )
 
 
 def burst_section(run_dir: Path) -> Burst | None:

@@ -30,8 +30,16 @@ END_TO_END = "end_to_end"  # the queue user's submit → result entry: what the 
 QUEUE_WORKER = "queue-worker"
 BURST = "burst"
 ATTRIBUTION = "attribution"
-RAW_ENTRIES = ("run.json", "environment.json", "locust", "timeit", "resources", "profiles", BURST,
-               ATTRIBUTION)
+RAW_ENTRIES = (
+    "run.json",
+    "environment.json",
+    "locust",
+    "timeit",
+    "resources",
+    "profiles",
+    BURST,
+    ATTRIBUTION,
+)
 
 
 # --------------------------------------------------------------------------- records
@@ -214,19 +222,25 @@ def environment_model(data: dict[str, Any] | None) -> tuple[Environment | None, 
         return None, problems + [f"environment.json does not fit the summary's model, left out: {error}"]
 
 
-def _known(data: dict[str, Any], model: type[Environment] | type[Machine], prefix: str,
-           problems: list[str]) -> dict[str, Any]:
+def _known(
+    data: dict[str, Any], model: type[Environment] | type[Machine], prefix: str, problems: list[str]
+) -> dict[str, Any]:
     unknown = [key for key in data if key not in model.model_fields]
     if unknown:
-        problems.append("environment.json: keys the summary does not know, left out: "
-                        + ", ".join(prefix + key for key in unknown))
+        problems.append(
+            "environment.json: keys the summary does not know, left out: "
+            + ", ".join(prefix + key for key in unknown)
+        )
     return {key: value for key, value in data.items() if key in model.model_fields}
 
 
 def recorded_settings(environment: dict[str, Any] | Environment | None) -> Settings | None:
     """The stack's settings as environment.json recorded them (unknown keys ignored), or None."""
-    values = environment.settings if isinstance(environment, Environment) else (
-        environment.get("settings") if environment else None)
+    values = (
+        environment.settings
+        if isinstance(environment, Environment)
+        else (environment.get("settings") if environment else None)
+    )
     if not isinstance(values, dict):
         return None
     known = {key: value for key, value in values.items() if key in Settings.model_fields}
@@ -378,8 +392,11 @@ def read_resources(path: Path) -> list[Sample]:
 
 def read_depth(path: Path) -> list[tuple[float, float]]:
     """``(t, depth)`` rows of a queue depth CSV, ordered by time."""
-    rows = [(t, d) for row in csv_rows(path)
-            if (t := number(row.get("t"))) is not None and (d := number(row.get("depth"))) is not None]
+    rows = [
+        (t, d)
+        for row in csv_rows(path)
+        if (t := number(row.get("t"))) is not None and (d := number(row.get("depth"))) is not None
+    ]
     return sorted(rows)
 
 
@@ -414,8 +431,11 @@ def read_burst_index(run_dir: Path) -> tuple[int | None, list[BurstEntry]] | Non
 
 def _burst_entry(entry: dict[str, Any]) -> BurstEntry:
     concurrency = as_float(entry.get("concurrency"))
-    architecture, depth, resources = entry.get("architecture"), entry.get("depth_file"), entry.get(
-        "resources_file")
+    architecture, depth, resources = (
+        entry.get("architecture"),
+        entry.get("depth_file"),
+        entry.get("resources_file"),
+    )
     return BurstEntry(
         architecture=str(architecture) if architecture is not None else None,
         concurrency=int(concurrency) if concurrency is not None else None,
@@ -432,6 +452,13 @@ def read_burst_tasks(path: Path) -> list[BurstTask]:
         submitted = number(row.get("submitted_s"))
         if submitted is None:
             continue
-        tasks.append(BurstTask(submitted, number(row.get("accepted_s")), number(row.get("done_s")),
-                               number(row.get("latency_ms")), (row.get("ok") or "").strip() == "1"))
+        tasks.append(
+            BurstTask(
+                submitted,
+                number(row.get("accepted_s")),
+                number(row.get("done_s")),
+                number(row.get("latency_ms")),
+                (row.get("ok") or "").strip() == "1",
+            )
+        )
     return tasks

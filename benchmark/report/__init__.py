@@ -31,13 +31,16 @@ from benchmark.report.sections import (
 from benchmark.report.targets import target_blocks
 from benchmark.summary import SUMMARY_FILE, Summary
 
-NO_RAW_FILES = ("⚠ The raw files of this run are absent: this report was built from its summary.json "
-                "(schema version {version}). The plots drawn from the raw files (latency distributions, CPU "
-                "over time, queue depth, burst) are left out.")
+NO_RAW_FILES = (
+    "⚠ The raw files of this run are absent: this report was built from its summary.json "
+    "(schema version {version}). The plots drawn from the raw files (latency distributions, CPU "
+    "over time, queue depth, burst) are left out."
+)
 
 
-def report_blocks(summary: Summary, plot_paths: dict[str, Path], plot_problems: Sequence[str] = (),
-                  raw_files: bool = True) -> list[Block]:
+def report_blocks(
+    summary: Summary, plot_paths: dict[str, Path], plot_problems: Sequence[str] = (), raw_files: bool = True
+) -> list[Block]:
     """Every block of the report, in order. ``raw_files`` False: the report says it was built from the
     summary alone (its plots are only those of the summary)."""
     archs = summary.architectures
@@ -55,16 +58,21 @@ def report_blocks(summary: Summary, plot_paths: dict[str, Path], plot_problems: 
         ("Where the time goes", split_sentences),
     ):
         blocks += [Heading(2, heading), *[Paragraph(text) for text in sentences(archs)]]
-    blocks += [Heading(2, "Sequential requests (timeit)"),
-               Paragraph(timeit_sentence(archs, summary.comparison))]
+    blocks += [
+        Heading(2, "Sequential requests (timeit)"),
+        Paragraph(timeit_sentence(archs, summary.comparison)),
+    ]
     machine = summary.environment.machine if summary.environment else None
     blocks += [Heading(2, "Saturation"), *saturation_blocks(archs, machine.cores if machine else None)]
     blocks += target_blocks(summary)
     blocks += queue_blocks(archs.get("queue"), plot_paths)
     blocks += burst_blocks(summary.burst, summary.experiments, plot_paths)
     blocks += attribution_blocks(summary, plot_paths)
-    general = {name: path for name, path in plot_paths.items()
-               if name not in ATTRIBUTION_PLOTS and name not in QUEUE_PLOTS}
+    general = {
+        name: path
+        for name, path in plot_paths.items()
+        if name not in ATTRIBUTION_PLOTS and name not in QUEUE_PLOTS
+    }
     blocks += _plot_blocks(general, plot_problems)
     blocks += [Heading(2, "Machine"), Bullets(machine_lines(summary.environment))]
     return blocks

@@ -75,22 +75,34 @@ def _waterfall_intro(attribution: Attribution) -> str:
 def waterfall_table(attribution: Attribution) -> Table:
     archs = list(attribution.architectures)
     steps = {(step.step, step.architecture): step for step in attribution.steps}
-    factors: Sequence[Factor] = (attribution.gap.factors if attribution.gap and attribution.gap.factors
-                                 else _factors_of(attribution.steps))
+    factors: Sequence[Factor] = (
+        attribution.gap.factors
+        if attribution.gap and attribution.gap.factors
+        else _factors_of(attribution.steps)
+    )
     rows = [_level_row("seed-faithful", attribution.baseline, archs)]
     for factor in factors:
         by_arch = [steps.get((factor.step, arch)) for arch in archs]
-        shares = ((factor.share_p50, factor.share_rps) if isinstance(factor, GapFactor) else (None, None))
-        rows.append([
-            factor.factor, f"{factor.from_} → {factor.to}",
-            *[_delta(step, "p50") for step in by_arch],
-            *[_delta(step, "rps") for step in by_arch],
-            whole_percent(shares[0]), whole_percent(shares[1]),
-        ])
+        shares = (factor.share_p50, factor.share_rps) if isinstance(factor, GapFactor) else (None, None)
+        rows.append(
+            [
+                factor.factor,
+                f"{factor.from_} → {factor.to}",
+                *[_delta(step, "p50") for step in by_arch],
+                *[_delta(step, "rps") for step in by_arch],
+                whole_percent(shares[0]),
+                whole_percent(shares[1]),
+            ]
+        )
     rows.append(_level_row("tuned", attribution.tuned, archs))
-    header = ["factor", "from → to", *[f"{arch} p50 Δ" for arch in archs],
-              *[f"{arch} req/s Δ" for arch in archs], "share of the latency gap's change",
-              "share of the throughput gap's change"]
+    header = [
+        "factor",
+        "from → to",
+        *[f"{arch} p50 Δ" for arch in archs],
+        *[f"{arch} req/s Δ" for arch in archs],
+        "share of the latency gap's change",
+        "share of the throughput gap's change",
+    ]
     return Table(header, rows, text_columns=2)
 
 
@@ -104,8 +116,14 @@ def _factors_of(steps: Sequence[WaterfallStep]) -> list[Factor]:
 
 def _level_row(label: str, levels: dict[str, Level] | None, archs: Sequence[str]) -> list[str]:
     values = [(levels or {}).get(arch) for arch in archs]
-    return [f"{label} (level)", "", *[ms(v.p50_ms if v else None) for v in values],
-            *[rps(v.max_rps if v else None) for v in values], "", ""]
+    return [
+        f"{label} (level)",
+        "",
+        *[ms(v.p50_ms if v else None) for v in values],
+        *[rps(v.max_rps if v else None) for v in values],
+        "",
+        "",
+    ]
 
 
 def _delta(step: WaterfallStep | None, metric: str) -> str:
@@ -143,8 +161,10 @@ def gap_sentences(summary: Summary) -> list[str]:
     sentences += _change_sentences(gap, latency=True)
     sentences += _change_sentences(gap, latency=False)
     if any((f.share_p50 or 0) < 0 or (f.share_rps or 0) < 0 for f in gap.factors):
-        sentences.append("A negative share means the factor moved the gap against its overall change"
-                         + ("; the shares still add up to 100%." if _shares_add_up(gap.factors) else "."))
+        sentences.append(
+            "A negative share means the factor moved the gap against its overall change"
+            + ("; the shares still add up to 100%." if _shares_add_up(gap.factors) else ".")
+        )
     sentences.append(_tuned_sentence(gap.tuned, summary.architectures))
     return [text for text in sentences if text]
 
@@ -177,33 +197,50 @@ def _level_of(gap: GapAt | None, latency: bool) -> float | None:
 
 def _change_sentences(gap: Gap, latency: bool) -> list[str]:
     """How the gap (latency or throughput) changed from seed-faithful to tuned, and which factor moved it."""
-    what, unit, spec = ("latency gap (sync − async p50)", "ms", "+.1f") if latency else (
-        "throughput difference (async − sync)", "req/s", "+.0f")
+    what, unit, spec = (
+        ("latency gap (sync − async p50)", "ms", "+.1f")
+        if latency
+        else ("throughput difference (async − sync)", "req/s", "+.0f")
+    )
     before, after = _level_of(gap.seed_faithful, latency), _level_of(gap.tuned, latency)
-    changes = [(f, change) for f in gap.factors
-               if (change := f.gap_change_p50_ms if latency else f.gap_change_rps) is not None]
+    changes = [
+        (f, change)
+        for f in gap.factors
+        if (change := f.gap_change_p50_ms if latency else f.gap_change_rps) is not None
+    ]
     if before is None or after is None or not changes:
         return []
     top, top_change = max(changes, key=lambda pair: abs(pair[1]))
     top_share = top.share_p50 if latency else top.share_rps
-    text = (f"The {what} went from {number(before, spec, unit)} at seed-faithful to "
-            f"{number(after, spec, unit)} tuned ({number(after - before, spec, unit)}")
-    ratios = [gap.seed_faithful.throughput_ratio if gap.seed_faithful else None,
-              gap.tuned.throughput_ratio if gap.tuned else None]
+    text = (
+        f"The {what} went from {number(before, spec, unit)} at seed-faithful to "
+        f"{number(after, spec, unit)} tuned ({number(after - before, spec, unit)}"
+    )
+    ratios = [
+        gap.seed_faithful.throughput_ratio if gap.seed_faithful else None,
+        gap.tuned.throughput_ratio if gap.tuned else None,
+    ]
     if not latency and ratios[0] is not None and ratios[1] is not None:
         text += f"; async served {times(ratios[0])} then {times(ratios[1])} the sync throughput"
     text += ")."
     moved = f"{top.factor} ({top.from_} → {top.to})"
     moved = moved[:1].upper() + moved[1:]  # it starts a sentence
     if top_share is None:
-        text += (f" That is no change, so there are no shares; the largest move was {moved}'s "
-                 f"{number(top_change, spec, unit)}.")
+        text += (
+            f" That is no change, so there are no shares; the largest move was {moved}'s "
+            f"{number(top_change, spec, unit)}."
+        )
         return [text]
-    text += (f" {moved} alone accounts for {whole_percent(top_share)} of that change "
-             f"({number(top_change, spec, unit)})")
+    text += (
+        f" {moved} alone accounts for {whole_percent(top_share)} of that change "
+        f"({number(top_change, spec, unit)})"
+    )
     text += ": more than all of it, the other factors moved it back." if top_share > 1 else "."
-    others = [f"{f.factor} {whole_percent(f.share_p50 if latency else f.share_rps)}"
-              for f, _ in changes if f is not top]
+    others = [
+        f"{f.factor} {whole_percent(f.share_p50 if latency else f.share_rps)}"
+        for f, _ in changes
+        if f is not top
+    ]
     return [text + (f" The others: {'; '.join(others)}." if others else "")]
 
 
@@ -223,9 +260,11 @@ def _tuned_sentence(tuned: GapAt | None, archs: dict[str, ArchitectureSummary]) 
     text = f"Once both are tuned, {latency} and {throughput}: {verdict}."
     ideal_sync, ideal_async = _ideal_p50(archs.get("sync")), _ideal_p50(archs.get("async"))
     if ideal_sync is not None and ideal_async is not None:
-        text += (f" Waiting for the model calls concurrently instead of one after another saves "
-                 f"{ms(ideal_sync - ideal_async)} in the ideal case (ideal p50 {ms(ideal_sync)} against "
-                 f"{ms(ideal_async)}).")
+        text += (
+            f" Waiting for the model calls concurrently instead of one after another saves "
+            f"{ms(ideal_sync - ideal_async)} in the ideal case (ideal p50 {ms(ideal_sync)} against "
+            f"{ms(ideal_async)})."
+        )
     return text
 
 
@@ -248,8 +287,20 @@ def _fanout_blocks(attribution: Attribution) -> list[Block]:
     rows = []
     for n, by_arch in sorted(by_models.items()):
         entries = [by_arch.get(arch) for arch in archs]
-        rows.append([str(n), *[cell for e in entries for cell in (
-            ms(e.p50_ms if e else None), ms(e.ideal_p50_ms if e else None), rps(e.rps if e else None))]])
+        rows.append(
+            [
+                str(n),
+                *[
+                    cell
+                    for e in entries
+                    for cell in (
+                        ms(e.p50_ms if e else None),
+                        ms(e.ideal_p50_ms if e else None),
+                        rps(e.rps if e else None),
+                    )
+                ],
+            ]
+        )
     return [Table(header, rows), *[Paragraph(text) for text in fanout_sentences(by_models, archs)]]
 
 
@@ -261,7 +312,8 @@ def fanout_sentences(by_models: dict[int, dict[str, StudyEntry]], archs: Sequenc
     low, high = min(by_models), max(by_models)
     parts = [
         f"{arch} takes {ms(entry.p50_ms)} against an ideal {_combined(entry)} of {ms(entry.ideal_p50_ms)}"
-        for arch in archs if (entry := by_models[high].get(arch))
+        for arch in archs
+        if (entry := by_models[high].get(arch))
     ]
     sentences = [f"With {high} model calls per request, " + "; ".join(parts) + " (p50 at one user)."]
     if low == high:
@@ -274,9 +326,11 @@ def fanout_sentences(by_models: dict[int, dict[str, StudyEntry]], archs: Sequenc
         grew = difference(last.p50_ms, first.p50_ms)
         ideal = difference(last.ideal_p50_ms, first.ideal_p50_ms)
         if grew is not None:
-            growth.append(f"{arch}'s p50 grew by {number(grew, '.1f', 'ms')} (ideal: "
-                          f"{number(ideal, '.1f', 'ms')}) and its throughput went from "
-                          f"{rps(first.rps)} to {rps(last.rps)}")
+            growth.append(
+                f"{arch}'s p50 grew by {number(grew, '.1f', 'ms')} (ideal: "
+                f"{number(ideal, '.1f', 'ms')}) and its throughput went from "
+                f"{rps(first.rps)} to {rps(last.rps)}"
+            )
     if growth:
         sentences.append(f"From {low} to {high} calls, " + "; ".join(growth) + ".")
     return sentences
@@ -296,8 +350,11 @@ def cpu_sentences(cpu: dict[str, StudyEntry]) -> list[str]:
     sentences = []
     if sync_rps and async_rps:
         ratio = async_rps / sync_rps
-        verdict = ("async does not help when the work is CPU" if ratio <= 1 + SAME_WITHIN
-                   else f"async still served {times(ratio)} the sync throughput with CPU-bound work")
+        verdict = (
+            "async does not help when the work is CPU"
+            if ratio <= 1 + SAME_WITHIN
+            else f"async still served {times(ratio)} the sync throughput with CPU-bound work"
+        )
         sentences.append(
             f"With a CPU-bound model (it burns CPU for its latency instead of sleeping) async served "
             f"{rps(async_rps)} against sync's {rps(sync_rps)} at {sync.num_models} calls per request: "
@@ -305,9 +362,11 @@ def cpu_sentences(cpu: dict[str, StudyEntry]) -> list[str]:
         )
     p50, ideal_max, ideal_sum, sync_p50 = other.p50_ms, other.ideal_p50_ms, sync.ideal_p50_ms, sync.p50_ms
     if p50 is not None and ideal_max is not None and ideal_sum is not None and sync_p50 is not None:
-        overlap = ("nearer the sum of the calls than their maximum: the calls did not overlap"
-                   if abs(p50 - ideal_sum) < abs(p50 - ideal_max)
-                   else "nearer the maximum of the calls than their sum: the calls overlapped")
+        overlap = (
+            "nearer the sum of the calls than their maximum: the calls did not overlap"
+            if abs(p50 - ideal_sum) < abs(p50 - ideal_max)
+            else "nearer the maximum of the calls than their sum: the calls overlapped"
+        )
         sentences.append(
             f"At one user async took {ms(p50)} (ideal maximum {ms(ideal_max)}) and sync {ms(sync_p50)} "
             f"(ideal sum {ms(ideal_sum)}). Async's latency is {overlap}."

@@ -37,41 +37,81 @@ METRICS = (
     _arch_metric("ideal p50", lambda a: a.ideal.p50_ms if a.ideal else None, judged=False),
     _arch_metric("overhead over ideal p50", lambda a: a.one_user.overhead_p50_ms if a.one_user else None),
     _arch_metric("timeit mean", lambda a: a.timeit.mean_ms if a.timeit else None),
-    _arch_metric("breaking point",
-                 lambda a: a.ramp.breaking_point.users if a.ramp and a.ramp.breaking_point else None,
-                 spec="d", unit="users", lower_is_better=False),
-    _arch_metric("throughput at the breaking point",
-                 lambda a: a.ramp.breaking_point.rps if a.ramp and a.ramp.breaking_point else None,
-                 unit="req/s", lower_is_better=False),
-    _arch_metric("max sustainable (last good step)",
-                 lambda a: a.ramp.last_good.rps if a.ramp and a.ramp.last_good else None,
-                 unit="req/s", lower_is_better=False),
-    _arch_metric("sustained phase throughput", lambda a: a.sustained.rps if a.sustained else None,
-                 unit="req/s", lower_is_better=False),
-    _arch_metric("server CPU per request",
-                 lambda a: a.sustained.server_cpu_ms_per_request if a.sustained else None, spec=".2f"),
-    _arch_metric("failures, sustained", lambda a: a.sustained.failure_ratio if a.sustained else None,
-                 spec=".2f", unit="%", scale=100.0),
-    _arch_metric("failures under stress", lambda a: a.stress.failure_ratio if a.stress else None,
-                 spec=".2f", unit="%", scale=100.0),
+    _arch_metric(
+        "breaking point",
+        lambda a: a.ramp.breaking_point.users if a.ramp and a.ramp.breaking_point else None,
+        spec="d",
+        unit="users",
+        lower_is_better=False,
+    ),
+    _arch_metric(
+        "throughput at the breaking point",
+        lambda a: a.ramp.breaking_point.rps if a.ramp and a.ramp.breaking_point else None,
+        unit="req/s",
+        lower_is_better=False,
+    ),
+    _arch_metric(
+        "max sustainable (last good step)",
+        lambda a: a.ramp.last_good.rps if a.ramp and a.ramp.last_good else None,
+        unit="req/s",
+        lower_is_better=False,
+    ),
+    _arch_metric(
+        "sustained phase throughput",
+        lambda a: a.sustained.rps if a.sustained else None,
+        unit="req/s",
+        lower_is_better=False,
+    ),
+    _arch_metric(
+        "server CPU per request",
+        lambda a: a.sustained.server_cpu_ms_per_request if a.sustained else None,
+        spec=".2f",
+    ),
+    _arch_metric(
+        "failures, sustained",
+        lambda a: a.sustained.failure_ratio if a.sustained else None,
+        spec=".2f",
+        unit="%",
+        scale=100.0,
+    ),
+    _arch_metric(
+        "failures under stress",
+        lambda a: a.stress.failure_ratio if a.stress else None,
+        spec=".2f",
+        unit="%",
+        scale=100.0,
+    ),
 )
 
 
 def _gap_metric(label: str, side: str, value: Callable[[GapAt], float | None], **options: Any) -> Metric:
     """A metric of the gap at seed-faithful (``side`` "seed_faithful") or tuned ("tuned")."""
+
     def of_gap(gap: Gap) -> float | None:
         at = gap.seed_faithful if side == "seed_faithful" else gap.tuned
         return value(at) if at else None
+
     return Metric(label, of_gap, judged=False, **options)
 
 
 GAP_METRICS = tuple(  # within the summary's attribution.gap; a gap is neither better nor worse
-    metric for side, name in (("seed_faithful", "seed-faithful"), ("tuned", "tuned")) for metric in (
+    metric
+    for side, name in (("seed_faithful", "seed-faithful"), ("tuned", "tuned"))
+    for metric in (
         _gap_metric(f"{name}: latency gap (sync − async p50)", side, lambda g: g.latency_gap_ms),
-        _gap_metric(f"{name}: throughput ratio (async ÷ sync)", side, lambda g: g.throughput_ratio,
-                    spec=".2f", unit="×"),
-        _gap_metric(f"{name}: throughput difference (async − sync)", side,
-                    lambda g: g.throughput_difference_rps, unit="req/s"),
+        _gap_metric(
+            f"{name}: throughput ratio (async ÷ sync)",
+            side,
+            lambda g: g.throughput_ratio,
+            spec=".2f",
+            unit="×",
+        ),
+        _gap_metric(
+            f"{name}: throughput difference (async − sync)",
+            side,
+            lambda g: g.throughput_difference_rps,
+            unit="req/s",
+        ),
     )
 )
 
@@ -130,8 +170,15 @@ def metrics_table(a: Summary, b: Summary) -> Table:
             value_a, value_b = _value(side_a, metric), _value(side_b, metric)
             if value_a is None and value_b is None:
                 continue
-            rows.append([arch, metric.label, _format(value_a, metric), _format(value_b, metric),
-                         *_change(value_a, value_b, metric)])
+            rows.append(
+                [
+                    arch,
+                    metric.label,
+                    _format(value_a, metric),
+                    _format(value_b, metric),
+                    *_change(value_a, value_b, metric),
+                ]
+            )
         recovered = [yes_no(_recovered(side)) for side in (side_a, side_b)]
         if recovered != [DASH, DASH]:
             rows.append([arch, "recovered after stress", *recovered, DASH, DASH])
@@ -156,8 +203,14 @@ def gap_blocks(a: Summary, b: Summary) -> list[Block]:
     for metric in GAP_METRICS:
         value_a, value_b = _value(gaps[0], metric), _value(gaps[1], metric)
         if value_a is not None or value_b is not None:
-            rows.append([metric.label, _format(value_a, metric), _format(value_b, metric),
-                         *_change(value_a, value_b, metric)])
+            rows.append(
+                [
+                    metric.label,
+                    _format(value_a, metric),
+                    _format(value_b, metric),
+                    *_change(value_a, value_b, metric),
+                ]
+            )
     header = ["gap", f"A: {a.run_id}", f"B: {b.run_id}", "Δ", "B vs A"]
     return [heading, Table(header, rows)]
 
@@ -198,8 +251,12 @@ def _improvement_sentence(a: Summary, b: Summary) -> str:
     parts = []
     for name, summary in (("A", a), ("B", b)):
         improvement = summary.comparison.timeit_improvement_pct
-        if improvement is None or improvement.percent is None or improvement.low is None \
-                or improvement.high is None:
+        if (
+            improvement is None
+            or improvement.percent is None
+            or improvement.low is None
+            or improvement.high is None
+        ):
             parts.append(f"run {name}: not measured")
             continue
         parts.append(

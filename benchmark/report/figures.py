@@ -9,7 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
+from matplotlib.figure import Figure
 
 COLORS = {"sync": "#d95f02", "async": "#1b6ec2", "queue": "#1b9e77"}
 FALLBACK_COLORS = ("#7570b3", "#e7298a", "#66a61e")

@@ -12,11 +12,19 @@ from benchmark.summary import ArchitectureSummary, BreakingPoint, OneUser, RampP
 
 NOT_PROFILED = "queue"  # its API does not install the profiler: no profile section expected
 SECTION_EXPERIMENT = {  # which experiment of run.json produces each section of an architecture's summary
-    "one_user": "locust", "ramp": "locust", "sustained": "locust", "stress": "locust", "saturation": "locust",
-    "timeit": "timeit", "time_split": "timeit", "profile": "profile",
+    "one_user": "locust",
+    "ramp": "locust",
+    "sustained": "locust",
+    "stress": "locust",
+    "saturation": "locust",
+    "timeit": "timeit",
+    "time_split": "timeit",
+    "profile": "profile",
 }
-QUEUE_NOTE = ("For the queue, every latency is end-to-end — from the submit to the moment the client has "
-              "the result, polling included — and every throughput is completed tasks per second.")
+QUEUE_NOTE = (
+    "For the queue, every latency is end-to-end — from the submit to the moment the client has "
+    "the result, polling included — and every throughput is completed tasks per second."
+)
 
 
 def status_blocks(summary: Summary) -> list[Block]:
@@ -56,8 +64,11 @@ def missing_sections(summary: Summary) -> tuple[list[str], list[str]]:
     missing: list[str] = []
     not_run: list[str] = []
     for section, experiment in SECTION_EXPERIMENT.items():
-        absent = [arch for arch, data in summary.architectures.items() if getattr(data, section) is None
-                  and not (section == "profile" and arch == NOT_PROFILED)]
+        absent = [
+            arch
+            for arch, data in summary.architectures.items()
+            if getattr(data, section) is None and not (section == "profile" and arch == NOT_PROFILED)
+        ]
         if not absent:
             continue
         label = f"{section.replace('_', ' ')} ({', '.join(absent)})"
@@ -81,20 +92,26 @@ def headline_table(archs: dict[str, ArchitectureSummary]) -> Table:
         ("p95 at 1 user", lambda a: ms(a.one_user.p95_ms if a.one_user else None)),
         ("p99 at 1 user", lambda a: ms(a.one_user.p99_ms if a.one_user else None)),
         ("ideal p50 (model calls alone)", lambda a: ms(a.ideal.p50_ms if a.ideal else None)),
-        ("overhead over ideal p50",
-         lambda a: number(a.one_user.overhead_p50_ms if a.one_user else None, "+.1f", "ms")),
+        (
+            "overhead over ideal p50",
+            lambda a: number(a.one_user.overhead_p50_ms if a.one_user else None, "+.1f", "ms"),
+        ),
         ("timeit mean (sequential)", lambda a: ms(a.timeit.mean_ms if a.timeit else None)),
         ("breaking point", lambda a: users_rps(a.ramp.breaking_point if a.ramp else None, "none")),
         ("last good step", lambda a: users_rps(a.ramp.last_good if a.ramp else None, DASH)),
         ("max sustained (at the breaking point)", lambda a: users_rps(a.sustained, DASH)),
         ("capacity (ramp's highest throughput)", lambda a: users_rps(a.ramp.peak if a.ramp else None, DASH)),
-        ("server CPU per request",
-         lambda a: number(a.sustained.server_cpu_ms_per_request if a.sustained else None, ".2f", "ms")),
+        (
+            "server CPU per request",
+            lambda a: number(a.sustained.server_cpu_ms_per_request if a.sustained else None, ".2f", "ms"),
+        ),
         ("failures at 1 user", lambda a: _failures(a.one_user)),
         ("failures, sustained", lambda a: share(a.sustained.failure_ratio if a.sustained else None)),
         ("failures under stress", lambda a: share(a.stress.failure_ratio if a.stress else None)),
-        ("recovered after stress",
-         lambda a: yes_no(a.stress.recovery.recovered if a.stress and a.stress.recovery else None)),
+        (
+            "recovered after stress",
+            lambda a: yes_no(a.stress.recovery.recovered if a.stress and a.stress.recovery else None),
+        ),
         ("saturation flags", _flag_count),
     ]
     return Table(["", *archs], [[label, *[cell(data) for data in archs.values()]] for label, cell in rows])

@@ -8,13 +8,13 @@ PLOT_CAPTIONS = {
     "cpu": "CPU per process during the sustained phase (% of one core); shaded: warm-up, not counted.",
     "time_split": "Where a request's server time goes (mean, from Server-Timing); black bar: ideal mean.",
     "waterfall": "From seed-faithful to tuned, one factor at a time: p50 at one user and req/s per "
-                 "architecture; green: the factor helped, orange: it hurt; error bars: min–max over "
-                 "repetitions.",
+    "architecture; green: the factor helped, orange: it hurt; error bars: min–max over "
+    "repetitions.",
     "fanout": "p50 at one user and req/s against the model calls per request; dashed: the ideal p50 (sum of "
-              "the calls for sequential calls, their maximum for concurrent ones).",
+    "the calls for sequential calls, their maximum for concurrent ones).",
     "queue_depth": "Tasks waiting in the broker (sampled from it) during each load phase of the queue.",
     "burst": "Burst: results available over time (tasks submitted at once; sync and async: the same requests "
-             "at once) and the queue's depth, per worker concurrency.",
+    "at once) and the queue's depth, per worker concurrency.",
 }
 QUEUE_PLOTS = ("queue_depth", "burst")  # shown in their own sections, not under "Plots"
 ATTRIBUTION_PLOTS = ("waterfall", "fanout")  # shown in the attribution section, not under "Plots"

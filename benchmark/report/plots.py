@@ -29,8 +29,9 @@ HIST_BINS = 60
 TAIL_PERCENTILE = 99.5  # latency histograms stop here, so one slow outlier does not squash the rest
 
 
-def plot_all(summary: Summary, series: RunSeries | None, out_dir: Path,
-             problems: list[str] | None = None) -> dict[str, Path]:
+def plot_all(
+    summary: Summary, series: RunSeries | None, out_dir: Path, problems: list[str] | None = None
+) -> dict[str, Path]:
     """Every plot the run has data for, by name, written into ``out_dir``. Without ``series`` (the raw
     files are absent) only the plots of the summary are drawn. A plot that fails is left out and its error
     appended to ``problems`` (when given, else raised): the report of an odd, partial run must still be
@@ -57,7 +58,7 @@ def plot_all(summary: Summary, series: RunSeries | None, out_dir: Path,
     for name, plotter in plotters.items():
         try:
             path = plotter()
-        except Exception as error:  # noqa: BLE001 - one broken plot must not cost the whole report
+        except Exception as error:
             if problems is None:
                 raise
             problems.append(f"{name}: {type(error).__name__}: {error}")
@@ -74,8 +75,9 @@ def _ideal_p50(data: ArchitectureSummary | None) -> float | None:
 # --------------------------------------------------------------------------- latency distributions
 
 
-def plot_latency_distributions(archs: dict[str, ArchitectureSummary], series: RunSeries,
-                               out_dir: Path) -> Path | None:
+def plot_latency_distributions(
+    archs: dict[str, ArchitectureSummary], series: RunSeries, out_dir: Path
+) -> Path | None:
     """Histograms of request latency, architectures overlaid: one panel per experiment (sequential timeit
     requests, one Locust user), each architecture's ideal p50 as a dashed line, its measured p50 solid."""
     panels = {
@@ -96,8 +98,9 @@ def plot_latency_distributions(archs: dict[str, ArchitectureSummary], series: Ru
     return save(fig, out_dir, "latency_distribution")
 
 
-def _latency_panel(ax: Axes, title: str, samples: dict[str, list[float]],
-                   ideals: dict[str, float | None]) -> None:
+def _latency_panel(
+    ax: Axes, title: str, samples: dict[str, list[float]], ideals: dict[str, float | None]
+) -> None:
     every = [value for values in samples.values() for value in values]
     low, high = min(every), percentiles(every, (TAIL_PERCENTILE,))[f"p{TAIL_PERCENTILE:g}"]
     low = min([low, *[ideal for ideal in ideals.values() if ideal is not None]])
@@ -105,14 +108,25 @@ def _latency_panel(ax: Axes, title: str, samples: dict[str, list[float]],
     bins = linspace(low - margin, high + margin, HIST_BINS + 1)
     for index, (arch, values) in enumerate(samples.items()):
         shown = [v for v in values if v <= bins[-1]]
-        ax.hist(shown, bins=bins, weights=[100 / len(values)] * len(shown), alpha=0.45,
-                color=color(arch, index), label=f"{arch} (n = {len(values):,})")
+        ax.hist(
+            shown,
+            bins=bins,
+            weights=[100 / len(values)] * len(shown),
+            alpha=0.45,
+            color=color(arch, index),
+            label=f"{arch} (n = {len(values):,})",
+        )
         p50 = percentiles(values)["p50"]
         ax.axvline(p50, color=color(arch, index), linewidth=1.6, label=f"{arch} measured p50 {p50:.1f} ms")
         ideal = ideals.get(arch)
         if ideal is not None:
-            ax.axvline(ideal, color=color(arch, index), linestyle="--", linewidth=1.6,
-                       label=f"{arch} ideal p50 {ideal:.1f} ms")
+            ax.axvline(
+                ideal,
+                color=color(arch, index),
+                linestyle="--",
+                linewidth=1.6,
+                label=f"{arch} ideal p50 {ideal:.1f} ms",
+            )
     ax.set_title(title)
     ax.set_xlabel(f"latency (ms), up to the p{TAIL_PERCENTILE:g}")
     ax.set_ylabel("share of requests (%)")
@@ -151,8 +165,9 @@ def plot_ramp(archs: dict[str, ArchitectureSummary], out_dir: Path) -> Path | No
     return save(fig, out_dir, "ramp")
 
 
-def _ramp_lines(top: Axes, bottom: Axes, arch: str, ramp: Ramp, tint: str,
-                baseline_p95: float | None) -> None:
+def _ramp_lines(
+    top: Axes, bottom: Axes, arch: str, ramp: Ramp, tint: str, baseline_p95: float | None
+) -> None:
     users = [step.users for step in ramp.steps]
     rps = [nan_if_none(step.rps) for step in ramp.steps]
     p95 = [nan_if_none(step.p95_ms) for step in ramp.steps]
@@ -164,8 +179,16 @@ def _ramp_lines(top: Axes, bottom: Axes, arch: str, ramp: Ramp, tint: str,
     if index is not None and 0 <= index < len(users):
         label = f"{arch} breaks at {users[index]} users"
         for ax, values in ((top, rps), (bottom, p95)):
-            ax.plot([users[index]], [values[index]], marker="X", markersize=14, color=tint,
-                    markeredgecolor="black", linestyle="none", label=label)
+            ax.plot(
+                [users[index]],
+                [values[index]],
+                marker="X",
+                markersize=14,
+                color=tint,
+                markeredgecolor="black",
+                linestyle="none",
+                label=label,
+            )
 
 
 # --------------------------------------------------------------------------- CPU
@@ -212,13 +235,25 @@ def plot_time_split(archs: dict[str, ArchitectureSummary], out_dir: Path) -> Pat
         bottoms = [b + v for b, v in zip(bottoms, values)]
     for x, total in enumerate(bottoms):  # the thin segments are hard to see: say their values
         detail = " · ".join(f"{label.split(' (')[0]} {values[x]:.1f}" for label, values in parts.items())
-        ax.annotate(f"{total:.1f} ms\n{detail}", (x, total), textcoords="offset points", xytext=(0, 4),
-                    ha="center", fontsize="small")
+        ax.annotate(
+            f"{total:.1f} ms\n{detail}",
+            (x, total),
+            textcoords="offset points",
+            xytext=(0, 4),
+            ha="center",
+            fontsize="small",
+        )
     ideals = [ideal.mean_ms if (ideal := archs[arch].ideal) else None for arch in names]
     shown = [(x, ideal) for x, ideal in enumerate(ideals) if ideal is not None]
     if shown:
-        ax.hlines([v for _, v in shown], [x - 0.32 for x, _ in shown], [x + 0.32 for x, _ in shown],
-                  colors="black", linewidth=2.5, label="ideal mean (model calls alone)")
+        ax.hlines(
+            [v for _, v in shown],
+            [x - 0.32 for x, _ in shown],
+            [x + 0.32 for x, _ in shown],
+            colors="black",
+            linewidth=2.5,
+            label="ideal mean (model calls alone)",
+        )
     ax.set_ylim(0, max(bottoms + [v for _, v in shown]) * 1.2)
     ax.set_title("Where a request's server time goes (mean over sequential requests)")
     ax.set_xlabel("architecture")

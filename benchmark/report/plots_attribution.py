@@ -36,8 +36,11 @@ def plot_waterfall(attribution: Attribution | None, out_dir: Path) -> Path | Non
         for ax, (key, title, lower_is_better) in zip(row, metrics):
             _waterfall_panel(ax, levels, key, lower_is_better)
             ax.set_title(f"{arch}: {title.format(users=users)}")
-    legend = [Patch(color=LEVEL, label="level"), Patch(color=BETTER, label="the factor helped"),
-              Patch(color=WORSE, label="the factor hurt")]
+    legend = [
+        Patch(color=LEVEL, label="level"),
+        Patch(color=BETTER, label="the factor helped"),
+        Patch(color=WORSE, label="the factor hurt"),
+    ]
     fig.legend(handles=legend, fontsize="small", loc="outside lower center", ncols=3)
     fig.suptitle("From seed-faithful to tuned, one factor at a time (error bars: min–max over repetitions)")
     return save(fig, out_dir, "attribution_waterfall")
@@ -78,13 +81,25 @@ def _waterfall_panel(ax: Axes, levels: list[tuple[str, Bar | None]], key: str, l
         ax.bar(x, value - bottom, bottom=bottom, color=tint, width=0.65, edgecolor="black", linewidth=0.5)
         _range_bar(ax, x, value, spread)
         text = f"{value:.1f}" if total else f"{value - bottom:+.1f}"
-        ax.annotate(text, (x, max(value, bottom)), textcoords="offset points", xytext=(0, 3), ha="center",
-                    fontsize="small")
+        ax.annotate(
+            text,
+            (x, max(value, bottom)),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize="small",
+        )
         if x + 1 < len(levels):  # the level carries on to the next bar
             ax.hlines(value, x + 0.33, x + 0.67, colors="black", linestyles=":", linewidth=1)
         previous = value
-    ax.set_xticks(range(len(levels)), [textwrap.fill(label, LABEL_WIDTH) for label, _ in levels],
-                  fontsize="small", rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_xticks(
+        range(len(levels)),
+        [textwrap.fill(label, LABEL_WIDTH) for label, _ in levels],
+        fontsize="small",
+        rotation=30,
+        ha="right",
+        rotation_mode="anchor",
+    )
     ax.set_ylim(0, ax.get_ylim()[1] * 1.08)
     ax.grid(axis="y", alpha=0.3)
 
@@ -94,8 +109,15 @@ def _range_bar(ax: Axes, x: float, value: float, spread: Spread | None) -> None:
     if spread is None or spread.n < 2 or spread.min is None or spread.max is None:
         return
     low, high = value - spread.min, spread.max - value
-    ax.errorbar([x], [value], yerr=[[max(low, 0.0)], [max(high, 0.0)]], fmt="none", ecolor="black",
-                elinewidth=1, capsize=3)
+    ax.errorbar(
+        [x],
+        [value],
+        yerr=[[max(low, 0.0)], [max(high, 0.0)]],
+        fmt="none",
+        ecolor="black",
+        elinewidth=1,
+        capsize=3,
+    )
 
 
 # --------------------------------------------------------------------------- fan-out
@@ -106,8 +128,11 @@ def plot_fanout(attribution: Attribution | None, out_dir: Path) -> Path | None:
     the sum of the calls for sequential calls, their maximum for concurrent ones)."""
     if attribution is None:
         return None
-    entries = [e for e in attribution.fanout
-               if e.num_models is not None and (e.p50_ms is not None or e.rps is not None)]
+    entries = [
+        e
+        for e in attribution.fanout
+        if e.num_models is not None and (e.p50_ms is not None or e.rps is not None)
+    ]
     if not entries:
         return None
     by_arch: dict[str, list[StudyEntry]] = {}
@@ -118,16 +143,24 @@ def plot_fanout(attribution: Attribution | None, out_dir: Path) -> Path | None:
     for index, (arch, series) in enumerate(by_arch.items()):
         tint = color(arch, index)
         models = [e.num_models for e in series]
-        latency.plot(models, _values(e.p50_ms for e in series), marker="o", color=tint,
-                     label=f"{arch} measured p50")
+        latency.plot(
+            models, _values(e.p50_ms for e in series), marker="o", color=tint, label=f"{arch} measured p50"
+        )
         combine = "maximum" if series[0].concurrent else "sum"
-        latency.plot(models, _values(e.ideal_p50_ms for e in series), linestyle="--", color=tint,
-                     label=f"{arch} ideal p50 ({combine} of the calls)")
+        latency.plot(
+            models,
+            _values(e.ideal_p50_ms for e in series),
+            linestyle="--",
+            color=tint,
+            label=f"{arch} ideal p50 ({combine} of the calls)",
+        )
         throughput.plot(models, _values(e.rps for e in series), marker="o", color=tint, label=arch)
     ticks = sorted({e.num_models for e in entries if e.num_models is not None})
     users = attribution.load_users or "N"
-    for ax, title, ylabel in ((latency, "p50 at 1 user", "latency (ms)"),
-                              (throughput, f"throughput at {users} users", "requests/s")):
+    for ax, title, ylabel in (
+        (latency, "p50 at 1 user", "latency (ms)"),
+        (throughput, f"throughput at {users} users", "requests/s"),
+    ):
         if len(ticks) > 1 and ticks[0] > 0 and ticks[-1] / ticks[0] >= 4:
             ax.set_xscale("log", base=2)
         ax.set_xticks(ticks, [str(t) for t in ticks])

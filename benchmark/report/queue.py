@@ -21,8 +21,20 @@ def queue_blocks(queue: ArchitectureSummary | None, plot_paths: dict[str, Path])
     phases = queue.queue.phases if queue.queue else {}
     if not phases:
         return blocks + [Paragraph("No load phase of the queue left files: nothing to show.")]
-    header = ["phase", "tasks", "end-to-end p50", "end-to-end p95", "completed/s", "depth max", "depth mean",
-              "worker CPU mean", "worker CPU max", "worker CPU per task", "submit p50", "polls per task"]
+    header = [
+        "phase",
+        "tasks",
+        "end-to-end p50",
+        "end-to-end p95",
+        "completed/s",
+        "depth max",
+        "depth mean",
+        "worker CPU mean",
+        "worker CPU max",
+        "worker CPU per task",
+        "submit p50",
+        "polls per task",
+    ]
     rows = [_queue_row(phase, data, queue) for phase, data in phases.items()]
     blocks += [Table(header, rows), *[Paragraph(text) for text in queue_sentences(queue)]]
     if "queue_depth" in plot_paths:
@@ -43,11 +55,20 @@ def _queue_latency(queue: ArchitectureSummary, phase: str) -> tuple[float | None
 def _queue_row(phase: str, data: QueuePhase, queue: ArchitectureSummary) -> list[str]:
     p50, p95, rate = _queue_latency(queue, phase)
     label = "ramp (busiest step)" if phase == "ramp" else phase.replace("_", " ")
-    return [label, number(data.tasks, ",.0f"), ms(p50), ms(p95), number(rate, ".1f", "/s"),
-            number(data.depth_max, ".0f"), number(data.depth_mean, ".1f"),
-            number(data.worker_cpu_mean_percent, ".0f", "%"), number(data.worker_cpu_max_percent, ".0f", "%"),
-            number(data.worker_cpu_ms_per_task, ".2f", "ms"), ms(data.submit.p50_ms),
-            number(data.polls_per_task, ".2f")]
+    return [
+        label,
+        number(data.tasks, ",.0f"),
+        ms(p50),
+        ms(p95),
+        number(rate, ".1f", "/s"),
+        number(data.depth_max, ".0f"),
+        number(data.depth_mean, ".1f"),
+        number(data.worker_cpu_mean_percent, ".0f", "%"),
+        number(data.worker_cpu_max_percent, ".0f", "%"),
+        number(data.worker_cpu_ms_per_task, ".2f", "ms"),
+        ms(data.submit.p50_ms),
+        number(data.polls_per_task, ".2f"),
+    ]
 
 
 def queue_sentences(queue: ArchitectureSummary) -> list[str]:
@@ -73,8 +94,10 @@ def queue_sentences(queue: ArchitectureSummary) -> list[str]:
         )
     deepest = max(phases.items(), key=lambda item: item[1].depth_max or 0, default=None)
     if deepest and (deepest[1].depth_max or 0) > 0:
-        sentences.append(f"The deepest queue: {deepest[1].depth_max:.0f} waiting tasks, in the "
-                         f"{deepest[0].replace('_', ' ')} phase.")
+        sentences.append(
+            f"The deepest queue: {deepest[1].depth_max:.0f} waiting tasks, in the "
+            f"{deepest[0].replace('_', ' ')} phase."
+        )
     elif phases:
         sentences.append("No task ever waited in the broker when it was sampled: the worker kept up.")
     return sentences
@@ -83,8 +106,9 @@ def queue_sentences(queue: ArchitectureSummary) -> list[str]:
 # --------------------------------------------------------------------------- burst
 
 
-def burst_blocks(burst: Burst | None, experiments: list[str] | None,
-                 plot_paths: dict[str, Path]) -> list[Block]:
+def burst_blocks(
+    burst: Burst | None, experiments: list[str] | None, plot_paths: dict[str, Path]
+) -> list[Block]:
     if burst is None:
         if experiments is not None and "burst" in experiments:
             note = "⚠ The burst experiment left no files (burst/runs.json)."
@@ -93,9 +117,20 @@ def burst_blocks(burst: Burst | None, experiments: list[str] | None,
     runs = sorted(burst.runs, key=_burst_order)
     blocks: list[Block] = [Heading(2, BURST_TITLE), Paragraph(_burst_intro(burst))]
     if runs:
-        header = ["architecture", "worker concurrency", "completed", "failures", "all accepted after",
-                  "first result", "last result", "p50", "p95", "results/s", "depth max",
-                  "worker CPU per task"]
+        header = [
+            "architecture",
+            "worker concurrency",
+            "completed",
+            "failures",
+            "all accepted after",
+            "first result",
+            "last result",
+            "p50",
+            "p95",
+            "results/s",
+            "depth max",
+            "worker CPU per task",
+        ]
         blocks.append(Table(header, [_burst_row(run) for run in runs], text_columns=2))
         blocks += [Paragraph(text) for text in burst_sentences(burst)]
     if "burst" in plot_paths:
@@ -109,18 +144,29 @@ def _burst_order(run: BurstRun) -> tuple[int, int]:
 
 
 def _burst_intro(burst: Burst) -> str:
-    return (f"{burst.tasks} requests sent at once, one connection each. The queue takes them as tasks "
-            "(a 202 each) and the client then long-polls every task until its result is there; the sync "
-            "and async handlers must answer all of them on the open connections. Times are from the moment "
-            "the burst started.")
+    return (
+        f"{burst.tasks} requests sent at once, one connection each. The queue takes them as tasks "
+        "(a 202 each) and the client then long-polls every task until its result is there; the sync "
+        "and async handlers must answer all of them on the open connections. Times are from the moment "
+        "the burst started."
+    )
 
 
 def _burst_row(run: BurstRun) -> list[str]:
-    return [str(run.architecture), DASH if run.concurrency is None else str(run.concurrency),
-            f"{run.completed} of {run.tasks}", str(run.failures), seconds(run.last_accepted_s),
-            seconds(run.first_done_s), seconds(run.last_done_s), ms(run.p50_ms), ms(run.p95_ms),
-            number(run.throughput_per_s, ".0f", "/s"), number(run.depth_max, ".0f"),
-            number(run.worker_cpu_ms_per_task, ".2f", "ms")]
+    return [
+        str(run.architecture),
+        DASH if run.concurrency is None else str(run.concurrency),
+        f"{run.completed} of {run.tasks}",
+        str(run.failures),
+        seconds(run.last_accepted_s),
+        seconds(run.first_done_s),
+        seconds(run.last_done_s),
+        ms(run.p50_ms),
+        ms(run.p95_ms),
+        number(run.throughput_per_s, ".0f", "/s"),
+        number(run.depth_max, ".0f"),
+        number(run.worker_cpu_ms_per_task, ".2f", "ms"),
+    ]
 
 
 def burst_sentences(burst: Burst) -> list[str]:
@@ -130,22 +176,29 @@ def burst_sentences(burst: Burst) -> list[str]:
     sentences = _drain_sentences(burst, drained)
     failed = [run for run in queue if run.failures]
     if failed:
-        sentences.append("Tasks that failed or were not done in time: " + "; ".join(
-            f"{run.failures} at concurrency {run.concurrency}" for run in failed) + ".")
+        sentences.append(
+            "Tasks that failed or were not done in time: "
+            + "; ".join(f"{run.failures} at concurrency {run.concurrency}" for run in failed)
+            + "."
+        )
     for run in others:
         verdict = "all answered" if not run.failures else f"{run.failures} failed"
-        sentences.append(f"{run.architecture}: the same {run.tasks} requests at once — "
-                         f"{verdict}, the last answer after {seconds(run.last_done_s)} "
-                         f"(p50 {ms(run.p50_ms)}).")
+        sentences.append(
+            f"{run.architecture}: the same {run.tasks} requests at once — "
+            f"{verdict}, the last answer after {seconds(run.last_done_s)} "
+            f"(p50 {ms(run.p50_ms)})."
+        )
     if drained and others:
         best, best_drain = min(drained, key=lambda pair: pair[1])
         for run in others:
             if run.last_done_s and not run.failures:
                 ratio = run.last_done_s / best_drain
                 word = "sooner" if ratio > 1 else "later"
-                sentences.append(f"The best queue ({best.concurrency} slots) had every result "
-                                 f"{times(max(ratio, 1 / ratio))} {word} than {run.architecture} answered "
-                                 f"its last request.")
+                sentences.append(
+                    f"The best queue ({best.concurrency} slots) had every result "
+                    f"{times(max(ratio, 1 / ratio))} {word} than {run.architecture} answered "
+                    f"its last request."
+                )
     return sentences or ["The burst runs hold no results."]
 
 
@@ -153,18 +206,23 @@ def _drain_sentences(burst: Burst, drained: list[tuple[BurstRun, float]]) -> lis
     """How fast the queue drained the burst at each worker concurrency, and when it had accepted it all."""
     if not drained:
         return []
-    parts = [f"{drain:.2f} s with {run.concurrency} worker slots (depth up to {number(run.depth_max, '.0f')})"
-             for run, drain in drained]
+    parts = [
+        f"{drain:.2f} s with {run.concurrency} worker slots (depth up to {number(run.depth_max, '.0f')})"
+        for run, drain in drained
+    ]
     sentences = [f"The queue drained all {burst.tasks} tasks in " + "; ".join(parts) + "."]
     fastest = min(drained, key=lambda pair: pair[1])
     slowest = max(drained, key=lambda pair: pair[1])
     if fastest[0] is not slowest[0]:
-        sentences.append(f"From {slowest[0].concurrency} to {fastest[0].concurrency} slots the drain got "
-                         f"{times(slowest[1] / fastest[1])} faster.")
+        sentences.append(
+            f"From {slowest[0].concurrency} to {fastest[0].concurrency} slots the drain got "
+            f"{times(slowest[1] / fastest[1])} faster."
+        )
     for run, drain in drained:
         if run.last_accepted_s is not None:
             sentences.append(
                 f"With {run.concurrency} slots every task was accepted (202) within "
                 f"{seconds(run.last_accepted_s)}, {seconds(drain - run.last_accepted_s)} "
-                "before the last result was there: until then the clients are free to do something else.")
+                "before the last result was there: until then the clients are free to do something else."
+            )
     return sentences

@@ -23,8 +23,9 @@ def pairs(archs: Archs) -> list[tuple[str, str]]:
     return [(base, other) for other in archs if other != base]
 
 
-def _compare(label_a: str, a: float | None, label_b: str, b: float | None,
-             lower_is_better: bool) -> str | None:
+def _compare(
+    label_a: str, a: float | None, label_b: str, b: float | None, lower_is_better: bool
+) -> str | None:
     """E.g. "async: 2.0× lower than sync"; None when either number is missing or not positive."""
     a_value, b_value = positive(a), positive(b)
     if a_value is None or b_value is None:
@@ -64,8 +65,9 @@ def latency_sentences(archs: Archs) -> list[str]:
                 f"{ms(ideal.p50_ms)} ({ideal.description}): that is what the stack itself adds"
             )
         sentences.append(text + ".")
-    return sentences + _versus(archs, lambda a: a.one_user.p50_ms if a.one_user else None,
-                               "Median latency at one user")
+    return sentences + _versus(
+        archs, lambda a: a.one_user.p50_ms if a.one_user else None, "Median latency at one user"
+    )
 
 
 def throughput_sentences(archs: Archs) -> list[str]:
@@ -168,22 +170,28 @@ def split_sentences(archs: Archs) -> list[str]:
                 f"{ms(split.other_ms)}."
             )
         if arch == "queue" and split:
-            sentences.append("queue: these are the worker's steps (from the task's timings), the time a task "
-                             "runs; queueing and polling come on top of them.")
+            sentences.append(
+                "queue: these are the worker's steps (from the task's timings), the time a task "
+                "runs; queueing and polling come on top of them."
+            )
         if data.profile:
-            shares = ", ".join(f"{name.replace('_', ' ')} {value:.0%}"
-                               for name, value in data.profile.items())
+            shares = ", ".join(
+                f"{name.replace('_', ' ')} {value:.0%}" for name, value in data.profile.items()
+            )
             sentences.append(f"{arch}, profiled: {shares} of the handler's wall time.")
         elif arch == NOT_PROFILED:
-            sentences.append("queue: not profiled — its API does not install the profiler "
-                             "(scoring_bench.service.profiling covers the sync and async services only).")
+            sentences.append(
+                "queue: not profiled — its API does not install the profiler "
+                "(scoring_bench.service.profiling covers the sync and async services only)."
+            )
     return sentences or ["No Server-Timing or profile data in this run."]
 
 
 def timeit_sentence(archs: Archs, comparison: Comparison) -> str:
     means = ", ".join(
         f"{arch} {ms(data.timeit.mean_ms)} mean over {data.timeit.n:,} requests"
-        for arch, data in archs.items() if data.timeit is not None
+        for arch, data in archs.items()
+        if data.timeit is not None
     )
     improvement = comparison.timeit_improvement_pct
     if not means:
@@ -200,12 +208,14 @@ def timeit_sentence(archs: Archs, comparison: Comparison) -> str:
 
 
 def saturation_blocks(archs: Archs, cores: int | None) -> list[Block]:
-    flags = [f"{arch}, {flag}" for arch, data in archs.items() if data.saturation
-             for flag in data.saturation.flags]
+    flags = [
+        f"{arch}, {flag}" for arch, data in archs.items() if data.saturation for flag in data.saturation.flags
+    ]
     peaks = [
         f"{arch}: load generator peaked at {number(sat.load_generator_max_cpu_percent, '.0f')}% "
         f"of one core, machine at {number(sat.machine_max_cpu_percent, '.0f')}%"
-        for arch, data in archs.items() if (sat := data.saturation) is not None
+        for arch, data in archs.items()
+        if (sat := data.saturation) is not None
     ]
     if not peaks:
         return [Paragraph("No resource samples in this run: saturation is unknown.")]

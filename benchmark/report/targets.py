@@ -8,12 +8,25 @@ from benchmark.summary import Summary
 from benchmark.targets import check_targets
 
 VERDICT = {True: "met", False: "missed", None: "-"}
-INTRO = ("The targets of the default stack on a 2-core machine with everything on it, set before "
-         "measuring; a missed target is a finding, not a failure of the run.")
+INTRO = (
+    "The targets of the default stack on a 2-core machine with everything on it, set before "
+    "measuring; a missed target is a finding, not a failure of the run."
+)
 
 
 def target_blocks(summary: Summary) -> list[Block]:
-    rows = [[c.target, c.architecture, number(c.measured, ".1f", ""), f"{c.limit:g}",
-             VERDICT[c.met] + (f" ({c.note})" if c.note else "")] for c in check_targets(summary)]
-    return [Heading(2, "Targets"), Paragraph(INTRO),
-            Table(["target", "architecture", "measured", "limit", "verdict"], rows, text_columns=2)]
+    rows = [
+        [
+            c.target,
+            c.architecture,
+            number(c.measured, ".1f", ""),
+            f"{c.limit:g}",
+            VERDICT[c.met] + (f" ({c.note})" if c.note else ""),
+        ]
+        for c in check_targets(summary)
+    ]
+    return [
+        Heading(2, "Targets"),
+        Paragraph(INTRO),
+        Table(["target", "architecture", "measured", "limit", "verdict"], rows, text_columns=2),
+    ]

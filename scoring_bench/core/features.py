@@ -39,7 +39,8 @@ def encode(features: Sequence[float]) -> str:
 def decode(entity_id: str, raw: bytes | str | None) -> list[float]:
     if raw is None:
         raise UnknownEntity(f"no features stored for entity_id {entity_id!r}")
-    return json.loads(raw)
+    features: list[float] = json.loads(raw)
+    return features
 
 
 def combine(request: Sequence[float], stored: Sequence[float]) -> list[float]:

@@ -17,9 +17,7 @@ from scoring_bench.core.errors import InvalidBody, InvalidJSON, PayloadTooLarge,
 
 # Strict: "5.1" and true are type errors, not numbers; 1e999 (infinite) is refused.
 Feature = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-EntityId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
-]
+EntityId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 ARRAY_HINT = "expected a JSON array of numbers"
 SHAPE_HINT = 'expected a JSON array of numbers or an object {"entity_id": ..., "features": [...]}'
@@ -42,7 +40,7 @@ class RequestParser:
         class EntityRequest(BaseModel):
             model_config = ConfigDict(extra="forbid")
             entity_id: EntityId
-            features: features  # type: ignore[valid-type]
+            features: features
 
         self.max_body_bytes = max_body_bytes
         self.features_adapter: TypeAdapter[list[float]] = TypeAdapter(features)
@@ -85,7 +83,7 @@ class RequestParser:
                 parsed = self.entity_request_model.model_validate(value)
             except ValidationError as exc:
                 raise from_validation_error(exc) from None
-            return ScoreRequest(parsed.entity_id, tuple(parsed.features))  # type: ignore[attr-defined]
+            return ScoreRequest(parsed.entity_id, tuple(parsed.features))
         raise InvalidBody(SHAPE_HINT + ", got " + _json_type(value))
 
 

@@ -46,9 +46,7 @@ class Settings(BaseSettings):
     )
 
     # --- feature store --------------------------------------------------------
-    redis_url: str | None = Field(
-        None, description="Use this Redis; unset: start an embedded redis-server."
-    )
+    redis_url: str | None = Field(None, description="Use this Redis; unset: start an embedded redis-server.")
     redis_key_prefix: str = Field(
         "scoring-bench:", description="Every key the product writes starts with this."
     )
@@ -90,7 +88,8 @@ class Settings(BaseSettings):
         "process", description="One pooled client per process, or a new client per request (the seed's)."
     )
     async_redis_client: Literal["asyncio", "blocking"] = Field(
-        "asyncio", description="redis.asyncio, or a blocking redis-py call inside the async handler (the seed's)."
+        "asyncio",
+        description="redis.asyncio, or a blocking redis-py call inside the async handler (the seed's).",
     )
     model_calls: Literal["auto", "sequential", "concurrent"] = Field(
         "auto", description="auto: sync (and the queue's worker) one after another, async concurrently."
@@ -112,24 +111,24 @@ class Settings(BaseSettings):
     scoring_async_workers: int = Field(1, ge=1)
     async_loop: Literal["uvloop", "asyncio"] = "uvloop"
     async_http: Literal["httptools", "h11"] = "httptools"
-    keepalive_s: int = Field(
-        75, ge=1, description="Server keep-alive; longer than any client's idle time."
-    )
-
+    keepalive_s: int = Field(75, ge=1, description="Server keep-alive; longer than any client's idle time.")
 
     # --- queue architecture: FastAPI + Celery (api_scoring_queue/, doc/queue.md) ------------
     scoring_queue_port: int = Field(8002, description="FastAPI queue API: submit, task status.")
     scoring_queue_workers: int = Field(1, ge=1, description="uvicorn worker processes of the queue API.")
     broker_url: str | None = Field(
-        None, description="Celery broker, redis:// or amqp://; unset: the stack's Redis "
-        "(embedded: db 1; REDIS_URL: its db, keys under REDIS_KEY_PREFIX)."
+        None,
+        description="Celery broker, redis:// or amqp://; unset: the stack's Redis "
+        "(embedded: db 1; REDIS_URL: its db, keys under REDIS_KEY_PREFIX).",
     )
     result_backend_url: str | None = Field(
-        None, description="Redis for task results and issued task ids; unset: the stack's Redis "
-        "(embedded: db 2; REDIS_URL: its db, keys under REDIS_KEY_PREFIX)."
+        None,
+        description="Redis for task results and issued task ids; unset: the stack's Redis "
+        "(embedded: db 2; REDIS_URL: its db, keys under REDIS_KEY_PREFIX).",
     )
     queue_name: str = Field(
-        "scoring", pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        "scoring",
+        pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
         description="Broker queue; also names the control exchange, so stacks sharing a broker "
         "never see each other's tasks or workers.",
     )
@@ -160,7 +159,9 @@ class Settings(BaseSettings):
     )
     queue_max_wait_ms: int = Field(5_000, ge=0, description="Largest ?wait_ms a client may ask for.")
     queue_visibility_timeout_s: float = Field(
-        60.0, gt=0, description="Redis broker: an unacked task of a dead worker is redelivered after this.",
+        60.0,
+        gt=0,
+        description="Redis broker: an unacked task of a dead worker is redelivered after this.",
     )
     callback_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         ("127.0.0.1", "localhost", "::1"), description="Hosts a callback_url may name (comma-separated)."
@@ -242,15 +243,11 @@ class Settings(BaseSettings):
 
     @property
     def model_sync_endpoint(self) -> str:
-        return self.model_sync_url or (
-            self.base_url(self.model_sync_port) + "/api/v1/ml/sync/predict"
-        )
+        return self.model_sync_url or (self.base_url(self.model_sync_port) + "/api/v1/ml/sync/predict")
 
     @property
     def model_async_endpoint(self) -> str:
-        return self.model_async_url or (
-            self.base_url(self.model_async_port) + "/api/v1/ml/async/predict"
-        )
+        return self.model_async_url or (self.base_url(self.model_async_port) + "/api/v1/ml/async/predict")
 
     def to_env(self) -> dict[str, str]:
         """The settings as environment variables (unset ones left out)."""

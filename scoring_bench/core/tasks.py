@@ -23,8 +23,9 @@ def is_task_id(value: str) -> bool:
     return TASK_ID.match(value) is not None
 
 
-def task_document(task_id: str, status: str, result: Any = None,
-                  error: dict[str, Any] | None = None) -> dict[str, Any]:
+def task_document(
+    task_id: str, status: str, result: Any = None, error: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``{"task_id", "status", "result"?, "error"?}``: what ``GET .../tasks/{id}`` answers and
     what a callback receives. ``result`` is shown for SUCCESS, ``error`` (an error body) for a
     failed or retrying task."""

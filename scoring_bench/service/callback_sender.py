@@ -27,8 +27,9 @@ class CallbackSender:
 
     def post(self, url: str, document: dict[str, Any]) -> int:
         try:
-            resp = self.http.request("POST", url, body=orjson.dumps(document), headers=JSON_HEADERS,
-                                     redirect=False)
+            resp = self.http.request(
+                "POST", url, body=orjson.dumps(document), headers=JSON_HEADERS, redirect=False
+            )
         except urllib3.exceptions.HTTPError as exc:
             raise CallbackFailed(f"POST {url}: {exc}") from None
         if resp.status == 429 or resp.status >= 500:

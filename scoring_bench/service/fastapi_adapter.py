@@ -17,9 +17,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from scoring_bench.service import metrics
 from scoring_bench.core.errors import InvalidBody, PayloadTooLarge, ScoringError, error_body, http_error
 from scoring_bench.core.settings import Settings
+from scoring_bench.service import metrics
 
 log = logging.getLogger("scoring_bench")
 
@@ -56,8 +56,9 @@ def openapi_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
     }
 
 
-def create_app(title: str, index: dict[str, Any], settings: Settings,
-               lifespan: Callable[..., Any] | None = None) -> FastAPI:
+def create_app(
+    title: str, index: dict[str, Any], settings: Settings, lifespan: Callable[..., Any] | None = None
+) -> FastAPI:
     """A FastAPI app answering every error as JSON, with its index page and metrics."""
     app = FastAPI(title=title, lifespan=lifespan)
     install_metrics(app, settings, index["service"])
@@ -68,7 +69,8 @@ def create_app(title: str, index: dict[str, Any], settings: Settings,
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> Response:
-        return json_response(http_error(exc.status_code, str(exc.detail)), exc.status_code, exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return json_response(http_error(exc.status_code, str(exc.detail)), exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
@@ -89,8 +91,9 @@ def create_app(title: str, index: dict[str, Any], settings: Settings,
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-                   Awaitable[None]]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
 
 
 def install_metrics(app: FastAPI, settings: Settings, service: str) -> None:

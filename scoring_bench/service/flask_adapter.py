@@ -10,9 +10,9 @@ import orjson
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from scoring_bench.service import metrics
 from scoring_bench.core.errors import ScoringError, error_body, http_error
 from scoring_bench.core.settings import Settings
+from scoring_bench.service import metrics
 
 log = logging.getLogger("scoring_bench")
 

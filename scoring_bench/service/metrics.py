@@ -22,7 +22,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -57,18 +57,27 @@ MODEL_CALL_BUCKETS = (0.01, 0.025, 0.04, 0.045, 0.05, 0.06, 0.075, 0.1, 0.25, 0.
 END_TO_END_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 REQUEST_DURATION = Histogram(
-    "http_request_duration_seconds", "HTTP requests by matched route template and status.",
-    ["service", "route", "method", "status"], buckets=REQUEST_BUCKETS,
+    "http_request_duration_seconds",
+    "HTTP requests by matched route template and status.",
+    ["service", "route", "method", "status"],
+    buckets=REQUEST_BUCKETS,
 )
 IN_PROGRESS = Gauge(
-    "http_requests_in_progress", "HTTP requests being served.", ["service"], multiprocess_mode="livesum",
+    "http_requests_in_progress",
+    "HTTP requests being served.",
+    ["service"],
+    multiprocess_mode="livesum",
 )
 FEATURE_STORE_READ = Histogram(
-    "feature_store_read_seconds", "Feature-store reads of scoring requests and tasks.", ["service"],
+    "feature_store_read_seconds",
+    "Feature-store reads of scoring requests and tasks.",
+    ["service"],
     buckets=FEATURE_STORE_BUCKETS,
 )
 MODEL_CALL = Histogram(
-    "model_call_seconds", "Model API calls of scoring requests and tasks.", ["service"],
+    "model_call_seconds",
+    "Model API calls of scoring requests and tasks.",
+    ["service"],
     buckets=MODEL_CALL_BUCKETS,
 )
 TASKS_SUBMITTED = Counter("queue_tasks_submitted", "Scoring tasks the queue API published.", ["service"])
@@ -76,8 +85,10 @@ TASKS_STARTED = Counter("queue_tasks_started", "Scoring task runs a worker began
 TASKS_SUCCEEDED = Counter("queue_tasks_succeeded", "Scoring tasks that ended in SUCCESS.", ["service"])
 TASKS_FAILED = Counter("queue_tasks_failed", "Scoring tasks that ended in FAILURE.", ["service"])
 TASK_END_TO_END = Histogram(
-    "queue_task_end_to_end_seconds", "From the API's submit to the task's stored result (retries included).",
-    ["service"], buckets=END_TO_END_BUCKETS,
+    "queue_task_end_to_end_seconds",
+    "From the API's submit to the task's stored result (retries included).",
+    ["service"],
+    buckets=END_TO_END_BUCKETS,
 )
 
 
@@ -158,7 +169,7 @@ class QueueMetrics:
 # --- /metrics -------------------------------------------------------------------------------------
 
 
-class _LiveMultiProcessCollector(MultiProcessCollector):  # type: ignore[misc]
+class _LiveMultiProcessCollector(MultiProcessCollector):
     """MultiProcessCollector that first drops the live gauges of dead processes.
 
     gunicorn tells us when a worker exits (``child_exit``), but uvicorn's workers and Celery's
@@ -198,8 +209,8 @@ class _Proxy:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
 
-    def collect(self) -> Iterator[Metric]:
-        return self.registry.collect()  # type: ignore[no-any-return]
+    def collect(self) -> Iterable[Metric]:
+        return self.registry.collect()
 
 
 _registry: CollectorRegistry | None = None
@@ -236,7 +247,7 @@ def add_collector(name: str, collector: Collector) -> None:
 
 
 def render() -> bytes:
-    return generate_latest(registry())  # type: ignore[no-any-return]
+    return generate_latest(registry())
 
 
 def child_exit(_server: Any, worker: Any) -> None:

@@ -34,10 +34,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import pstats
 import re
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +48,6 @@ from scoring_bench.core.settings import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from flask import Flask
-    from pyinstrument.frame import Frame
     from pyinstrument.session import Session
 
 log = logging.getLogger("scoring_bench")
@@ -391,5 +389,7 @@ def _warn_if_uvloop() -> None:
     import asyncio
 
     if type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
-        log.warning("profiling: pyinstrument cannot follow awaits under uvloop; the model calls' "
-                    "wait will show as event-loop time (scoring_bench.stack.servers runs it with --loop asyncio)")
+        log.warning(
+            "profiling: pyinstrument cannot follow awaits under uvloop; the model calls' "
+            "wait will show as event-loop time (scoring_bench.stack.servers runs it with --loop asyncio)"
+        )

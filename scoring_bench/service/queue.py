@@ -121,14 +121,15 @@ def scorer_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"model_sync_url": endpoint})
 
 
-def retry_delay_s(retries: int, base_s: float, max_s: float,
-                  rand: Callable[[], float] = random.random) -> float:
+def retry_delay_s(
+    retries: int, base_s: float, max_s: float, rand: Callable[[], float] = random.random
+) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**retries)].
 
     Celery's own ``retry_backoff`` counts in whole seconds (at least 1 s), too coarse for a
     request someone waits on; this is the same rule in fractions of a second.
     """
-    return rand() * min(max_s, base_s * 2.0 ** retries)
+    return rand() * min(max_s, base_s * 2.0**retries)
 
 
 def _errors(conn: Any) -> tuple[type[BaseException], ...]:
@@ -166,8 +167,12 @@ class CachedCheck:
     """An expensive health check run at most once per ``ttl_s``, however many callers ask
     at once (a ping is a broadcast every worker answers: it must not multiply with load)."""
 
-    def __init__(self, check: Callable[[], Awaitable[dict[str, str]]], ttl_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        check: Callable[[], Awaitable[dict[str, str]]],
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.check = check
         self.ttl_s = ttl_s
         self.clock = clock
@@ -206,7 +211,9 @@ class QueueDepth:
         if is_redis_url(self.url):
             import redis
 
-            self.redis = redis.Redis.from_url(self.url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+            self.redis = redis.Redis.from_url(
+                self.url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+            )
             self.keys = queue_keys(settings)
 
     def read(self) -> int:
@@ -216,7 +223,7 @@ class QueueDepth:
                 pipe.llen(key)
             return int(sum(pipe.execute()))
         if self.connection is None:
-            from kombu import Connection
+            from kombu.connection import Connection
 
             self.connection = Connection(self.url, connect_timeout=self.timeout_s)
         try:
@@ -244,10 +251,11 @@ class QueueDepthCollector:
         self.service = service
 
     def collect(self) -> list[GaugeMetricFamily]:
-        family = GaugeMetricFamily("queue_depth", "Tasks waiting in the broker's queue.",
-                                   labels=["service", "queue"])
+        family = GaugeMetricFamily(
+            "queue_depth", "Tasks waiting in the broker's queue.", labels=["service", "queue"]
+        )
         try:
             family.add_metric([self.service, self.queue], self.depth.read())
-        except Exception as exc:  # noqa: BLE001 - any broker error: no sample, the scrape goes on
+        except Exception as exc:
             log.warning("queue_depth: the broker did not answer: %r", exc)
         return [family]

@@ -30,7 +30,8 @@ def pool_options(settings: Settings) -> dict[str, Any]:
 def sync_redis(settings: Settings, url: str | None = None) -> redis.Redis:
     """A redis-py client of ``url`` (default: the feature store)."""
     pool = redis.BlockingConnectionPool.from_url(
-        url or settings.feature_store_url, retry=Retry(NoBackoff(), 1), **pool_options(settings))
+        url or settings.feature_store_url, retry=Retry(NoBackoff(), 1), **pool_options(settings)
+    )
     return redis.Redis(connection_pool=pool)
 
 
@@ -38,5 +39,6 @@ def async_redis(settings: Settings, url: str | None = None) -> aioredis.Redis:
     """A ``redis.asyncio`` client of ``url`` (default: the feature store); made inside the
     running event loop."""
     pool = aioredis.BlockingConnectionPool.from_url(
-        url or settings.feature_store_url, retry=AsyncRetry(NoBackoff(), 1), **pool_options(settings))
+        url or settings.feature_store_url, retry=AsyncRetry(NoBackoff(), 1), **pool_options(settings)
+    )
     return aioredis.Redis(connection_pool=pool)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Protocol
 
@@ -45,8 +45,9 @@ class AiohttpModelClient:
         connector = aiohttp.TCPConnector(limit=settings.http_pool_size, keepalive_timeout=30.0)
         self.session = aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(total=settings.model_timeout_s,
-                                          connect=settings.model_connect_timeout_s),
+            timeout=aiohttp.ClientTimeout(
+                total=settings.model_timeout_s, connect=settings.model_connect_timeout_s
+            ),
         )
 
     async def predict(self, body: bytes, model_id: int) -> float:
@@ -58,7 +59,7 @@ class AiohttpModelClient:
                 status = resp.status
         except aiohttp.ConnectionTimeoutError as exc:
             raise ModelUnavailable(f"model {model_id}: cannot connect: {exc!r}") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ModelTimeout(f"model {model_id} did not answer within {self.timeout} s") from None
         except aiohttp.ClientError as exc:
             raise ModelUnavailable(f"model {model_id} is unreachable: {exc!r}") from None
@@ -66,10 +67,11 @@ class AiohttpModelClient:
 
     async def health(self) -> str:
         try:
-            async with self.session.get(health_url(self.url),
-                                        timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)) as resp:
+            async with self.session.get(
+                health_url(self.url), timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)
+            ) as resp:
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             return health.down(repr(exc))
         return health.OK if status == 200 else health.down(f"HTTP {status}")
 
@@ -91,8 +93,9 @@ class HttpxModelClient:
 
     async def predict(self, body: bytes, model_id: int) -> float:
         try:
-            resp = await self.client.post(self.url, params={"model_id": model_id}, content=body,
-                                          headers=JSON_HEADERS)
+            resp = await self.client.post(
+                self.url, params={"model_id": model_id}, content=body, headers=JSON_HEADERS
+            )
         except httpx.ConnectTimeout as exc:
             raise ModelUnavailable(f"model {model_id}: cannot connect: {exc!r}") from None
         except httpx.TimeoutException:
@@ -114,8 +117,11 @@ class HttpxModelClient:
 
 def make_async_model_client(settings: Settings) -> AsyncModelClient:
     """Must run inside the event loop (aiohttp binds its session to it)."""
-    cls = {"aiohttp": AiohttpModelClient, "httpx": HttpxModelClient}[settings.async_http_client]
-    return cls(settings)
+    clients: dict[str, Callable[[Settings], AsyncModelClient]] = {
+        "aiohttp": AiohttpModelClient,
+        "httpx": HttpxModelClient,
+    }
+    return clients[settings.async_http_client](settings)
 
 
 class AsyncScorer(BaseScorer):

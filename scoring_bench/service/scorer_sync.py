@@ -5,7 +5,7 @@ queue's tasks. Clients are made once per process (after gunicorn forks) and pool
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol
@@ -38,6 +38,8 @@ class Urllib3ModelClient:
 
     def __init__(self, url: str, settings: Settings) -> None:
         parts = urlsplit(url)
+        if not parts.hostname:
+            raise ValueError(f"the model API's URL has no host: {url!r}")
         self.path = parts.path
         self.health_path = urlsplit(health_url(url)).path
         self.pool = urllib3.HTTPConnectionPool(
@@ -46,9 +48,7 @@ class Urllib3ModelClient:
             maxsize=settings.http_pool_size,
             block=True,
             retries=False,
-            timeout=urllib3.Timeout(
-                connect=settings.model_connect_timeout_s, read=settings.model_timeout_s
-            ),
+            timeout=urllib3.Timeout(connect=settings.model_connect_timeout_s, read=settings.model_timeout_s),
         )
 
     def predict(self, body: bytes, model_id: int) -> float:
@@ -92,8 +92,11 @@ class RequestsModelClient:
     def predict(self, body: bytes, model_id: int) -> float:
         try:
             resp = self.session.post(
-                self.url, params={"model_id": model_id}, data=body,
-                headers=JSON_HEADERS, timeout=self.timeout,
+                self.url,
+                params={"model_id": model_id},
+                data=body,
+                headers=JSON_HEADERS,
+                timeout=self.timeout,
             )
         except requests.exceptions.ConnectTimeout as exc:
             raise ModelUnavailable(f"model {model_id}: cannot connect: {exc}") from None
@@ -115,8 +118,11 @@ class RequestsModelClient:
 
 
 def make_model_client(settings: Settings) -> ModelClient:
-    cls = {"urllib3": Urllib3ModelClient, "requests": RequestsModelClient}[settings.sync_http_client]
-    return cls(settings.model_sync_endpoint, settings)
+    clients: dict[str, Callable[[str, Settings], ModelClient]] = {
+        "urllib3": Urllib3ModelClient,
+        "requests": RequestsModelClient,
+    }
+    return clients[settings.sync_http_client](settings.model_sync_endpoint, settings)
 
 
 class SyncScorer(BaseScorer):
@@ -131,7 +137,8 @@ class SyncScorer(BaseScorer):
         self.pooled = make_model_client(settings) if settings.http_client_lifetime == "process" else None
         self.executor = (
             ThreadPoolExecutor(settings.http_pool_size, thread_name_prefix="model-call")
-            if self.concurrent else None
+            if self.concurrent
+            else None
         )
 
     @contextmanager

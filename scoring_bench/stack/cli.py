@@ -36,13 +36,20 @@ def print_status(supervisor: Supervisor) -> int:
         return 1
     table = Table("service", "port", "pid", "health", "url")
     settings = supervisor.settings
-    urls = {s.name: s.url(settings) if s.listens
-            else settings.base_url(s.metrics_port(settings)) + METRICS_PATH for s in SERVICES}
+    urls = {
+        s.name: s.url(settings) if s.listens else settings.base_url(s.metrics_port(settings)) + METRICS_PATH
+        for s in SERVICES
+    }
     urls[monitoring.NAME] = f"http://127.0.0.1:{settings.prometheus_port}"
     for row in rows:
         style = "green" if row["health"] == "OK" else "red"
-        table.add_row(row["service"], str(row["port"] or "-"), str(row["pid"] or "-"),
-                      f"[{style}]{row['health']}[/{style}]", urls.get(row["service"], ""))
+        table.add_row(
+            row["service"],
+            str(row["port"] or "-"),
+            str(row["pid"] or "-"),
+            f"[{style}]{row['health']}[/{style}]",
+            urls.get(row["service"], ""),
+        )
     Console().print(table)
     return 0 if all(r["health"] == "OK" for r in rows) else 1
 
@@ -61,7 +68,9 @@ def run(command: str, console: Console) -> int:
             return print_status(supervisor)
         if command == "down":
             stopped = supervisor.down()
-            console.print(f"[dim]·[/dim] {'stopped ' + ', '.join(stopped) if stopped else 'nothing was running'}")
+            console.print(
+                f"[dim]·[/dim] {'stopped ' + ', '.join(stopped) if stopped else 'nothing was running'}"
+            )
             return 0
         return print_status(supervisor)
     except (StackError, RedisBinaryNotFound) as exc:

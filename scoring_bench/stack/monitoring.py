@@ -13,15 +13,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from scoring_bench.core.settings import Settings
 from scoring_bench.service.metrics import METRICS_PATH
 from scoring_bench.stack.servers import SERVICES
-from scoring_bench.core.settings import Settings
 
 NAME = "prometheus"
 READY_PATH = "/-/ready"
 SCRAPE_INTERVAL = "5s"  # as monitoring/prometheus.yml: benchmark phases last seconds to minutes
-INSTALL_HINT = ("MONITORING=1: Prometheus is not installed (Debian/Ubuntu: sudo apt-get install prometheus); "
-                "going on without it")
+INSTALL_HINT = (
+    "MONITORING=1: Prometheus is not installed (Debian/Ubuntu: sudo apt-get install prometheus); "
+    "going on without it"
+)
 
 
 def find_binary() -> str | None:
@@ -40,8 +42,11 @@ def prometheus_config(settings: Settings) -> dict[str, Any]:
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "scrape_configs": [
-            {"job_name": svc.name, "metrics_path": METRICS_PATH,
-             "static_configs": [{"targets": [scrape_target(settings, svc.metrics_port(settings))]}]}
+            {
+                "job_name": svc.name,
+                "metrics_path": METRICS_PATH,
+                "static_configs": [{"targets": [scrape_target(settings, svc.metrics_port(settings))]}],
+            }
             for svc in SERVICES
         ],
     }

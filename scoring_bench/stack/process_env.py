@@ -22,8 +22,9 @@ def with_project_path(env: Mapping[str, str]) -> dict[str, str]:
     return {**env, "PYTHONPATH": path}
 
 
-def process_env(settings: Settings, base: Mapping[str, str] | None = None,
-                extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def process_env(
+    settings: Settings, base: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment of a child process: ``base`` (default: this process's) with every setting
     replaced by ``settings``' value, the project on ``PYTHONPATH``, then ``extra``."""
     env = with_project_path(settings.child_env(os.environ if base is None else base))

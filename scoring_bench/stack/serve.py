@@ -21,10 +21,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from scoring_bench.stack.probes import check_health, check_worker
-from scoring_bench.stack.servers import SERVICES, command, service
 from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.core.settings import Settings
+from scoring_bench.stack.probes import check_health, check_worker
+from scoring_bench.stack.servers import SERVICES, command, service
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -59,7 +59,10 @@ def main(args: list[str] | None = None) -> int:
     names = args[1:] if check else args
     if len(names) != 1 or names[0].startswith("-"):
         known = ", ".join(s.name for s in SERVICES)
-        print(f"usage: python -m scoring_bench.stack.serve [--check] SERVICE   (one of: {known})", file=sys.stderr)
+        print(
+            f"usage: python -m scoring_bench.stack.serve [--check] SERVICE   (one of: {known})",
+            file=sys.stderr,
+        )
         return 2
     try:
         settings = Settings()

@@ -53,6 +53,11 @@ class Service:
             raise ValueError(f"{self.name} serves no HTTP")
         return settings.base_url(port) + path
 
+    def predict_url(self, settings: Settings) -> str:
+        if self.predict_path is None:
+            raise ValueError(f"{self.name} answers no predictions")
+        return self.url(settings, self.predict_path)
+
 
 # Start order: the queue API's health needs a worker that answers, so the worker comes first.
 SERVICES: tuple[Service, ...] = (
@@ -131,13 +136,21 @@ def celery_worker_command(svc: Service, settings: Settings) -> list[str]:
     the worker lives, their 2 s timer wakes the event loop, which on RabbitMQ otherwise sleeps up
     to 10 s before it notices a SIGTERM."""
     return [
-        sys.executable, "-m", f"{svc.package}.worker",
-        "--pool", settings.queue_worker_pool,
-        "--concurrency", str(settings.queue_worker_concurrency),
-        "--hostname", worker_node_name(settings),
-        "--queues", settings.queue_name,
-        "--without-mingle", "--without-gossip",
-        "--loglevel", "warning",
+        sys.executable,
+        "-m",
+        f"{svc.package}.worker",
+        "--pool",
+        settings.queue_worker_pool,
+        "--concurrency",
+        str(settings.queue_worker_concurrency),
+        "--hostname",
+        worker_node_name(settings),
+        "--queues",
+        settings.queue_name,
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel",
+        "warning",
     ]
 
 
@@ -147,18 +160,32 @@ def command(svc: Service, settings: Settings) -> list[str]:
         return celery_worker_command(svc, settings)
     if svc.server == "gunicorn":
         return [
-            sys.executable, "-m", "gunicorn",
-            "-c", f"python:{svc.package}.gunicorn_conf",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            f"python:{svc.package}.gunicorn_conf",
             f"{svc.package}.app:{APP_FACTORY}()",
         ]
     return [
-        sys.executable, "-m", "uvicorn", "--factory", f"{svc.package}.app:{APP_FACTORY}",
-        "--host", settings.host,
-        "--port", str(svc.port(settings)),
-        "--workers", str(getattr(settings, f"{svc.settings_key}_workers")),
-        "--loop", async_loop(settings),
-        "--http", settings.async_http,
-        "--timeout-keep-alive", str(settings.keepalive_s),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        f"{svc.package}.app:{APP_FACTORY}",
+        "--host",
+        settings.host,
+        "--port",
+        str(svc.port(settings)),
+        "--workers",
+        str(getattr(settings, f"{svc.settings_key}_workers")),
+        "--loop",
+        async_loop(settings),
+        "--http",
+        settings.async_http,
+        "--timeout-keep-alive",
+        str(settings.keepalive_s),
         "--no-access-log",
-        "--log-level", "warning",
+        "--log-level",
+        "warning",
     ]

@@ -29,13 +29,13 @@ import redis
 
 from feature_store import embedded
 from feature_store.seed import seed
+from scoring_bench.core.endpoints import HEALTH_PATH
+from scoring_bench.core.settings import Settings
 from scoring_bench.service import metrics
 from scoring_bench.stack import monitoring
 from scoring_bench.stack.probes import check_health, check_ready, check_worker
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
 from scoring_bench.stack.servers import SERVICES, Service, command, service
-from scoring_bench.core.endpoints import HEALTH_PATH
-from scoring_bench.core.settings import Settings
 
 REDIS_NAME = "redis"
 
@@ -80,7 +80,11 @@ class StackState:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"redis_url": self.redis_url, "processes": [asdict(p) for p in self.processes]}, indent=2))
+        tmp.write_text(
+            json.dumps(
+                {"redis_url": self.redis_url, "processes": [asdict(p) for p in self.processes]}, indent=2
+            )
+        )
         tmp.replace(path)
 
     def alive(self) -> bool:
@@ -105,11 +109,19 @@ def port_is_free(host: str, port: int) -> bool:
 
 def planned_ports(settings: Settings) -> dict[str, tuple[int, str]]:
     """Port per process, with the setting that moves it."""
-    ports = {s.name: (port, f"{s.settings_key.upper()}_PORT") for s in SERVICES
-             if (port := s.port(settings)) is not None}
+    ports = {
+        s.name: (port, f"{s.settings_key.upper()}_PORT")
+        for s in SERVICES
+        if (port := s.port(settings)) is not None
+    }
     if settings.metrics_enabled:
-        ports.update({f"{s.name} metrics": (settings.queue_worker_metrics_port, "QUEUE_WORKER_METRICS_PORT")
-                      for s in SERVICES if not s.listens})
+        ports.update(
+            {
+                f"{s.name} metrics": (settings.queue_worker_metrics_port, "QUEUE_WORKER_METRICS_PORT")
+                for s in SERVICES
+                if not s.listens
+            }
+        )
     if settings.monitoring and monitoring.find_binary() is not None:
         ports[monitoring.NAME] = (settings.prometheus_port, "PROMETHEUS_PORT")
     if settings.redis_url is None:
@@ -170,15 +182,23 @@ class Supervisor:
                     f"process: stop it, or choose another port with {setting}=..."
                 )
 
-    def _spawn(self, name: str, argv: list[str], port: int | None, health_url: str | None,
-               env: dict[str, str]) -> ProcessRecord:
+    def _spawn(
+        self, name: str, argv: list[str], port: int | None, health_url: str | None, env: dict[str, str]
+    ) -> ProcessRecord:
         log_path = self.dir / "logs" / f"{name}.log"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, cwd=PROJECT_ROOT, start_new_session=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=PROJECT_ROOT,
+                start_new_session=True,
             )
-        record = ProcessRecord(name, proc.pid, psutil.Process(proc.pid).create_time(), port, str(log_path), health_url)
+        record = ProcessRecord(
+            name, proc.pid, psutil.Process(proc.pid).create_time(), port, str(log_path), health_url
+        )
         self.started.append(record)
         return record
 
@@ -232,13 +252,19 @@ class Supervisor:
         folder = self.dir / monitoring.NAME
         config = monitoring.write_config(self.settings, folder)
         argv = monitoring.command(binary, config, folder / "data", self.settings)
-        record = self._spawn(monitoring.NAME, argv, self.settings.prometheus_port,
-                             monitoring.ready_url(self.settings), dict(os.environ))
+        record = self._spawn(
+            monitoring.NAME,
+            argv,
+            self.settings.prometheus_port,
+            monitoring.ready_url(self.settings),
+            dict(os.environ),
+        )
         deadline = time.monotonic() + self.settings.health_timeout_s
         while not check_ready(monitoring.ready_url(self.settings))[0]:
             if record.process() is None or time.monotonic() > deadline:
-                raise StackError(f"Prometheus did not become ready; last lines of {record.log}:\n"
-                                 f"{log_tail(record.log)}")
+                raise StackError(
+                    f"Prometheus did not become ready; last lines of {record.log}:\n{log_tail(record.log)}"
+                )
             time.sleep(0.1)
         self.say(f"prometheus: ready on http://127.0.0.1:{self.settings.prometheus_port}")
 
@@ -256,7 +282,9 @@ class Supervisor:
         last = "no answer yet"
         while time.monotonic() < deadline:
             if record.process() is None:
-                raise StackError(f"{svc.name} exited during start-up; last lines of {record.log}:\n{log_tail(record.log)}")
+                raise StackError(
+                    f"{svc.name} exited during start-up; last lines of {record.log}:\n{log_tail(record.log)}"
+                )
             ok, last = self._probe(record)
             if ok:
                 self.say(f"{svc.name}: healthy" + (f" on port {record.port}" if record.port else ""))
@@ -303,7 +331,15 @@ class Supervisor:
                 health = "OK" if _redis_ok(state.redis_url) else "DOWN"
             else:
                 health = self._probe(record)[1]
-            rows.append({"service": record.name, "port": record.port, "pid": record.pid if alive else None, "health": health, "log": record.log})
+            rows.append(
+                {
+                    "service": record.name,
+                    "port": record.port,
+                    "pid": record.pid if alive else None,
+                    "health": health,
+                    "log": record.log,
+                }
+            )
         return rows
 
 
@@ -323,7 +359,9 @@ def _wait_for_redis(url: str, timeout: float, record: ProcessRecord | None) -> N
         if _redis_ok(url):
             return
         if record is not None and record.process() is None:
-            raise StackError(f"redis-server exited during start-up; last lines of {record.log}:\n{log_tail(record.log)}")
+            raise StackError(
+                f"redis-server exited during start-up; last lines of {record.log}:\n{log_tail(record.log)}"
+            )
         time.sleep(0.05)
     raise StackError(f"Redis at {_redact(url)} did not answer PING within {timeout} s")
 

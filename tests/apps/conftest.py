@@ -80,8 +80,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @contextmanager
 def serve_model(latency_ms: float) -> Iterator[str]:
     """The sync model API with a fixed latency, served from a thread; its predict URL."""
-    app = api_model_sync.app.create_app(Settings(model_latency="fixed", model_latency_fixed_ms=latency_ms,
-                                                 metrics_enabled=False))
+    app = api_model_sync.app.create_app(
+        Settings(model_latency="fixed", model_latency_fixed_ms=latency_ms, metrics_enabled=False)
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -103,9 +104,14 @@ def app_settings(store: str, model: str, **overrides: Any) -> Settings:
     """Settings of an in-process app: the test's Redis and model API, the queue's broker and
     results on closed ports unless a test gives them."""
     values: dict[str, Any] = {
-        "redis_url": store, "model_sync_url": model, "model_async_url": model,
-        "num_entities": ENTITIES, "model_latency": "fixed", "model_latency_fixed_ms": 1.0,
-        "broker_url": "redis://127.0.0.1:9/1", "result_backend_url": "redis://127.0.0.1:9/2",
+        "redis_url": store,
+        "model_sync_url": model,
+        "model_async_url": model,
+        "num_entities": ENTITIES,
+        "model_latency": "fixed",
+        "model_latency_fixed_ms": 1.0,
+        "broker_url": "redis://127.0.0.1:9/1",
+        "result_backend_url": "redis://127.0.0.1:9/2",
         "redis_timeout_s": 0.5,
     }
     values.update(overrides)
@@ -140,13 +146,16 @@ class Client:
         headers = {"Content-Type": "application/json"} if data is not None else {}
         if self.fastapi:
             resp = self._client.request(method, path, content=data, headers=headers)
-            body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else None
+            body = (
+                resp.json() if resp.headers.get("content-type", "").startswith("application/json") else None
+            )
             return Answer(resp.status_code, body, resp.headers)
         resp = self._client.open(path, method=method, data=data, headers=headers)
         return Answer(resp.status_code, resp.get_json(silent=True), resp.headers)
 
-    def post(self, body: Any = None, data: bytes | None = None, path: str | None = None,
-             **params: Any) -> Answer:
+    def post(
+        self, body: Any = None, data: bytes | None = None, path: str | None = None, **params: Any
+    ) -> Answer:
         target = path or self.predict_path
         if params:
             target += "?" + urlencode(params)

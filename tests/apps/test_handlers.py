@@ -47,14 +47,17 @@ def test_wrong_method_and_unknown_path_get_json(client: Any, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SCORING)
-@pytest.mark.parametrize("body, status, code", [
-    ({"entity_id": "no-such-entity", "features": [1.0]}, 404, "unknown_entity"),
-    ({"entity_id": "1", "features": [1.0], "extra": 1}, 422, "invalid_body"),
-    ({"entity_id": "1"}, 422, "invalid_body"),
-    ({"entity_id": "bad id!", "features": [1.0]}, 422, "invalid_body"),
-    ({"entity_id": 7, "features": [1.0]}, 422, "invalid_body"),
-    ("just a string", 422, "invalid_body"),
-])
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        ({"entity_id": "no-such-entity", "features": [1.0]}, 404, "unknown_entity"),
+        ({"entity_id": "1", "features": [1.0], "extra": 1}, 422, "invalid_body"),
+        ({"entity_id": "1"}, 422, "invalid_body"),
+        ({"entity_id": "bad id!", "features": [1.0]}, 422, "invalid_body"),
+        ({"entity_id": 7, "features": [1.0]}, 422, "invalid_body"),
+        ("just a string", 422, "invalid_body"),
+    ],
+)
 def test_scoring_rejects_bad_requests(client: Any, name: str, body: object, status: int, code: str) -> None:
     answer = client(name).post(body)
     assert answer.status == status and answer.body["error"] == code, answer.body
@@ -77,11 +80,16 @@ def test_a_score_with_its_server_timing(client: Any, name: str) -> None:
     assert answer.status == 200, answer.body
     assert 0.0 < answer.body["detail"] < 1.0 and answer.body["entity_id"] == "0"
     assert list(parse_server_timing(answer.headers["Server-Timing"])) == [
-        "feature_store", "model_0", "model_1", "total"]
+        "feature_store",
+        "model_0",
+        "model_1",
+        "total",
+    ]
 
 
-@pytest.mark.parametrize("body", [SEED_BODY, {"entity_id": "42", "features": [0.5] * 30},
-                                  {"entity_id": "49", "features": [-3, 2]}])
+@pytest.mark.parametrize(
+    "body", [SEED_BODY, {"entity_id": "42", "features": [0.5] * 30}, {"entity_id": "49", "features": [-3, 2]}]
+)
 def test_sync_and_async_agree(client: Any, body: Any) -> None:
     sync, async_ = client("scoring-sync").post(body).body, client("scoring-async").post(body).body
     assert sync["detail"] == async_["detail"] and sync["scores"] == async_["scores"]
@@ -145,8 +153,12 @@ def test_a_feature_store_that_is_down_gives_503(client: Any, name: str) -> None:
 
 def test_the_seed_faithful_choices_score_the_same(client: Any) -> None:
     reference = client("scoring-async").post(SEED_BODY).body["detail"]
-    seed = {"http_client_lifetime": "request", "sync_http_client": "requests", "async_http_client": "httpx",
-            "async_redis_client": "blocking"}
+    seed = {
+        "http_client_lifetime": "request",
+        "sync_http_client": "requests",
+        "async_http_client": "httpx",
+        "async_redis_client": "blocking",
+    }
     for name in SCORING:
         assert client(name, **seed).post(SEED_BODY).body["detail"] == reference
         assert client(name, **seed).get(HEALTH_PATH).status == 200
@@ -155,20 +167,24 @@ def test_the_seed_faithful_choices_score_the_same(client: Any) -> None:
 # --- the queue API (the worker and the round trip: tests/integration/test_queue.py) ----------------
 
 
-@pytest.mark.parametrize("path", [f"{QUEUE_TASKS_PATH}/not-a-task-id",
-                                  f"{QUEUE_TASKS_PATH}/00000000-0000-4000-8000-000000000000"])
+@pytest.mark.parametrize(
+    "path", [f"{QUEUE_TASKS_PATH}/not-a-task-id", f"{QUEUE_TASKS_PATH}/00000000-0000-4000-8000-000000000000"]
+)
 def test_an_unknown_task_is_404(client: Any, redis_url: str, path: str) -> None:
     queue = client("scoring-queue", result_backend_url=redis_url)
     answer = queue.get(path)
     assert answer.status == 404 and answer.body["error"] == "unknown_task"
 
 
-@pytest.mark.parametrize("params, fragment", [
-    ({"wait_ms": "abc"}, "wait_ms"),
-    ({"wait_ms": "999999"}, "wait_ms"),
-    ({"callback_url": "http://203.0.113.7/hook"}, "not allowed"),
-    ({"callback_url": "ftp://127.0.0.1/hook"}, "http://"),
-])
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"wait_ms": "abc"}, "wait_ms"),
+        ({"wait_ms": "999999"}, "wait_ms"),
+        ({"callback_url": "http://203.0.113.7/hook"}, "not allowed"),
+        ({"callback_url": "ftp://127.0.0.1/hook"}, "http://"),
+    ],
+)
 def test_bad_queue_parameters_are_422(client: Any, params: dict[str, str], fragment: str) -> None:
     answer = client("scoring-queue").post(SEED_BODY, **params)
     assert answer.status == 422 and fragment in answer.body["message"]

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from scoring_bench.stack.servers import SERVICES, service
 from scoring_bench.core.settings import Settings
+from scoring_bench.stack.servers import SERVICES, service
 from scoring_bench.stack.supervisor import StackState, Supervisor
 
 SEED_BODY = [5.1, 3.5, 1.4, 0.2]
@@ -62,11 +62,14 @@ class Stack:
         svc = service(name)
         return svc.url(self.settings, svc.predict_path if path is None else path)
 
-    def post(self, name: str, body: Any = None, data: bytes | str | None = None, **kw: Any) -> requests.Response:
+    def post(
+        self, name: str, body: Any = None, data: bytes | str | None = None, **kw: Any
+    ) -> requests.Response:
         if data is None:
             return self.http.post(self.url(name), json=body, timeout=10, **kw)
-        return self.http.post(self.url(name), data=data, timeout=10,
-                              headers={"Content-Type": "application/json"}, **kw)
+        return self.http.post(
+            self.url(name), data=data, timeout=10, headers={"Content-Type": "application/json"}, **kw
+        )
 
     def pid(self, name: str) -> int:
         return next(p.pid for p in self.state.processes if p.name == name)
@@ -94,9 +97,14 @@ def metrics_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose every server runs several processes (gunicorn and uvicorn workers, a prefork
     Celery pool): its /metrics must sum them (prometheus-client's multiprocess mode)."""
     settings = stack_settings(
-        tmp_path_factory.mktemp("metrics-stack"), model_sync_workers=2, scoring_sync_workers=2,
-        model_async_workers=2, scoring_async_workers=2, scoring_queue_workers=2,
-        queue_worker_pool="prefork", queue_worker_concurrency=2,
+        tmp_path_factory.mktemp("metrics-stack"),
+        model_sync_workers=2,
+        scoring_sync_workers=2,
+        model_async_workers=2,
+        scoring_async_workers=2,
+        scoring_queue_workers=2,
+        queue_worker_pool="prefork",
+        queue_worker_concurrency=2,
     )
     with start_stack(settings) as running:
         yield running

@@ -23,8 +23,15 @@ from scoring_bench.stack.supervisor import port_is_free
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
-PORTS = ("MODEL_SYNC_PORT", "SCORING_SYNC_PORT", "MODEL_ASYNC_PORT", "SCORING_ASYNC_PORT",
-         "SCORING_QUEUE_PORT", "QUEUE_WORKER_METRICS_PORT", "EMBEDDED_REDIS_PORT")
+PORTS = (
+    "MODEL_SYNC_PORT",
+    "SCORING_SYNC_PORT",
+    "MODEL_ASYNC_PORT",
+    "SCORING_ASYNC_PORT",
+    "SCORING_QUEUE_PORT",
+    "QUEUE_WORKER_METRICS_PORT",
+    "EMBEDDED_REDIS_PORT",
+)
 
 
 def _finite(value: object) -> bool:
@@ -79,13 +86,20 @@ def _check_the_queue(latest: Path, summary: dict[str, Any]) -> None:
     assert _finite(queue["sustained"]["rps"]) and queue["sustained"]["rps"] > 0
     assert set(queue["queue"]["phases"]) == {"one_user", "ramp", "sustained", "stress"}
     assert (latest / "resources" / "sustained_queue_depth.csv").is_file()
-    names = {row.split(",")[1] for path in (latest / "locust" / "sustained").glob("queue_requests*.csv")
-             for row in path.read_text().splitlines()[1:]}
+    names = {
+        row.split(",")[1]
+        for path in (latest / "locust" / "sustained").glob("queue_requests*.csv")
+        for row in path.read_text().splitlines()[1:]
+    }
     assert names == {"submit", "poll", "end_to_end"}
     burst = summary["burst"]
     assert burst is not None and burst["tasks"] == 100
     assert {(run["architecture"], run["concurrency"]) for run in burst["runs"]} == {
-        ("queue", 8), ("queue", 64), ("sync", None), ("async", None)}
+        ("queue", 8),
+        ("queue", 64),
+        ("sync", None),
+        ("async", None),
+    }
     for run in burst["runs"]:
         if run["architecture"] == "queue":
             assert run["completed"] == 100 and _finite(run["drain_s"]), run
@@ -98,11 +112,20 @@ def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> Non
     ports = {name: free_port() for name in PORTS}
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update({name: str(port) for name, port in ports.items()})
-    env.update(RESULTS_DIR=str(tmp_path / "results"), STACK_DIR=str(tmp_path / "stack"),
-               BENCH_PROFILE="smoke", EXPERIMENTS="locust", RUN_ID="interrupted")
+    env.update(
+        RESULTS_DIR=str(tmp_path / "results"),
+        STACK_DIR=str(tmp_path / "stack"),
+        BENCH_PROFILE="smoke",
+        EXPERIMENTS="locust",
+        RUN_ID="interrupted",
+    )
     run_dir = tmp_path / "results" / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", "bench"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmark.cli", "bench"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not list((run_dir / "locust").glob("*/*_requests*.csv")):  # load is running

@@ -19,10 +19,10 @@ import pytest
 import redis
 
 from feature_store import embedded
-from scoring_bench.stack.servers import SERVICES, service
 from scoring_bench.core.settings import Settings
-from tests.integration.conftest import free_port
+from scoring_bench.stack.servers import SERVICES, service
 from tests.container_files import healthcheck_argv, instructions, read_files
+from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +41,9 @@ def clean_env(**values: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    argv = embedded.command(embedded.find_binary("auto"), "127.0.0.1", port,
-                            tmp_path_factory.mktemp("redis"), persist=False)
+    argv = embedded.command(
+        embedded.find_binary("auto"), "127.0.0.1", port, tmp_path_factory.mktemp("redis"), persist=False
+    )
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
@@ -75,7 +76,9 @@ def test_the_seed_job_seeds_once(redis_url: str) -> None:
     assert unset.returncode == 2 and "REDIS_URL" in unset.stderr
 
 
-def _wait(check: list[str], env: dict[str, str], proc: subprocess.Popen[bytes], timeout_s: float = 45) -> None:
+def _wait(
+    check: list[str], env: dict[str, str], proc: subprocess.Popen[bytes], timeout_s: float = 45
+) -> None:
     deadline = time.monotonic() + timeout_s
     while subprocess.run(check, env=env, cwd=ROOT, capture_output=True, timeout=30).returncode != 0:
         assert proc.poll() is None, f"the service exited with {proc.returncode}"
@@ -107,13 +110,26 @@ def test_serve_runs_the_server_itself_and_the_image_health_check_passes(name: st
     assert check is not None
     check = [sys.executable, *check[1:]]  # `python` of the image: this interpreter here
     with open(tmp_path / "log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "scoring_bench.stack.serve", name], env=env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scoring_bench.stack.serve", name],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait(check, env, proc)
         assert svc.server in " ".join(psutil.Process(proc.pid).cmdline())  # exec'd, not a child
-        assert subprocess.run([sys.executable, "-m", "scoring_bench.stack.serve", "--check", name],
-                              env=env, cwd=ROOT, timeout=30).returncode == 0
+        assert (
+            subprocess.run(
+                [sys.executable, "-m", "scoring_bench.stack.serve", "--check", name],
+                env=env,
+                cwd=ROOT,
+                timeout=30,
+            ).returncode
+            == 0
+        )
     finally:
         _stop(proc)
     assert subprocess.run(check, env=env, cwd=ROOT, capture_output=True, timeout=30).returncode != 0
@@ -123,13 +139,23 @@ def test_serve_runs_the_server_itself_and_the_image_health_check_passes(name: st
 def test_the_worker_health_check_passes_once_it_consumes(name: str, redis_url: str, tmp_path: Path) -> None:
     """The worker image's HEALTHCHECK (``serve --check``) against a worker started by ``serve``,
     with the feature store's Redis as its broker, as in compose."""
-    env = clean_env(HOST="127.0.0.1", REDIS_URL=redis_url, QUEUE_NAME=f"test-{uuid.uuid4().hex[:8]}",
-                    QUEUE_WORKER_CONCURRENCY="2")
+    env = clean_env(
+        HOST="127.0.0.1",
+        REDIS_URL=redis_url,
+        QUEUE_NAME=f"test-{uuid.uuid4().hex[:8]}",
+        QUEUE_WORKER_CONCURRENCY="2",
+    )
     check = [sys.executable, "-m", "scoring_bench.stack.serve", "--check", name]
     assert subprocess.run(check, env=env, cwd=ROOT, capture_output=True, timeout=30).returncode != 0
     with open(tmp_path / "log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "scoring_bench.stack.serve", name], env=env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scoring_bench.stack.serve", name],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait(check, env, proc)
     finally:

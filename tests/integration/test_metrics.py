@@ -13,9 +13,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.service.metrics import UNMATCHED
 from scoring_bench.stack.servers import SERVICES, service
-from scoring_bench.core.endpoints import HEALTH_PATH
 from tests.integration.conftest import SEED_BODY, Stack, free_port, stack_settings, start_stack
 
 pytestmark = pytest.mark.integration
@@ -23,11 +23,19 @@ pytestmark = pytest.mark.integration
 HTTP_NAMES = {"http_request_duration_seconds", "http_requests_in_progress"}
 SCORING_NAMES = HTTP_NAMES | {"feature_store_read_seconds", "model_call_seconds"}
 EXPECTED = {
-    "model-sync": HTTP_NAMES, "model-async": HTTP_NAMES,
-    "scoring-sync": SCORING_NAMES, "scoring-async": SCORING_NAMES,
+    "model-sync": HTTP_NAMES,
+    "model-async": HTTP_NAMES,
+    "scoring-sync": SCORING_NAMES,
+    "scoring-async": SCORING_NAMES,
     "scoring-queue": HTTP_NAMES | {"queue_tasks_submitted", "queue_depth"},
-    "queue-worker": {"feature_store_read_seconds", "model_call_seconds", "queue_tasks_started",
-                     "queue_tasks_succeeded", "queue_tasks_failed", "queue_task_end_to_end_seconds"},
+    "queue-worker": {
+        "feature_store_read_seconds",
+        "model_call_seconds",
+        "queue_tasks_started",
+        "queue_tasks_succeeded",
+        "queue_tasks_failed",
+        "queue_task_end_to_end_seconds",
+    },
 }
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -53,8 +61,13 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def requests_of(stack: Stack, name: str, route: str, status: str = "200") -> float:
-    return value(scrape(stack, name)[1], "http_request_duration_seconds_count",
-                 service=name, route=route, status=status)
+    return value(
+        scrape(stack, name)[1],
+        "http_request_duration_seconds_count",
+        service=name,
+        route=route,
+        status=status,
+    )
 
 
 def pids_with_files(stack: Stack, name: str) -> set[str]:
@@ -78,7 +91,9 @@ def test_every_service_serves_its_metrics(metrics_stack: Stack) -> None:
     assert response.status_code == 200 and response.json()["status"] == "SUCCESS", response.text
     for svc in SERVICES:
         expected = EXPECTED[svc.name]
-        eventually(lambda: expected <= scrape(metrics_stack, svc.name)[0])  # the worker's, just after
+        eventually(
+            lambda name=svc.name, want=expected: want <= scrape(metrics_stack, name)[0]
+        )  # the worker's, after
         missing = expected - scrape(metrics_stack, svc.name)[0]
         assert not missing, (svc.name, missing)
 
@@ -93,12 +108,14 @@ def test_counts_are_the_whole_service_not_one_worker(metrics_stack: Stack, name:
     before = scrape(metrics_stack, name)[1]
     model_before = requests_of(metrics_stack, model, model_path)
     for _ in range(n):
-        response = requests.post(metrics_stack.url(name), json=SEED_BODY, timeout=10,
-                                 headers={"Connection": "close"})
+        response = requests.post(
+            metrics_stack.url(name), json=SEED_BODY, timeout=10, headers={"Connection": "close"}
+        )
         assert response.status_code == 200, response.text
     after = scrape(metrics_stack, name)[1]
-    counted_before = value(before, "http_request_duration_seconds_count", service=name, route=path,
-                           status="200")
+    counted_before = value(
+        before, "http_request_duration_seconds_count", service=name, route=path, status="200"
+    )
     for _ in range(4):  # each scrape answered by whichever worker: always the whole count
         assert requests_of(metrics_stack, name, path) - counted_before == n
     for name_, calls in (("feature_store_read_seconds_count", n), ("model_call_seconds_count", 2 * n)):
@@ -113,8 +130,11 @@ def test_unknown_paths_are_one_label_and_in_progress_returns_to_zero(metrics_sta
         assert requests.get(metrics_stack.url(name, "/no/such/path/42"), timeout=5).status_code == 404
         assert requests.get(metrics_stack.url(name, HEALTH_PATH), timeout=5).status_code == 200
         _, samples = scrape(metrics_stack, name)
-        assert value(samples, "http_request_duration_seconds_count", service=name, route=UNMATCHED,
-                     status="404") - before == 1
+        assert (
+            value(samples, "http_request_duration_seconds_count", service=name, route=UNMATCHED, status="404")
+            - before
+            == 1
+        )
         assert not any("/no/such" in dict(labels).get("route", "") for _, labels in samples)
         assert value(samples, "http_request_duration_seconds_count", route=HEALTH_PATH) >= 1
     for svc in SERVICES:
@@ -132,8 +152,9 @@ def test_queue_counters(metrics_stack: Stack) -> None:
     for _ in range(k):
         response = metrics_stack.post("scoring-queue", SEED_BODY, params={"wait_ms": "5000"})
         assert response.json()["status"] == "SUCCESS", response.text
-    response = metrics_stack.post("scoring-queue", {"entity_id": "no-such-entity", "features": [1.0]},
-                                  params={"wait_ms": "5000"})
+    response = metrics_stack.post(
+        "scoring-queue", {"entity_id": "no-such-entity", "features": [1.0]}, params={"wait_ms": "5000"}
+    )
     assert response.json()["status"] == "FAILURE", response.text
 
     def delta(name: str, samples: Samples, before: Samples) -> float:
@@ -142,9 +163,14 @@ def test_queue_counters(metrics_stack: Stack) -> None:
     api = scrape(metrics_stack, "scoring-queue")[1]
     assert delta("queue_tasks_submitted_total", api, api_before) == k + 1
     assert value(api, "queue_depth", queue=metrics_stack.settings.queue_name) == 0
-    expected = {"queue_tasks_started_total": k + 1, "queue_tasks_succeeded_total": k,
-                "queue_tasks_failed_total": 1, "queue_task_end_to_end_seconds_count": k + 1,
-                "feature_store_read_seconds_count": k, "model_call_seconds_count": 2 * k}
+    expected = {
+        "queue_tasks_started_total": k + 1,
+        "queue_tasks_succeeded_total": k,
+        "queue_tasks_failed_total": 1,
+        "queue_task_end_to_end_seconds_count": k + 1,
+        "feature_store_read_seconds_count": k,
+        "model_call_seconds_count": 2 * k,
+    }
 
     def worker_deltas() -> dict[str, float]:
         worker = scrape(metrics_stack, "queue-worker")[1]
@@ -154,8 +180,10 @@ def test_queue_counters(metrics_stack: Stack) -> None:
     assert worker_deltas() == expected
 
 
-@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus is not installed "
-                    "(apt-get install prometheus): MONITORING=1 goes on without it")
+@pytest.mark.skipif(
+    shutil.which("prometheus") is None,
+    reason="Prometheus is not installed (apt-get install prometheus): MONITORING=1 goes on without it",
+)
 def test_monitoring_starts_a_prometheus_that_scrapes_the_stack(tmp_path: Path) -> None:
     settings = stack_settings(tmp_path, monitoring=True, prometheus_port=free_port())
     base = f"http://127.0.0.1:{settings.prometheus_port}"

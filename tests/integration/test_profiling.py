@@ -30,7 +30,11 @@ def test_pyinstrument_breakdown_of_both_architectures(tmp_path: Path) -> None:
         send_a_few(stack)
         profile_client(stack.url("scoring-async"), SEED_BODY, 3, profiles / "client-async")
     assert {p.name.rsplit("-", 1)[0] for p in prof.glob("*.pyisession")} == {
-        "model-sync", "model-async", "scoring-sync", "scoring-async"}
+        "model-sync",
+        "model-async",
+        "scoring-sync",
+        "scoring-async",
+    }
     for name, arch in ARCHITECTURES.items():
         out = profiles / arch
         result = collect(prof, name, out)
@@ -59,6 +63,9 @@ def test_yappi_wall_profiles_of_both_architectures(tmp_path: Path) -> None:
         stats = pstats.Stats(str(out / "yappi-wall.pstats"))
         scorer = "scorer_sync.py" if arch == "sync" else "scorer_async.py"
         entries = stats.stats  # type: ignore[attr-defined]
-        functions = {function.rsplit(".", 1)[-1]  # yappi names methods Class.method
-                     for file, _, function in entries if Path(file).name == scorer}
+        functions = {
+            function.rsplit(".", 1)[-1]  # yappi names methods Class.method
+            for file, _, function in entries
+            if Path(file).name == scorer
+        }
         assert {"predict", "read_features"} <= functions, functions

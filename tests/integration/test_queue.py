@@ -26,8 +26,8 @@ import pytest
 import redis
 import requests
 
-from scoring_bench.stack.servers import worker_node_name
 from scoring_bench.core.endpoints import QUEUE_TASKS_PATH
+from scoring_bench.stack.servers import worker_node_name
 from scoring_bench.stack.supervisor import StackState, state_path
 from tests.integration.conftest import SEED_BODY, Stack, stack_settings, start_stack
 from tests.integration.test_services import BAD_BODIES
@@ -39,10 +39,16 @@ REQUIRED = os.environ.get("SCORING_BENCH_REQUIRE_SERVICES") == "1"
 # Slow enough to catch a task while it runs (two model calls of 250 ms), short limits so that
 # a Redis broker redelivers a dead worker's task after 3 s.
 QUEUE_TEST_SETTINGS: dict[str, Any] = {
-    "model_latency": "fixed", "model_latency_fixed_ms": 250.0,
-    "queue_visibility_timeout_s": 3.0, "queue_soft_time_limit_s": 1.5, "queue_time_limit_s": 2.0,
-    "queue_retry_backoff_s": 0.05, "queue_retry_backoff_max_s": 0.5, "queue_max_retries": 2,
-    "queue_worker_concurrency": 8, "callback_timeout_s": 1.0,
+    "model_latency": "fixed",
+    "model_latency_fixed_ms": 250.0,
+    "queue_visibility_timeout_s": 3.0,
+    "queue_soft_time_limit_s": 1.5,
+    "queue_time_limit_s": 2.0,
+    "queue_retry_backoff_s": 0.05,
+    "queue_retry_backoff_max_s": 0.5,
+    "queue_max_retries": 2,
+    "queue_worker_concurrency": 8,
+    "callback_timeout_s": 1.0,
 }
 
 
@@ -75,6 +81,7 @@ def qstack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
 
 def submit(stack: Stack, body: Any = None, data: bytes | None = None, **params: str) -> requests.Response:
     return stack.post("scoring-queue", body, data=data, params=params)
@@ -143,6 +150,7 @@ def receiver(statuses: list[int]) -> Iterator[Receiver]:
 
 
 # --- the tests -------------------------------------------------------------------------------------
+
 
 def test_health_reports_broker_workers_and_results(qstack: Stack) -> None:
     resp = qstack.http.get(qstack.url("scoring-queue", "/api/v1/healthcheck"), timeout=5)
@@ -218,10 +226,16 @@ def test_callbacks_reach_a_local_receiver_with_retries(qstack: Stack) -> None:
         assert failed["error"]["error"] == "unknown_entity"
 
 
-@pytest.mark.parametrize("url", [
-    "http://example.com/hook", "http://10.1.2.3/hook", "http://127.0.0.1@example.com/hook",
-    "ftp://127.0.0.1/hook", "http://127.1/hook",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/hook",
+        "http://10.1.2.3/hook",
+        "http://127.0.0.1@example.com/hook",
+        "ftp://127.0.0.1/hook",
+        "http://127.1/hook",
+    ],
+)
 def test_a_callback_url_not_allowed_is_refused_at_submit(qstack: Stack, url: str) -> None:
     before = issued(qstack)
     resp = submit(qstack, SEED_BODY, callback_url=url)

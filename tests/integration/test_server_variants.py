@@ -33,8 +33,14 @@ def test_meinheld_workers_requests_client_and_plain_asyncio(tmp_path: Path) -> N
 
 
 def test_seed_faithful_preset_starts_and_agrees(tmp_path: Path) -> None:
-    settings = stack_settings(tmp_path, scoring_preset="seed-faithful", scoring_sync_workers=2,
-                              model_sync_workers=2, scoring_async_workers=2, model_async_workers=1)
+    settings = stack_settings(
+        tmp_path,
+        scoring_preset="seed-faithful",
+        scoring_sync_workers=2,
+        model_sync_workers=2,
+        scoring_async_workers=2,
+        model_async_workers=1,
+    )
     assert settings.http_client_lifetime == "request" and settings.async_redis_client == "blocking"
     with start_stack(settings) as stack:
         sync = stack.post("scoring-sync", SEED_BODY)

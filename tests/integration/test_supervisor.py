@@ -18,8 +18,14 @@ pytestmark = pytest.mark.integration
 
 
 def _ports(settings) -> list[int]:  # type: ignore[no-untyped-def]
-    return [settings.model_sync_port, settings.scoring_sync_port, settings.model_async_port,
-            settings.scoring_async_port, settings.scoring_queue_port, settings.embedded_redis_port]
+    return [
+        settings.model_sync_port,
+        settings.scoring_sync_port,
+        settings.model_async_port,
+        settings.scoring_async_port,
+        settings.scoring_queue_port,
+        settings.embedded_redis_port,
+    ]
 
 
 def test_up_twice_is_harmless_and_down_frees_everything(tmp_path: Path) -> None:
@@ -30,8 +36,15 @@ def test_up_twice_is_harmless_and_down_frees_everything(tmp_path: Path) -> None:
         second = supervisor.up()
         assert [p.pid for p in first.processes] == [p.pid for p in second.processes]
         rows = supervisor.status()
-        assert [r["service"] for r in rows] == ["redis", "model-sync", "model-async", "scoring-sync",
-                                                "scoring-async", "queue-worker", "scoring-queue"]
+        assert [r["service"] for r in rows] == [
+            "redis",
+            "model-sync",
+            "model-async",
+            "scoring-sync",
+            "scoring-async",
+            "queue-worker",
+            "scoring-queue",
+        ]
         assert all(r["health"] == "OK" and r["pid"] for r in rows)
         everything = [psutil.Process(p.pid) for p in first.processes]
         everything += [c for p in list(everything) for c in p.children(recursive=True)]
@@ -60,8 +73,9 @@ def test_a_taken_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> Non
 def test_a_service_that_never_gets_healthy_is_named_and_everything_stops(tmp_path: Path) -> None:
     # The async scoring handler points at a model API that does not exist: it starts,
     # but its health check reports the dependency down until the deadline.
-    settings = stack_settings(tmp_path, model_async_url="http://127.0.0.1:9/api/v1/ml/async/predict",
-                              health_timeout_s=3.0)
+    settings = stack_settings(
+        tmp_path, model_async_url="http://127.0.0.1:9/api/v1/ml/async/predict", health_timeout_s=3.0
+    )
     supervisor = Supervisor(settings)
     with pytest.raises(StackError) as err:
         supervisor.up()
@@ -101,12 +115,21 @@ def test_a_proxy_in_the_environment_is_never_used_on_loopback(tmp_path: Path) ->
     settings = stack_settings(tmp_path)
     env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
     env.update(settings.to_env())
-    env.update({var: "http://127.0.0.1:9" for var in
-                ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")})
+    env.update(
+        {
+            var: "http://127.0.0.1:9"
+            for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+        }
+    )
 
     def cli(command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "scoring_bench.stack.cli", command], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "scoring_bench.stack.cli", command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     try:
         up = cli("up")

@@ -63,21 +63,30 @@ def _factors(attribution: Attribution) -> list[GapFactor]:
 
 def _gap(step: int) -> tuple[float, float]:
     """The fixture's latency gap (sync − async p50) and throughput difference (async − sync) at a step."""
-    return (WATERFALL_P50_MS["sync"][step] - WATERFALL_P50_MS["async"][step],
-            WATERFALL_RPS["async"][step] - WATERFALL_RPS["sync"][step])
+    return (
+        WATERFALL_P50_MS["sync"][step] - WATERFALL_P50_MS["async"][step],
+        WATERFALL_RPS["async"][step] - WATERFALL_RPS["sync"][step],
+    )
 
 
 def test_at_least_four_factors_with_finite_effects(attribution: Attribution) -> None:
     factors = _factors(attribution)
     assert len(factors) >= 4 and len({f.factor for f in factors}) == len(factors)
     for factor in factors:
-        assert all(value is not None and math.isfinite(value)
-                   for value in (factor.gap_change_p50_ms, factor.gap_change_rps))
+        assert all(
+            value is not None and math.isfinite(value)
+            for value in (factor.gap_change_p50_ms, factor.gap_change_rps)
+        )
         assert factor.from_ and factor.to and factor.from_ != factor.to
     steps = attribution.steps
     assert len(steps) == LAST * len(ARCHITECTURES)
-    assert all(s.delta_p50_ms is not None and math.isfinite(s.delta_p50_ms) and s.delta_rps is not None
-               and math.isfinite(s.delta_rps) for s in steps)
+    assert all(
+        s.delta_p50_ms is not None
+        and math.isfinite(s.delta_p50_ms)
+        and s.delta_rps is not None
+        and math.isfinite(s.delta_rps)
+        for s in steps
+    )
 
 
 def test_step_means_deltas_and_spreads_are_the_fixtures(attribution: Attribution) -> None:
@@ -171,7 +180,7 @@ def test_without_config_json_the_ideal_comes_from_the_recorded_settings_and_the_
 def test_report_has_the_attribution_section_and_embeds_both_plots(written: dict[str, Path]) -> None:
     assert {"plot_waterfall", "plot_fanout"} <= set(written)
     markdown = written["markdown"].read_text(encoding="utf-8")
-    section = markdown[markdown.index("## Attribution of the gap"):markdown.index("## Plots")]
+    section = markdown[markdown.index("## Attribution of the gap") : markdown.index("## Plots")]
     assert "plots/attribution_waterfall.png" in section and "plots/attribution_fanout.png" in section
     assert "| HTTP client lifetime | client per request → client per process |" in section
     assert "At seed-faithful settings async was 50.0 ms faster than sync" in section

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
-
-from pathlib import Path
 
 from benchmark.load import auto_workers, locust_commands
 from benchmark.locust_experiment import WorkerPlan, planned_seconds
@@ -72,18 +72,21 @@ def test_locust_workers_is_auto_by_default_or_a_number(monkeypatch: pytest.Monke
             BenchSettings()
 
 
-@pytest.mark.parametrize(("previous", "peak", "cores", "expected"), [
-    (None, None, 2, 0),    # the 1-user phase: one standalone process
-    (None, 99.0, 8, 0),
-    (0, 40.0, 2, 1),       # after it: a master and one worker
-    (0, None, 2, 1),       # no samples: one worker
-    (0, 95.0, 2, 2),       # the previous generator ran hot: one more
-    (1, 80.0, 2, 1),       # 80% is not above 80%
-    (1, 81.0, 2, 2),
-    (2, 95.0, 2, 2),       # never more than the cores
-    (2, 30.0, 4, 2),       # a cool phase keeps what the previous one had
-    (3, 90.0, 8, 4),
-])
+@pytest.mark.parametrize(
+    ("previous", "peak", "cores", "expected"),
+    [
+        (None, None, 2, 0),  # the 1-user phase: one standalone process
+        (None, 99.0, 8, 0),
+        (0, 40.0, 2, 1),  # after it: a master and one worker
+        (0, None, 2, 1),  # no samples: one worker
+        (0, 95.0, 2, 2),  # the previous generator ran hot: one more
+        (1, 80.0, 2, 1),  # 80% is not above 80%
+        (1, 81.0, 2, 2),
+        (2, 95.0, 2, 2),  # never more than the cores
+        (2, 30.0, 4, 2),  # a cool phase keeps what the previous one had
+        (3, 90.0, 8, 4),
+    ],
+)
 def test_auto_workers(previous: int | None, peak: float | None, cores: int, expected: int) -> None:
     assert auto_workers(previous, peak, cores) == expected
 
@@ -93,7 +96,8 @@ def test_worker_plan_reads_the_previous_phase(tmp_path: Path) -> None:
     resources.mkdir()
     (resources / "one_user_queue.csv").write_text("t,name,cpu_percent,rss_mb\n1,locust,30,1\n1,redis,99,1\n")
     (resources / "ramp_queue.csv").write_text(
-        "t,name,cpu_percent,rss_mb\n1,locust,5,1\n2,locust-worker-1,93,1\n")
+        "t,name,cpu_percent,rss_mb\n1,locust,5,1\n2,locust-worker-1,93,1\n"
+    )
     plan = WorkerPlan(BenchSettings(bench_profile="smoke"), tmp_path, "queue")
     plan.cores = 4
     assert [plan.next(phase) for phase in ("one_user", "ramp", "sustained")] == [0, 1, 2]

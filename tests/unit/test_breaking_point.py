@@ -10,8 +10,9 @@ from benchmark.breaking_point import BreakingPoint, RampStep, find_breaking_poin
 def _step(
     users: int, rps: float, p95_ms: float = 50.0, failure_ratio: float = 0.0, requests: int = 1_000
 ) -> RampStep:
-    return RampStep(users, rps, p50_ms=p95_ms * 0.8, p95_ms=p95_ms, failure_ratio=failure_ratio,
-                    requests=requests)
+    return RampStep(
+        users, rps, p50_ms=p95_ms * 0.8, p95_ms=p95_ms, failure_ratio=failure_ratio, requests=requests
+    )
 
 
 def _healthy(users: list[int]) -> list[RampStep]:

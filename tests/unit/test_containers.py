@@ -33,13 +33,22 @@ from urllib.parse import urlsplit
 import pytest
 
 from benchmark.load import USER_CLASSES
-from scoring_bench.stack import serve
-from scoring_bench.stack.servers import SERVICES, Service, command, gunicorn_config
 from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.core.settings import Settings
+from scoring_bench.stack import serve
+from scoring_bench.stack.servers import SERVICES, Service, command, gunicorn_config
 from tests.container_files import (
-    BASE_DOCKERFILE, ROOT, Files, compose_service, dockerfile_of, env_of, exec_form, healthcheck_argv,
-    instructions, parse, read_files,
+    BASE_DOCKERFILE,
+    ROOT,
+    Files,
+    compose_service,
+    dockerfile_of,
+    env_of,
+    exec_form,
+    healthcheck_argv,
+    instructions,
+    parse,
+    read_files,
 )
 
 BASE_IMAGE = "scoring-bench-base"
@@ -71,17 +80,51 @@ NOT_PASSED_ON = {
 # Environment variables of our containers that are not settings. PROMETHEUS_MULTIPROC_DIR is
 # prometheus-client's own: the files a service's processes write for /metrics to sum (set by the
 # base image, emptied by scoring_bench.stack.serve at start).
-NON_SETTINGS_ENV = {"PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
-                    "PROMETHEUS_MULTIPROC_DIR"}
+NON_SETTINGS_ENV = {
+    "PATH",
+    "PYTHONPATH",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+    "PROMETHEUS_MULTIPROC_DIR",
+}
 BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|make|cmake|python3?-dev|libc6?-dev)\b")
-HEALTHCHECK_CODE = ("import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open("
-                    "'http://127.0.0.1:' + os.environ['{port_var}'] + '" + HEALTH_PATH + "', timeout=2)")
-DOCKERFILE_INSTRUCTIONS = {"FROM", "ARG", "ENV", "RUN", "COPY", "ADD", "WORKDIR", "USER", "EXPOSE",
-                           "HEALTHCHECK", "CMD", "ENTRYPOINT", "LABEL", "STOPSIGNAL", "VOLUME",
-                           "SHELL", "ONBUILD", "COMMENT"}  # COMMENT: dockerfile-parse's comments
-REQUIRED_TARGETS = ["docker-build", "docker-run-model-sync", "docker-run-model-async",
-                    "docker-run-scoring-sync", "docker-run-scoring-async", "docker-run-queue",
-                    "docker-run-redis", "docker-stop", "docker-up", "docker-down", "docker-bench"]
+HEALTHCHECK_CODE = (
+    "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open("
+    "'http://127.0.0.1:' + os.environ['{port_var}'] + '" + HEALTH_PATH + "', timeout=2)"
+)
+DOCKERFILE_INSTRUCTIONS = {
+    "FROM",
+    "ARG",
+    "ENV",
+    "RUN",
+    "COPY",
+    "ADD",
+    "WORKDIR",
+    "USER",
+    "EXPOSE",
+    "HEALTHCHECK",
+    "CMD",
+    "ENTRYPOINT",
+    "LABEL",
+    "STOPSIGNAL",
+    "VOLUME",
+    "SHELL",
+    "ONBUILD",
+    "COMMENT",
+}  # COMMENT: dockerfile-parse's comments
+REQUIRED_TARGETS = [
+    "docker-build",
+    "docker-run-model-sync",
+    "docker-run-model-async",
+    "docker-run-scoring-sync",
+    "docker-run-scoring-async",
+    "docker-run-queue",
+    "docker-run-redis",
+    "docker-stop",
+    "docker-up",
+    "docker-down",
+    "docker-bench",
+]
 # What each role waits for in compose (depends_on), and with which condition. A new role must be
 # added here: the test says so.
 HEALTHY, DONE = "service_healthy", "service_completed_successfully"
@@ -144,7 +187,7 @@ def files() -> Files:
     return read_files()
 
 
-# --- the checks: each takes the files and returns the problems it found ---------------------------------------------------------------------------------
+# --- the checks: each takes the files and returns the problems it found -----------------------------
 def check_base_image(files: Files) -> list[str]:
     problems: list[str] = []
     text = files.dockerfiles.get(BASE_DOCKERFILE)
@@ -207,7 +250,9 @@ def check_service_images(files: Files) -> list[str]:
             port = default_port(svc)
             port_var = f"{svc.settings_key}_PORT".upper()
             if env_of(text).get(port_var) != str(port):
-                problems.append(f"{svc.name}: {path} sets {port_var}={env_of(text).get(port_var)}, not {port}")
+                problems.append(
+                    f"{svc.name}: {path} sets {port_var}={env_of(text).get(port_var)}, not {port}"
+                )
             if instructions(text, "EXPOSE") != [str(port)]:
                 problems.append(f"{svc.name}: {path} exposes {instructions(text, 'EXPOSE')}, not {port}")
             checks = instructions(text, "HEALTHCHECK")
@@ -242,7 +287,9 @@ def check_commands(files: Files) -> list[str]:
             port = default_port(svc)
             bound = listen_address(svc, settings)
             if bound != f"{CONTAINER_HOST}:{port}":
-                problems.append(f"{svc.name}: the container's server binds {bound}, not {CONTAINER_HOST}:{port}")
+                problems.append(
+                    f"{svc.name}: the container's server binds {bound}, not {CONTAINER_HOST}:{port}"
+                )
     return problems
 
 
@@ -255,7 +302,9 @@ def check_compose(files: Files) -> list[str]:
         problems.append(f"setting {name} is neither in docker-compose.yml's x-settings nor in NOT_PASSED_ON")
     for name in sorted(set(shared) - SETTINGS):
         problems.append(f"x-settings has {name}, which is not a setting")
-    for name in sorted(set(shared) & (set(NOT_PASSED_ON) - {"REDIS_URL", "MODEL_SYNC_URL", "MODEL_ASYNC_URL"})):
+    for name in sorted(
+        set(shared) & (set(NOT_PASSED_ON) - {"REDIS_URL", "MODEL_SYNC_URL", "MODEL_ASYNC_URL"})
+    ):
         problems.append(f"x-settings passes {name} on: {NOT_PASSED_ON[name]}")
     # where the others are
     redis_url = urlsplit(str(shared.get("REDIS_URL")))
@@ -276,7 +325,9 @@ def check_compose(files: Files) -> list[str]:
         if entry.get("image") != f"scoring-bench-{svc.name}":
             problems.append(f"{svc.name}: image {entry.get('image')!r}, not scoring-bench-{svc.name}")
         if entry.get("environment") != shared:
-            problems.append(f"{svc.name}: its environment is not x-settings (the supervisor gives every service the same)")
+            problems.append(
+                f"{svc.name}: its environment is not x-settings (the supervisor gives every service the same)"
+            )
         port = default_port(svc) if svc.listens else None
         if entry.get("ports", []) != ([f"127.0.0.1:{port}:{port}"] if port else []):
             problems.append(f"{svc.name}: publishes {entry.get('ports')}, not 127.0.0.1:{port}:{port}")
@@ -289,7 +340,7 @@ def check_compose(files: Files) -> list[str]:
     # a health-checked dependency has a health check (its own, or its image's)
     for name, entry in services.items():
         deps = entry.get("depends_on") or {}
-        for dep, spec in (deps.items() if isinstance(deps, dict) else []):
+        for dep, spec in deps.items() if isinstance(deps, dict) else []:
             if (spec or {}).get("condition") == "service_healthy" and not has_healthcheck(files, dep):
                 problems.append(f"{name} waits for {dep} to be healthy, but {dep} has no health check")
     seed = services.get("seed", {})
@@ -387,7 +438,11 @@ def check_monitoring(files: Files) -> list[str]:
         problems.append("prometheus and grafana are not both in the monitoring profile")
     if "./monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro" not in prometheus.get("volumes", []):
         problems.append("the prometheus service does not read monitoring/prometheus.yml")
-    urls = [d.get("url") for d in files.grafana_datasources.get("datasources", []) if d.get("type") == "prometheus"]
+    urls = [
+        d.get("url")
+        for d in files.grafana_datasources.get("datasources", [])
+        if d.get("type") == "prometheus"
+    ]
     if urls != ["http://prometheus:9090"] or "127.0.0.1:9090:9090" not in prometheus.get("ports", []):
         problems.append(f"Grafana's Prometheus data source is {urls}, not the prometheus service on 9090")
     return problems
@@ -395,16 +450,26 @@ def check_monitoring(files: Files) -> list[str]:
 
 def _make(*args: str) -> subprocess.CompletedProcess[str]:
     """make, without what this shell or an outer make would pass on (settings, docker knobs)."""
-    env = {k: v for k, v in os.environ.items()
-           if k.upper() not in SETTINGS and not k.startswith(("DOCKER_", "LOCUST_", "BENCH_", "MAKE", "MFLAGS"))}
-    return subprocess.run(["make", "--no-print-directory", *args, "DOCKER_COMPOSE=docker-compose"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.upper() not in SETTINGS and not k.startswith(("DOCKER_", "LOCUST_", "BENCH_", "MAKE", "MFLAGS"))
+    }
+    return subprocess.run(
+        ["make", "--no-print-directory", *args, "DOCKER_COMPOSE=docker-compose"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def make_print(variable: str, makefile: Path, *overrides: str) -> str:
     """The value of a Makefile variable (no recipe runs)."""
-    return _make("-s", "-f", str(makefile), "--eval", "_print-%: ; @echo '$($*)'", f"_print-{variable}",
-                 *overrides).stdout.strip()
+    return _make(
+        "-s", "-f", str(makefile), "--eval", "_print-%: ; @echo '$($*)'", f"_print-{variable}", *overrides
+    ).stdout.strip()
 
 
 def make_dry_run(target: str, makefile: Path, *overrides: str) -> str:
@@ -430,8 +495,17 @@ def _check_makefile(files: Files, tmp: Path) -> list[str]:
         if target not in declared:
             problems.append(f"the Makefile has no {target} target")
     build = make_dry_run("docker-build", tmp).splitlines()
-    base = next((i for i, l in enumerate(build) if "docker/base.Dockerfile" in l and f"-t {BASE_IMAGE}" in l), None)
-    compose_build = next((i for i, l in enumerate(build) if "docker-compose" in l and " build" in l), None)
+    base = next(
+        (
+            i
+            for i, line in enumerate(build)
+            if "docker/base.Dockerfile" in line and f"-t {BASE_IMAGE}" in line
+        ),
+        None,
+    )
+    compose_build = next(
+        (i for i, line in enumerate(build) if "docker-compose" in line and " build" in line), None
+    )
     if base is None or compose_build is None or base > compose_build:
         problems.append(f"docker-build does not build {BASE_IMAGE} before the compose images: {build}")
     started: set[str] = set()
@@ -465,7 +539,12 @@ def check_rabbitmq(files: Files, tmp: Path) -> list[str]:
     url = urlsplit(make_print("BROKER_URL", tmp, "DOCKER_BROKER=rabbitmq"))
     env = rabbitmq.get("environment", {})
     if (url.scheme, url.hostname, url.port, url.username, url.password) != (
-            "amqp", "rabbitmq", 5672, env.get("RABBITMQ_DEFAULT_USER"), env.get("RABBITMQ_DEFAULT_PASS")):
+        "amqp",
+        "rabbitmq",
+        5672,
+        env.get("RABBITMQ_DEFAULT_USER"),
+        env.get("RABBITMQ_DEFAULT_PASS"),
+    ):
         problems.append(f"DOCKER_BROKER=rabbitmq sets BROKER_URL={url.geturl()!r}: not the compose rabbitmq")
     if "--profile rabbitmq up -d" not in make_dry_run("docker-up", tmp, "DOCKER_BROKER=rabbitmq"):
         problems.append("DOCKER_BROKER=rabbitmq does not start the rabbitmq profile")
@@ -480,12 +559,20 @@ def check_rabbitmq(files: Files, tmp: Path) -> list[str]:
 
 
 CHECKS: list[Callable[[Files], list[str]]] = [
-    check_base_image, check_service_images, check_commands, check_compose, check_monitoring, check_makefile]
+    check_base_image,
+    check_service_images,
+    check_commands,
+    check_compose,
+    check_monitoring,
+    check_makefile,
+]
 
 
 # --- the tests ------------------------------------------------------------------------------
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-def test_the_container_files_agree_with_the_local_stack(files: Files, check: Callable[[Files], list[str]]) -> None:
+def test_the_container_files_agree_with_the_local_stack(
+    files: Files, check: Callable[[Files], list[str]]
+) -> None:
     assert check(files) == []
 
 
@@ -495,6 +582,7 @@ def _set(path: list[str], value: Any) -> Callable[[Files], None]:
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return mutate
 
 
@@ -502,6 +590,7 @@ def _edit(file: str, old: str, new: str) -> Callable[[Files], None]:
     def mutate(f: Files) -> None:
         assert old in f.dockerfiles[file], old
         f.dockerfiles[file] = f.dockerfiles[file].replace(old, new)
+
     return mutate
 
 
@@ -509,12 +598,14 @@ def _edit_makefile(old: str, new: str) -> Callable[[Files], None]:
     def mutate(f: Files) -> None:
         assert old in f.makefile, old
         f.makefile = f.makefile.replace(old, new)
+
     return mutate
 
 
 def _drop_dependency(f: Files) -> None:
     f.compose["services"]["scoring-sync"]["depends_on"] = {
-        k: v for k, v in f.compose["services"]["scoring-sync"]["depends_on"].items() if k != "model-sync"}
+        k: v for k, v in f.compose["services"]["scoring-sync"]["depends_on"].items() if k != "model-sync"
+    }
 
 
 def _drop_setting(f: Files) -> None:
@@ -529,44 +620,59 @@ def _prometheus_port(f: Files) -> None:
 
 
 def _prometheus_forgets_the_worker(f: Files) -> None:
-    f.prometheus["scrape_configs"] = [j for j in f.prometheus["scrape_configs"] if j["job_name"] != "queue-worker"]
+    f.prometheus["scrape_configs"] = [
+        j for j in f.prometheus["scrape_configs"] if j["job_name"] != "queue-worker"
+    ]
 
 
 DRIFTS: dict[str, Callable[[Files], None]] = {
     "compose publishes another port": _set(["services", "scoring-async", "ports"], ["127.0.0.1:8101:8001"]),
-    "compose calls the model on another port": _set(["x-settings", "MODEL_SYNC_URL"],
-                                                    "http://model-sync:5009/api/v1/ml/sync/predict"),
-    "compose gives a variable nothing reads": _set(["services", "model-async", "environment"],
-                                                   {"NUM_MODEL": "4"}),
+    "compose calls the model on another port": _set(
+        ["x-settings", "MODEL_SYNC_URL"], "http://model-sync:5009/api/v1/ml/sync/predict"
+    ),
+    "compose gives a variable nothing reads": _set(
+        ["services", "model-async", "environment"], {"NUM_MODEL": "4"}
+    ),
     "compose overrides a command": _set(["services", "scoring-sync", "command"], [*SERVE, "scoring-async"]),
     "compose forgets a dependency": _drop_dependency,
     "a new setting is not passed on": _drop_setting,
-    "a Dockerfile listens on another port": _edit("api_scoring_async/Dockerfile",
-                                                  "SCORING_ASYNC_PORT=8001", "SCORING_ASYNC_PORT=8002"),
-    "a Dockerfile serves another service": _edit("api_model_async/Dockerfile",
-                                                 '"model-async"]', '"model-sync"]'),
+    "a Dockerfile listens on another port": _edit(
+        "api_scoring_async/Dockerfile", "SCORING_ASYNC_PORT=8001", "SCORING_ASYNC_PORT=8002"
+    ),
+    "a Dockerfile serves another service": _edit(
+        "api_model_async/Dockerfile", '"model-async"]', '"model-sync"]'
+    ),
     "a health check on another path": _edit("api_model_sync/Dockerfile", HEALTH_PATH, "/health"),
     "a container binds loopback": _edit(BASE_DOCKERFILE, "HOST=0.0.0.0", "HOST=127.0.0.1"),
     "the image runs as root": _edit(BASE_DOCKERFILE, "USER scoring:scoring", "USER root"),
     "Prometheus scrapes another port": _prometheus_port,
     "Prometheus does not scrape the Celery worker's metrics port": _prometheus_forgets_the_worker,
     "the worker's health check checks another service": _edit(
-        "api_scoring_queue/worker.Dockerfile", '"--check", "queue-worker"', '"--check", "scoring-queue"'),
+        "api_scoring_queue/worker.Dockerfile", '"--check", "queue-worker"', '"--check", "scoring-queue"'
+    ),
     "RabbitMQ's password changes in compose only": _set(
-        ["services", "rabbitmq", "environment", "RABBITMQ_DEFAULT_PASS"], "secret"),
+        ["services", "rabbitmq", "environment", "RABBITMQ_DEFAULT_PASS"], "secret"
+    ),
     "the queue API no longer waits for its worker": _set(
-        ["services", "scoring-queue", "depends_on"], {"redis": {"condition": "service_healthy"}}),
-    "the Makefile drives another user class": _edit_makefile("USER_CLASS_sync := SyncScoringUser",
-                                                             "USER_CLASS_sync := AsyncScoringUser"),
-    "docker-run forgets a service": _edit_makefile("docker-run-scoring-sync docker-run-scoring-async:",
-                                                   "docker-run-scoring-sync:"),
+        ["services", "scoring-queue", "depends_on"], {"redis": {"condition": "service_healthy"}}
+    ),
+    "the Makefile drives another user class": _edit_makefile(
+        "USER_CLASS_sync := SyncScoringUser", "USER_CLASS_sync := AsyncScoringUser"
+    ),
+    "docker-run forgets a service": _edit_makefile(
+        "docker-run-scoring-sync docker-run-scoring-async:", "docker-run-scoring-sync:"
+    ),
 }
 
 
 @pytest.mark.parametrize("drift", DRIFTS, ids=list(DRIFTS))
 def test_a_drift_is_caught(files: Files, drift: str) -> None:
-    changed = replace(files, compose=copy.deepcopy(files.compose), dockerfiles=dict(files.dockerfiles),
-                      prometheus=copy.deepcopy(files.prometheus))
+    changed = replace(
+        files,
+        compose=copy.deepcopy(files.compose),
+        dockerfiles=dict(files.dockerfiles),
+        prometheus=copy.deepcopy(files.prometheus),
+    )
     DRIFTS[drift](changed)
     problems = [p for check in CHECKS for p in check(changed)]
     assert problems, f"{drift}: not caught"
@@ -580,7 +686,9 @@ def test_every_dockerfile_parses(files: Files) -> None:
         code = [ins for ins in structure if ins["instruction"] != "COMMENT"]
         assert code[0]["instruction"] in ("ARG", "FROM"), path
         for ins in structure:
-            assert ins["instruction"] in DOCKERFILE_INSTRUCTIONS, f"{path}:{ins['startline'] + 1}: {ins['instruction']}"
+            assert ins["instruction"] in DOCKERFILE_INSTRUCTIONS, (
+                f"{path}:{ins['startline'] + 1}: {ins['instruction']}"
+            )
             if ins["instruction"] in ("CMD", "ENTRYPOINT"):
                 assert exec_form(ins["value"]), f"{path}: {ins['instruction']} is not in exec form"
             if ins["instruction"] == "HEALTHCHECK":
@@ -588,11 +696,16 @@ def test_every_dockerfile_parses(files: Files) -> None:
 
 
 def test_the_build_context_leaves_out_local_state() -> None:
-    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines()
-             if line and not line.startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert lines[0] == "*"  # a whitelist: only what is named below goes to the build
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"][
+        "include"
+    ]
     for pattern in packages:  # every package of the project is in the context
         assert pattern in allowed or pattern.rstrip("*") in allowed, pattern
     assert {"constraints.txt", "pyproject.toml"} <= allowed
@@ -602,7 +715,7 @@ def test_the_build_context_leaves_out_local_state() -> None:
 class _Health(BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         code = type(self).status if self.path == HEALTH_PATH else 404
         self.send_response(code)
         self.send_header("Content-Length", "2")
@@ -624,11 +737,19 @@ def test_the_health_check_command_works(files: Files, svc: Service) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port_var = f"{svc.settings_key}_PORT".upper()
-    env = {**os.environ, port_var: str(server.server_address[1]), "http_proxy": "http://127.0.0.1:9",
-           "HTTP_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
+    env = {
+        **os.environ,
+        port_var: str(server.server_address[1]),
+        "http_proxy": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "no_proxy": "",
+        "NO_PROXY": "",
+    }
 
     def run() -> int:
-        return subprocess.run([sys.executable, *argv[1:]], env=env, capture_output=True, timeout=30).returncode
+        return subprocess.run(
+            [sys.executable, *argv[1:]], env=env, capture_output=True, timeout=30
+        ).returncode
 
     try:
         _Health.status = 200
@@ -679,9 +800,9 @@ def test_serve_check(monkeypatch: pytest.MonkeyPatch) -> None:
 
         asked: list[tuple[str, str]] = []
 
-        def answers(app: Any, node: str, timeout_s: float, ok: bool = True) -> bool:
-            asked.append((app.conf.broker_url, node))
-            return ok
+        def answers(app: Any, node: str, timeout_s: float, seen: list[tuple[str, str]] = asked) -> bool:
+            seen.append((app.conf.broker_url, node))
+            return True
 
         monkeypatch.setattr(queue, "worker_answers", answers)
         with container_env({"REDIS_URL": "redis://redis:6379/0"}):
@@ -705,8 +826,10 @@ def test_serve_execs_the_registry_command(monkeypatch: pytest.MonkeyPatch) -> No
 def _compose_cli() -> list[str] | None:
     if shutil.which("docker-compose"):
         return ["docker-compose"]
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
-                                                 capture_output=True).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
         return ["docker", "compose"]
     return None
 
@@ -720,12 +843,22 @@ def test_the_compose_file_validates(tmp_path: Path) -> None:
         pytest.skip(reason)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
     profiles = ["--profile", "monitoring", "--profile", "load", "--profile", "rabbitmq"]
-    out = subprocess.run([*cli, "-f", "docker-compose.yml", *profiles, "config", "-q"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*cli, "-f", "docker-compose.yml", *profiles, "config", "-q"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "warn" not in out.stderr.lower(), out.stderr  # e.g. a variable used but never given a default
     # and the validator does reject a broken file
     broken = tmp_path / "docker-compose.yml"
     broken.write_text("services:\n  x:\n    image: a\n    portz: [1]\n")
-    assert subprocess.run([*cli, "-f", str(broken), "config", "-q"], env=env,
-                          capture_output=True, timeout=60).returncode != 0
+    assert (
+        subprocess.run(
+            [*cli, "-f", str(broken), "config", "-q"], env=env, capture_output=True, timeout=60
+        ).returncode
+        != 0
+    )

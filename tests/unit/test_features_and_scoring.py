@@ -33,8 +33,13 @@ def test_aggregate_and_body() -> None:
 
 @pytest.mark.parametrize(
     "status, body",
-    [(500, b'{"detail": 0.5}'), (200, b"not json"), (200, b'{"x": 1}'), (200, b'{"detail": "0.5"}'),
-     (200, b'{"detail": true}')],
+    [
+        (500, b'{"detail": 0.5}'),
+        (200, b"not json"),
+        (200, b'{"x": 1}'),
+        (200, b'{"detail": "0.5"}'),
+        (200, b'{"detail": true}'),
+    ],
 )
 def test_a_model_answer_that_is_not_a_score_is_a_502(status: int, body: bytes) -> None:
     with pytest.raises(ModelUnavailable) as exc:

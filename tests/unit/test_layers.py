@@ -28,8 +28,24 @@ ALLOWED: dict[str, set[str]] = {
     "benchmark": {CORE, SERVICE, STACK, "feature_store"},
 }
 # The core is pure: no web framework, server, client or broker library.
-IO_LIBRARIES = {"flask", "werkzeug", "fastapi", "starlette", "gunicorn", "uvicorn", "redis", "celery", "kombu",
-                "aiohttp", "httpx", "requests", "urllib3", "prometheus_client", "locust", "psutil"}
+IO_LIBRARIES = {
+    "flask",
+    "werkzeug",
+    "fastapi",
+    "starlette",
+    "gunicorn",
+    "uvicorn",
+    "redis",
+    "celery",
+    "kombu",
+    "aiohttp",
+    "httpx",
+    "requests",
+    "urllib3",
+    "prometheus_client",
+    "locust",
+    "psutil",
+}
 
 
 def layer_of(module: str) -> str | None:
@@ -89,20 +105,33 @@ def test_every_layer_imports_only_the_layers_below_it() -> None:
 
 def test_the_allowed_directions_have_no_cycle() -> None:
     def reaches(start: str, goal: str, seen: frozenset[str] = frozenset()) -> bool:
-        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt}))
-                   for nxt in ALLOWED.get(start, ()))
+        return any(
+            nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt}))
+            for nxt in ALLOWED.get(start, ())
+        )
 
     assert not [layer for layer in ALLOWED if reaches(layer, layer)]
 
 
-@pytest.mark.parametrize("module, source, expected", [
-    (f"{CORE}.probe", "from scoring_bench.stack.servers import SERVICES\n", f"{CORE} may not import {STACK}"),
-    (f"{SERVICE}.probe", "import benchmark.stats\n", f"{SERVICE} may not import benchmark"),
-    (f"{STACK}.probe", "def f():\n    from benchmark import cli\n", f"{STACK} may not import benchmark"),
-    (f"{CORE}.probe", "from ..service import metrics\n", f"{CORE} may not import {SERVICE}"),
-    ("feature_store.probe", "from scoring_bench.stack import supervisor\n", f"feature_store may not import {STACK}"),
-    (f"{CORE}.probe", "import redis.asyncio\n", "the core does no I/O"),
-])
+@pytest.mark.parametrize(
+    "module, source, expected",
+    [
+        (
+            f"{CORE}.probe",
+            "from scoring_bench.stack.servers import SERVICES\n",
+            f"{CORE} may not import {STACK}",
+        ),
+        (f"{SERVICE}.probe", "import benchmark.stats\n", f"{SERVICE} may not import benchmark"),
+        (f"{STACK}.probe", "def f():\n    from benchmark import cli\n", f"{STACK} may not import benchmark"),
+        (f"{CORE}.probe", "from ..service import metrics\n", f"{CORE} may not import {SERVICE}"),
+        (
+            "feature_store.probe",
+            "from scoring_bench.stack import supervisor\n",
+            f"feature_store may not import {STACK}",
+        ),
+        (f"{CORE}.probe", "import redis.asyncio\n", "the core does no I/O"),
+    ],
+)
 def test_a_wrong_import_is_caught(module: str, source: str, expected: str) -> None:
     found = violations([(module, source, False)])
     assert len(found) == 1 and expected in found[0], found

@@ -15,15 +15,13 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from scoring_bench.service import fastapi_adapter
-from scoring_bench.service import flask_adapter
-from scoring_bench.service import metrics
-from scoring_bench.stack import monitoring
-from scoring_bench.service.queue import QueueDepthCollector
-from scoring_bench.stack.servers import SERVICES
 from scoring_bench.core.endpoints import index
 from scoring_bench.core.settings import Settings
 from scoring_bench.core.timing import Timings
+from scoring_bench.service import fastapi_adapter, flask_adapter, metrics
+from scoring_bench.service.queue import QueueDepthCollector
+from scoring_bench.stack import monitoring
+from scoring_bench.stack.servers import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "monitoring/grafana/dashboards/scoring-bench.json"
@@ -170,10 +168,18 @@ def test_prometheus_config_scrapes_every_service_of_the_stack(tmp_path: Path) ->
 
 # --- the Grafana dashboard -------------------------------------------------------------------------------
 
-METRIC_NAMES = {"http_request_duration_seconds", "http_requests_in_progress", "feature_store_read_seconds",
-                "model_call_seconds", "queue_tasks_submitted_total", "queue_tasks_started_total",
-                "queue_tasks_succeeded_total", "queue_tasks_failed_total", "queue_task_end_to_end_seconds",
-                "queue_depth"}
+METRIC_NAMES = {
+    "http_request_duration_seconds",
+    "http_requests_in_progress",
+    "feature_store_read_seconds",
+    "model_call_seconds",
+    "queue_tasks_submitted_total",
+    "queue_tasks_started_total",
+    "queue_tasks_succeeded_total",
+    "queue_tasks_failed_total",
+    "queue_task_end_to_end_seconds",
+    "queue_depth",
+}
 PROMQL_WORDS = {"sum", "by", "rate", "histogram_quantile", "max", "le", "service", "status", "route"}
 
 

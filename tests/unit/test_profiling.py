@@ -21,11 +21,11 @@ from flask import Flask
 from pyinstrument import Profiler
 from pyinstrument.session import Session
 
-from scoring_bench.service import profiling
 from benchmark.profiles import CATEGORIES, breakdown, collect, frame_category
+from scoring_bench.core.settings import Settings
+from scoring_bench.service import profiling
 from scoring_bench.service.profiling import ProfilingError
 from scoring_bench.stack.servers import command, gunicorn_config, service
-from scoring_bench.core.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SITE = "/venv/lib/python3.11/site-packages"
@@ -55,30 +55,52 @@ FLASK = frame("wsgi_app", f"{SITE}/flask/app.py")
 
 def synthetic_session(records: list[tuple[list[str], float]]) -> Session:
     return Session(
-        frame_records=records, start_time=0.0, duration=sum(t for _, t in records),
-        min_interval=0.001, max_interval=0.001, sample_count=len(records),
-        start_call_stack=[THREAD], target_description="test", cpu_time=0.0,
-        sys_path=[SITE], sys_prefixes=["/venv"],
+        frame_records=records,
+        start_time=0.0,
+        duration=sum(t for _, t in records),
+        min_interval=0.001,
+        max_interval=0.001,
+        sample_count=len(records),
+        start_call_stack=[THREAD],
+        target_description="test",
+        cpu_time=0.0,
+        sys_path=[SITE],
+        sys_prefixes=["/venv"],
     )
 
 
 def test_breakdown_charges_self_time_to_the_nearest_categorised_frame() -> None:
     base = [THREAD, FLASK, HANDLER]
     model = [frame("predict", SCORER_SYNC, cls="Urllib3ModelClient"), frame("urlopen", URLLIB3)]
-    session = synthetic_session([
-        (base + model + [frame("socket.recv_into", "<built-in>", 0)], 0.070),
-        (base + model, 0.005),                                                        # urllib3's own time
-        (base + model + [frame("parse_model_response", "/app/scoring_bench/core/scoring.py"),
-                         frame("loads", "<built-in>", 0)], 0.002),                    # JSON inside a call
-        (base + [frame("read_features", SCORER_SYNC, cls="SyncScorer"), frame("get", REDIS)], 0.008),
-        (base + [frame("ping", REDIS)], 0.002),                                          # redis anywhere
-        (base + [frame("scoring", "/app/scoring_bench/core/schemas.py"),
-                 frame("SchemaValidator.validate_python", "<built-in>", 0)], 0.003),
-        (base + [frame("dumps", "<built-in>", 0)], 0.001),
-        (base + [frame("urlopen", URLLIB3)], 0.003),                                     # an HTTP client
-        (base + [frame("score", SCORER_SYNC, cls="SyncScorer")], 0.004),               # the handler's own
-        (base, 0.002),
-    ])
+    session = synthetic_session(
+        [
+            (base + model + [frame("socket.recv_into", "<built-in>", 0)], 0.070),
+            (base + model, 0.005),  # urllib3's own time
+            (
+                base
+                + model
+                + [
+                    frame("parse_model_response", "/app/scoring_bench/core/scoring.py"),
+                    frame("loads", "<built-in>", 0),
+                ],
+                0.002,
+            ),  # JSON inside a call
+            (base + [frame("read_features", SCORER_SYNC, cls="SyncScorer"), frame("get", REDIS)], 0.008),
+            (base + [frame("ping", REDIS)], 0.002),  # redis anywhere
+            (
+                base
+                + [
+                    frame("scoring", "/app/scoring_bench/core/schemas.py"),
+                    frame("SchemaValidator.validate_python", "<built-in>", 0),
+                ],
+                0.003,
+            ),
+            (base + [frame("dumps", "<built-in>", 0)], 0.001),
+            (base + [frame("urlopen", URLLIB3)], 0.003),  # an HTTP client
+            (base + [frame("score", SCORER_SYNC, cls="SyncScorer")], 0.004),  # the handler's own
+            (base, 0.002),
+        ]
+    )
     result = breakdown(session)
     assert result["wall_ms"] == pytest.approx(100.0)
     shares = result["shares"]
@@ -91,16 +113,26 @@ def test_breakdown_charges_self_time_to_the_nearest_categorised_frame() -> None:
 
 def test_breakdown_charges_awaits_to_the_awaiting_model_call() -> None:
     task = [THREAD, frame("_run", "/usr/lib/python3.11/asyncio/events.py")]
-    session = synthetic_session([
-        (task + [frame("predict", SCORER_ASYNC, cls="AsyncScorer"),
-                 frame("_request", f"{SITE}/aiohttp/client.py"), "[await]"], 0.045),
-        (task + [frame("read_features", SCORER_ASYNC, cls="AsyncScorer"), "[await]"], 0.001),
-        (task + [frame("execute_command", f"{SITE}/redis/asyncio/client.py")], 0.001),
-        (task + [frame("__call__", f"{SITE}/starlette/routing.py")], 0.003),
-    ])
+    session = synthetic_session(
+        [
+            (
+                task
+                + [
+                    frame("predict", SCORER_ASYNC, cls="AsyncScorer"),
+                    frame("_request", f"{SITE}/aiohttp/client.py"),
+                    "[await]",
+                ],
+                0.045,
+            ),
+            (task + [frame("read_features", SCORER_ASYNC, cls="AsyncScorer"), "[await]"], 0.001),
+            (task + [frame("execute_command", f"{SITE}/redis/asyncio/client.py")], 0.001),
+            (task + [frame("__call__", f"{SITE}/starlette/routing.py")], 0.003),
+        ]
+    )
     shares = breakdown(session)["shares"]
-    assert shares == pytest.approx({"model_calls": 0.9, "feature_store": 0.04,
-                                    "json_validation": 0.0, "framework": 0.06})
+    assert shares == pytest.approx(
+        {"model_calls": 0.9, "feature_store": 0.04, "json_validation": 0.0, "framework": 0.06}
+    )
 
 
 def test_frame_categories() -> None:
@@ -185,7 +217,11 @@ def test_collect_merges_one_services_files(tmp_path: Path) -> None:
     result = collect(prof, "scoring-sync", out)
 
     assert sorted(p.name for p in out.iterdir()) == [
-        "breakdown.json", "pyinstrument.html", "pyinstrument.txt", "yappi-wall.pstats"]
+        "breakdown.json",
+        "pyinstrument.html",
+        "pyinstrument.txt",
+        "yappi-wall.pstats",
+    ]
     written = json.loads((out / "breakdown.json").read_text())
     assert written == result["breakdown"]
     assert written["wall_ms"] == pytest.approx(200.0)
@@ -235,8 +271,9 @@ def test_no_profiler_is_imported_when_profiler_is_none() -> None:
     """)
     env = {k: v for k, v in os.environ.items() if k not in ("PROFILER", "PROFILE_DIR")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
-    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -307,8 +344,9 @@ async def _asgi_session(app: Any) -> None:
     """Lifespan start-up, one POST, lifespan shutdown: what uvicorn does."""
     lifespan_in: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     lifespan_out: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}},
-                                       lifespan_in.get, lifespan_out.put))
+    lifespan = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}}, lifespan_in.get, lifespan_out.put)
+    )
     await lifespan_in.put({"type": "lifespan.startup"})
     assert (await lifespan_out.get())["type"] == "lifespan.startup.complete"
     sent: list[dict[str, Any]] = []
@@ -319,9 +357,20 @@ async def _asgi_session(app: Any) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/work", "raw_path": b"/work", "query_string": b"",
-             "headers": [], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "root_path": ""}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/work",
+        "raw_path": b"/work",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+        "root_path": "",
+    }
     await app(scope, receive, send)
     assert sent[0]["status"] == 200
     await lifespan_in.put({"type": "lifespan.shutdown"})

@@ -12,13 +12,19 @@ from pydantic import ValidationError
 
 from scoring_bench.core.callback_urls import callback_refusal, check_callback_url
 from scoring_bench.core.errors import InvalidBody, ModelTimeout, UnknownEntity
-from scoring_bench.service.queue import CachedCheck, celery_config, retry_delay_s, scorer_settings
-from scoring_bench.stack.servers import command, service, worker_node_name
 from scoring_bench.core.settings import Settings
-from scoring_bench.stack.supervisor import planned_ports
 from scoring_bench.core.tasks import is_task_id, new_task_id, parse_wait_ms, task_document
-from scoring_bench.service.queue import CALLBACK_TASK, SCORE_TASK
+from scoring_bench.service.queue import (
+    CALLBACK_TASK,
+    SCORE_TASK,
+    CachedCheck,
+    celery_config,
+    retry_delay_s,
+    scorer_settings,
+)
 from scoring_bench.service.task_store import TaskStore, document_of
+from scoring_bench.stack.servers import command, service, worker_node_name
+from scoring_bench.stack.supervisor import planned_ports
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -31,6 +37,7 @@ def _settings(**values: Any) -> Settings:
 
 
 # --- settings --------------------------------------------------------------------------------
+
 
 def test_defaults_are_the_documented_production_ones() -> None:
     s = _settings()
@@ -60,14 +67,17 @@ def test_allowed_hosts_come_comma_separated_and_round_trip(monkeypatch: pytest.M
     assert Settings().callback_allowed_hosts == s.callback_allowed_hosts
 
 
-@pytest.mark.parametrize("values", [
-    {"queue_soft_time_limit_s": 15, "queue_time_limit_s": 15},
-    {"queue_visibility_timeout_s": 16},  # not above the hard limit (15) + the longest backoff (5)
-    {"broker_url": "sqs://queue"},
-    {"result_backend_url": "amqp://127.0.0.1//"},
-    {"queue_name": "has space"},
-    {"queue_prefetch_multiplier": 0},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"queue_soft_time_limit_s": 15, "queue_time_limit_s": 15},
+        {"queue_visibility_timeout_s": 16},  # not above the hard limit (15) + the longest backoff (5)
+        {"broker_url": "sqs://queue"},
+        {"result_backend_url": "amqp://127.0.0.1//"},
+        {"queue_name": "has space"},
+        {"queue_prefetch_multiplier": 0},
+    ],
+)
 def test_inconsistent_queue_settings_are_refused(values: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         _settings(**values)
@@ -75,9 +85,15 @@ def test_inconsistent_queue_settings_are_refused(values: dict[str, Any]) -> None
 
 # --- Celery configuration -----------------------------------------------------------------------
 
+
 def test_celery_config_follows_the_settings() -> None:
-    s = _settings(queue_name="q1", queue_soft_time_limit_s=3, queue_time_limit_s=4,
-                  queue_result_expires_s=77, queue_visibility_timeout_s=30)
+    s = _settings(
+        queue_name="q1",
+        queue_soft_time_limit_s=3,
+        queue_time_limit_s=4,
+        queue_result_expires_s=77,
+        queue_visibility_timeout_s=30,
+    )
     config = celery_config(s)
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
     assert config["worker_prefetch_multiplier"] == 1
@@ -136,29 +152,39 @@ def test_retry_backoff_is_exponential_capped_and_jittered() -> None:
 
 # --- callbacks ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:9000/hook", "https://localhost/hook?x=1", "http://[::1]:8080/", "http://LOCALHOST/",
-])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/hook",
+        "https://localhost/hook?x=1",
+        "http://[::1]:8080/",
+        "http://LOCALHOST/",
+    ],
+)
 def test_loopback_callbacks_are_allowed(url: str) -> None:
     assert callback_refusal(url, LOOPBACK) is None
     assert check_callback_url(url, LOOPBACK) == url
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("http://example.com/hook", "not allowed"),
-    ("http://10.0.0.1/hook", "not allowed"),
-    ("http://169.254.169.254/latest/meta-data", "not allowed"),
-    ("http://127.1/hook", "not allowed"),  # other spellings of loopback are not guessed at
-    ("http://2130706433/hook", "not allowed"),
-    ("http://127.0.0.1@example.com/", "credentials"),
-    ("http://user:pw@127.0.0.1/", "credentials"),
-    ("ftp://127.0.0.1/x", "http"),
-    ("file:///etc/passwd", "http"),
-    ("gopher://localhost:6379/_FLUSHALL", "http"),
-    ("http:///hook", "no host"),
-    ("http://127.0.0.1:99999/", "not a valid URL"),
-    ("http://localhost/" + "a" * 3000, "longer"),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://example.com/hook", "not allowed"),
+        ("http://10.0.0.1/hook", "not allowed"),
+        ("http://169.254.169.254/latest/meta-data", "not allowed"),
+        ("http://127.1/hook", "not allowed"),  # other spellings of loopback are not guessed at
+        ("http://2130706433/hook", "not allowed"),
+        ("http://127.0.0.1@example.com/", "credentials"),
+        ("http://user:pw@127.0.0.1/", "credentials"),
+        ("ftp://127.0.0.1/x", "http"),
+        ("file:///etc/passwd", "http"),
+        ("gopher://localhost:6379/_FLUSHALL", "http"),
+        ("http:///hook", "no host"),
+        ("http://127.0.0.1:99999/", "not a valid URL"),
+        ("http://localhost/" + "a" * 3000, "longer"),
+    ],
+)
 def test_other_callbacks_are_refused(url: str, reason: str) -> None:
     refusal = callback_refusal(url, LOOPBACK)
     assert refusal is not None and reason in refusal
@@ -173,11 +199,15 @@ def test_the_allowlist_is_a_setting() -> None:
 
 # --- task documents and wait_ms -------------------------------------------------------------------
 
+
 def test_task_documents() -> None:
     assert task_document("t", "PENDING") == {"task_id": "t", "status": "PENDING"}
     assert task_document("t", "STARTED", {"pid": 1}) == {"task_id": "t", "status": "STARTED"}
-    assert task_document("t", "SUCCESS", {"detail": 0.5}) == {"task_id": "t", "status": "SUCCESS",
-                                                              "result": {"detail": 0.5}}
+    assert task_document("t", "SUCCESS", {"detail": 0.5}) == {
+        "task_id": "t",
+        "status": "SUCCESS",
+        "result": {"detail": 0.5},
+    }
     assert document_of("t", "SUCCESS", {"detail": 0.5}) == task_document("t", "SUCCESS", {"detail": 0.5})
     failed = document_of("t", "FAILURE", UnknownEntity("no features stored for entity_id 'x'"))
     assert failed["error"]["error"] == "unknown_entity" and "'x'" in failed["error"]["message"]
@@ -205,6 +235,7 @@ def test_task_ids() -> None:
 
 
 # --- the issued-id registry -------------------------------------------------------------------------
+
 
 class FakeRedis:
     """The three commands TaskStore uses, on a dict."""
@@ -239,9 +270,15 @@ class FakeClock:
 
 def _store(redis: FakeRedis, clock: FakeClock | None = None) -> TaskStore:
     clock = clock or FakeClock()
-    return TaskStore(redis, "p:queue:", 600, lambda task_id: f"p:queue:meta-{task_id}",
-                     lambda raw: {"status": raw.decode().split(":")[0], "result": raw.decode().split(":")[1]},
-                     sleep=clock.sleep, clock=clock)
+    return TaskStore(
+        redis,
+        "p:queue:",
+        600,
+        lambda task_id: f"p:queue:meta-{task_id}",
+        lambda raw: {"status": raw.decode().split(":")[0], "result": raw.decode().split(":")[1]},
+        sleep=clock.sleep,
+        clock=clock,
+    )
 
 
 def _run(coro: Any) -> Any:
@@ -303,6 +340,7 @@ def test_wait_gives_up_at_the_deadline_with_the_latest_state() -> None:
 
 # --- the health cache ---------------------------------------------------------------------------
 
+
 def test_the_ping_runs_once_per_ttl_however_many_ask() -> None:
     calls: list[int] = []
     now = [0.0]
@@ -328,6 +366,7 @@ def test_the_ping_runs_once_per_ttl_however_many_ask() -> None:
 
 
 # --- the task's retries (run eagerly, with a fake scorer) ---------------------------------------------
+
 
 class FakeScorer:
     """Raises the planned errors, then scores."""

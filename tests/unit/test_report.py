@@ -27,7 +27,15 @@ from tests.fixtures.run_folder import (
 )
 
 SECTIONS = (
-    "ideal", "one_user", "timeit", "time_split", "ramp", "sustained", "stress", "profile", "saturation"
+    "ideal",
+    "one_user",
+    "timeit",
+    "time_split",
+    "ramp",
+    "sustained",
+    "stress",
+    "profile",
+    "saturation",
 )
 
 
@@ -132,8 +140,11 @@ def test_time_split_sums_sync_model_calls_and_takes_the_async_maximum(
 ) -> None:
     for arch, combine in (("sync", sum), ("async", max)):
         with (run_dir / "timeit" / f"{arch}.csv").open(newline="") as handle:
-            timings = [parse_server_timing(row["server_timing"]) for row in csv.DictReader(handle)
-                       if row["status"] == "200"]
+            timings = [
+                parse_server_timing(row["server_timing"])
+                for row in csv.DictReader(handle)
+                if row["status"] == "200"
+            ]
         models = [combine(v for k, v in timing.items() if k.startswith("model_")) for timing in timings]
         split = summary.architectures[arch].time_split
         assert split is not None and split.models_ms == pytest.approx(sum(models) / len(models))
@@ -248,12 +259,18 @@ def test_ideal_comes_from_the_recorded_settings_not_this_process(
 
 def test_non_finite_numbers_become_null(tmp_path: Path) -> None:
     assert finite({"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": -float("inf")}}) == {
-        "a": None, "b": [None, 1.5], "c": {"d": None}}
+        "a": None,
+        "b": [None, 1.5],
+        "c": {"d": None},
+    }
     assert finite((1, float("nan"))) == [1, None]
     one_user = OneUser(p50_ms=float("nan"), p95_ms=float("inf"), p99_ms=2.5)
     assert (one_user.p50_ms, one_user.p95_ms, one_user.p99_ms) == (None, None, 2.5)
-    summary = Summary(run_id="r", environment={"settings": {"x": [float("-inf"), 1.0]}},
-                      architectures={"sync": {"one_user": {"p50_ms": float("nan")}}})
+    summary = Summary(
+        run_id="r",
+        environment={"settings": {"x": [float("-inf"), 1.0]}},
+        architectures={"sync": {"one_user": {"p50_ms": float("nan")}}},
+    )
     path = summary.write(tmp_path)
     data = json.loads(path.read_text(), parse_constant=_reject)
     assert data["environment"]["settings"] == {"x": [None, 1.0]}

@@ -59,8 +59,9 @@ def _window_rows(run_dir: Path, phase: str, name: str) -> tuple[int, float]:
     count = 0
     for path in (run_dir / "locust" / phase).glob("queue_requests*.csv"):
         with path.open(newline="") as handle:
-            count += sum(1 for row in csv.DictReader(handle)
-                         if row["name"] == name and low <= float(row["t"]) <= high)
+            count += sum(
+                1 for row in csv.DictReader(handle) if row["name"] == name and low <= float(row["t"]) <= high
+            )
     return count, high - low
 
 
@@ -108,7 +109,8 @@ def test_queue_section_has_depth_entries_and_worker_cpu(summary: Summary) -> Non
 
 
 def test_queue_ideal_is_sequential_calls_and_it_is_not_reported_missing_a_profile(
-        summary: Summary, written: dict[str, Path]) -> None:
+    summary: Summary, written: dict[str, Path]
+) -> None:
     archs = summary.architectures
     assert archs["queue"].ideal is not None and archs["sync"].ideal is not None
     assert archs["queue"].ideal.p50_ms == archs["sync"].ideal.p50_ms

@@ -47,7 +47,7 @@ def test_bad_scoring_bodies(body: bytes, error: type[Exception]) -> None:
 
 def test_errors_say_where_and_what() -> None:
     with pytest.raises(InvalidBody) as exc:
-        parser.scoring(b"[1, 2, \"x\"]")
+        parser.scoring(b'[1, 2, "x"]')
     assert exc.value.message.startswith("2:")
     assert exc.value.status == 422 and exc.value.body()["error"] == "invalid_body"
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from scoring_bench.service import scorer_async
-from scoring_bench.service import scorer_sync
 from scoring_bench.core.schemas import ScoreRequest
 from scoring_bench.core.settings import Settings
+from scoring_bench.service import scorer_async, scorer_sync
 
 REQUEST = ScoreRequest("1", (1.0, 2.0))
 
 
 class FakeClient:
-    made: list[FakeClient] = []
+    made: ClassVar[list[FakeClient]] = []
 
     def __init__(self, *_: Any) -> None:
         self.closed = False
@@ -70,7 +69,7 @@ def test_sync_concurrent_calls_run_on_the_thread_pool(fake_sync: type[FakeClient
 
 
 class FakeAsyncClient:
-    made: list[FakeAsyncClient] = []
+    made: ClassVar[list[FakeAsyncClient]] = []
     in_flight = 0
     most_in_flight = 0
 
@@ -116,8 +115,10 @@ def _run_async(settings: Settings, times: int = 3) -> scorer_async.AsyncScorer:
         if scorer.blocking_redis is not None:
             scorer.blocking_redis = fake  # type: ignore[assignment]
         else:
+
             async def aget(key: str) -> bytes:
                 return fake.get(key)
+
             scorer.redis.get = aget  # type: ignore[method-assign, union-attr]
         for _ in range(times):
             await scorer.score(REQUEST)
@@ -161,12 +162,19 @@ def test_async_client_library_follows_the_setting() -> None:
 
 def test_presets_resolve_under_explicit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     seed = Settings(scoring_preset="seed-faithful")
-    assert (seed.http_client_lifetime, seed.async_redis_client, seed.scoring_sync_worker_class,
-            seed.sync_http_client, seed.async_http_client) == ("request", "blocking", "meinheld",
-                                                               "requests", "httpx")
+    assert (
+        seed.http_client_lifetime,
+        seed.async_redis_client,
+        seed.scoring_sync_worker_class,
+        seed.sync_http_client,
+        seed.async_http_client,
+    ) == ("request", "blocking", "meinheld", "requests", "httpx")
     tuned = Settings()
     assert (tuned.http_client_lifetime, tuned.async_redis_client, tuned.scoring_sync_worker_class) == (
-        "process", "asyncio", "gthread")
+        "process",
+        "asyncio",
+        "gthread",
+    )
     monkeypatch.setenv("SCORING_PRESET", "seed-faithful")
     monkeypatch.setenv("ASYNC_REDIS_CLIENT", "asyncio")
     mixed = Settings()
@@ -175,11 +183,14 @@ def test_presets_resolve_under_explicit_settings(monkeypatch: pytest.MonkeyPatch
     assert child == mixed
 
 
-@pytest.mark.parametrize("model_calls, expected", [
-    ("auto", {"sync": False, "async": True, "queue": False}),
-    ("sequential", {"sync": False, "async": False, "queue": False}),
-    ("concurrent", {"sync": True, "async": True, "queue": True}),
-])
+@pytest.mark.parametrize(
+    "model_calls, expected",
+    [
+        ("auto", {"sync": False, "async": True, "queue": False}),
+        ("sequential", {"sync": False, "async": False, "queue": False}),
+        ("concurrent", {"sync": True, "async": True, "queue": True}),
+    ],
+)
 def test_one_model_call_policy_for_every_architecture(model_calls: str, expected: dict[str, bool]) -> None:
     settings = Settings(model_calls=model_calls)
     assert {arch: settings.concurrent_model_calls(arch) for arch in expected} == expected  # type: ignore[arg-type]

@@ -3,22 +3,31 @@ from __future__ import annotations
 import pytest
 
 from feature_store import embedded
-from scoring_bench.stack.servers import MEINHELD_WORKER, SERVICES, command, gunicorn_config, service
 from scoring_bench.core.settings import Settings
+from scoring_bench.stack.servers import MEINHELD_WORKER, SERVICES, command, gunicorn_config, service
 
 
 def test_services_on_the_documented_ports() -> None:
     s = Settings()
     assert {svc.name: svc.port(s) for svc in SERVICES} == {
-        "model-sync": 5000, "model-async": 8000, "scoring-sync": 5001, "scoring-async": 8001,
-        "scoring-queue": 8002, "queue-worker": None}
+        "model-sync": 5000,
+        "model-async": 8000,
+        "scoring-sync": 5001,
+        "scoring-async": 8001,
+        "scoring-queue": 8002,
+        "queue-worker": None,
+    }
     assert service("scoring-sync").predict_path == "/api/v1/ml/sync/predict"
     assert service("model-async").predict_path == "/api/v1/ml/async/predict"
 
 
 def test_gunicorn_config_follows_settings() -> None:
-    s = Settings(scoring_sync_worker_class="gthread", scoring_sync_workers=3, scoring_sync_threads=7,
-                 scoring_sync_port=6001)
+    s = Settings(
+        scoring_sync_worker_class="gthread",
+        scoring_sync_workers=3,
+        scoring_sync_threads=7,
+        scoring_sync_port=6001,
+    )
     config = gunicorn_config("scoring-sync", s)
     assert config["bind"] == ["127.0.0.1:6001"]
     assert (config["workers"], config["threads"], config["worker_class"]) == (3, 7, "gthread")
@@ -28,8 +37,9 @@ def test_gunicorn_config_follows_settings() -> None:
 
 
 def test_uvicorn_command_follows_settings() -> None:
-    argv = command(service("scoring-async"), Settings(async_loop="asyncio", async_http="h11",
-                                                       scoring_async_workers=2))
+    argv = command(
+        service("scoring-async"), Settings(async_loop="asyncio", async_http="h11", scoring_async_workers=2)
+    )
     assert argv[1:5] == ["-m", "uvicorn", "--factory", "api_scoring_async.app:from_environment"]
     joined = " ".join(argv)
     assert "--loop asyncio" in joined and "--http h11" in joined and "--workers 2" in joined

@@ -9,7 +9,11 @@ from scoring_bench.core.settings import Settings
 def test_defaults_match_the_documented_stack() -> None:
     s = Settings(_env_file=None)
     assert (s.model_sync_port, s.scoring_sync_port, s.model_async_port, s.scoring_async_port) == (
-        5000, 5001, 8000, 8001)
+        5000,
+        5001,
+        8000,
+        8001,
+    )
     assert s.host == "127.0.0.1" and s.num_models == 2
     assert (s.model_latency, s.model_latency_min_ms, s.model_latency_max_ms) == ("uniform", 40.0, 50.0)
     assert s.embedded_redis_port != 6379

@@ -91,7 +91,7 @@ def test_the_report_of_the_v1_sample_builds_from_its_summary(sample_copy: Path) 
     assert "## Burst: many requests at once (seed 000)" in markdown
     assert "Plots that could not be drawn" not in markdown
     original = (SAMPLE / "report.md").read_text(encoding="utf-8")
-    headline = original[original.index("## Headline"):original.index("## Latency at one user")]
+    headline = original[original.index("## Headline") : original.index("## Latency at one user")]
     assert headline in markdown  # the numbers are the ones of the run's own report
 
 

@@ -13,7 +13,10 @@ def _arch(overhead: float, rps: float) -> ArchitectureSummary:
 
 def _summary(overhead: float, sync_rps: float, async_rps: float, minutes: float, **settings: Any) -> Summary:
     return Summary(
-        run_id="r", profile="quick", started_at=1000.0, finished_at=1000.0 + minutes * 60,
+        run_id="r",
+        profile="quick",
+        started_at=1000.0,
+        finished_at=1000.0 + minutes * 60,
         environment=Environment(settings=Settings(**settings).model_dump(mode="json")),
         architectures={"sync": _arch(overhead, sync_rps), "async": _arch(overhead, async_rps)},
     )
@@ -39,5 +42,5 @@ def test_a_missing_measurement_is_not_a_verdict() -> None:
     archs = dict(summary.architectures)
     archs["async"] = archs["async"].model_copy(update={"sustained": None})
     summary = summary.model_copy(update={"architectures": archs})
-    check = [c for c in check_targets(summary) if c.architecture == "async" and "throughput" in c.target][0]
+    check = next(c for c in check_targets(summary) if c.architecture == "async" and "throughput" in c.target)
     assert check.met is None and check.measured is None
