@@ -78,10 +78,13 @@ class Stack:
 @contextmanager
 def start_stack(settings: Settings) -> Iterator[Stack]:
     supervisor = Supervisor(settings)
+    stack: Stack | None = None
     try:
-        state = supervisor.up()
-        yield Stack(settings, state, supervisor)
+        stack = Stack(settings, supervisor.up(), supervisor)
+        yield stack
     finally:
+        if stack is not None:  # its keep-alive connections would hold gunicorn's graceful stop
+            stack.http.close()
         supervisor.down()
 
 

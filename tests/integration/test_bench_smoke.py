@@ -14,11 +14,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from benchmark.cli import main
+from benchmark.summary import SCHEMA_VERSION, Summary
 from scoring_bench.stack.supervisor import port_is_free
 from tests.integration.conftest import free_port
 
@@ -34,18 +34,43 @@ PORTS = (
 )
 
 
+# The smoke profile, smaller still: every experiment and every code path of a run, in a fraction of
+# the time (the numbers mean nothing; the test checks structure only). A stage lasts at least 2 s:
+# Locust's load shape ticks once a second, and every stage must see a tick.
+TINY = {
+    "BENCH_PROFILE": "smoke",
+    "BENCH_PROFILE_REQUESTS": "8",
+    "BENCH_TIMEIT_REQUESTS": "10",
+    "BENCH_ONE_USER_S": "2",
+    "BENCH_RAMP_USERS": "1,32",
+    "BENCH_RAMP_STEP_S": "2",
+    "BENCH_WARMUP_S": "0.5",
+    "BENCH_SUSTAINED_S": "2",
+    "BENCH_STRESS_S": "2",
+    "BENCH_RECOVERY_S": "2",
+    "BENCH_BURST_TASKS": "30",
+    "BENCH_BURST_CONCURRENCIES": "4,16",
+    "BENCH_ATTRIBUTION_TIMEIT": "3",
+    "BENCH_ATTRIBUTION_LOAD_S": "1",
+    "BENCH_ATTRIBUTION_USERS": "16",
+    "BENCH_FANOUT": "2",
+    # The cpu and tail studies run the same measurement with other model settings (unit-tested:
+    # tests/unit/test_attribution_report.py; the cpu model in process: tests/apps/).
+    "BENCH_ATTRIBUTION_STUDIES": "waterfall,fanout",
+}
+
+
 def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-@pytest.mark.timeout(420)  # every experiment on three architectures: close to the default 300 s on 2 cores
-def test_smoke_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.timeout(420)
+def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ports = {name: free_port() for name in PORTS}
-    for name, port in ports.items():
-        monkeypatch.setenv(name, str(port))
+    for name, value in {**{n: str(p) for n, p in ports.items()}, **TINY}.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setenv("STACK_DIR", str(tmp_path / "stack"))
-    monkeypatch.setenv("BENCH_PROFILE", "smoke")
     monkeypatch.delenv("REDIS_URL", raising=False)
 
     assert main(["bench"]) == 0
@@ -55,36 +80,39 @@ def test_smoke_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pytes
         assert (latest / name).is_file(), name
     run = json.loads((latest / "run.json").read_text())
     assert run["complete"] is True and run["errors"] == []
-    summary = json.loads((latest / "summary.json").read_text())
-    assert summary["schema_version"] == 1
-    assert set(summary["architectures"]) == {"sync", "async", "queue"}
-    for arch, section in summary["architectures"].items():
-        assert _finite(section["one_user"]["p50_ms"]), arch
-        assert _finite(section["ideal"]["p50_ms"]), arch
-        assert _finite(section["sustained"]["rps"]) and section["sustained"]["rps"] > 0, arch
-        assert _finite(section["sustained"]["server_cpu_ms_per_request"]), arch
-        assert section["ramp"]["steps"] and section["stress"]["recovery"] is not None, arch
-        assert _finite(section["timeit"]["p50_ms"]), arch
+    summary = Summary.load(latest)  # the typed model: an unknown or missing key fails here
+    assert summary.schema_version == SCHEMA_VERSION and summary.complete
+    assert set(summary.architectures) == {"sync", "async", "queue"}
+    for arch, section in summary.architectures.items():
+        assert section.one_user and _finite(section.one_user.p50_ms), arch
+        assert section.ideal and _finite(section.ideal.p50_ms), arch
+        assert section.sustained and _finite(section.sustained.rps) and (section.sustained.rps or 0) > 0, arch
+        assert _finite(section.sustained.server_cpu_ms_per_request), arch
+        assert section.ramp and len(section.ramp.steps) == 2, arch
+        assert section.stress and section.stress.recovery is not None, arch
+        assert section.timeit and _finite(section.timeit.p50_ms), arch
         assert (latest / "locust" / "ramp" / f"{arch}_stats.csv").is_file()  # Locust's own files kept
         assert (latest / "locust" / "ramp" / f"{arch}.html").is_file()
     for arch in ("sync", "async"):  # the queue's API is not profiled
-        assert abs(sum(summary["architectures"][arch]["profile"].values()) - 1.0) < 1e-6, arch
+        profile = summary.architectures[arch].profile
+        assert profile and abs(sum(profile.values()) - 1.0) < 1e-6, arch
         assert (latest / "profiles" / arch / "pyinstrument.html").is_file()
         assert (latest / "profiles" / arch / "yappi-cpu.pstats").is_file()
-    assert _finite(summary["comparison"]["timeit_improvement_pct"]["percent"])
+    improvement = summary.comparison.timeit_improvement_pct
+    assert improvement and _finite(improvement.percent)
     _check_the_queue(latest, summary)
+    _check_the_attribution(summary)
     html = (latest / "report.html").read_text()
-    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 3
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 8
     assert not re.search(r'(src|href)="https?://', html)
     assert all(port_is_free("127.0.0.1", port) for port in ports.values())
 
 
-def _check_the_queue(latest: Path, summary: dict[str, Any]) -> None:
+def _check_the_queue(latest: Path, summary: Summary) -> None:
     """The queue is in the report: end-to-end statistics, its depth, and the burst."""
-    queue = summary["architectures"]["queue"]
-    assert _finite(queue["one_user"]["p50_ms"]) and queue["one_user"]["failures"] == 0
-    assert _finite(queue["sustained"]["rps"]) and queue["sustained"]["rps"] > 0
-    assert set(queue["queue"]["phases"]) == {"one_user", "ramp", "sustained", "stress"}
+    queue = summary.architectures["queue"]
+    assert queue.one_user and _finite(queue.one_user.p50_ms) and queue.one_user.failures == 0
+    assert queue.queue and set(queue.queue.phases) == {"one_user", "ramp", "sustained", "stress"}
     assert (latest / "resources" / "sustained_queue_depth.csv").is_file()
     names = {
         row.split(",")[1]
@@ -92,20 +120,29 @@ def _check_the_queue(latest: Path, summary: dict[str, Any]) -> None:
         for row in path.read_text().splitlines()[1:]
     }
     assert names == {"submit", "poll", "end_to_end"}
-    burst = summary["burst"]
-    assert burst is not None and burst["tasks"] == 100
-    assert {(run["architecture"], run["concurrency"]) for run in burst["runs"]} == {
-        ("queue", 8),
-        ("queue", 64),
+    burst = summary.burst
+    assert burst is not None and burst.tasks == 30
+    assert {(run.architecture, run.concurrency) for run in burst.runs} == {
+        ("queue", 4),
+        ("queue", 16),
         ("sync", None),
         ("async", None),
     }
-    for run in burst["runs"]:
-        if run["architecture"] == "queue":
-            assert run["completed"] == 100 and _finite(run["drain_s"]), run
+    for run in burst.runs:
+        if run.architecture == "queue":
+            assert run.completed == 30 and _finite(run.drain_s), run
     report = (latest / "report.md").read_text()
     assert "## The queue: end-to-end latency, depth and worker CPU" in report
     assert "## Burst: many requests at once (seed 000)" in report
+
+
+def _check_the_attribution(summary: Summary) -> None:
+    """The studies asked for ran: the waterfall from seed-faithful to tuned, and the fan-out."""
+    attribution = summary.attribution
+    assert attribution is not None and attribution.missing == []
+    assert attribution.gap is not None and len(attribution.gap.factors) >= 4
+    assert {entry.num_models for entry in attribution.fanout} == {2}
+    assert attribution.cpu is None and attribution.tail is None
 
 
 def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> None:
