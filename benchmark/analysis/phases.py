@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import cast, get_args
+from typing import Any, cast, get_args
 
 from benchmark.analysis.raw import (
     LOAD_GENERATOR,
@@ -74,6 +74,20 @@ class WindowStats:
 
 
 # --------------------------------------------------------------------------- windows
+
+
+def window_fields(stats: WindowStats) -> dict[str, Any]:
+    """What every summary of a measured window holds: users, requests and failures, req/s, latency."""
+    return {
+        "users": stats.users,
+        "requests": stats.requests,
+        "failures": stats.failures,
+        "rps": stats.rps,
+        "mean_ms": stats.mean_ms,
+        "p50_ms": stats.p50_ms,
+        "p95_ms": stats.p95_ms,
+        "p99_ms": stats.p99_ms,
+    }
 
 
 def in_window(requests: Sequence[Request], step: Step) -> list[Request]:
@@ -148,15 +162,7 @@ def one_user_section(run_dir: Path, arch: str, ideal: Ideal | None) -> OneUser |
     steps, requests = phase
     stats = window_stats(requests, steps[0])
     return OneUser(
-        users=stats.users,
-        requests=stats.requests,
-        failures=stats.failures,
-        rps=stats.rps,
-        mean_ms=stats.mean_ms,
-        p50_ms=stats.p50_ms,
-        p95_ms=stats.p95_ms,
-        p99_ms=stats.p99_ms,
-        overhead_p50_ms=difference(stats.p50_ms, ideal.p50_ms if ideal else None),
+        **window_fields(stats), overhead_p50_ms=difference(stats.p50_ms, ideal.p50_ms if ideal else None)
     )
 
 
@@ -296,15 +302,8 @@ def sustained_section(run_dir: Path, arch: str, settings: Settings | None = None
     samples = read_resources(resource_path(run_dir, "sustained", arch))
     cpu_s = cpu_seconds(samples, service_names(arch, settings), step.window)
     return Sustained(
-        users=stats.users,
+        **window_fields(stats),
         duration_s=stats.duration_s,
-        requests=stats.requests,
-        failures=stats.failures,
-        rps=stats.rps,
-        mean_ms=stats.mean_ms,
-        p50_ms=stats.p50_ms,
-        p95_ms=stats.p95_ms,
-        p99_ms=stats.p99_ms,
         failure_ratio=stats.failure_ratio,
         server_cpu_ms_per_request=cpu_s * 1000 / stats.requests
         if cpu_s is not None and stats.requests

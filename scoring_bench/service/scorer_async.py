@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, aclosing, nullcontext
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
@@ -152,18 +152,12 @@ class AsyncScorer(BaseScorer):
         if self.blocking_redis is not None:
             self.blocking_redis.close()
 
-    @asynccontextmanager
-    async def model_client(self) -> AsyncIterator[AsyncModelClient]:
+    def model_client(self) -> AbstractAsyncContextManager[AsyncModelClient]:
         """The process's pooled client, or (``HTTP_CLIENT_LIFETIME=request``, the seed's way)
-        a new one for this request, closed after it."""
+        a new one for this request, closed after it. Made inside the running loop."""
         if self.pooled is not None:
-            yield self.pooled
-            return
-        client = make_async_model_client(self.settings)
-        try:
-            yield client
-        finally:
-            await client.aclose()
+            return nullcontext(self.pooled)
+        return aclosing(make_async_model_client(self.settings))
 
     async def _redis(self, command: str, *args: Any) -> Any:
         if self.blocking_redis is not None:  # blocks the event loop: the seed's choice, on purpose

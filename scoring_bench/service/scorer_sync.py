@@ -5,9 +5,9 @@ queue's tasks. Clients are made once per process (after gunicorn forks) and pool
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing, nullcontext
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
@@ -141,18 +141,12 @@ class SyncScorer(BaseScorer):
             else None
         )
 
-    @contextmanager
-    def model_client(self) -> Iterator[ModelClient]:
+    def model_client(self) -> AbstractContextManager[ModelClient]:
         """The process's pooled client, or (``HTTP_CLIENT_LIFETIME=request``, the seed's way)
         a new one for this request, closed after it."""
         if self.pooled is not None:
-            yield self.pooled
-            return
-        client = make_model_client(self.settings)
-        try:
-            yield client
-        finally:
-            client.close()
+            return nullcontext(self.pooled)
+        return closing(make_model_client(self.settings))
 
     def read_features(self, entity_id: str) -> list[float]:
         try:
