@@ -7,7 +7,10 @@ showing up as a dash in the report. Numbers that are not finite (NaN, ±inf) bec
 the file is strict JSON.
 
 Versions: 2 is the first version defined by these models; version 1 files (written by the untyped
-``benchmark/analysis.py``) have the same shape and load as they are.
+``benchmark/analysis.py``) have the same shape and load as they are. 3 adds what makes a number
+trustworthy: the open-loop sweep, the repetitions of the headline measurements and their spread, the
+verification gate, the machine's calibration and the independent cross-check; versions 1 and 2 load
+with those sections absent (None).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 SUMMARY_FILE = "summary.json"
 
 
@@ -71,6 +74,21 @@ class Machine(Model):
     load_average: list[float] | None = None
 
 
+class Calibration(Model):
+    """The machine, measured before the run (benchmark.calibration): how fast one core is, how late
+    a sleep wakes up, and whether anything else was using the machine."""
+
+    cpu_benchmark_us: float | None = None  # median time of a fixed CPU micro-benchmark: the unit of CPU cost
+    cpu_benchmark: str = ""  # what the micro-benchmark is
+    asyncio_sleep_overshoot_ms: float | None = None  # median lateness of asyncio.sleep(45 ms)
+    time_sleep_overshoot_ms: float | None = None  # median lateness of time.sleep(45 ms)
+    steal_percent: float | None = None  # CPU steal during the check, % of the machine's CPU time
+    other_cpu_percent: float | None = None  # CPU of processes that are not the run's, % of one core
+    busiest_other: str | None = None  # the busiest of those, "name (pid): N%"
+    check_s: float | None = None  # how long the quiet-machine check watched
+    warnings: list[str] = Field(default_factory=list)  # a busy machine, high steal
+
+
 class Environment(Model):
     """environment.json as the run recorded it."""
 
@@ -80,6 +98,7 @@ class Environment(Model):
     git_commit: str | None = None
     settings: dict[str, Any] | None = None  # the stack's settings (scoring_bench.core.settings.Settings)
     bench: dict[str, Any] | None = None  # the benchmark's knobs (benchmark.settings.BenchSettings)
+    calibration: Calibration | None = None
 
 
 # --------------------------------------------------------------------------- one architecture
@@ -170,6 +189,8 @@ class Sustained(Model):
     p99_ms: float | None = None
     failure_ratio: float | None = None
     server_cpu_ms_per_request: float | None = None
+    # the same in units of the machine's CPU micro-benchmark (calibration): comparable across machines
+    server_cpu_per_request_calibrated: float | None = None
 
 
 class Recovery(Model):
@@ -224,6 +245,74 @@ class QueueSection(Model):
     model_api: str | None = None
 
 
+class OpenLoopRate(Model):
+    """One offered rate of the open-loop sweep: requests sent on a schedule that does not wait for
+    the answers. Latencies are from each request's scheduled send time (coordinated-omission-free);
+    the ``uncorrected_`` ones from its actual send time."""
+
+    offered_rps: float
+    arrivals: str = "poisson"  # poisson | constant
+    duration_s: float | None = None
+    requests: int = 0  # scheduled
+    completed: int = 0  # answered, well or not
+    errors: int = 0  # not a valid score (or a failed task), or no answer
+    achieved_rps: float | None = None  # valid answers per second of the schedule
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    p999_ms: float | None = None
+    max_ms: float | None = None
+    uncorrected_p50_ms: float | None = None
+    uncorrected_p99_ms: float | None = None
+    uncorrected_max_ms: float | None = None
+    send_lag_p99_ms: float | None = None  # how late the generator sent (scheduled → sent), p99
+    held: bool | None = None  # the generator kept the schedule (send lag p99 under its limit)
+    generator_cpu_percent: float | None = None  # the generator's peak CPU, % of one core
+
+
+class OpenLoop(Model):
+    """The open-loop sweep of one architecture (its first repetition)."""
+
+    p99_limit_ms: float | None = None  # a rate counts while its p99 stays under this
+    rates: list[OpenLoopRate] = Field(default_factory=list)
+    max_rate_under_limit_rps: float | None = None  # the highest offered rate whose p99 stays under the limit
+
+
+class Repeated(Model):
+    """One headline metric over the repetitions of its measurement: the median and the min–max."""
+
+    values: list[float | None] = Field(default_factory=list)  # one per repetition, in order
+    median: float | None = None
+    min: float | None = None
+    max: float | None = None
+    n: int = 0  # repetitions that measured a value
+
+
+class Repeats(Model):
+    """The decisive measurements, each repeated ``BENCH_REPEATS`` times as separate short phases."""
+
+    one_user_p50_ms: Repeated | None = None
+    sustained_rps: Repeated | None = None
+    server_cpu_ms_per_request: Repeated | None = None
+    openloop_max_rate_rps: Repeated | None = None
+
+
+class CrossCheck(Model):
+    """Locust against an independent generator, same stack, same concurrency."""
+
+    users: int | None = None
+    tool: str = ""  # "wrk", or "openloop (closed loop)"
+    locust_rps: float | None = None
+    locust_p50_ms: float | None = None
+    other_rps: float | None = None
+    other_p50_ms: float | None = None
+    rps_difference: float | None = None  # other ÷ Locust − 1
+    p50_difference: float | None = None
+    locust_cpu_percent: float | None = None  # the generators' peak CPU, % of one core
+    other_cpu_percent: float | None = None
+    disagree: bool | None = None  # a difference above the limit (10%)
+
+
 class ArchitectureSummary(Model):
     """Every section of one architecture; a section whose raw files are absent is None."""
 
@@ -237,6 +326,9 @@ class ArchitectureSummary(Model):
     profile: dict[str, float] | None = None  # share of the handler's wall time by part (breakdown.json)
     saturation: Saturation | None = None
     queue: QueueSection | None = None  # the queue architecture only
+    openloop: OpenLoop | None = None
+    repeats: Repeats | None = None
+    crosscheck: CrossCheck | None = None
 
 
 # --------------------------------------------------------------------------- comparison and burst
@@ -401,6 +493,36 @@ class Attribution(Model):
     tail: dict[str, StudyEntry] | None = None
 
 
+# --------------------------------------------------------------------------- the verification gate
+
+
+class VerificationRow(Model):
+    """One architecture before any load: a fixed number of requests, counted by the services."""
+
+    architecture: str
+    requests: int = 0
+    valid_answers: int = 0
+    feature_store_reads: int | None = None  # Redis GETs counted (INFO commandstats), after − before
+    expected_reads: int = 0
+    model_calls: int | None = None  # predict requests counted by the model APIs (/metrics)
+    expected_model_calls: int = 0
+    detail: float | None = None  # the answer to the reference input
+    problems: list[str] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+class Verification(Model):
+    rows: list[VerificationRow] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)  # across architectures (their answers disagree)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and all(row.passed for row in self.rows)
+
+
 # --------------------------------------------------------------------------- the summary
 
 
@@ -418,6 +540,7 @@ class Summary(Model):
     comparison: Comparison = Field(default_factory=Comparison)
     attribution: Attribution | None = None
     burst: Burst | None = None
+    verification: Verification | None = None
 
     @field_validator("schema_version")
     @classmethod
