@@ -376,7 +376,12 @@ def _recovery(stats: WindowStats, reference_p50_ms: float | None) -> Recovery:
 
 def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturation | None:
     """Whether the load generator (one process, % of one core) or the machine (% of one core, summed over
-    cores) ran hot in any phase: then the measurement may show the client's limit, not the server's."""
+    cores) ran hot in any Locust phase: then the measurement may show the client's limit, not the server's.
+
+    Only the samples within the phase's measured windows count (each step's warm-up and the time before
+    and after it are left out): Locust's own start-up and report writing take most of a core for a moment,
+    and a flag on a 1-user phase for that would teach users to ignore flags. Phases without a Locust
+    schedule (the open loop, which reports whether its generator kept up per rate) are not judged here."""
     files = resource_files(run_dir, arch)
     if not files:
         return None
@@ -384,7 +389,10 @@ def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturat
     generator_max: float | None = None
     machine_max: float | None = None
     for phase, path in files.items():
-        samples = read_resources(path)
+        steps = read_schedule(run_dir, phase, arch)
+        if not steps:
+            continue
+        samples = within_windows(read_resources(path), [step.window for step in steps])
         generator = max_cpu(samples, LOAD_GENERATOR)
         machine = max_cpu(samples, MACHINE)
         generator_max = _max_optional(generator_max, generator)
@@ -402,6 +410,20 @@ def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturat
     return Saturation(
         load_generator_max_cpu_percent=generator_max, machine_max_cpu_percent=machine_max, flags=flags
     )
+
+
+def within_windows(samples: Sequence[Sample], windows: Sequence[tuple[float, float]]) -> list[Sample]:
+    """The samples whose interval lies inside one of ``windows``. A sample's CPU is the average since
+    the previous sample of the same name: it covers (previous t, t]; a name's first sample covers
+    nothing it can be judged by."""
+    previous: dict[str, float] = {}
+    kept = []
+    for sample in sorted(samples, key=lambda s: s.t):
+        before = previous.get(sample.name)
+        previous[sample.name] = sample.t
+        if before is not None and any(low <= before and sample.t <= high for low, high in windows):
+            kept.append(sample)
+    return kept
 
 
 def generator_peak_percent(path: Path) -> float | None:
