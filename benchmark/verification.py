@@ -1,0 +1,416 @@
+"""The verification gate, run before any load (as TechEmpower's ``verify``): does each architecture do
+the work it claims, counted by the services themselves?
+
+For each architecture in turn (so every count belongs to one), ``requests`` scoring requests are sent
+one after another and three things are checked:
+
+- every answer is a valid score (``benchmark.checks``; the queue: submit, then the result);
+- the feature store was read exactly once per request and the model APIs were called exactly
+  ``NUM_MODELS`` times per request, as the services count them: Redis's ``INFO commandstats``
+  (``cmdstat_get`` calls, after − before) and the ``http_request_duration_seconds_count`` of the
+  model APIs' predict routes on their ``/metrics`` (summed over statuses and over both model APIs:
+  the queue's worker calls ``QUEUE_MODEL_API``'s);
+- the architectures answer the same ``detail`` for the same input (:data:`REFERENCE`, the first
+  request of each architecture).
+
+**Which GETs are feature-store reads.** ``INFO commandstats`` counts the GETs of the whole Redis
+server, and the feature store shares it with the queue (the embedded Redis: broker in db 1, results in
+db 2; with ``REDIS_URL``: the same db, keys under ``REDIS_KEY_PREFIX``). Watched with ``MONITOR`` on a
+real stack (kombu 5.7, Celery 5.6, redis-py 8), the queue issues GETs that are not feature reads:
+
+- per task, the result backend's two stores (``STARTED``: ``task_track_started``; then ``SUCCESS``)
+  each read the stored state first (Celery's ``_store_result``: ``GET <prefix>celery-task-meta-<id>``,
+  then ``SET`` and ``PUBLISH``): two GETs on the results' db per task;
+- once a second, even when idle, the worker's broker restores unacked tasks under a lock
+  (``unacked_restore_interval``), which redis-py releases with a Lua script that GETs the lock key
+  (``EVALSHA`` → ``GET <prefix>unacked_mutex`` on the broker's db): GETs during *every* architecture's
+  window, the sync and async ones too.
+
+Everything else the queue issues per task is not a GET: the API's ``SET <prefix>issued:<id>``, its
+publish (``LPUSH`` in a ``MULTI``), its status polls (``MGET``), the worker's ``BRPOP``, ``ZADD``/``HSET``
+of the unacked task and its ack (``ZREM``/``HDEL``). So the gate watches ``MONITOR`` during the window
+and takes **feature-store reads = cmdstat_get (after − before) − the GETs MONITOR saw that are not
+feature-store reads** (a GET is a feature-store read when it is on the feature store's db and its key
+starts with the entity key prefix, ``<REDIS_KEY_PREFIX>features:``). The window MONITOR watches (between
+two ``ECHO`` markers) lies inside the one ``INFO`` measures, so a GET MONITOR missed can only raise the
+count: an error makes the gate fail, never pass. A Redis that refuses ``MONITOR`` (an ACL) leaves the
+reads uncounted (``feature_store_reads`` None).
+
+**A count that cannot be taken is None and is not judged.** With ``METRICS_ENABLED=false`` the model
+APIs serve no ``/metrics``: ``model_calls`` is None (``expected_model_calls`` still says what it should
+have been) and the row passes or fails on the rest; likewise the reads when ``MONITOR`` is refused. A
+count that could be taken and differs from the expected one is a failure whose problem names the
+architecture and the numbers ("sync: 100 feature-store reads for 50 requests (expected 50)").
+
+The counting and judging are plain functions; :func:`run_gate` is the I/O around them. All HTTP goes
+straight to loopback (no proxy).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from benchmark.checks import check_score
+from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRun
+from benchmark.summary import Verification, VerificationRow
+from scoring_bench.core import features as fs
+from scoring_bench.core.endpoints import EXAMPLE_FEATURES
+from scoring_bench.core.settings import Settings
+from scoring_bench.service.metrics import METRICS_PATH
+from scoring_bench.stack.probes import http_get
+from scoring_bench.stack.servers import service
+
+ARCHITECTURES = ("sync", "async", "queue")
+DEFAULT_REQUESTS = 50
+REFERENCE: dict[str, Any] = {"entity_id": "1", "features": EXAMPLE_FEATURES}  # the first request of each
+MODEL_APIS = ("model-sync", "model-async")
+REQUEST_COUNT = "http_request_duration_seconds_count"
+REQUEST_TIMEOUT_S = 30.0
+SETTLE_S = 1.0  # an ASGI server counts a request after its body is sent: late counts arrive within this
+MONITOR_TIMEOUT_S = 10.0
+JSON_HEADERS = {"Content-Type": "application/json"}
+# The same code computes every architecture's detail: only a float's last bits may differ.
+DETAIL_REL_TOL = 1e-9
+
+
+# --------------------------------------------------------------------------- pure: what to send
+
+
+def request_bodies(requests: int, num_entities: int) -> list[bytes]:
+    """The gate's requests to one architecture: :data:`REFERENCE` first, then one entity after another."""
+    bodies = [orjson.dumps(REFERENCE)]
+    for i in range(1, requests):
+        bodies.append(orjson.dumps({"entity_id": str(i % num_entities), "features": EXAMPLE_FEATURES}))
+    return bodies
+
+
+def feature_prefix(settings: Settings) -> str:
+    """Every feature-store key starts with this."""
+    return fs.entity_key(settings.redis_key_prefix, "")
+
+
+# --------------------------------------------------------------------------- pure: counting
+
+
+def cmdstat_calls(commandstats: Mapping[str, Any], command: str) -> int:
+    """Calls of ``command`` in redis-py's parsed ``INFO commandstats`` (0: never called)."""
+    stats = commandstats.get(f"cmdstat_{command.lower()}")
+    return int(stats["calls"]) if isinstance(stats, Mapping) else 0
+
+
+def predict_calls(metrics_text: str, service_name: str, route: str) -> int:
+    """POSTs to ``route`` that ``service_name`` counted (any status), from its ``/metrics`` text."""
+    total = 0.0
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == REQUEST_COUNT
+                and labels.get("service") == service_name
+                and labels.get("route") == route
+                and labels.get("method") == "POST"
+            ):
+                total += sample.value
+    return round(total)
+
+
+def is_foreign_get(db: int, command: str, feature_db: int, prefix: str) -> bool:
+    """A MONITOR line (its db and its command, ``"GET key"``) that is a GET but not a feature-store read."""
+    name, _, key = command.partition(" ")
+    return name.upper() == "GET" and not (db == feature_db and key.startswith(prefix))
+
+
+def foreign_gets(lines: Iterable[tuple[int, str]], feature_db: int, prefix: str) -> int:
+    return sum(is_foreign_get(db, command, feature_db, prefix) for db, command in lines)
+
+
+def feature_store_reads(gets_before: int, gets_after: int, foreign: int | None) -> int | None:
+    """The feature-store reads of a window: Redis's GETs minus the ones that were not (None: not known)."""
+    return None if foreign is None else gets_after - gets_before - foreign
+
+
+def between_markers(lines: Sequence[tuple[int, str]], start: str, end: str) -> list[tuple[int, str]] | None:
+    """The MONITOR lines after ``ECHO start`` and before ``ECHO end``; None unless both were seen."""
+    commands = [command for _, command in lines]
+    try:
+        first = commands.index(f"ECHO {start}")
+        last = commands.index(f"ECHO {end}", first)
+    except ValueError:
+        return None
+    return list(lines[first + 1 : last])
+
+
+# --------------------------------------------------------------------------- pure: judging
+
+
+def check_counts(
+    arch: str,
+    requests: int,
+    valid: int,
+    reads: int | None,
+    model_calls: int | None,
+    num_models: int,
+    first_problem: str | None = None,
+) -> list[str]:
+    """What is wrong with one architecture's counts (empty: nothing); a None count is not judged."""
+    problems = []
+    if valid != requests:
+        first = f" (first: {first_problem})" if first_problem else ""
+        problems.append(f"{arch}: {requests - valid} of {requests} answers are not valid scores{first}")
+    if reads is not None and reads != requests:
+        problems.append(f"{arch}: {reads} feature-store reads for {requests} requests (expected {requests})")
+    expected_calls = requests * num_models
+    if model_calls is not None and model_calls != expected_calls:
+        problems.append(
+            f"{arch}: {model_calls} model calls for {requests} requests "
+            f"(expected {expected_calls}: NUM_MODELS={num_models} per request)"
+        )
+    return problems
+
+
+def check_agreement(details: Mapping[str, float | None]) -> list[str]:
+    """Whether the architectures answered the reference input alike (an architecture without an
+    answer is left out: its own row already fails)."""
+    answered = {arch: detail for arch, detail in details.items() if detail is not None}
+    values = list(answered.values())
+    if all(math.isclose(v, values[0], rel_tol=DETAIL_REL_TOL, abs_tol=0.0) for v in values[1:]):
+        return []
+    listed = ", ".join(f"{arch} {detail!r}" for arch, detail in answered.items())
+    return [f"the architectures answer the reference input {REFERENCE} differently: {listed}"]
+
+
+def answer_detail(content: bytes) -> float | None:
+    """The ``detail`` of a scoring answer already checked valid."""
+    detail = orjson.loads(content)["detail"]
+    return float(detail) if isinstance(detail, (int, float)) else None
+
+
+# --------------------------------------------------------------------------- I/O: counters
+
+
+@dataclass
+class Answer:
+    detail: float | None
+    problem: str | None  # None: a valid score
+
+
+class ModelCalls:
+    """The model APIs' predict counts, summed (None throughout when metrics are off)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.before = self.read()
+
+    def read(self) -> int | None:
+        if not self.settings.metrics_enabled:
+            return None
+        total = 0
+        for name in MODEL_APIS:
+            svc = service(name)
+            status, body = http_get(svc.url(self.settings, METRICS_PATH), timeout=5.0)
+            if status != 200:
+                raise RuntimeError(f"{name} {METRICS_PATH}: HTTP {status}")
+            total += predict_calls(body.decode(), name, str(svc.predict_path))
+        return total
+
+    def since(self, expected: int) -> int | None:
+        """The calls since this object was made; read again for up to SETTLE_S while fewer than
+        ``expected`` are counted (a surplus is never waited away)."""
+        if self.before is None:
+            return None
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            after = self.read()
+            assert after is not None
+            if after - self.before >= expected or time.monotonic() >= deadline:
+                return after - self.before
+            time.sleep(0.05)
+
+
+class GetCount:
+    """``with GetCount(settings) as count: ...``, then ``count.reads``: the feature-store reads of the
+    block (module docstring: Redis's GETs minus the ones MONITOR saw that were not feature reads)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.client = redis.Redis.from_url(settings.feature_store_url, socket_timeout=MONITOR_TIMEOUT_S)
+        self.feature_db = int(self.client.connection_pool.connection_kwargs.get("db", 0))
+        self.prefix = feature_prefix(settings)
+        token = uuid.uuid4().hex
+        self.start, self.end = f"verification-start-{token}", f"verification-end-{token}"
+        self.lines: list[tuple[int, str]] = []
+        self.monitoring = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="verification-monitor", daemon=True)
+        self.reads: int | None = None
+
+    def _watch(self) -> None:
+        """MONITOR until the end marker (or an error: then the lines lack it and count for nothing)."""
+        try:
+            with self.client.monitor() as monitor:
+                self.monitoring.set()
+                while True:
+                    line = monitor.next_command()
+                    self.lines.append((line["db"], line["command"]))
+                    if line["command"] == f"ECHO {self.end}":
+                        return
+        except Exception:  # refused (an ACL), the connection lost, a line it cannot parse
+            return
+        finally:
+            self.monitoring.set()
+
+    def __enter__(self) -> GetCount:
+        self.thread.start()
+        self.monitoring.wait(MONITOR_TIMEOUT_S)
+        try:
+            self.gets_before = cmdstat_calls(self.client.info("commandstats"), "get")
+            self.client.echo(self.start)
+        except BaseException:
+            self.client.close()  # and with it the MONITOR connection: the thread ends
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.client.echo(self.end)
+            gets_after = cmdstat_calls(self.client.info("commandstats"), "get")
+            self.thread.join(MONITOR_TIMEOUT_S)
+            window = between_markers(self.lines, self.start, self.end)
+            foreign = None if window is None else foreign_gets(window, self.feature_db, self.prefix)
+            self.reads = feature_store_reads(self.gets_before, gets_after, foreign)
+        finally:
+            self.client.close()
+
+
+# --------------------------------------------------------------------------- I/O: the requests
+
+
+def loopback_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # straight to 127.0.0.1, whatever HTTP_PROXY says
+    return session
+
+
+def score_once(session: requests.Session, url: str, body: bytes) -> Answer:
+    """One request to a sync or async scoring handler."""
+    try:
+        resp = session.post(url, data=body, headers=JSON_HEADERS, timeout=REQUEST_TIMEOUT_S)
+    except requests.RequestException as exc:
+        return Answer(None, f"{type(exc).__name__}: {exc}")
+    problem = check_score(resp.status_code, resp.content)
+    return Answer(None if problem else answer_detail(resp.content), problem)
+
+
+def task_once(session: requests.Session, base: str, body: bytes, options: QueueClientOptions) -> Answer:
+    """One task of the queue: submit (waiting for the result), long-poll if need be, judge."""
+    run = TaskRun(body, options)
+    step: Call | TaskOutcome = run.first()
+    while isinstance(step, Call):
+        try:
+            resp = session.request(
+                step.method, base + step.path, data=step.body, headers=JSON_HEADERS, timeout=options.timeout_s
+            )
+        except requests.RequestException as exc:
+            step = run.failed(exc)
+            break
+        step = run.answer(resp.status_code, resp.content)
+    if step.problem is not None or step.doc is None:
+        return Answer(None, step.problem)
+    return Answer(float(step.doc["result"]["detail"]), None)
+
+
+def sender(settings: Settings, arch: str, session: requests.Session) -> Callable[[bytes], Answer]:
+    """How one request is sent to ``arch``."""
+    if arch == "queue":
+        wait = settings.queue_max_wait_ms
+        options = QueueClientOptions(wait, wait, REQUEST_TIMEOUT_S)
+        base = service("scoring-queue").url(settings)
+        return lambda body: task_once(session, base, body, options)
+    url = service(f"scoring-{arch}").predict_url(settings)
+    return lambda body: score_once(session, url, body)
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+@dataclass
+class Counts:
+    """What the services counted during a piece of work (None: not counted)."""
+
+    reads: int | None = None
+    model_calls: int | None = None
+    problem: str | None = None  # why the counters could not be read
+
+
+def counted(settings: Settings, work: Callable[[], None], expected_calls: int) -> Counts:
+    """Run ``work``; the feature-store reads and model calls the services counted meanwhile."""
+    try:
+        model_calls = ModelCalls(settings)
+        with GetCount(settings) as gets:
+            work()
+            calls = model_calls.since(expected_calls)
+        return Counts(gets.reads, calls)
+    except (OSError, RuntimeError, redis.RedisError) as exc:
+        return Counts(problem=f"the services' counters could not be read: {type(exc).__name__}: {exc}")
+
+
+def verify_architecture(
+    settings: Settings, arch: str, requests: int, on_request: Callable[[str], None] | None = None
+) -> VerificationRow:
+    """``requests`` requests to ``arch``, one after another, counted by the services."""
+    expected_calls = requests * settings.num_models
+    answers: list[Answer] = []
+    session = loopback_session()
+    send = sender(settings, arch, session)
+
+    def work() -> None:
+        for body in request_bodies(requests, settings.num_entities):
+            answers.append(send(body))
+            if on_request is not None:
+                on_request(arch)
+
+    try:
+        counts = counted(settings, work, expected_calls)
+    finally:
+        session.close()
+    failed = [answer.problem for answer in answers if answer.problem is not None]
+    valid = len(answers) - len(failed)
+    problems = [f"{arch}: {counts.problem}"] if counts.problem else []
+    problems += check_counts(
+        arch, requests, valid, counts.reads, counts.model_calls, settings.num_models, next(iter(failed), None)
+    )
+    return VerificationRow(
+        architecture=arch,
+        requests=requests,
+        valid_answers=valid,
+        feature_store_reads=counts.reads,
+        expected_reads=requests,
+        model_calls=counts.model_calls,
+        expected_model_calls=expected_calls,
+        detail=answers[0].detail if answers else None,
+        problems=problems,
+    )
+
+
+def run_gate(
+    settings: Settings,
+    architectures: Sequence[str],
+    requests: int = DEFAULT_REQUESTS,
+    on_request: Callable[[str], None] | None = None,
+) -> Verification:
+    """Verify each architecture in turn against the running stack ``settings`` describes.
+    ``on_request(arch)`` is called after each request (the tests use it to play a faulty stack)."""
+    unknown = [arch for arch in architectures if arch not in ARCHITECTURES]
+    if unknown or requests < 1:
+        raise ValueError(f"run_gate: architectures among {ARCHITECTURES} and requests >= 1, not {unknown}")
+    rows = [verify_architecture(settings, arch, requests, on_request) for arch in architectures]
+    return Verification(rows=rows, problems=check_agreement({row.architecture: row.detail for row in rows}))
