@@ -155,8 +155,11 @@ def ideal_section(settings: Settings | None, arch: str) -> Ideal | None:
     )
 
 
-def one_user_section(run_dir: Path, arch: str, ideal: Ideal | None) -> OneUser | None:
-    phase = phase_steps(run_dir, "one_user", arch)
+def one_user_section(
+    run_dir: Path, arch: str, ideal: Ideal | None, phase_name: str = "one_user"
+) -> OneUser | None:
+    """The 1-user phase (``phase_name``: a repetition of it, see :func:`repeat_phase`)."""
+    phase = phase_steps(run_dir, phase_name, arch)
     if phase is None:
         return None
     steps, requests = phase
@@ -292,14 +295,17 @@ def service_names(arch: str, settings: Settings | None = None) -> tuple[str, ...
     return f"scoring-{arch}", f"model-{arch}", "redis"
 
 
-def sustained_section(run_dir: Path, arch: str, settings: Settings | None = None) -> Sustained | None:
-    phase = phase_steps(run_dir, "sustained", arch)
+def sustained_section(
+    run_dir: Path, arch: str, settings: Settings | None = None, phase_name: str = "sustained"
+) -> Sustained | None:
+    """The sustained phase (``phase_name``: a repetition of it, see :func:`repeat_phase`)."""
+    phase = phase_steps(run_dir, phase_name, arch)
     if phase is None:
         return None
     steps, requests = phase
     step = steps[0]
     stats = window_stats(requests, step)
-    samples = read_resources(resource_path(run_dir, "sustained", arch))
+    samples = read_resources(resource_path(run_dir, phase_name, arch))
     cpu_s = cpu_seconds(samples, service_names(arch, settings), step.window)
     return Sustained(
         **window_fields(stats),
