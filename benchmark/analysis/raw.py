@@ -290,7 +290,8 @@ def _has_arch_files(run_dir: Path, arch: str) -> bool:
 
 def repeat_phase(phase: str, rep: int) -> str:
     """The name of the ``rep``-th repetition (from 1) of a phase: the phase itself, then ``<phase>-2``,
-    ``<phase>-3``… (their files sit beside the first's: ``locust/sustained-2/``, ``resources/sustained-2_<arch>.csv``)."""
+    ``<phase>-3``… (their files sit beside the first's: ``locust/sustained-2/``,
+    ``resources/sustained-2_<arch>.csv``)."""
     return phase if rep == 1 else f"{phase}-{rep}"
 
 
