@@ -1,0 +1,11 @@
+"""The open-loop experiment: requests sent on a schedule that does not wait for the answers.
+
+Locust is a closed loop: when the server stalls its users stop sending, so its percentiles hide the stall
+(coordinated omission). Here every request has a scheduled send time fixed in advance, and its latency is
+measured from that time. :mod:`.schedule` (when to send) and :mod:`.accounting` (what the records say) are
+pure; :mod:`.generator` is the asyncio client that sends and records, run as its own process by
+:mod:`.__main__` (so its CPU can be sampled like Locust's) and started by :mod:`.experiment`; :mod:`.wrk`
+drives the independent ``wrk`` cross-check. :mod:`.rows` is the one definition of the raw files they write.
+
+This package imports nothing heavy: the analysis imports :mod:`.accounting` and :mod:`.rows`.
+"""

@@ -1,0 +1,245 @@
+"""Run the open-loop generator against a running stack, as its own process, its CPU sampled meanwhile.
+
+:func:`run_openloop`: one sweep (every offered rate of one architecture, in order) by one generator
+process (``python -m benchmark.openloop sweep``). :func:`run_crosscheck`: the same generator as a closed
+loop of ``users``, then ``wrk`` at the same concurrency when it is on PATH (sync and async only). The files
+each writes are described in :mod:`benchmark.openloop.records`. Whatever happens — an error, a timeout,
+Ctrl-C — every process started here is stopped before these functions return.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from benchmark.openloop.generator import QUEUE_SLACK_S, bodies
+from benchmark.openloop.records import (
+    GENERATOR,
+    GENERATOR_LOG,
+    WRK,
+    WRK_LUA,
+    WRK_TXT,
+    crosscheck_dir,
+    crosscheck_resources,
+    sweep_dir,
+    sweep_resources,
+)
+from benchmark.openloop.schedule import Arrivals
+from benchmark.openloop.wrk import wrk_command, wrk_script
+from benchmark.sampler import ResourceSampler
+from benchmark.settings import BenchSettings
+from scoring_bench.core.settings import Settings
+from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
+from scoring_bench.stack.servers import service
+from scoring_bench.stack.supervisor import StackState
+
+GRACE_S = 60.0  # beyond the planned time (and the last requests' timeout) before a run counts as hung
+STOP_WAIT_S = 10.0
+POLL_S = 0.25
+REQUEST_TIMEOUT_S = 30.0  # a sync or async request not answered by then gets no answer
+
+Tick = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class OpenLoopOptions:
+    """The sweep's knobs: seconds per rate, the arrivals and their seed, the generator's connection limit,
+    the queue client's long poll and timeout; the pause between two rates and the timeout of a sync or
+    async request."""
+
+    step_s: float
+    arrivals: Arrivals
+    seed: int
+    connections: int
+    queue_poll_wait_ms: int
+    queue_timeout_s: float
+    pause_s: float = 1.0
+    request_timeout_s: float = REQUEST_TIMEOUT_S
+
+    def timeout_s(self, arch: str) -> float:
+        return self.queue_timeout_s if arch == "queue" else self.request_timeout_s
+
+
+def target_url(stack: Settings, arch: str) -> str:
+    """What the generator drives: the scoring handler's predict URL, or the queue API's base URL."""
+    if arch == "queue":
+        return service("scoring-queue").url(stack)
+    return service(f"scoring-{arch}").predict_url(stack)
+
+
+def generator_command(kind: str, arch: str, url: str, out: Path, entities: int, *options: str) -> list[str]:
+    """argv of ``python -m benchmark.openloop <kind>`` (``sweep`` or ``closed``)."""
+    common = ["--arch", arch, "--url", url, "--out", str(out), "--entities", str(entities)]
+    return [sys.executable, "-m", "benchmark.openloop", kind, *common, *options]
+
+
+def sweep_options(rates_rps: list[float], rep: int, options: OpenLoopOptions, arch: str) -> list[str]:
+    return [
+        "--rates",
+        ",".join(f"{rate:g}" for rate in rates_rps),
+        "--step-s",
+        f"{options.step_s:g}",
+        "--arrivals",
+        options.arrivals,
+        "--seed",
+        str(options.seed),
+        "--connections",
+        str(options.connections),
+        "--rep",
+        str(rep),
+        "--pause-s",
+        f"{options.pause_s:g}",
+        "--timeout-s",
+        f"{options.timeout_s(arch):g}",
+        "--poll-wait-ms",
+        str(options.queue_poll_wait_ms),
+    ]
+
+
+def planned_seconds(rates: int, options: OpenLoopOptions) -> float:
+    """How long a sweep of ``rates`` rates should take."""
+    return rates * options.step_s + max(rates - 1, 0) * options.pause_s
+
+
+def run_openloop(
+    settings: BenchSettings,
+    state: StackState,
+    arch: str,
+    run_dir: Path,
+    rates_rps: list[float],
+    rep: int,
+    options: OpenLoopOptions,
+    tick: Tick = lambda _: None,
+) -> Path:
+    """One sweep of ``rates_rps`` against ``arch``; returns its folder (``openloop/<arch>/rep-<rep>``)."""
+    folder = sweep_dir(run_dir, arch, rep)
+    folder.mkdir(parents=True, exist_ok=True)
+    stack = settings.stack_settings()
+    argv = generator_command(
+        "sweep",
+        arch,
+        target_url(stack, arch),
+        folder,
+        stack.num_entities,
+        *sweep_options(rates_rps, rep, options, arch),
+    )
+    limit = planned_seconds(len(rates_rps), options) + options.timeout_s(arch) + QUEUE_SLACK_S + GRACE_S
+    targets = stack_targets(state)
+    with ResourceSampler(
+        sweep_resources(run_dir, arch, rep), lambda: targets, settings.bench_sample_interval_s
+    ):
+        run_process(argv, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)
+    return folder
+
+
+def run_crosscheck(
+    settings: BenchSettings,
+    state: StackState,
+    arch: str,
+    run_dir: Path,
+    users: int,
+    duration_s: float,
+    warmup_s: float = 1.0,
+    tick: Tick = lambda _: None,
+) -> Path:
+    """``users`` closed loops of the generator for ``warmup_s + duration_s``, then (sync and async, when
+    wrk is on PATH) wrk with ``users`` connections for ``duration_s``; returns ``crosscheck/<arch>``."""
+    folder = crosscheck_dir(run_dir, arch)
+    folder.mkdir(parents=True, exist_ok=True)
+    stack = settings.stack_settings()
+    url = target_url(stack, arch)
+    timeout = settings.bench_queue_timeout_s if arch == "queue" else REQUEST_TIMEOUT_S
+    closed = generator_command(
+        "closed",
+        arch,
+        url,
+        folder,
+        stack.num_entities,
+        *("--users", str(users), "--duration-s", f"{duration_s:g}", "--warmup-s", f"{warmup_s:g}"),
+        *("--timeout-s", f"{timeout:g}", "--poll-wait-ms", str(settings.bench_queue_poll_wait_ms)),
+    )
+    wrk = shutil.which(WRK) if arch != "queue" else None
+    targets = stack_targets(state)
+    limit = warmup_s + duration_s + timeout + QUEUE_SLACK_S + GRACE_S
+    with ResourceSampler(
+        crosscheck_resources(run_dir, arch), lambda: targets, settings.bench_sample_interval_s
+    ):
+        run_process(closed, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)
+        if wrk is not None:
+            script = folder / WRK_LUA
+            script.write_text(wrk_script(bodies(stack.num_entities, 1)[0]))
+            argv = wrk_command(wrk, url, users, duration_s, str(script))
+            run_process(argv, stack, folder / WRK_TXT, duration_s + GRACE_S, tick, targets, WRK)
+    return folder
+
+
+def stack_targets(state: StackState) -> dict[str, list[int]]:
+    """The stack's processes by name, as the resource sampler takes them (the generator is added)."""
+    return {p.name: [p.pid] for p in state.processes}
+
+
+def run_process(
+    argv: list[str],
+    stack: Settings,
+    output: Path,
+    timeout_s: float,
+    tick: Tick,
+    targets: dict[str, list[int]],
+    name: str,
+) -> None:
+    """Run ``argv`` (its output to ``output``) until it exits, sampled as ``name`` meanwhile; raise
+    when it fails or outlives ``timeout_s``. It is stopped whatever happens."""
+    with open(output, "wb") as log, started(argv, stack, log) as proc:
+        targets[name] = [proc.pid]
+        try:
+            wait(proc, timeout_s, tick)
+        finally:
+            targets.pop(name, None)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{Path(argv[0]).name} {argv[1:4]} exited with {proc.returncode}; see {output}")
+
+
+@contextmanager
+def started(argv: list[str], stack: Settings, log: IO[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """A process with the project on PYTHONPATH and the stack's settings, stopped when the block ends."""
+    proc = subprocess.Popen(
+        argv,
+        env=process_env(stack),
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+def wait(proc: subprocess.Popen[bytes], timeout_s: float, tick: Tick) -> None:
+    began = time.monotonic()
+    while proc.poll() is None:
+        elapsed = time.monotonic() - began
+        if elapsed > timeout_s:
+            raise RuntimeError(f"{proc.args!r} did not finish within {timeout_s:.0f} s")
+        tick(elapsed)
+        time.sleep(POLL_S)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill if it does not exit; reap it either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_WAIT_S)
