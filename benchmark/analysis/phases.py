@@ -158,7 +158,7 @@ def ideal_section(settings: Settings | None, arch: str) -> Ideal | None:
 def one_user_section(
     run_dir: Path, arch: str, ideal: Ideal | None, phase_name: str = "one_user"
 ) -> OneUser | None:
-    """The 1-user phase (``phase_name``: a repetition of it, see :func:`repeat_phase`)."""
+    """The 1-user phase: its first step (a repetition's is too: :func:`repeat_phase`)."""
     phase = phase_steps(run_dir, phase_name, arch)
     if phase is None:
         return None
@@ -296,14 +296,18 @@ def service_names(arch: str, settings: Settings | None = None) -> tuple[str, ...
 
 
 def sustained_section(
-    run_dir: Path, arch: str, settings: Settings | None = None, phase_name: str = "sustained"
+    run_dir: Path,
+    arch: str,
+    settings: Settings | None = None,
+    phase_name: str = "sustained",
+    step_index: int = 0,
 ) -> Sustained | None:
-    """The sustained phase (``phase_name``: a repetition of it, see :func:`repeat_phase`)."""
+    """The sustained phase: one step (a repetition's is its second: :func:`repeat_phase`)."""
     phase = phase_steps(run_dir, phase_name, arch)
-    if phase is None:
+    if phase is None or len(phase[0]) <= step_index:
         return None
     steps, requests = phase
-    step = steps[0]
+    step = steps[step_index]
     stats = window_stats(requests, step)
     samples = read_resources(resource_path(run_dir, phase_name, arch))
     cpu_s = cpu_seconds(samples, service_names(arch, settings), step.window)

@@ -288,11 +288,13 @@ def _has_arch_files(run_dir: Path, arch: str) -> bool:
 # --------------------------------------------------------------------------- Locust
 
 
-def repeat_phase(phase: str, rep: int) -> str:
-    """The name of the ``rep``-th repetition (from 1) of a phase: the phase itself, then ``<phase>-2``,
-    ``<phase>-3``… (their files sit beside the first's: ``locust/sustained-2/``,
-    ``resources/sustained-2_<arch>.csv``)."""
-    return phase if rep == 1 else f"{phase}-{rep}"
+def repeat_phase(rep: int) -> str:
+    """The Locust phase of the ``rep``-th repetition (from 2) of the decisive measurements: one run of
+    two steps, 1 user and then the breaking users (``locust/repeat-2/``, ``resources/repeat-2_<arch>.csv``).
+    The first repetition is the ``one_user`` and ``sustained`` phases themselves."""
+    if rep < 2:
+        raise ValueError("the first repetition is the one_user and sustained phases")
+    return f"repeat-{rep}"
 
 
 def locust_dir(run_dir: Path, phase: str) -> Path:

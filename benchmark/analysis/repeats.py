@@ -1,8 +1,9 @@
 """The decisive measurements over their repetitions (``BENCH_REPEATS``): the 1-user p50, the sustained
 throughput at the breaking point and its server CPU per request, the open-loop rate at the p99 limit.
 
-Each repetition is a separate short phase (:func:`benchmark.analysis.raw.repeat_phase`); the headline
-gives their median and min–max, so a reader sees how sure a number is.
+The first repetition is the run's ``one_user`` and ``sustained`` phases; each further one is a short
+Locust phase of its own, 1 user and then the breaking users (:func:`benchmark.analysis.raw.repeat_phase`).
+The headline gives their median and min–max, so a reader sees how sure a number is.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from pathlib import Path
 
 from benchmark.analysis.phases import one_user_section, sustained_section
 from benchmark.analysis.raw import locust_dir, repeat_phase
-from benchmark.summary import Repeated, Repeats
+from benchmark.summary import OneUser, Repeated, Repeats, Sustained
 from scoring_bench.core.settings import Settings
 
-REPEATED_PHASES = ("one_user", "sustained")
+ONE_USER_STEP, SUSTAINED_STEP = 0, 1  # the steps of a repetition's phase
 
 
 def repeated(values: Sequence[float | None]) -> Repeated | None:
@@ -35,33 +36,44 @@ def repeated(values: Sequence[float | None]) -> Repeated | None:
     )
 
 
-def repetitions(run_dir: Path, arch: str, phase: str) -> int:
-    """How many repetitions of ``phase`` left a schedule for ``arch`` (1, 2, … without a gap)."""
-    count = 0
-    while (locust_dir(run_dir, repeat_phase(phase, count + 1)) / f"{arch}_schedule.json").exists():
+def repetitions(run_dir: Path, arch: str) -> int:
+    """How many repetitions measured ``arch``: the first, then each ``repeat-<k>`` without a gap."""
+    if not (locust_dir(run_dir, "one_user") / f"{arch}_schedule.json").exists():
+        return 0
+    count = 1
+    while (locust_dir(run_dir, repeat_phase(count + 1)) / f"{arch}_schedule.json").exists():
         count += 1
     return count
+
+
+def measurements(
+    run_dir: Path, arch: str, settings: Settings | None
+) -> list[tuple[OneUser | None, Sustained | None]]:
+    """The 1-user and sustained measurements of each repetition, in order."""
+    found = [(one_user_section(run_dir, arch, None), sustained_section(run_dir, arch, settings))]
+    for rep in range(2, repetitions(run_dir, arch) + 1):
+        phase = repeat_phase(rep)
+        found.append(
+            (
+                one_user_section(run_dir, arch, None, phase),
+                sustained_section(run_dir, arch, settings, phase, SUSTAINED_STEP),
+            )
+        )
+    return found
 
 
 def repeats_section(
     run_dir: Path, arch: str, settings: Settings | None, openloop_max_rates: Sequence[float | None] = ()
 ) -> Repeats | None:
     """Every decisive measurement of ``arch`` by repetition; None when nothing was measured."""
-    one_user = [
-        one_user_section(run_dir, arch, None, repeat_phase("one_user", rep))
-        for rep in range(1, repetitions(run_dir, arch, "one_user") + 1)
-    ]
-    sustained = [
-        sustained_section(run_dir, arch, settings, repeat_phase("sustained", rep))
-        for rep in range(1, repetitions(run_dir, arch, "sustained") + 1)
-    ]
-    if not one_user and not sustained and not openloop_max_rates:
+    measured = measurements(run_dir, arch, settings) if repetitions(run_dir, arch) else []
+    if not measured and not openloop_max_rates:
         return None
+    one_user = [first for first, _ in measured]
+    sustained = [second for _, second in measured]
     return Repeats(
-        one_user_p50_ms=repeated([section.p50_ms if section else None for section in one_user]),
-        sustained_rps=repeated([section.rps if section else None for section in sustained]),
-        server_cpu_ms_per_request=repeated(
-            [section.server_cpu_ms_per_request if section else None for section in sustained]
-        ),
+        one_user_p50_ms=repeated([s.p50_ms if s else None for s in one_user]),
+        sustained_rps=repeated([s.rps if s else None for s in sustained]),
+        server_cpu_ms_per_request=repeated([s.server_cpu_ms_per_request if s else None for s in sustained]),
         openloop_max_rate_rps=repeated(list(openloop_max_rates)),
     )
