@@ -15,7 +15,9 @@ requests count:
   (issued − scheduled) stayed at most ``HOLD_LAG_P99_MS`` at p99. The send lag is the generator's own
   lateness (a busy event loop), not the wait for a connection; it adds to every corrected latency, so a
   rate the generator could not hold measures the generator, and is flagged instead of reported as the
-  server's.
+  server's. 5 ms is a tenth of the async stack's ideal latency, and well above what a generator that
+  keeps up shows: uvloop's timers tick in ms, and on the 2-core development machine the send-lag p99 was
+  0.8–1.4 ms from 2,000 to 12,000 req/s against a trivial server (the generator on one core).
 """
 
 from __future__ import annotations

@@ -131,10 +131,8 @@ def run_openloop(
         *sweep_options(rates_rps, rep, options, arch),
     )
     limit = planned_seconds(len(rates_rps), options) + options.timeout_s(arch) + QUEUE_SLACK_S + GRACE_S
-    targets = stack_targets(state)
-    with ResourceSampler(
-        sweep_resources(run_dir, arch, rep), lambda: targets, settings.bench_sample_interval_s
-    ):
+    targets = Sampled(state)
+    with ResourceSampler(sweep_resources(run_dir, arch, rep), targets, settings.bench_sample_interval_s):
         run_process(argv, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)
     return folder
 
@@ -166,11 +164,9 @@ def run_crosscheck(
         *("--timeout-s", f"{timeout:g}", "--poll-wait-ms", str(settings.bench_queue_poll_wait_ms)),
     )
     wrk = shutil.which(WRK) if arch != "queue" else None
-    targets = stack_targets(state)
+    targets = Sampled(state)
     limit = warmup_s + duration_s + timeout + QUEUE_SLACK_S + GRACE_S
-    with ResourceSampler(
-        crosscheck_resources(run_dir, arch), lambda: targets, settings.bench_sample_interval_s
-    ):
+    with ResourceSampler(crosscheck_resources(run_dir, arch), targets, settings.bench_sample_interval_s):
         run_process(closed, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)
         if wrk is not None:
             script = folder / WRK_LUA
@@ -180,9 +176,20 @@ def run_crosscheck(
     return folder
 
 
-def stack_targets(state: StackState) -> dict[str, list[int]]:
-    """The stack's processes by name, as the resource sampler takes them (the generator is added)."""
-    return {p.name: [p.pid] for p in state.processes}
+class Sampled:
+    """The processes the resource sampler reads (its ``targets``): the stack's, plus the one running now.
+    The mapping is replaced, never changed in place: the sampler's thread always reads a whole one."""
+
+    def __init__(self, state: StackState) -> None:
+        self.stack = {p.name: [p.pid] for p in state.processes}
+        self.current = dict(self.stack)
+
+    def __call__(self) -> dict[str, list[int]]:
+        return self.current
+
+    def running(self, name: str, pid: int | None) -> None:
+        """``name`` is process ``pid`` from now on (None: nothing besides the stack)."""
+        self.current = {**self.stack, name: [pid]} if pid is not None else dict(self.stack)
 
 
 def run_process(
@@ -191,17 +198,17 @@ def run_process(
     output: Path,
     timeout_s: float,
     tick: Tick,
-    targets: dict[str, list[int]],
+    targets: Sampled,
     name: str,
 ) -> None:
     """Run ``argv`` (its output to ``output``) until it exits, sampled as ``name`` meanwhile; raise
     when it fails or outlives ``timeout_s``. It is stopped whatever happens."""
     with open(output, "wb") as log, started(argv, stack, log) as proc:
-        targets[name] = [proc.pid]
+        targets.running(name, proc.pid)
         try:
             wait(proc, timeout_s, tick)
         finally:
-            targets.pop(name, None)
+            targets.running(name, None)
     if proc.returncode != 0:
         raise RuntimeError(f"{Path(argv[0]).name} {argv[1:4]} exited with {proc.returncode}; see {output}")
 

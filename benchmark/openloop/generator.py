@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,6 +181,20 @@ def record(scheduled: float, issued: float, ended: Ended, start: float) -> Reque
     )
 
 
+@contextmanager
+def no_gc_pauses() -> Iterator[None]:
+    """The cyclic garbage collector off for the block, run before it. Its full collections stop the event
+    loop for tens of ms once a rate holds tens of thousands of records and tasks: every request due then is
+    sent late (measured: send-lag p99 17 ms at 3,000 req/s with it, 2.5 ms without). What a rate leaves
+    for it is collected in the pause before the next."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 async def wait_until(t: float) -> None:
     """Sleep until ``clock()`` reaches ``t`` (never wake early: a timer may round its delay down)."""
     while (delay := t - clock()) > 0:
@@ -275,7 +291,8 @@ async def sweep(target: Target, plan: Sweep, folder: Path) -> None:
             if i:
                 await asyncio.sleep(plan.pause_s)
             offsets = arrival_offsets(rate, plan.step_s, plan.arrivals, plan.seed)
-            start, records = await run_rate(client.call, offsets, payloads)
+            with no_gc_pauses():
+                start, records = await run_rate(client.call, offsets, payloads)
             write_records(folder / rate_file(i), records)
             entry = {"offered_rps": rate, "duration_s": plan.step_s, "requests": len(offsets), "start": start}
             index["rates"].append({**entry, "file": rate_file(i)})
@@ -292,7 +309,8 @@ async def closed_loop(
         client = Client(target, http)
         for i in range(WARMUP_REQUESTS):
             await client.call(payloads[i % len(payloads)])
-        start, records = await run_closed(client.call, users, warmup_s + duration_s, payloads)
+        with no_gc_pauses():
+            start, records = await run_closed(client.call, users, warmup_s + duration_s, payloads)
     write_records(folder / CLOSED_CSV, records)
     info = {"architecture": target.arch, "users": users, "duration_s": duration_s, "warmup_s": warmup_s}
     write_json(folder / CLOSED_JSON, {**info, "start": start, "file": CLOSED_CSV, "url": target.url})
