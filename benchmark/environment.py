@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 
+from benchmark.summary import Calibration
 from scoring_bench.core.settings import Settings
 
 PACKAGES = (
@@ -67,7 +68,11 @@ def git_commit(root: Path) -> str | None:
     return out.stdout.strip() or None
 
 
-def describe(settings: Settings, bench: dict[str, Any], root: Path) -> dict[str, Any]:
+def describe(
+    settings: Settings, bench: dict[str, Any], root: Path, calibration: Calibration | None = None
+) -> dict[str, Any]:
+    """environment.json: the machine (and its calibration, measured before the run), the software, the
+    stack's settings and the benchmark's knobs."""
     uname = platform.uname()
     return {
         "machine": {
@@ -84,4 +89,5 @@ def describe(settings: Settings, bench: dict[str, Any], root: Path) -> dict[str,
         "git_commit": git_commit(root),
         "settings": settings.model_dump(mode="json"),
         "bench": bench,
+        "calibration": calibration.model_dump(mode="json") if calibration else None,
     }

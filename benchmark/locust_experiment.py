@@ -5,6 +5,9 @@
 3. sustained load at the breaking point, for a fixed time: the most the stack serves before
    latency, errors or throughput give way;
 4. stress at ``BENCH_STRESS_FACTOR`` × the breaking users, then low load to see recovery.
+
+Then (:func:`run_repeat`) each further repetition of the decisive measurements: one short phase of two
+steps, 1 user and then the breaking users (``repeat-<k>``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.analysis.phases import generator_peak_percent, one_user_section, ramp_section
+from benchmark.analysis.raw import repeat_phase
 from benchmark.load import Stage, auto_workers, run_phase
 from benchmark.settings import AUTO, BenchSettings
 from scoring_bench.stack.supervisor import StackState
@@ -49,6 +53,14 @@ class WorkerPlan:
         self.run_dir, self.arch = run_dir, arch
         self.previous: tuple[str, int] | None = None  # (phase, workers)
         self.cores = os.cpu_count() or 1
+
+    def like(self, phase: str, workers: int) -> int:
+        """As many workers as ``phase`` needed (auto: the ones it had, plus one if its generator ran
+        hot); a repetition of it gets what it got."""
+        if self.fixed is not None:
+            return self.fixed
+        peak = generator_peak_percent(self.run_dir / "resources" / f"{phase}_{self.arch}.csv")
+        return auto_workers(max(workers, 1), peak, self.cores)
 
     def next(self, phase: str) -> int:
         if self.fixed is not None:
@@ -89,3 +101,26 @@ def run_locust(
         "stress",
         [Stage(stress_users, s.bench_stress_s, w), Stage(s.bench_recovery_users, s.bench_recovery_s, w)],
     )
+
+
+def repeat_seconds(settings: BenchSettings) -> float:
+    return settings.bench_repeat_one_user_s + settings.bench_repeat_sustained_s
+
+
+def run_repeat(
+    settings: BenchSettings,
+    state: StackState,
+    arch: str,
+    run_dir: Path,
+    rep: int,
+    tick: Callable[[float], None] = lambda _: None,
+) -> None:
+    """Repetition ``rep`` (from 2) of the 1-user and sustained measurements: 1 user, then the users
+    the ramp broke at, in one Locust phase (its workers as the sustained phase needed them)."""
+    s = settings
+    w = s.bench_warmup_s
+    broke = breaking_users(run_dir, arch, s.bench_ramp_users[-1])
+    workers = WorkerPlan(s, run_dir, arch).like("sustained", 1)
+    stages = [Stage(1, s.bench_repeat_one_user_s, w), Stage(broke, s.bench_repeat_sustained_s, w)]
+    run_phase(s, state, arch, repeat_phase(rep), stages, run_dir, tick, workers)
+    tick(repeat_seconds(s))

@@ -19,16 +19,27 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from benchmark import environment
+from benchmark.analysis import VERIFICATION_FILE
+from benchmark.analysis.openloop import openloop_section
+from benchmark.analysis.phases import one_user_section, ramp_section
 from benchmark.attribution import planned_measurements, run_attribution
 from benchmark.burst import planned_bursts, run_burst
-from benchmark.locust_experiment import PHASES, planned_seconds, run_locust
+from benchmark.calibration import calibrate
+from benchmark.decisive import focused_rates, p99_limit_ms, sweep_rates
+from benchmark.duration import PAUSE_S, planned_duration_s
+from benchmark.locust_experiment import PHASES, breaking_users, planned_seconds, run_locust, run_repeat
+from benchmark.openloop.experiment import OpenLoopOptions, run_crosscheck, run_openloop
 from benchmark.profile_experiment import profiled, run_client_profiles, run_service_profiles
 from benchmark.report import build_report
 from benchmark.settings import BenchSettings
+from benchmark.summary import Calibration
 from benchmark.timeit_experiment import run_timeit
+from benchmark.verification import run_gate
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.process_env import PROJECT_ROOT
-from scoring_bench.stack.supervisor import running_stack
+from scoring_bench.stack.supervisor import StackState, running_stack
+
+OPEN_LOOP_PAUSE_S = PAUSE_S  # between two rates of a sweep: the last requests of one do not overlap the next
 
 SCHEMA_VERSION = 1
 
@@ -86,17 +97,26 @@ class Plan:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
         seconds = planned_seconds(settings)
+        experiments = settings.experiments
+        if settings.bench_verify_requests:
+            self._add("verification", 1)
         for arch in settings.architectures:
-            if "profile" in settings.experiments and arch in profiled(settings):
+            if "profile" in experiments and arch in profiled(settings):
                 self._add(f"profile {arch}", 3 * settings.bench_profile_requests)
-            if "timeit" in settings.experiments:
+            if "timeit" in experiments:
                 self._add(f"timeit {arch}", settings.bench_timeit_requests)
-            if "locust" in settings.experiments:
+            if "locust" in experiments:
                 for phase in PHASES:
                     self._add(f"locust {phase} {arch}", seconds[phase])
-        if "burst" in settings.experiments:
+            if "openloop" in experiments:
+                self._add(f"openloop {arch}", 1)
+            if "crosscheck" in experiments:
+                self._add(f"crosscheck {arch}", settings.bench_crosscheck_s)
+            if settings.bench_repeats > 1:
+                self._add(f"repeats {arch}", settings.bench_repeats - 1)
+        if "burst" in experiments:
             self._add("burst", planned_bursts(settings))
-        if "attribution" in settings.experiments:
+        if "attribution" in experiments:
             self._add("attribution", planned_measurements(settings))
 
     def _add(self, name: str, total: float) -> None:
@@ -121,7 +141,7 @@ def step(record: RunRecord, where: str, console: Console) -> Iterator[None]:
     """Run one experiment; an error is recorded and the run goes on with the next one."""
     try:
         yield
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, VerificationFailed):
         raise
     except Exception as exc:
         record.error(where, exc)
@@ -129,15 +149,142 @@ def step(record: RunRecord, where: str, console: Console) -> Iterator[None]:
         console.print(traceback.format_exc(), style="dim", markup=False)
 
 
+class VerificationFailed(RuntimeError):
+    """The stack does not do what the benchmark assumes (the gate's counts or answers): measuring it would
+    mislead, so the run stops here."""
+
+
+def measure_machine(settings: BenchSettings, console: Console) -> Calibration:
+    console.print(f"calibrating the machine and checking it is quiet ({settings.bench_calibration_s:g} s) …")
+    calibration = calibrate(settings.bench_calibration_s)
+    for warning in calibration.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    return calibration
+
+
+def verify(settings: BenchSettings, run_dir: Path, plan: Plan, console: Console) -> None:
+    """The gate before any load: ``verification.json``; a failure stops the run."""
+    verification = run_gate(settings.stack_settings(), settings.architectures, settings.bench_verify_requests)
+    (run_dir / VERIFICATION_FILE).write_text(verification.model_dump_json(indent=1))
+    plan.update("verification", 1)
+    if not verification.passed:
+        problems = [p for row in verification.rows for p in row.problems] + verification.problems
+        raise VerificationFailed("the verification gate failed: " + "; ".join(problems))
+    console.log(f"verification: every architecture passed ({settings.bench_verify_requests} requests each)")
+
+
+def capacity_and_limit(
+    settings: BenchSettings, run_dir: Path, arch: str
+) -> tuple[float | None, float | None]:
+    """The ramp's highest throughput, and the p99 an open-loop rate must stay under."""
+    one_user = one_user_section(run_dir, arch, None)
+    ramp = ramp_section(run_dir, arch, one_user.p95_ms if one_user else None)
+    capacity = ramp.peak.rps if ramp and ramp.peak else None
+    return capacity, p99_limit_ms(settings.bench_open_p99_limit_ms, one_user.p99_ms if one_user else None)
+
+
+def openloop_options(settings: BenchSettings, rep: int) -> OpenLoopOptions:
+    """Each repetition draws its own Poisson arrivals (the seed + the repetition): the repetitions
+    measure the stack's spread, not one schedule's."""
+    return OpenLoopOptions(
+        step_s=settings.bench_open_step_s,
+        arrivals=settings.bench_open_arrivals,
+        seed=settings.bench_open_seed + rep - 1,
+        connections=settings.bench_open_connections,
+        queue_poll_wait_ms=settings.bench_queue_poll_wait_ms,
+        queue_timeout_s=settings.bench_queue_timeout_s,
+        pause_s=OPEN_LOOP_PAUSE_S,
+    )
+
+
+def open_loop(settings: BenchSettings, state: StackState, arch: str, run_dir: Path, rep: int) -> None:
+    """Repetition ``rep`` of the open-loop sweep: the whole grid first, then the knee's neighbourhood."""
+    capacity, limit = capacity_and_limit(settings, run_dir, arch)
+    rates = sweep_rates(settings.bench_open_fractions, settings.bench_open_rates, capacity)
+    if rep > 1:
+        first = openloop_section(run_dir, arch, limit)
+        rates = focused_rates(
+            [r.offered_rps for r in first.rates] if first else rates,
+            first.max_rate_under_limit_rps if first else None,
+        )
+    if not rates:
+        raise RuntimeError(f"no rate to offer {arch}: the ramp measured no capacity (set BENCH_OPEN_RATES)")
+    run_openloop(settings, state, arch, run_dir, rates, rep, openloop_options(settings, rep))
+
+
+def first_round(
+    settings: BenchSettings,
+    state: StackState,
+    arch: str,
+    run_dir: Path,
+    plan: Plan,
+    record: RunRecord,
+    console: Console,
+) -> None:
+    """Every experiment on the running stack for one architecture, each measurement once."""
+    experiments, stack = settings.experiments, settings.stack_settings()
+    if "profile" in experiments and arch in profiled(settings):
+        with step(record, f"profile client {arch}", console):
+            run_client_profiles(settings, arch, run_dir)
+    if "timeit" in experiments:
+        with step(record, f"timeit {arch}", console):
+            run_timeit(
+                stack,
+                arch,
+                settings.bench_timeit_requests,
+                run_dir / "timeit",
+                plan.ticker(f"timeit {arch}"),
+                settings.bench_queue_timeout_s,
+            )
+    if "locust" in experiments:
+        with step(record, f"locust {arch}", console):
+            run_locust(settings, state, arch, run_dir, plan.phase_ticker(arch))
+    if "openloop" in experiments:
+        with step(record, f"openloop {arch}", console):
+            open_loop(settings, state, arch, run_dir, 1)
+            plan.update(f"openloop {arch}", 1)
+    if "crosscheck" in experiments:
+        with step(record, f"crosscheck {arch}", console):
+            users = breaking_users(run_dir, arch, settings.bench_ramp_users[-1])
+            run_crosscheck(
+                settings,
+                state,
+                arch,
+                run_dir,
+                users,
+                settings.bench_crosscheck_s,
+                settings.bench_warmup_s,
+                plan.ticker(f"crosscheck {arch}"),
+            )
+
+
+def repetition(
+    settings: BenchSettings,
+    state: StackState,
+    arch: str,
+    run_dir: Path,
+    rep: int,
+    plan: Plan,
+    record: RunRecord,
+    console: Console,
+) -> None:
+    """Repetition ``rep`` (from 2) of the decisive measurements of one architecture."""
+    if "locust" in settings.experiments:
+        with step(record, f"repeat {rep} {arch}", console):
+            run_repeat(settings, state, arch, run_dir, rep)
+    if "openloop" in settings.experiments:
+        with step(record, f"openloop {arch} (repetition {rep})", console):
+            open_loop(settings, state, arch, run_dir, rep)
+    plan.update(f"repeats {arch}", rep - 1)
+
+
 def run(settings: BenchSettings, console: Console | None = None) -> Path:
     console = console or Console(stderr=True)
     run_dir = new_run_dir(settings)
     record = RunRecord(run_dir, settings)
     stack = settings.stack_settings()
-    (run_dir / "environment.json").write_text(
-        json.dumps(environment.describe(stack, record.data["bench"], PROJECT_ROOT), indent=2)
-    )
     console.print(f"run folder: {run_dir}")
+    console.print(f"planned: about {planned_duration_s(settings) / 60:.1f} minutes")
     columns = (
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -146,35 +293,23 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
     )
     complete = False
     try:
+        calibration = measure_machine(settings, console)
+        (run_dir / "environment.json").write_text(
+            json.dumps(environment.describe(stack, record.data["bench"], PROJECT_ROOT, calibration), indent=2)
+        )
         with Progress(*columns, console=console) as progress:
             plan = Plan(settings, progress)
             if "profile" in settings.experiments:
                 with step(record, "profile", console):
                     run_service_profiles(settings, run_dir, plan.update)
             with running_stack(stack, console.log) as state:
+                if settings.bench_verify_requests:
+                    verify(settings, run_dir, plan, console)
                 for arch in settings.architectures:
-                    if "profile" in settings.experiments and arch in profiled(settings):
-                        with step(record, f"profile client {arch}", console):
-                            run_client_profiles(settings, arch, run_dir)
-                    if "timeit" in settings.experiments:
-                        with step(record, f"timeit {arch}", console):
-                            run_timeit(
-                                stack,
-                                arch,
-                                settings.bench_timeit_requests,
-                                run_dir / "timeit",
-                                plan.ticker(f"timeit {arch}"),
-                                settings.bench_queue_timeout_s,
-                            )
-                    if "locust" in settings.experiments:
-                        with step(record, f"locust {arch}", console):
-                            run_locust(
-                                settings,
-                                state,
-                                arch,
-                                run_dir,
-                                plan.phase_ticker(arch),
-                            )
+                    first_round(settings, state, arch, run_dir, plan, record, console)
+                for rep in range(2, settings.bench_repeats + 1):  # interleaved: drift hits every architecture
+                    for arch in settings.architectures:
+                        repetition(settings, state, arch, run_dir, rep, plan, record, console)
             if "burst" in settings.experiments:  # a stack per worker concurrency: after the main one stopped
                 with step(record, "burst", console):
                     run_burst(settings, run_dir, plan.advancer("burst"), console.log)
@@ -182,6 +317,9 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                 with step(record, "attribution", console):
                     run_attribution(settings, run_dir, plan.advancer("attribution"), record.error)
         complete = True
+    except VerificationFailed as exc:
+        record.error("verification", exc)
+        console.print(f"[red]stopped:[/red] {exc}")
     except KeyboardInterrupt:
         record.data["interrupted"] = True
         record.error(

@@ -14,9 +14,18 @@ from pydantic_settings import NoDecode
 
 from scoring_bench.core.settings import Architecture, Settings
 
-Experiment = Literal["profile", "timeit", "locust", "burst", "attribution"]
+Experiment = Literal["profile", "timeit", "locust", "openloop", "crosscheck", "burst", "attribution"]
 Study = Literal["waterfall", "fanout", "cpu", "tail"]
-EXPERIMENTS: tuple[Experiment, ...] = ("profile", "timeit", "locust", "burst", "attribution")
+Arrivals = Literal["poisson", "constant"]
+EXPERIMENTS: tuple[Experiment, ...] = (
+    "profile",
+    "timeit",
+    "locust",
+    "openloop",
+    "crosscheck",
+    "burst",
+    "attribution",
+)
 ARCHITECTURES: tuple[Architecture, ...] = ("sync", "async", "queue")
 # The architectures whose handler the profiler and the attribution studies cover: the queue API does not
 # install the profiler, and the attribution studies are about the sync-async gap.
@@ -40,23 +49,33 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_attribution_load_s": 1.5,
         "bench_fanout": [1, 8],
         "bench_burst_concurrencies": [8, 64],
+        "bench_repeats": 1,
+        "bench_repeat_one_user_s": 2,
+        "bench_repeat_sustained_s": 2,
+        "bench_open_step_s": 2,
+        "bench_crosscheck_s": 2,
     },
     # numbers a user can act on, in under 10 minutes on 2 cores
     "quick": {
         "bench_profile_requests": 30,
         "bench_timeit_requests": 40,
-        "bench_one_user_s": 6,
+        "bench_one_user_s": 5,
         "bench_ramp_users": [1, 16, 64, 128, 256],
         "bench_ramp_step_s": 4,
         "bench_warmup_s": 1,
-        "bench_sustained_s": 8,
-        "bench_stress_s": 6,
-        "bench_recovery_s": 4,
-        "bench_attribution_repeats": 3,
-        "bench_attribution_timeit": 10,
-        "bench_attribution_load_s": 2,
-        "bench_fanout": [1, 2, 4, 8],
+        "bench_sustained_s": 15,
+        "bench_stress_s": 5,
+        "bench_recovery_s": 3,
+        "bench_attribution_repeats": 2,
+        "bench_attribution_timeit": 8,
+        "bench_attribution_load_s": 1,
+        "bench_fanout": [1, 4, 8],
         "bench_burst_concurrencies": [8, 64],
+        "bench_repeats": 3,
+        "bench_repeat_one_user_s": 3,
+        "bench_repeat_sustained_s": 5,
+        "bench_open_step_s": 2,
+        "bench_crosscheck_s": 3,
     },
     # the seed's scale: long steps, long sustained and stress phases
     "full": {
@@ -74,6 +93,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_attribution_load_s": 20,
         "bench_fanout": [1, 2, 4, 8, 16],
         "bench_burst_concurrencies": [8, 16, 32, 64, 128],
+        "bench_repeats": 5,
+        "bench_repeat_one_user_s": 20,
+        "bench_repeat_sustained_s": 30,
+        "bench_open_step_s": 10,
+        "bench_crosscheck_s": 20,
     },
 }
 
@@ -84,7 +108,8 @@ class BenchSettings(Settings):
     bench_profile: Literal["smoke", "quick", "full"] = Field("quick", description="Size of the run.")
     experiments: Annotated[list[Experiment], NoDecode] = Field(
         list(EXPERIMENTS),
-        description="Which experiments, comma-separated: profile,timeit,locust,burst,attribution.",
+        description="Which experiments, comma-separated: "
+        "profile,timeit,locust,openloop,crosscheck,burst,attribution.",
     )
     architectures: Annotated[list[Architecture], NoDecode] = Field(
         list(ARCHITECTURES), description="Which stacks to drive: sync,async,queue."
@@ -122,6 +147,35 @@ class BenchSettings(Settings):
         [], min_length=1, description="Burst: the worker concurrencies (QUEUE_WORKER_CONCURRENCY) to try."
     )
 
+    # --- numbers a user can trust (doc/methodology.md) ---------------------------------------------
+    bench_repeats: int = Field(
+        0, ge=1, description="Repetitions of the decisive measurements (1-user p50, sustained, open loop)."
+    )
+    bench_repeat_one_user_s: float = Field(0, gt=0, description="A repetition's 1-user step.")
+    bench_repeat_sustained_s: float = Field(0, gt=0, description="A repetition's step at the breaking users.")
+    bench_open_fractions: Annotated[list[float], NoDecode] = Field(
+        [0.25, 0.5, 0.7, 0.85, 1.0, 1.15],
+        min_length=1,
+        description="Open loop: offered rates as fractions of the ramp's capacity.",
+    )
+    bench_open_rates: Annotated[list[float], NoDecode] = Field(
+        [], description="Open loop: offered rates in req/s (instead of the fractions), e.g. 100,200,400."
+    )
+    bench_open_step_s: float = Field(0, gt=0, description="Open loop: seconds per offered rate.")
+    bench_open_arrivals: Arrivals = Field("poisson", description="Open loop: poisson or constant spacing.")
+    bench_open_seed: int = Field(1, description="Open loop: seed of the Poisson arrivals.")
+    bench_open_connections: int = Field(256, ge=1, description="Open loop: the generator's connections.")
+    bench_open_p99_limit_ms: float | None = Field(
+        None, gt=0, description="Open loop: the p99 a rate must stay under; unset: 2 × the 1-user p99."
+    )
+    bench_crosscheck_s: float = Field(0, gt=0, description="Cross-check: seconds of the independent load.")
+    bench_verify_requests: int = Field(
+        50, ge=0, description="Verification gate: requests per architecture before any load (0: no gate)."
+    )
+    bench_calibration_s: float = Field(
+        3.0, gt=0, description="How long the quiet-machine check watches the other processes."
+    )
+
     bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(
         ["waterfall", "fanout", "cpu", "tail"], description="Which attribution studies to run."
     )
@@ -132,6 +186,8 @@ class BenchSettings(Settings):
     bench_fanout: Annotated[list[int], NoDecode] = Field([], min_length=1, description="NUM_MODELS values.")
 
     @field_validator(
+        "bench_open_fractions",
+        "bench_open_rates",
         "experiments",
         "architectures",
         "bench_ramp_users",

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.analysis.attribution import attribution_section
+from benchmark.analysis.openloop import crosscheck_section, openloop_max_rates, openloop_section
 from benchmark.analysis.phases import (
     concurrent_calls,
+    generator_peak_in_windows,
     ideal_section,
     improvement_section,
     one_user_section,
@@ -37,26 +39,41 @@ from benchmark.analysis.raw import (
     read_timeit,
     recorded_settings,
 )
+from benchmark.analysis.repeats import repeats_section
 from benchmark.analysis.series import RunSeries, build_series
+from benchmark.calibration import calibrated
+from benchmark.decisive import p99_limit_ms
 from benchmark.summary import (
     SUMMARY_FILE,
     ArchitectureSummary,
+    Calibration,
     Comparison,
+    Environment,
     SchemaVersionError,
     Summary,
+    Sustained,
+    Verification,
 )
 from scoring_bench.core.settings import Settings
 
+VERIFICATION_FILE = "verification.json"
 RUN_JSON_MISSING = "run.json is missing or unreadable: the run did not finish writing it"
 
 
 def architecture_summary(
-    run_dir: Path, arch: str, settings: Settings | None, cores: float | None
+    run_dir: Path,
+    arch: str,
+    settings: Settings | None,
+    cores: float | None,
+    environment: Environment | None = None,
 ) -> ArchitectureSummary:
     ideal = ideal_section(settings, arch)
     one_user = one_user_section(run_dir, arch, ideal)
     timeit_rows = read_timeit(run_dir, arch)
-    sustained = sustained_section(run_dir, arch, settings)
+    sustained = calibrated_sustained(
+        sustained_section(run_dir, arch, settings), environment.calibration if environment else None
+    )
+    limit = p99_limit_ms(_open_limit(environment), one_user.p99_ms if one_user else None)
     one_user_p50 = one_user.p50_ms if one_user else None
     reference_p50 = one_user_p50 if one_user_p50 is not None else (sustained.p50_ms if sustained else None)
     return ArchitectureSummary(
@@ -70,7 +87,38 @@ def architecture_summary(
         profile=profile_section(run_dir, arch),
         saturation=saturation_section(run_dir, arch, cores),
         queue=queue_section(run_dir, settings) if arch == "queue" else None,
+        openloop=openloop_section(run_dir, arch, limit),
+        repeats=repeats_section(run_dir, arch, settings, openloop_max_rates(run_dir, arch, limit)),
+        crosscheck=crosscheck_section(
+            run_dir,
+            arch,
+            sustained.rps if sustained else None,
+            sustained.p50_ms if sustained else None,
+            generator_peak_in_windows(run_dir, "sustained", arch),
+        ),
     )
+
+
+def calibrated_sustained(sustained: Sustained | None, calibration: Calibration | None) -> Sustained | None:
+    """The sustained section with its CPU per request also in units of the machine's micro-benchmark."""
+    if sustained is None:
+        return None
+    units = calibrated(sustained.server_cpu_ms_per_request, calibration)
+    return sustained.model_copy(update={"server_cpu_per_request_calibrated": units})
+
+
+def _open_limit(environment: Environment | None) -> float | None:
+    """``BENCH_OPEN_P99_LIMIT_MS`` as the run recorded it."""
+    value = (environment.bench or {}).get("bench_open_p99_limit_ms") if environment else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def read_verification(run_dir: Path) -> Verification | None:
+    """The verification gate's result (``verification.json``), None when the gate did not run."""
+    path = Path(run_dir) / VERIFICATION_FILE
+    if not path.is_file():
+        return None
+    return Verification.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def build_summary(run_dir: Path) -> Summary:
@@ -99,10 +147,13 @@ def build_summary(run_dir: Path) -> Summary:
         errors=run.errors + problems + ([] if run.present else [RUN_JSON_MISSING]),
         experiments=run.experiments,
         environment=environment,
-        architectures={arch: architecture_summary(run_dir, arch, settings, cores) for arch in archs},
+        architectures={
+            arch: architecture_summary(run_dir, arch, settings, cores, environment) for arch in archs
+        },
         comparison=comparison,
         attribution=attribution_section(run_dir, settings),
         burst=burst_section(run_dir),
+        verification=read_verification(run_dir),
     )
 
 

@@ -436,6 +436,15 @@ def within_windows(samples: Sequence[Sample], windows: Sequence[tuple[float, flo
     return kept
 
 
+def generator_peak_in_windows(run_dir: Path, phase: str, arch: str) -> float | None:
+    """The Locust processes' peak CPU within the phase's measured windows (% of one core)."""
+    steps = read_schedule(run_dir, phase, arch)
+    if not steps:
+        return None
+    samples = within_windows(read_resources(resource_path(run_dir, phase, arch)), [s.window for s in steps])
+    return max_cpu(samples, LOAD_GENERATOR)
+
+
 def generator_peak_percent(path: Path) -> float | None:
     """The highest CPU (% of one core) of any Locust process (``locust``, ``locust-worker-N``) in a
     resources CSV, or None without such rows."""

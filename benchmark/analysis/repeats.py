@@ -67,7 +67,10 @@ def repeats_section(
 ) -> Repeats | None:
     """Every decisive measurement of ``arch`` by repetition; None when nothing was measured."""
     measured = measurements(run_dir, arch, settings) if repetitions(run_dir, arch) else []
-    if not measured and not openloop_max_rates:
+    anything = any(a is not None or b is not None for a, b in measured) or any(
+        rate is not None for rate in openloop_max_rates
+    )
+    if not anything:
         return None
     one_user = [first for first, _ in measured]
     sustained = [second for _, second in measured]

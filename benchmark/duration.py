@@ -1,0 +1,58 @@
+"""How long a run will take, printed when it starts (``planned: about N minutes``).
+
+The timed parts come from the knobs (every phase's seconds); the rest is overhead measured on a 2-core
+machine of the development kind (2026-11): starting and stopping a stack, starting a Locust or generator
+process and waiting for its load shape's first and last tick, one sequential request. A slower machine
+takes longer on the overheads; the report says how long the run really took.
+"""
+
+from __future__ import annotations
+
+from benchmark.attribution import attributed, studies
+from benchmark.decisive import focused_rates
+from benchmark.locust_experiment import planned_seconds, repeat_seconds
+from benchmark.profile_experiment import MODES, profiled
+from benchmark.settings import BenchSettings
+
+STACK_S = 3.0  # start a stack (every service healthy) and stop it
+LOCUST_S = 2.5  # a Locust phase beyond its stages: processes, the shape's ticks, the report files
+GENERATOR_S = 2.0  # the open-loop generator's process beyond its schedule
+REQUEST_S = 0.1  # one sequential scoring request (two 40-50 ms model calls, one after another)
+CALIBRATION_S = 2.5  # the CPU micro-benchmark and the sleeps, beyond the quiet-machine check
+PAUSE_S = 0.5  # between two rates of an open-loop sweep
+BURST_S = 4.0  # one burst beyond its stack
+
+
+def sweep_s(rates: int, step_s: float) -> float:
+    return rates * step_s + max(rates - 1, 0) * PAUSE_S + GENERATOR_S
+
+
+def planned_duration_s(s: BenchSettings) -> float:
+    """The run's expected length in seconds."""
+    archs, experiments = len(s.architectures), s.experiments
+    total = s.bench_calibration_s + CALIBRATION_S + STACK_S
+    total += archs * s.bench_verify_requests * REQUEST_S
+    if "profile" in experiments:
+        per_mode = len(profiled(s)) * s.bench_profile_requests * REQUEST_S / s.bench_profile_concurrency
+        total += len(MODES) * (STACK_S + per_mode)
+    if "timeit" in experiments:
+        total += archs * s.bench_timeit_requests * REQUEST_S
+    if "locust" in experiments:
+        phases = planned_seconds(s)
+        total += archs * (sum(phases.values()) + len(phases) * LOCUST_S)
+        total += archs * (s.bench_repeats - 1) * (repeat_seconds(s) + LOCUST_S)
+    if "openloop" in experiments:
+        rates = len(s.bench_open_rates or s.bench_open_fractions)
+        focused = len(focused_rates(list(range(rates)), rates // 2))
+        total += archs * sweep_s(rates, s.bench_open_step_s)
+        total += archs * (s.bench_repeats - 1) * sweep_s(focused, s.bench_open_step_s)
+    if "crosscheck" in experiments:
+        total += archs * (s.bench_crosscheck_s + s.bench_warmup_s + GENERATOR_S)
+    if "burst" in experiments:
+        total += len(s.bench_burst_concurrencies) * (STACK_S + BURST_S)
+    if "attribution" in experiments:
+        per_arch = s.bench_attribution_timeit * REQUEST_S + s.bench_attribution_load_s + LOCUST_S
+        for config in studies(s):
+            reps = s.bench_attribution_repeats if config.study == "waterfall" else 1
+            total += STACK_S + reps * len(attributed(s)) * per_arch
+    return total
