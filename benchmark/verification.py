@@ -16,25 +16,29 @@ one after another and three things are checked:
 **Which GETs are feature-store reads.** ``INFO commandstats`` counts the GETs of the whole Redis
 server, and the feature store shares it with the queue (the embedded Redis: broker in db 1, results in
 db 2; with ``REDIS_URL``: the same db, keys under ``REDIS_KEY_PREFIX``). Watched with ``MONITOR`` on a
-real stack (kombu 5.7, Celery 5.6, redis-py 8), the queue issues GETs that are not feature reads:
+real stack (Redis 7.0, Celery 5.6, kombu 5.7, redis-py 8), the queue issues GETs that are not feature
+reads, so "count GET only if nothing else issues one" does not hold, not even for sync and async:
 
-- per task, the result backend's two stores (``STARTED``: ``task_track_started``; then ``SUCCESS``)
-  each read the stored state first (Celery's ``_store_result``: ``GET <prefix>celery-task-meta-<id>``,
-  then ``SET`` and ``PUBLISH``): two GETs on the results' db per task;
-- once a second, even when idle, the worker's broker restores unacked tasks under a lock
-  (``unacked_restore_interval``), which redis-py releases with a Lua script that GETs the lock key
-  (``EVALSHA`` → ``GET <prefix>unacked_mutex`` on the broker's db): GETs during *every* architecture's
-  window, the sync and async ones too.
+- per task, the result backend stores two states (``STARTED``: ``task_track_started``; then
+  ``SUCCESS``), each read first (Celery's ``_store_result``: ``GET <prefix>celery-task-meta-<id>``,
+  then ``SETEX`` and ``PUBLISH`` in a ``MULTI``): two GETs on the results' db per task;
+- once a second, busy or idle, the worker's broker restores unacked tasks under a lock
+  (``unacked_restore_interval``: ``SET NX``, ``ZRANGE``), which redis-py releases with a Lua script that
+  GETs the lock key (``EVALSHA`` → ``get <prefix>unacked_mutex`` on the broker's db, shown by MONITOR
+  as ``[1 lua]``, counted by commandstats): GETs in *every* architecture's window.
 
-Everything else the queue issues per task is not a GET: the API's ``SET <prefix>issued:<id>``, its
-publish (``LPUSH`` in a ``MULTI``), its status polls (``MGET``), the worker's ``BRPOP``, ``ZADD``/``HSET``
-of the unacked task and its ack (``ZREM``/``HDEL``). So the gate watches ``MONITOR`` during the window
-and takes **feature-store reads = cmdstat_get (after − before) − the GETs MONITOR saw that are not
-feature-store reads** (a GET is a feature-store read when it is on the feature store's db and its key
-starts with the entity key prefix, ``<REDIS_KEY_PREFIX>features:``). The window MONITOR watches (between
-two ``ECHO`` markers) lies inside the one ``INFO`` measures, so a GET MONITOR missed can only raise the
-count: an error makes the gate fail, never pass. A Redis that refuses ``MONITOR`` (an ACL) leaves the
-reads uncounted (``feature_store_reads`` None).
+The rest of a task is not a GET: the API's ``SET <prefix>issued:<id>``, Celery's ``SUBSCRIBE`` /
+``UNSUBSCRIBE`` of the task's channel, the publish (``LPUSH`` in a ``MULTI``), the status polls
+(``MGET``); the worker's ``BRPOP``, ``ZADD`` + ``HSET`` of the unacked task and its ack (``ZREM`` +
+``HDEL``); and its one feature read (``GET <prefix>features:<id>`` on the feature store's db). So the
+gate watches ``MONITOR`` during each window and takes **feature-store reads = cmdstat_get (after −
+before) − the GETs MONITOR saw that are not feature-store reads** (a GET is a feature-store read when
+it is on the feature store's db and its key starts with ``<REDIS_KEY_PREFIX>features:``; the queue's
+keys start with ``<REDIS_KEY_PREFIX>queue:``, so this holds with one shared ``REDIS_URL`` db too). The
+window MONITOR watches (between two ``ECHO`` markers) lies inside the one ``INFO`` measures, so a GET
+MONITOR missed can only raise the count: an error makes the gate fail, never pass; a MONITOR that broke
+off is a problem of the row. A Redis that refuses ``MONITOR`` (an ACL) leaves the reads uncounted
+(``feature_store_reads`` None).
 
 **A count that cannot be taken is None and is not judged.** With ``METRICS_ENABLED=false`` the model
 APIs serve no ``/metrics``: ``model_calls`` is None (``expected_model_calls`` still says what it should
@@ -240,31 +244,38 @@ class ModelCalls:
 
 class GetCount:
     """``with GetCount(settings) as count: ...``, then ``count.reads``: the feature-store reads of the
-    block (module docstring: Redis's GETs minus the ones MONITOR saw that were not feature reads)."""
+    block (module docstring: Redis's GETs minus the ones MONITOR saw that were not feature reads).
+    None when Redis refuses MONITOR; a RuntimeError when MONITOR broke off (the count would be wrong)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.client = redis.Redis.from_url(settings.feature_store_url, socket_timeout=MONITOR_TIMEOUT_S)
+        url = settings.feature_store_url
+        self.client = redis.Redis.from_url(url, socket_timeout=MONITOR_TIMEOUT_S)  # INFO and the markers
+        self.watcher = redis.Redis.from_url(url)  # MONITOR: waits as long as the block runs
         self.feature_db = int(self.client.connection_pool.connection_kwargs.get("db", 0))
         self.prefix = feature_prefix(settings)
         token = uuid.uuid4().hex
         self.start, self.end = f"verification-start-{token}", f"verification-end-{token}"
         self.lines: list[tuple[int, str]] = []
+        self.refused: str | None = None  # why Redis refused MONITOR
+        self.failure: str | None = None  # why MONITOR broke off
         self.monitoring = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="verification-monitor", daemon=True)
         self.reads: int | None = None
 
     def _watch(self) -> None:
-        """MONITOR until the end marker (or an error: then the lines lack it and count for nothing)."""
+        """MONITOR until the end marker."""
         try:
-            with self.client.monitor() as monitor:
+            with self.watcher.monitor() as monitor:
                 self.monitoring.set()
                 while True:
                     line = monitor.next_command()
                     self.lines.append((line["db"], line["command"]))
                     if line["command"] == f"ECHO {self.end}":
                         return
-        except Exception:  # refused (an ACL), the connection lost, a line it cannot parse
-            return
+        except redis.ResponseError as exc:  # the server's answer to MONITOR: an ACL forbids it
+            self.refused = str(exc)
+        except Exception as exc:  # the connection lost (or closed by __exit__), a line it cannot parse
+            self.failure = f"{type(exc).__name__}: {exc}"
         finally:
             self.monitoring.set()
 
@@ -275,7 +286,7 @@ class GetCount:
             self.gets_before = cmdstat_calls(self.client.info("commandstats"), "get")
             self.client.echo(self.start)
         except BaseException:
-            self.client.close()  # and with it the MONITOR connection: the thread ends
+            self.close()
             raise
         return self
 
@@ -285,10 +296,21 @@ class GetCount:
             gets_after = cmdstat_calls(self.client.info("commandstats"), "get")
             self.thread.join(MONITOR_TIMEOUT_S)
             window = between_markers(self.lines, self.start, self.end)
-            foreign = None if window is None else foreign_gets(window, self.feature_db, self.prefix)
-            self.reads = feature_store_reads(self.gets_before, gets_after, foreign)
+            if self.refused is not None:
+                return
+            if window is None:
+                raise RuntimeError(f"MONITOR lost the window ({self.failure or 'no end marker'})")
+            self.reads = feature_store_reads(
+                self.gets_before, gets_after, foreign_gets(window, self.feature_db, self.prefix)
+            )
         finally:
-            self.client.close()
+            self.close()
+
+    def close(self) -> None:
+        """Both connections; closing the MONITOR one ends the thread if it still waits."""
+        self.client.close()
+        self.watcher.connection_pool.disconnect()
+        self.watcher.close()
 
 
 # --------------------------------------------------------------------------- I/O: the requests
