@@ -108,7 +108,7 @@ def busiest(use: Mapping[ProcessKey, float], names: Mapping[ProcessKey, ProcessC
     if not use or max(use.values()) <= 0:
         return None
     key = max(use, key=lambda k: use[k])
-    return f"{names[key].name} ({key[0]}): {use[key]:.0f}%"
+    return f"{names[key].name} ({key[0]}): {use[key]:.1f}%"
 
 
 def calibration_warnings(

@@ -71,7 +71,7 @@ def test_cpu_use_per_process() -> None:
 
 def test_busiest() -> None:
     names = {(10, 1.0): ProcessCpu("postgres", 0), (12, 2.0): ProcessCpu("make", 0)}
-    assert busiest({(10, 1.0): 10.0, (12, 2.0): 20.4}, names) == "make (12): 20%"
+    assert busiest({(10, 1.0): 10.0, (12, 2.0): 20.4}, names) == "make (12): 20.4%"
     assert busiest({(10, 1.0): 0.0}, names) is None
     assert busiest({}, names) is None
 
