@@ -5,7 +5,9 @@ Locust is a closed loop: when the server stalls its users stop sending, so its p
 measured from that time. :mod:`.schedule` (when to send) and :mod:`.accounting` (what the records say) are
 pure; :mod:`.generator` is the asyncio client that sends and records, run as its own process by
 :mod:`.__main__` (so its CPU can be sampled like Locust's) and started by :mod:`.experiment`; :mod:`.wrk`
-drives the independent ``wrk`` cross-check. :mod:`.rows` is the one definition of the raw files they write.
+drives the independent ``wrk`` cross-check. :mod:`.records` is the one definition of the raw files they
+write (their layout is in its docstring).
 
-This package imports nothing heavy: the analysis imports :mod:`.accounting` and :mod:`.rows`.
+The analysis (:mod:`benchmark.analysis.openloop`) imports the pure modules only: :mod:`.records`,
+:mod:`.accounting` and :mod:`.wrk`.
 """

@@ -22,7 +22,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +265,6 @@ class Sweep:
     pause_s: float = 1.0
     rep: int = 0
     entities: int = 1
-    header: dict[str, Any] = field(default_factory=dict)  # more for sweep.json
 
 
 async def sweep(target: Target, plan: Sweep, folder: Path) -> None:
@@ -278,7 +277,6 @@ async def sweep(target: Target, plan: Sweep, folder: Path) -> None:
         "seed": plan.seed,
         "connections": target.connections,
         "url": target.url,
-        **plan.header,
         "rates": [],
     }
     write_json(folder / SWEEP_JSON, index)
