@@ -14,7 +14,7 @@ from benchmark.analysis import read_run
 from benchmark.report.attribution import attribution_blocks
 from benchmark.report.blocks import Block, Bullets, Heading, Image, Paragraph, render_html, render_markdown
 from benchmark.report.compare import compare_runs
-from benchmark.report.headline import QUEUE_NOTE, headline_table, status_blocks
+from benchmark.report.headline import QUEUE_NOTE, SPREAD_NOTE, headline_table, status_blocks
 from benchmark.report.plot_captions import ATTRIBUTION_PLOTS, PLOT_CAPTIONS, QUEUE_PLOTS
 from benchmark.report.plots import plot_all
 from benchmark.report.queue import burst_blocks, queue_blocks
@@ -29,6 +29,13 @@ from benchmark.report.sections import (
     timeit_sentence,
 )
 from benchmark.report.targets import target_blocks
+from benchmark.report.trust import (
+    calibration_lines,
+    calibration_warnings,
+    crosscheck_blocks,
+    openloop_blocks,
+    verification_blocks,
+)
 from benchmark.summary import SUMMARY_FILE, Summary
 
 NO_RAW_FILES = (
@@ -47,9 +54,15 @@ def report_blocks(
     blocks: list[Block] = [Heading(1, title(summary)), *status_blocks(summary)]
     if not raw_files:
         blocks.append(Paragraph(NO_RAW_FILES.format(version=summary.schema_version)))
-    blocks += [Heading(2, "Headline"), headline_table(archs)]
+    blocks += [
+        Paragraph(f"⚠ {warning}: the numbers below may show that.")
+        for warning in calibration_warnings(summary.environment)
+    ]
+    blocks += [Heading(2, "Headline"), headline_table(archs), Paragraph(SPREAD_NOTE)]
     if "queue" in archs:
         blocks.append(Paragraph(QUEUE_NOTE))
+    bench = summary.environment.bench if summary.environment and summary.environment.bench else {}
+    blocks += verification_blocks(summary.verification, bench.get("bench_verify_requests"))
     for heading, sentences in (
         ("Latency at one user", latency_sentences),
         ("Throughput and breaking point", throughput_sentences),
@@ -58,6 +71,8 @@ def report_blocks(
         ("Where the time goes", split_sentences),
     ):
         blocks += [Heading(2, heading), *[Paragraph(text) for text in sentences(archs)]]
+        if heading == "Stress and recovery":
+            blocks += openloop_blocks(archs, plot_paths) + crosscheck_blocks(archs)
     blocks += [
         Heading(2, "Sequential requests (timeit)"),
         Paragraph(timeit_sentence(archs, summary.comparison)),
@@ -71,10 +86,13 @@ def report_blocks(
     general = {
         name: path
         for name, path in plot_paths.items()
-        if name not in ATTRIBUTION_PLOTS and name not in QUEUE_PLOTS
+        if name not in ATTRIBUTION_PLOTS and name not in QUEUE_PLOTS and name != "openloop"
     }
     blocks += _plot_blocks(general, plot_problems)
-    blocks += [Heading(2, "Machine"), Bullets(machine_lines(summary.environment))]
+    blocks += [
+        Heading(2, "Machine"),
+        Bullets(machine_lines(summary.environment) + calibration_lines(summary.environment)),
+    ]
     return blocks
 
 

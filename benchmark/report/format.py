@@ -51,3 +51,13 @@ def positive(value: float | None) -> float | None:
 
 def difference(a: float | None, b: float | None) -> float | None:
     return a - b if a is not None and b is not None else None
+
+
+def spread(median: float | None, low: float | None, high: float | None, n: int, spec: str, unit: str) -> str:
+    """A repeated measurement: ``745 req/s (690–781, n=3)``; a single one as itself."""
+    if median is None:
+        return DASH
+    text = number(median, spec, unit)
+    if n > 1 and low is not None and high is not None:
+        text += f" ({low:{spec}}–{high:{spec}}, n={n})"
+    return text

@@ -7,8 +7,16 @@ import time
 from collections.abc import Callable
 
 from benchmark.report.blocks import Block, Bullets, Paragraph, Table
-from benchmark.report.format import DASH, ms, number, rps, share, yes_no
-from benchmark.summary import ArchitectureSummary, BreakingPoint, OneUser, RampPoint, Summary, Sustained
+from benchmark.report.format import DASH, ms, number, rps, share, spread, yes_no
+from benchmark.summary import (
+    ArchitectureSummary,
+    BreakingPoint,
+    OneUser,
+    RampPoint,
+    Repeated,
+    Summary,
+    Sustained,
+)
 
 NOT_PROFILED = "queue"  # its API does not install the profiler: no profile section expected
 SECTION_EXPERIMENT = {  # which experiment of run.json produces each section of an architecture's summary
@@ -21,6 +29,10 @@ SECTION_EXPERIMENT = {  # which experiment of run.json produces each section of 
     "time_split": "timeit",
     "profile": "profile",
 }
+SPREAD_NOTE = (
+    "A number with a range was measured several times (BENCH_REPEATS), each time as a separate short phase: "
+    "the median, then (min–max, n). Two runs differ only where their ranges do not overlap."
+)
 QUEUE_NOTE = (
     "For the queue, every latency is end-to-end — from the submit to the moment the client has "
     "the result, polling included — and every throughput is completed tasks per second."
@@ -88,7 +100,7 @@ Cell = Callable[[ArchitectureSummary], str]
 
 def headline_table(archs: dict[str, ArchitectureSummary]) -> Table:
     rows: list[tuple[str, Cell]] = [
-        ("p50 at 1 user", lambda a: ms(a.one_user.p50_ms if a.one_user else None)),
+        ("p50 at 1 user", _p50),
         ("p95 at 1 user", lambda a: ms(a.one_user.p95_ms if a.one_user else None)),
         ("p99 at 1 user", lambda a: ms(a.one_user.p99_ms if a.one_user else None)),
         ("ideal p50 (model calls alone)", lambda a: ms(a.ideal.p50_ms if a.ideal else None)),
@@ -99,12 +111,14 @@ def headline_table(archs: dict[str, ArchitectureSummary]) -> Table:
         ("timeit mean (sequential)", lambda a: ms(a.timeit.mean_ms if a.timeit else None)),
         ("breaking point", lambda a: users_rps(a.ramp.breaking_point if a.ramp else None, "none")),
         ("last good step", lambda a: users_rps(a.ramp.last_good if a.ramp else None, DASH)),
-        ("max sustained (at the breaking point)", lambda a: users_rps(a.sustained, DASH)),
+        ("max sustained (at the breaking point)", _sustained),
         ("capacity (ramp's highest throughput)", lambda a: users_rps(a.ramp.peak if a.ramp else None, DASH)),
+        ("server CPU per request", _cpu),
         (
-            "server CPU per request",
-            lambda a: number(a.sustained.server_cpu_ms_per_request if a.sustained else None, ".2f", "ms"),
+            "  the same, × the CPU micro-benchmark",
+            lambda a: number(a.sustained.server_cpu_per_request_calibrated if a.sustained else None, ".1f"),
         ),
+        ("open loop: highest rate with p99 under the limit", _open_loop),
         ("failures at 1 user", lambda a: _failures(a.one_user)),
         ("failures, sustained", lambda a: share(a.sustained.failure_ratio if a.sustained else None)),
         ("failures under stress", lambda a: share(a.stress.failure_ratio if a.stress else None)),
@@ -135,3 +149,41 @@ def _flag_count(data: ArchitectureSummary) -> str:
     if data.saturation is None:
         return DASH
     return str(len(data.saturation.flags)) if data.saturation.flags else "none"
+
+
+def _repeated(value: Repeated | None) -> Repeated | None:
+    return value if value is not None and value.n > 1 else None
+
+
+def _p50(data: ArchitectureSummary) -> str:
+    repeated = _repeated(data.repeats.one_user_p50_ms if data.repeats else None)
+    if repeated is not None:
+        return spread(repeated.median, repeated.min, repeated.max, repeated.n, ".1f", "ms")
+    return ms(data.one_user.p50_ms if data.one_user else None)
+
+
+def _sustained(data: ArchitectureSummary) -> str:
+    repeated = _repeated(data.repeats.sustained_rps if data.repeats else None)
+    if repeated is None or data.sustained is None or data.sustained.users is None:
+        return users_rps(data.sustained, DASH)
+    return f"{data.sustained.users} users, " + spread(
+        repeated.median, repeated.min, repeated.max, repeated.n, ".1f", "req/s"
+    )
+
+
+def _cpu(data: ArchitectureSummary) -> str:
+    repeated = _repeated(data.repeats.server_cpu_ms_per_request if data.repeats else None)
+    if repeated is not None:
+        return spread(repeated.median, repeated.min, repeated.max, repeated.n, ".2f", "ms")
+    return number(data.sustained.server_cpu_ms_per_request if data.sustained else None, ".2f", "ms")
+
+
+def _open_loop(data: ArchitectureSummary) -> str:
+    if data.openloop is None:
+        return DASH
+    limit = f" (p99 < {ms(data.openloop.p99_limit_ms)})"
+    repeated = _repeated(data.repeats.openloop_max_rate_rps if data.repeats else None)
+    if repeated is not None:
+        return spread(repeated.median, repeated.min, repeated.max, repeated.n, ".0f", "req/s") + limit
+    best = data.openloop.max_rate_under_limit_rps
+    return (rps(best) if best is not None else "none") + limit

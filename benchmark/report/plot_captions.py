@@ -13,6 +13,8 @@ PLOT_CAPTIONS = {
     "fanout": "p50 at one user and req/s against the model calls per request; dashed: the ideal p50 (sum of "
     "the calls for sequential calls, their maximum for concurrent ones).",
     "queue_depth": "Tasks waiting in the broker (sampled from it) during each load phase of the queue.",
+    "openloop": "Open loop: p99 (solid) and p50 (dashed) from each request's scheduled send time against the "
+    "offered rate; dotted: each architecture's p99 limit; hollow: rates the generator could not hold.",
     "burst": "Burst: results available over time (tasks submitted at once; sync and async: the same requests "
     "at once) and the queue's depth, per worker concurrency.",
 }

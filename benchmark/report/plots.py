@@ -16,6 +16,7 @@ from benchmark.analysis.raw import MACHINE
 from benchmark.analysis.series import CpuSeries, RunSeries
 from benchmark.report.figures import color, linspace, nan_if_none, save
 from benchmark.report.plots_attribution import plot_fanout, plot_waterfall
+from benchmark.report.plots_openloop import plot_openloop
 from benchmark.report.plots_queue import plot_burst, plot_queue_depth
 from benchmark.stats import percentiles
 from benchmark.summary import ArchitectureSummary, Ramp, Summary, TimeSplit
@@ -39,6 +40,7 @@ def plot_all(
     plotters: dict[str, Callable[[], Path | None]] = {
         "ramp": lambda: plot_ramp(summary.architectures, out_dir),
         "time_split": lambda: plot_time_split(summary.architectures, out_dir),
+        "openloop": lambda: plot_openloop(summary.architectures, out_dir),
         "waterfall": lambda: plot_waterfall(summary.attribution, out_dir),
         "fanout": lambda: plot_fanout(summary.attribution, out_dir),
     }
@@ -49,6 +51,7 @@ def plot_all(
             "ramp": plotters["ramp"],
             "cpu": lambda: plot_cpu(raw.sustained_cpu, out_dir),
             "time_split": plotters["time_split"],
+            "openloop": plotters["openloop"],
             "waterfall": plotters["waterfall"],
             "fanout": plotters["fanout"],
             "queue_depth": lambda: plot_queue_depth(raw.queue_depth, out_dir),

@@ -92,7 +92,8 @@ def test_the_report_of_the_v1_sample_builds_from_its_summary(sample_copy: Path) 
     assert "Plots that could not be drawn" not in markdown
     original = (SAMPLE / "report.md").read_text(encoding="utf-8")
     headline = original[original.index("## Headline") : original.index("## Latency at one user")]
-    assert headline in markdown  # the numbers are the ones of the run's own report
+    rows = [line for line in headline.splitlines() if line.startswith("| ")]
+    assert rows and all(row in markdown for row in rows)  # the numbers are the ones of the run's own report
 
 
 def test_an_unknown_schema_version_fails_naming_it(sample_copy: Path) -> None:
