@@ -10,9 +10,9 @@ from typing import Any
 
 from benchmark.analysis import load_summary
 from benchmark.report.blocks import Block, Bullets, Heading, Paragraph, Table, render_html, render_markdown
-from benchmark.report.format import DASH, yes_no
+from benchmark.report.format import DASH, spread, yes_no
 from benchmark.report.headline import missing_sections
-from benchmark.summary import ArchitectureSummary, Environment, Gap, GapAt, Summary
+from benchmark.summary import ArchitectureSummary, Environment, Gap, GapAt, Repeated, Summary
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class Metric:
     lower_is_better: bool = True
     scale: float = 1.0
     judged: bool = True  # False: a difference is neither better nor worse (e.g. the ideal latency)
+    # the metric's repetitions (BENCH_REPEATS): then the median is compared, and a difference within
+    # the runs' spread is "within noise"
+    repeated: Callable[[ArchitectureSummary], Repeated | None] | None = None
 
 
 def _arch_metric(label: str, value: Callable[[ArchitectureSummary], float | None], **options: Any) -> Metric:
@@ -31,7 +34,11 @@ def _arch_metric(label: str, value: Callable[[ArchitectureSummary], float | None
 
 
 METRICS = (
-    _arch_metric("p50 at 1 user", lambda a: a.one_user.p50_ms if a.one_user else None),
+    _arch_metric(
+        "p50 at 1 user",
+        lambda a: a.one_user.p50_ms if a.one_user else None,
+        repeated=lambda a: a.repeats.one_user_p50_ms if a.repeats else None,
+    ),
     _arch_metric("p95 at 1 user", lambda a: a.one_user.p95_ms if a.one_user else None),
     _arch_metric("p99 at 1 user", lambda a: a.one_user.p99_ms if a.one_user else None),
     _arch_metric("ideal p50", lambda a: a.ideal.p50_ms if a.ideal else None, judged=False),
@@ -61,11 +68,26 @@ METRICS = (
         lambda a: a.sustained.rps if a.sustained else None,
         unit="req/s",
         lower_is_better=False,
+        repeated=lambda a: a.repeats.sustained_rps if a.repeats else None,
     ),
     _arch_metric(
         "server CPU per request",
         lambda a: a.sustained.server_cpu_ms_per_request if a.sustained else None,
         spec=".2f",
+        repeated=lambda a: a.repeats.server_cpu_ms_per_request if a.repeats else None,
+    ),
+    _arch_metric(
+        "server CPU per request, × the CPU micro-benchmark",
+        lambda a: a.sustained.server_cpu_per_request_calibrated if a.sustained else None,
+        unit="×",
+    ),
+    _arch_metric(
+        "open loop: highest rate with p99 under the limit",
+        lambda a: a.openloop.max_rate_under_limit_rps if a.openloop else None,
+        spec=".0f",
+        unit="req/s",
+        lower_is_better=False,
+        repeated=lambda a: a.repeats.openloop_max_rate_rps if a.repeats else None,
     ),
     _arch_metric(
         "failures, sustained",
@@ -138,7 +160,9 @@ def comparison_blocks(a: Summary, b: Summary) -> list[Block]:
         Heading(1, f"scoring-bench comparison: {a.run_id} vs {b.run_id}"),
         Paragraph(
             f"Run A is {a.run_id} ({_state(a)}), run B is {b.run_id} ({_state(b)}). "
-            "Δ is run B's change relative to run A; the last column says whether that is better or worse."
+            "Δ is run B's change relative to run A; the last column says whether that is better or worse. "
+            "A metric measured several times shows its median and (min–max, n); when the two runs' ranges "
+            "overlap, the difference is no larger than their spread: within noise."
         ),
         Heading(2, "Headline metrics"),
         metrics_table(a, b),
@@ -167,6 +191,10 @@ def metrics_table(a: Summary, b: Summary) -> Table:
     for arch in archs:
         side_a, side_b = a.architectures.get(arch), b.architectures.get(arch)
         for metric in METRICS:
+            spread_a, spread_b = _spread(side_a, metric), _spread(side_b, metric)
+            if spread_a is not None and spread_b is not None:
+                rows.append([arch, metric.label, *_repeated_row(spread_a, spread_b, metric)])
+                continue
             value_a, value_b = _value(side_a, metric), _value(side_b, metric)
             if value_a is None and value_b is None:
                 continue
@@ -184,6 +212,32 @@ def metrics_table(a: Summary, b: Summary) -> Table:
             rows.append([arch, "recovered after stress", *recovered, DASH, DASH])
     header = ["architecture", "metric", f"A: {a.run_id}", f"B: {b.run_id}", "Δ", "B vs A"]
     return Table(header, rows, text_columns=2)
+
+
+def within_noise(a: Repeated, b: Repeated) -> bool:
+    """Whether two repeated measurements' min–max ranges overlap: then their difference is not larger
+    than their spread, and the runs cannot be told apart on it."""
+    if a.min is None or a.max is None or b.min is None or b.max is None:
+        return False
+    return a.min <= b.max and b.min <= a.max
+
+
+def _spread(data: ArchitectureSummary | None, metric: Metric) -> Repeated | None:
+    """The metric's repetitions in a run, when it has more than one."""
+    found = metric.repeated(data) if data is not None and metric.repeated is not None else None
+    return found if found is not None and found.n > 1 and found.median is not None else None
+
+
+def _repeated_row(a: Repeated, b: Repeated, metric: Metric) -> list[str]:
+    """Medians with their range, Δ of the medians, and "within noise" unless the ranges are apart."""
+    delta, verdict = _change(a.median, b.median, metric)
+    if within_noise(a, b):
+        verdict = "within noise"
+    return [_format_spread(a, metric), _format_spread(b, metric), delta, verdict]
+
+
+def _format_spread(value: Repeated, metric: Metric) -> str:
+    return spread(value.median, value.min, value.max, value.n, metric.spec, metric.unit)
 
 
 def _recovered(data: ArchitectureSummary | None) -> bool | None:

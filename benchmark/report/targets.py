@@ -10,7 +10,8 @@ from benchmark.targets import check_targets
 VERDICT = {True: "met", False: "missed", None: "-"}
 INTRO = (
     "The targets of the default stack on a 2-core machine with everything on it, set before "
-    "measuring; a missed target is a finding, not a failure of the run."
+    "measuring; a missed target is a finding, not a failure of the run. A repeated measurement is judged "
+    "by its median; a throughput's limit is scaled by this machine's speed (its calibration)."
 )
 
 
@@ -20,7 +21,7 @@ def target_blocks(summary: Summary) -> list[Block]:
             c.target,
             c.architecture,
             number(c.measured, ".1f", ""),
-            f"{c.limit:g}",
+            f"{c.limit:.4g}",
             VERDICT[c.met] + (f" ({c.note})" if c.note else ""),
         ]
         for c in check_targets(summary)

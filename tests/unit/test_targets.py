@@ -44,3 +44,23 @@ def test_a_missing_measurement_is_not_a_verdict() -> None:
     summary = summary.model_copy(update={"architectures": archs})
     check = next(c for c in check_targets(summary) if c.architecture == "async" and "throughput" in c.target)
     assert check.met is None and check.measured is None
+
+
+def test_a_throughput_target_scales_with_the_machines_speed() -> None:
+    from benchmark.summary import Calibration, Repeated, Repeats
+
+    slow = _summary(2.0, 300.0, 600.0, 9.0)
+    environment = slow.environment.model_copy(update={"calibration": Calibration(cpu_benchmark_us=200.0)})
+    archs = dict(slow.architectures)
+    archs["async"] = archs["async"].model_copy(
+        update={
+            "repeats": Repeats(
+                sustained_rps=Repeated(values=[600.0, 520.0, 610.0], median=600.0, min=520.0, max=610.0, n=3)
+            )
+        }
+    )
+    checks = check_targets(slow.model_copy(update={"environment": environment, "architectures": archs}))
+    by = {(c.architecture, c.target.split()[0]): c for c in checks}
+    assert by[("async", "maximum")].limit == 500.0 and by[("async", "maximum")].met is True  # 1,000 × 100/200
+    assert by[("sync", "maximum")].limit == 225.0 and by[("sync", "maximum")].measured == 300.0
+    assert "× 0.50 for this one's speed" in by[("async", "maximum")].target
