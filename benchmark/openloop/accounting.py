@@ -12,12 +12,14 @@ requests count:
   ``MAX_ERROR_RATIO`` of them does not count in :func:`max_rate_under_limit`.
 - **achieved rate**: valid answers per second of the schedule.
 - **held**: the generator kept the schedule — it issued every scheduled request and its send lag
-  (issued − scheduled) stayed at most ``HOLD_LAG_P99_MS`` at p99. The send lag is the generator's own
-  lateness (a busy event loop), not the wait for a connection; it adds to every corrected latency, so a
-  rate the generator could not hold measures the generator, and is flagged instead of reported as the
-  server's. 5 ms is a tenth of the async stack's ideal latency, and well above what a generator that
-  keeps up shows: uvloop's timers tick in ms, and on the 2-core development machine the send-lag p99 was
-  0.8–1.4 ms from 2,000 to 12,000 req/s against a trivial server (the generator on one core).
+  (issued − scheduled) stayed, at p99, at most ``HOLD_LAG_P99_MS`` or ``HOLD_LAG_SHARE`` of the rate's
+  corrected p99, whichever is larger. The send lag is the generator's own lateness (a busy event loop),
+  not the wait for a connection; it adds to every corrected latency, so a rate the generator could not
+  hold measures the generator, and is flagged instead of reported as the server's. A generator that keeps
+  up shows 0.8–1.4 ms (uvloop's timers tick in ms; 2,000 to 12,000 req/s against a trivial server, the
+  generator on one core of the 2-core development machine). On two cores shared with the stack it is
+  later when the stack saturates the machine: a few ms of lag on a 100 ms p99 is a small part of what
+  is measured, 5 ms on a 10 ms p99 is not — hence the share.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from benchmark.openloop.records import RequestRecord
 from benchmark.summary import OpenLoopRate
 
 HOLD_LAG_P99_MS = 5.0
+HOLD_LAG_SHARE = 0.1
 MAX_ERROR_RATIO = 0.01
 HIGHEST_US = 3_600_000_000  # one hour: anything slower is recorded as one hour
 SIGNIFICANT_DIGITS = 3
@@ -70,11 +73,14 @@ def send_lags_s(records: Iterable[RequestRecord]) -> list[float]:
     return [r.issued_s - r.scheduled_s for r in records if r.issued_s is not None]
 
 
-def held(send_lag_p99_ms: float | None, issued: int, scheduled: int) -> bool | None:
+def held(
+    send_lag_p99_ms: float | None, issued: int, scheduled: int, p99_ms: float | None = None
+) -> bool | None:
     """Whether the generator kept the schedule (see the module's docstring); None without a request."""
     if scheduled == 0 or send_lag_p99_ms is None:
         return None
-    return issued >= scheduled and send_lag_p99_ms <= HOLD_LAG_P99_MS
+    allowed = max(HOLD_LAG_P99_MS, HOLD_LAG_SHARE * (p99_ms or 0.0))
+    return issued >= scheduled and send_lag_p99_ms <= allowed
 
 
 def rate_result(
@@ -91,6 +97,7 @@ def rate_result(
     corrected, uncorrected = histogram(corrected_s(records)), histogram(uncorrected_s(records))
     lags = send_lags_s(records)
     lag_p99 = percentile_ms(histogram(lags), 99.0) if lags else None
+    p99 = percentile_ms(corrected, 99.0)
     return OpenLoopRate(
         offered_rps=offered_rps,
         arrivals=arrivals,
@@ -101,14 +108,14 @@ def rate_result(
         achieved_rps=valid / duration_s if duration_s > 0 else None,
         p50_ms=percentile_ms(corrected, 50.0),
         p90_ms=percentile_ms(corrected, 90.0),
-        p99_ms=percentile_ms(corrected, 99.0),
+        p99_ms=p99,
         p999_ms=percentile_ms(corrected, 99.9),
         max_ms=max_ms(corrected),
         uncorrected_p50_ms=percentile_ms(uncorrected, 50.0),
         uncorrected_p99_ms=percentile_ms(uncorrected, 99.0),
         uncorrected_max_ms=max_ms(uncorrected),
         send_lag_p99_ms=lag_p99,
-        held=held(lag_p99, len(lags), requests),
+        held=held(lag_p99, len(lags), requests, p99),
     )
 
 

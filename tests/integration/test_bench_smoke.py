@@ -57,6 +57,14 @@ TINY = {
     # The cpu and tail studies run the same measurement with other model settings (unit-tested:
     # tests/unit/test_attribution_report.py; the cpu model in process: tests/apps/).
     "BENCH_ATTRIBUTION_STUDIES": "waterfall,fanout",
+    "BENCH_REPEATS": "2",
+    "BENCH_REPEAT_ONE_USER_S": "2",
+    "BENCH_REPEAT_SUSTAINED_S": "2",
+    "BENCH_OPEN_FRACTIONS": "0.5,1.0",
+    "BENCH_OPEN_STEP_S": "1",
+    "BENCH_CROSSCHECK_S": "1",
+    "BENCH_VERIFY_REQUESTS": "5",
+    "BENCH_CALIBRATION_S": "0.5",
 }
 
 
@@ -102,8 +110,16 @@ def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pyte
     assert improvement and _finite(improvement.percent)
     _check_the_queue(latest, summary)
     _check_the_attribution(summary)
+    _check_what_makes_numbers_trustworthy(summary)
     html = (latest / "report.html").read_text()
-    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 8
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 9  # the open loop's too
+    report = (latest / "report.md").read_text()
+    for heading in (
+        "## Verification before any load",
+        "## Open loop: latency against offered load",
+        "## Cross-check: Locust against an independent generator",
+    ):
+        assert heading in report
     assert not re.search(r'(src|href)="https?://', html)
     assert all(port_is_free("127.0.0.1", port) for port in ports.values())
 
@@ -134,6 +150,23 @@ def _check_the_queue(latest: Path, summary: Summary) -> None:
     report = (latest / "report.md").read_text()
     assert "## The queue: end-to-end latency, depth and worker CPU" in report
     assert "## Burst: many requests at once (seed 000)" in report
+
+
+def _check_what_makes_numbers_trustworthy(summary: Summary) -> None:
+    """The gate, the calibration, the open loop, the repetitions and the cross-check are all there."""
+    assert summary.verification is not None and summary.verification.passed
+    assert [row.architecture for row in summary.verification.rows] == ["sync", "async", "queue"]
+    calibration = summary.environment.calibration if summary.environment else None
+    assert calibration is not None and _finite(calibration.cpu_benchmark_us)
+    for arch, section in summary.architectures.items():
+        assert section.openloop is not None and len(section.openloop.rates) == 2, arch
+        assert all(rate.requests > 0 and _finite(rate.p99_ms) for rate in section.openloop.rates), arch
+        assert section.repeats is not None and section.repeats.sustained_rps is not None, arch
+        assert section.repeats.sustained_rps.n == 2 and section.repeats.one_user_p50_ms is not None, arch
+        assert section.repeats.openloop_max_rate_rps is not None, arch
+        assert len(section.repeats.openloop_max_rate_rps.values) == 2, arch
+        assert section.crosscheck is not None and _finite(section.crosscheck.other_rps), arch
+        assert section.sustained is not None and _finite(section.sustained.server_cpu_per_request_calibrated)
 
 
 def _check_the_attribution(summary: Summary) -> None:

@@ -7,6 +7,7 @@ import pytest
 from benchmark.openloop.accounting import (
     HOLD_LAG_P99_MS,
     closed_loop_stats,
+    held,
     histogram,
     max_rate_under_limit,
     percentile_ms,
@@ -72,6 +73,13 @@ def test_send_lag_p99_and_the_held_flag() -> None:
     assert on_time.send_lag_p99_ms == pytest.approx(1.0, rel=1e-3) and on_time.held is True
     late = rate_result(steady(lag_s=(HOLD_LAG_P99_MS + 5) / 1000), 100, 1.0)
     assert late.send_lag_p99_ms == pytest.approx(HOLD_LAG_P99_MS + 5, rel=1e-3) and late.held is False
+
+
+def test_a_lag_small_against_a_long_p99_still_holds() -> None:
+    assert held(8.0, 100, 100, p99_ms=120.0) is True  # 8 ms ≤ a tenth of 120 ms
+    assert held(8.0, 100, 100, p99_ms=40.0) is False  # 8 ms > 5 ms and > a tenth of 40 ms
+    assert held(4.0, 100, 100, p99_ms=10.0) is True
+    assert held(None, 0, 0) is None
 
 
 def test_a_few_late_sends_below_the_p99_keep_the_rate_held() -> None:
