@@ -26,7 +26,7 @@ from benchmark.attribution import planned_measurements, run_attribution
 from benchmark.burst import planned_bursts, run_burst
 from benchmark.calibration import calibrate
 from benchmark.decisive import focused_rates, p99_limit_ms, sweep_rates
-from benchmark.duration import PAUSE_S, planned_duration_s
+from benchmark.duration import CROSSCHECK_WARMUP_S, PAUSE_S, planned_duration_s
 from benchmark.locust_experiment import PHASES, breaking_users, planned_seconds, run_locust, run_repeat
 from benchmark.openloop.experiment import OpenLoopOptions, run_crosscheck, run_openloop
 from benchmark.profile_experiment import profiled, run_client_profiles, run_service_profiles
@@ -253,7 +253,7 @@ def first_round(
                 run_dir,
                 users,
                 settings.bench_crosscheck_s,
-                settings.bench_warmup_s,
+                CROSSCHECK_WARMUP_S,
                 plan.ticker(f"crosscheck {arch}"),
             )
 

@@ -75,7 +75,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_repeat_one_user_s": 3,
         "bench_repeat_sustained_s": 5,
         "bench_open_step_s": 2,
-        "bench_crosscheck_s": 3,
+        "bench_crosscheck_s": 5,
     },
     # the seed's scale: long steps, long sustained and stress phases
     "full": {
