@@ -275,7 +275,11 @@ class OpenLoop(Model):
 
     p99_limit_ms: float | None = None  # a rate counts while its p99 stays under this
     rates: list[OpenLoopRate] = Field(default_factory=list)
-    max_rate_under_limit_rps: float | None = None  # the highest offered rate whose p99 stays under the limit
+    # the knee: the highest offered rate whose p99 stays under the limit, every rate below it too
+    max_rate_under_limit_rps: float | None = None
+    # where the p99 reaches the limit, interpolated between the knee and the next rate: the headline's
+    # (and the repetitions') number, continuous so runs with other grids compare
+    rate_at_limit_rps: float | None = None
 
 
 class Repeated(Model):
@@ -294,7 +298,7 @@ class Repeats(Model):
     one_user_p50_ms: Repeated | None = None
     sustained_rps: Repeated | None = None
     server_cpu_ms_per_request: Repeated | None = None
-    openloop_max_rate_rps: Repeated | None = None
+    openloop_rate_at_limit_rps: Repeated | None = None
 
 
 class CrossCheck(Model):

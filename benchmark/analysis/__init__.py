@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.analysis.attribution import attribution_section
-from benchmark.analysis.openloop import crosscheck_section, openloop_max_rates, openloop_section
+from benchmark.analysis.openloop import crosscheck_section, openloop_rates_at_limit, openloop_section
 from benchmark.analysis.phases import (
     concurrent_calls,
     generator_peak_in_windows,
@@ -88,7 +88,7 @@ def architecture_summary(
         saturation=saturation_section(run_dir, arch, cores),
         queue=queue_section(run_dir, settings) if arch == "queue" else None,
         openloop=openloop_section(run_dir, arch, limit),
-        repeats=repeats_section(run_dir, arch, settings, openloop_max_rates(run_dir, arch, limit)),
+        repeats=repeats_section(run_dir, arch, settings, openloop_rates_at_limit(run_dir, arch, limit)),
         crosscheck=crosscheck_section(
             run_dir,
             arch,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.analysis.raw import Sample, as_float, csv_rows, read_json, read_resources
-from benchmark.openloop.accounting import closed_loop_stats, max_rate_under_limit, rate_result
+from benchmark.openloop.accounting import closed_loop_stats, max_rate_under_limit, rate_at_limit, rate_result
 from benchmark.openloop.records import (
     CLOSED_CSV,
     CLOSED_JSON,
@@ -99,13 +99,14 @@ def openloop_section(run_dir: Path, arch: str, p99_limit_ms: float | None) -> Op
         p99_limit_ms=p99_limit_ms,
         rates=rates,
         max_rate_under_limit_rps=max_rate_under_limit(rates, p99_limit_ms),
+        rate_at_limit_rps=rate_at_limit(rates, p99_limit_ms),
     )
 
 
-def openloop_max_rates(run_dir: Path, arch: str, p99_limit_ms: float | None) -> list[float | None]:
-    """The highest rate under the limit of each repetition's sweep, in order (None: no rate was)."""
+def openloop_rates_at_limit(run_dir: Path, arch: str, p99_limit_ms: float | None) -> list[float | None]:
+    """The rate at the p99 limit of each repetition's sweep, in order (None: its lowest rate failed)."""
     return [
-        max_rate_under_limit(sweep_rates(run_dir, arch, rep) or [], p99_limit_ms)
+        rate_at_limit(sweep_rates(run_dir, arch, rep) or [], p99_limit_ms)
         for rep in repetitions(run_dir, arch)
     ]
 

@@ -63,12 +63,12 @@ def measurements(
 
 
 def repeats_section(
-    run_dir: Path, arch: str, settings: Settings | None, openloop_max_rates: Sequence[float | None] = ()
+    run_dir: Path, arch: str, settings: Settings | None, openloop_rates_at_limit: Sequence[float | None] = ()
 ) -> Repeats | None:
     """Every decisive measurement of ``arch`` by repetition; None when nothing was measured."""
     measured = measurements(run_dir, arch, settings) if repetitions(run_dir, arch) else []
     anything = any(a is not None or b is not None for a, b in measured) or any(
-        rate is not None for rate in openloop_max_rates
+        rate is not None for rate in openloop_rates_at_limit
     )
     if not anything:
         return None
@@ -78,5 +78,5 @@ def repeats_section(
         one_user_p50_ms=repeated([s.p50_ms if s else None for s in one_user]),
         sustained_rps=repeated([s.rps if s else None for s in sustained]),
         server_cpu_ms_per_request=repeated([s.server_cpu_ms_per_request if s else None for s in sustained]),
-        openloop_max_rate_rps=repeated(list(openloop_max_rates)),
+        openloop_rate_at_limit_rps=repeated(list(openloop_rates_at_limit)),
     )

@@ -131,11 +131,40 @@ def counts(rate: OpenLoopRate, p99_limit_ms: float) -> bool:
 
 
 def max_rate_under_limit(rates: Iterable[OpenLoopRate], p99_limit_ms: float | None) -> float | None:
-    """The highest offered rate whose corrected p99 stays under ``p99_limit_ms``, that the generator held,
-    with at most 1 % errors; None when none does (or there is no limit)."""
+    """The highest offered rate of the sweep's lower part that counts (:func:`counts`): from the lowest
+    rate up, until the first that does not (the knee; a higher rate that happens to pass again past it is
+    noise, not capacity). None when the lowest does not count (or there is no limit)."""
     if p99_limit_ms is None:
         return None
-    return max((rate.offered_rps for rate in rates if counts(rate, p99_limit_ms)), default=None)
+    best = None
+    for rate in sorted(rates, key=lambda r: r.offered_rps):
+        if not counts(rate, p99_limit_ms):
+            break
+        best = rate.offered_rps
+    return best
+
+
+def rate_at_limit(rates: Iterable[OpenLoopRate], p99_limit_ms: float | None) -> float | None:
+    """The offered rate at which the p99 reaches the limit: between the knee (:func:`max_rate_under_limit`)
+    and the next rate, where the p99 crossed it, by linear interpolation of the p99 against the rate.
+
+    A continuous number, so repetitions and runs whose sweeps offered other rates (fractions of another
+    measured capacity) compare. The knee itself when the next rate failed for another reason (errors, the
+    generator late) or the sweep never crossed the limit (then a lower bound); None when the lowest rate
+    already failed."""
+    ordered = sorted(rates, key=lambda r: r.offered_rps)
+    knee = max_rate_under_limit(ordered, p99_limit_ms)
+    if knee is None or p99_limit_ms is None:
+        return None
+    index = next(i for i, rate in enumerate(ordered) if rate.offered_rps == knee)
+    if index + 1 == len(ordered):
+        return knee
+    below, above = ordered[index], ordered[index + 1]
+    crossed = above.held is True and above.errors <= MAX_ERROR_RATIO * above.requests
+    if not crossed or below.p99_ms is None or above.p99_ms is None or above.p99_ms <= below.p99_ms:
+        return knee
+    share = (p99_limit_ms - below.p99_ms) / (above.p99_ms - below.p99_ms)
+    return below.offered_rps + min(max(share, 0.0), 1.0) * (above.offered_rps - below.offered_rps)
 
 
 @dataclass(frozen=True)

@@ -139,12 +139,17 @@ def openloop_sentences(sweeps: dict[str, OpenLoop], archs: dict[str, Architectur
     sentences = []
     for arch, sweep in sweeps.items():
         repeats = archs[arch].repeats
-        best = _spread_rps(repeats.openloop_max_rate_rps if repeats else None, sweep.max_rate_under_limit_rps)
+        at_limit = _spread_rps(
+            repeats.openloop_rate_at_limit_rps if repeats else None, sweep.rate_at_limit_rps
+        )
         limit = ms(sweep.p99_limit_ms)
         if sweep.max_rate_under_limit_rps is None:
             sentences.append(f"{arch}: no offered rate kept its p99 under {limit}.")
         else:
-            sentences.append(f"{arch}: the highest offered rate whose p99 stayed under {limit}: {best}.")
+            sentences.append(
+                f"{arch}: every offered rate up to {rps(sweep.max_rate_under_limit_rps)} kept its p99 under "
+                f"{limit}; the p99 reaches the limit at {at_limit} (interpolated to the next rate)."
+            )
         top = sweep.rates[-1]
         if (
             top.p99_ms is not None

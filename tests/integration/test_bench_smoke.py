@@ -163,8 +163,8 @@ def _check_what_makes_numbers_trustworthy(summary: Summary) -> None:
         assert all(rate.requests > 0 and _finite(rate.p99_ms) for rate in section.openloop.rates), arch
         assert section.repeats is not None and section.repeats.sustained_rps is not None, arch
         assert section.repeats.sustained_rps.n == 2 and section.repeats.one_user_p50_ms is not None, arch
-        assert section.repeats.openloop_max_rate_rps is not None, arch
-        assert len(section.repeats.openloop_max_rate_rps.values) == 2, arch
+        assert section.repeats.openloop_rate_at_limit_rps is not None, arch
+        assert len(section.repeats.openloop_rate_at_limit_rps.values) == 2, arch
         assert section.crosscheck is not None and _finite(section.crosscheck.other_rps), arch
         assert section.sustained is not None and _finite(section.sustained.server_cpu_per_request_calibrated)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from benchmark.analysis.openloop import crosscheck_section, openloop_max_rates, openloop_section
+from benchmark.analysis.openloop import crosscheck_section, openloop_rates_at_limit, openloop_section
 from benchmark.openloop.experiment import OpenLoopOptions, run_crosscheck, run_openloop
 from benchmark.openloop.records import COLUMNS
 from benchmark.openloop.schedule import arrival_offsets
@@ -90,7 +90,7 @@ def test_a_sweep_and_a_crosscheck_against_the_stack(tmp_path: Path) -> None:
             assert rate.p50_ms >= rate.uncorrected_p50_ms > 0
             assert rate.send_lag_p99_ms is not None and rate.held is not None
             assert rate.generator_cpu_percent is not None
-        assert len(openloop_max_rates(run_dir, arch, 10_000.0)) == 1
+        assert len(openloop_rates_at_limit(run_dir, arch, 10_000.0)) == 1
 
     check = crosscheck_section(run_dir, "sync", locust_rps=50.0, locust_p50_ms=90.0, locust_cpu_percent=30.0)
     assert check is not None and check.users == 4

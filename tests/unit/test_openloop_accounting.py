@@ -11,6 +11,7 @@ from benchmark.openloop.accounting import (
     histogram,
     max_rate_under_limit,
     percentile_ms,
+    rate_at_limit,
     rate_result,
 )
 from benchmark.openloop.records import RequestRecord, csv_row, no_answer, record_from_row
@@ -128,6 +129,21 @@ def test_max_rate_under_limit_is_the_highest_rate_under_the_p99_limit() -> None:
     assert max_rate_under_limit(rates, 10.0) is None
     assert max_rate_under_limit(rates, None) is None
     assert max_rate_under_limit([], 100.0) is None
+
+
+def test_the_knee_is_where_the_sweep_first_fails() -> None:
+    noisy = [summary(100, 50), summary(200, 150), summary(300, 90), summary(400, 300)]
+    assert max_rate_under_limit(noisy, 100.0) == 100  # 300 passing again past the knee is noise
+
+
+def test_the_rate_at_the_limit_interpolates_between_the_knee_and_the_next_rate() -> None:
+    rates = [summary(100, 50), summary(200, 60), summary(400, 160), summary(800, 900)]
+    assert rate_at_limit(rates, 100.0) == pytest.approx(200 + 200 * (100 - 60) / (160 - 60))
+    assert rate_at_limit(rates, 1000.0) == 800  # never crossed: the highest rate, a lower bound
+    assert rate_at_limit(rates, 40.0) is None and rate_at_limit(rates, None) is None
+    late = [summary(100, 50), summary(200, 60), summary(400, 160, held=False)]
+    assert rate_at_limit(late, 100.0) == 200  # the next rate failed for the generator, not the p99
+    assert rate_at_limit([summary(200, 60), summary(100, 50), summary(400, 160)], 100.0) == pytest.approx(280)
 
 
 def test_a_rate_not_held_or_with_more_than_one_percent_errors_does_not_count() -> None:

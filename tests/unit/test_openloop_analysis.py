@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.analysis.openloop import crosscheck_section, openloop_max_rates, openloop_section
+from benchmark.analysis.openloop import crosscheck_section, openloop_rates_at_limit, openloop_section
 from benchmark.openloop.generator import write_json, write_records
 from benchmark.openloop.records import (
     RequestRecord,
@@ -100,12 +100,15 @@ def test_each_rate_of_the_first_repetition(run_dir: Path) -> None:
     assert section.rates[2].p99_ms == pytest.approx(300, rel=1e-3)
     assert [rate.generator_cpu_percent for rate in section.rates] == [20.0, 40.0, 80.0]
     assert section.max_rate_under_limit_rps == 200.0
+    assert section.rate_at_limit_rps == pytest.approx(200 + 200 * (100 - 30) / (300 - 30), rel=1e-3)
 
 
-def test_the_highest_rate_under_the_limit_of_each_repetition(run_dir: Path) -> None:
-    assert openloop_max_rates(run_dir, "sync", 100.0) == [200.0, 100.0]  # rep 1: 2.5 % errors at 200
-    assert openloop_max_rates(run_dir, "sync", 5.0) == [None, None]
-    assert openloop_max_rates(run_dir, "async", 100.0) == []
+def test_the_rate_at_the_limit_of_each_repetition(run_dir: Path) -> None:
+    first, second = openloop_rates_at_limit(run_dir, "sync", 100.0)
+    assert first == pytest.approx(200 + 200 * (100 - 30) / (300 - 30), rel=1e-3)  # the p99 crosses 100 ms
+    assert second == 100.0  # rep 1: 2.5 % errors at 200, so 100 is where it stops (no interpolation)
+    assert openloop_rates_at_limit(run_dir, "sync", 5.0) == [None, None]
+    assert openloop_rates_at_limit(run_dir, "async", 100.0) == []
 
 
 def test_without_a_limit_no_rate_counts(run_dir: Path) -> None:

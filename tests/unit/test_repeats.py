@@ -44,11 +44,13 @@ def test_each_repetition_is_measured_on_its_own(tmp_path: Path) -> None:
     ]
     assert section.sustained_rps.values == [s.rps for s in rps if s]
     assert section.server_cpu_ms_per_request is not None and section.server_cpu_ms_per_request.n == 3
-    assert section.openloop_max_rate_rps is not None and section.openloop_max_rate_rps.median == 390.0
+    assert (
+        section.openloop_rate_at_limit_rps is not None and section.openloop_rate_at_limit_rps.median == 390.0
+    )
 
 
 def test_a_run_without_repetitions_has_one_of_each(tmp_path: Path) -> None:
     run = make_run_folder(tmp_path / "run")
     section = repeats_section(run, "async", None)
     assert section is not None and section.sustained_rps is not None and section.sustained_rps.n == 1
-    assert section.openloop_max_rate_rps is None
+    assert section.openloop_rate_at_limit_rps is None
