@@ -34,12 +34,15 @@ def plot_burst(burst: BurstSeries | None, out_dir: Path) -> Path | None:
         return None
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     done_ax, depth_ax = fig.subplots(1, 2)
+    shades = queue_shades(list(burst.depth) or [k for k in burst.finished if k.startswith("queue")])
     for index, (label, line) in enumerate(burst.finished.items()):
         arch = label.split(" ")[0]
-        style = {"color": color(arch, index)} if arch != "queue" else {}
-        done_ax.step(line.times, line.values, where="post", label=label, linewidth=1.5, **style)
+        tint = shades.get(label) or color(arch, index)
+        done_ax.step(line.times, line.values, where="post", label=label, linewidth=1.5, color=tint)
     for label, line in burst.depth.items():
-        depth_ax.step(line.times, line.values, where="post", label=label, linewidth=1.5)
+        depth_ax.step(
+            line.times, line.values, where="post", label=label, linewidth=1.5, color=shades.get(label)
+        )
     done_ax.set_title("Results available over time")
     done_ax.set_ylabel("results (tasks or answers)")
     depth_ax.set_title("Queue depth (tasks waiting in the broker)")
@@ -53,3 +56,12 @@ def plot_burst(burst: BurstSeries | None, out_dir: Path) -> Path | None:
             ax.legend(fontsize="small")
     fig.suptitle(f"Burst: {burst.tasks} requests at once")
     return save(fig, out_dir, "burst")
+
+
+QUEUE_SHADES = ("#a1d99b", "#74c476", "#41ab5d", "#238b45", "#006d2c", "#00441b")  # light → dark green
+
+
+def queue_shades(labels: list[str]) -> dict[str, str]:
+    """The queue's bursts in greens, darker with more worker slots (sync and async keep their colours,
+    so no queue curve is mistaken for theirs)."""
+    return {label: QUEUE_SHADES[min(i, len(QUEUE_SHADES) - 1)] for i, label in enumerate(labels)}
