@@ -189,7 +189,8 @@ class Sustained(Model):
     p99_ms: float | None = None
     failure_ratio: float | None = None
     server_cpu_ms_per_request: float | None = None
-    # the same in units of the machine's CPU micro-benchmark (calibration): comparable across machines
+    # the CPU per request (the repetitions' median when there are several) in units of the machine's CPU
+    # micro-benchmark (calibration): comparable across machines
     server_cpu_per_request_calibrated: float | None = None
 
 

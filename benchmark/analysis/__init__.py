@@ -49,6 +49,7 @@ from benchmark.summary import (
     Calibration,
     Comparison,
     Environment,
+    Repeated,
     SchemaVersionError,
     Summary,
     Sustained,
@@ -70,10 +71,13 @@ def architecture_summary(
     ideal = ideal_section(settings, arch)
     one_user = one_user_section(run_dir, arch, ideal)
     timeit_rows = read_timeit(run_dir, arch)
-    sustained = calibrated_sustained(
-        sustained_section(run_dir, arch, settings), environment.calibration if environment else None
-    )
     limit = p99_limit_ms(_open_limit(environment), one_user.p99_ms if one_user else None)
+    repeats = repeats_section(run_dir, arch, settings, openloop_rates_at_limit(run_dir, arch, limit))
+    sustained = calibrated_sustained(
+        sustained_section(run_dir, arch, settings),
+        repeats.server_cpu_ms_per_request if repeats else None,
+        environment.calibration if environment else None,
+    )
     one_user_p50 = one_user.p50_ms if one_user else None
     reference_p50 = one_user_p50 if one_user_p50 is not None else (sustained.p50_ms if sustained else None)
     return ArchitectureSummary(
@@ -88,7 +92,7 @@ def architecture_summary(
         saturation=saturation_section(run_dir, arch, cores),
         queue=queue_section(run_dir, settings) if arch == "queue" else None,
         openloop=openloop_section(run_dir, arch, limit),
-        repeats=repeats_section(run_dir, arch, settings, openloop_rates_at_limit(run_dir, arch, limit)),
+        repeats=repeats,
         crosscheck=crosscheck_section(
             run_dir,
             arch,
@@ -99,11 +103,17 @@ def architecture_summary(
     )
 
 
-def calibrated_sustained(sustained: Sustained | None, calibration: Calibration | None) -> Sustained | None:
-    """The sustained section with its CPU per request also in units of the machine's micro-benchmark."""
+def calibrated_sustained(
+    sustained: Sustained | None, repeated: Repeated | None, calibration: Calibration | None
+) -> Sustained | None:
+    """The sustained section with its CPU per request also in units of the machine's micro-benchmark: of
+    the repetitions' median when there are several (as the headline shows the CPU per request)."""
     if sustained is None:
         return None
-    units = calibrated(sustained.server_cpu_ms_per_request, calibration)
+    cpu_ms = (
+        repeated.median if repeated is not None and repeated.n > 1 else sustained.server_cpu_ms_per_request
+    )
+    units = calibrated(cpu_ms, calibration)
     return sustained.model_copy(update={"server_cpu_per_request_calibrated": units})
 
 
