@@ -15,13 +15,13 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.processes import stop, wait
 from benchmark.queue_depth import QueueDepthSampler
 from benchmark.sampler import ResourceSampler
 from benchmark.settings import AUTO, BenchSettings
@@ -165,9 +165,9 @@ def run_phase(
                 run_dir / "resources" / f"{phase}_{arch}.csv", targets, settings.bench_sample_interval_s
             )
             with resources, _depth_sampler(settings, arch, phase, run_dir):
-                _wait(procs[0], planned + GRACE_S, tick)
+                wait(procs[0], planned + GRACE_S, tick)
         finally:
-            _stop(procs)
+            stop(procs)
     if procs[0].returncode not in (0, None):
         raise RuntimeError(f"locust exited with {procs[0].returncode}; see {out / f'{arch}.log'}")
     return out
@@ -189,25 +189,3 @@ def _targets(state: StackState, procs: list[subprocess.Popen[bytes]]) -> Callabl
     fixed["locust"] = [procs[0].pid]  # standalone, or the master
     fixed.update({f"locust-worker-{i}": [p.pid] for i, p in enumerate(procs[1:], start=1)})
     return lambda: fixed
-
-
-def _wait(proc: subprocess.Popen[bytes], timeout: float, tick: Callable[[float], None]) -> None:
-    started = time.monotonic()
-    while proc.poll() is None:
-        elapsed = time.monotonic() - started
-        if elapsed > timeout:
-            raise RuntimeError(f"locust did not finish within {timeout:.0f} s")
-        tick(elapsed)
-        time.sleep(0.25)
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)

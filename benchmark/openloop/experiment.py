@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from benchmark.openloop.records import (
 )
 from benchmark.openloop.schedule import Arrivals
 from benchmark.openloop.wrk import wrk_command, wrk_script
+from benchmark.processes import stop, wait
 from benchmark.sampler import ResourceSampler
 from benchmark.settings import BenchSettings
 from scoring_bench.core.settings import Settings
@@ -41,8 +41,6 @@ from scoring_bench.stack.servers import service
 from scoring_bench.stack.supervisor import StackState
 
 GRACE_S = 60.0  # beyond the planned time (and the last requests' timeout) before a run counts as hung
-STOP_WAIT_S = 10.0
-POLL_S = 0.25
 REQUEST_TIMEOUT_S = 30.0  # a sync or async request not answered by then gets no answer
 
 Tick = Callable[[float], None]
@@ -227,26 +225,4 @@ def started(argv: list[str], stack: Settings, log: IO[bytes]) -> Iterator[subpro
     try:
         yield proc
     finally:
-        stop(proc)
-
-
-def wait(proc: subprocess.Popen[bytes], timeout_s: float, tick: Tick) -> None:
-    began = time.monotonic()
-    while proc.poll() is None:
-        elapsed = time.monotonic() - began
-        if elapsed > timeout_s:
-            raise RuntimeError(f"{proc.args!r} did not finish within {timeout_s:.0f} s")
-        tick(elapsed)
-        time.sleep(POLL_S)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate, then kill if it does not exit; reap it either way."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=STOP_WAIT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STOP_WAIT_S)
+        stop([proc])
