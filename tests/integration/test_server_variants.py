@@ -26,7 +26,7 @@ def test_meinheld_workers_requests_client_and_plain_asyncio(tmp_path: Path) -> N
         sync = stack.post("scoring-sync", SEED_BODY)
         assert sync.headers["Server"].startswith("meinheld")
         async_ = stack.post("scoring-async", SEED_BODY)
-        assert sync.status_code == async_.status_code == 200
+        assert sync.status_code == async_.status_code == 200, (sync.text, async_.text)
         assert sync.json()["detail"] == async_.json()["detail"]
         assert stack.post("scoring-sync", data=b"[1e999]").status_code == 422
         assert stack.post("scoring-sync", data=b"[" + b"1," * 600_000 + b"1]").status_code == 413
@@ -45,7 +45,7 @@ def test_seed_faithful_preset_starts_and_agrees(tmp_path: Path) -> None:
     with start_stack(settings) as stack:
         sync = stack.post("scoring-sync", SEED_BODY)
         async_ = stack.post("scoring-async", SEED_BODY)
-        assert sync.status_code == async_.status_code == 200
+        assert sync.status_code == async_.status_code == 200, (sync.text, async_.text)
         assert sync.headers["Server"].startswith("meinheld")
         assert sync.json()["detail"] == async_.json()["detail"]
         for name in ("scoring-sync", "scoring-async"):
