@@ -40,6 +40,10 @@ def test_seed_faithful_preset_starts_and_agrees(tmp_path: Path) -> None:
         model_sync_workers=2,
         scoring_async_workers=2,
         model_async_workers=1,
+        # A new client per request, in a worker that has not served yet, on two busy cores: its first
+        # connect (httpx sets up its transport then) can take longer than the default 0.5 s. This test
+        # is about the preset starting and agreeing; the timeouts are tested in tests/apps/.
+        model_connect_timeout_s=2.0,
     )
     assert settings.http_client_lifetime == "request" and settings.async_redis_client == "blocking"
     with start_stack(settings) as stack:
