@@ -148,30 +148,46 @@ def run_crosscheck(
     """``users`` closed loops of the generator for ``warmup_s + duration_s``, then (sync and async, when
     wrk is on PATH) wrk with ``users`` connections for ``duration_s``; returns ``crosscheck/<arch>``."""
     folder = crosscheck_dir(run_dir, arch)
-    folder.mkdir(parents=True, exist_ok=True)
     stack = settings.stack_settings()
     url = target_url(stack, arch)
-    timeout = settings.bench_queue_timeout_s if arch == "queue" else REQUEST_TIMEOUT_S
-    closed = generator_command(
-        "closed",
-        arch,
-        url,
-        folder,
-        stack.num_entities,
-        *("--users", str(users), "--duration-s", f"{duration_s:g}", "--warmup-s", f"{warmup_s:g}"),
-        *("--timeout-s", f"{timeout:g}", "--poll-wait-ms", str(settings.bench_queue_poll_wait_ms)),
-    )
     wrk = shutil.which(WRK) if arch != "queue" else None
     targets = Sampled(state)
-    limit = warmup_s + duration_s + timeout + QUEUE_SLACK_S + GRACE_S
     with ResourceSampler(crosscheck_resources(run_dir, arch), targets, settings.bench_sample_interval_s):
-        run_process(closed, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)
+        closed_loop(settings, arch, folder, users, duration_s, warmup_s, tick, targets)
         if wrk is not None:
             script = folder / WRK_LUA
             script.write_text(wrk_script(bodies(stack.num_entities, 1)[0]))
             argv = wrk_command(wrk, url, users, duration_s, str(script))
             run_process(argv, stack, folder / WRK_TXT, duration_s + GRACE_S, tick, targets, WRK)
     return folder
+
+
+def closed_loop(
+    settings: BenchSettings,
+    arch: str,
+    folder: Path,
+    users: int,
+    duration_s: float,
+    warmup_s: float,
+    tick: Tick,
+    targets: Sampled,
+) -> None:
+    """``users`` closed loops of the generator process for ``warmup_s + duration_s``, its files in
+    ``folder`` (``closed.json``, ``closed.csv``; :mod:`benchmark.openloop.records`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stack = settings.stack_settings()
+    timeout = settings.bench_queue_timeout_s if arch == "queue" else REQUEST_TIMEOUT_S
+    argv = generator_command(
+        "closed",
+        arch,
+        target_url(stack, arch),
+        folder,
+        stack.num_entities,
+        *("--users", str(users), "--duration-s", f"{duration_s:g}", "--warmup-s", f"{warmup_s:g}"),
+        *("--timeout-s", f"{timeout:g}", "--poll-wait-ms", str(settings.bench_queue_poll_wait_ms)),
+    )
+    limit = warmup_s + duration_s + timeout + QUEUE_SLACK_S + GRACE_S
+    run_process(argv, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)
 
 
 class Sampled:
