@@ -46,6 +46,7 @@ SLEEP_S = 0.045  # a model call's typical wait
 SLEEPS = 50
 BUSY_PERCENT = 10.0  # of one core, by processes that are not the run's
 STEAL_PERCENT = 2.0  # of the machine's CPU time (why: the module docstring)
+DRIFT_PERCENT = 5.0  # change of one core's speed between the start and the end of the measurements
 # Linux counts guest time inside user and nice: left out of the total so it is not counted twice.
 NOT_IN_TOTAL = frozenset({"guest", "guest_nice"})
 
@@ -128,6 +129,28 @@ def calibration_warnings(
             "run will lose more"
         )
     return warnings
+
+
+def speed_drift_percent(before: Calibration | None, after: Calibration | None) -> float | None:
+    """How much longer (+) or shorter (−) the micro-benchmark took after the measurements, in %."""
+    if before is None or after is None or not before.cpu_benchmark_us or after.cpu_benchmark_us is None:
+        return None
+    return 100.0 * (after.cpu_benchmark_us / before.cpu_benchmark_us - 1.0)
+
+
+def drift_warning(before: Calibration | None, after: Calibration | None) -> str | None:
+    """A warning when one core's speed moved by more than :data:`DRIFT_PERCENT` during the run: then
+    the machine, not only the stack, changed between the first and the last measurement, and two runs
+    (or two architectures measured at different times) differ by that much for no reason of theirs."""
+    drift = speed_drift_percent(before, after)
+    if drift is None or abs(drift) <= DRIFT_PERCENT:
+        return None
+    slower = "slower" if drift > 0 else "faster"
+    return (
+        f"the machine got {abs(drift):.0f}% {slower} during the run (the CPU micro-benchmark before "
+        f"and after the measurements; warning above {DRIFT_PERCENT:g}%): differences of that size between "
+        "repetitions, architectures or runs may be the machine's"
+    )
 
 
 def calibrated(cpu_ms: float | None, calibration: Calibration | None) -> float | None:

@@ -33,7 +33,7 @@ def sweep_s(rates: int, step_s: float) -> float:
 def planned_duration_s(s: BenchSettings) -> float:
     """The run's expected length in seconds."""
     archs, experiments = len(s.architectures), s.experiments
-    total = s.bench_calibration_s + CALIBRATION_S + STACK_S
+    total = 2 * (s.bench_calibration_s + CALIBRATION_S) + STACK_S  # before the run and after the main stack
     total += archs * s.bench_verify_requests * REQUEST_S
     if "profile" in experiments:
         per_mode = len(profiled(s)) * s.bench_profile_requests * REQUEST_S / s.bench_profile_concurrency

@@ -24,7 +24,7 @@ from benchmark.analysis.openloop import openloop_section
 from benchmark.analysis.phases import one_user_section, ramp_section
 from benchmark.attribution import planned_measurements, run_attribution
 from benchmark.burst import planned_bursts, run_burst
-from benchmark.calibration import calibrate
+from benchmark.calibration import calibrate, drift_warning
 from benchmark.decisive import focused_rates, p99_limit_ms, sweep_rates
 from benchmark.duration import CROSSCHECK_WARMUP_S, PAUSE_S, planned_duration_s
 from benchmark.locust_experiment import PHASES, breaking_users, planned_seconds, run_locust, run_repeat
@@ -160,6 +160,20 @@ def measure_machine(settings: BenchSettings, console: Console) -> Calibration:
     for warning in calibration.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     return calibration
+
+
+def measure_machine_again(settings: BenchSettings, run_dir: Path, console: Console) -> None:
+    """The calibration once more, when the main stack's measurements are over: ``environment.json``'s
+    ``calibration_after``; the report warns when one core's speed drifted meanwhile."""
+    path = run_dir / "environment.json"
+    environment = json.loads(path.read_text())
+    console.print("calibrating the machine again (did its speed drift during the measurements?) …")
+    after = calibrate(settings.bench_calibration_s)
+    environment["calibration_after"] = after.model_dump(mode="json")
+    path.write_text(json.dumps(environment, indent=2))
+    warning = drift_warning(Calibration.model_validate(environment["calibration"]), after)
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def verify(settings: BenchSettings, run_dir: Path, plan: Plan, console: Console) -> None:
@@ -310,6 +324,8 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                 for rep in range(2, settings.bench_repeats + 1):  # interleaved: drift hits every architecture
                     for arch in settings.architectures:
                         repetition(settings, state, arch, run_dir, rep, plan, record, console)
+            with step(record, "calibration after", console):
+                measure_machine_again(settings, run_dir, console)
             if "burst" in settings.experiments:  # a stack per worker concurrency: after the main one stopped
                 with step(record, "burst", console):
                     run_burst(settings, run_dir, plan.advancer("burst"), console.log)

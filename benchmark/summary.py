@@ -99,6 +99,8 @@ class Environment(Model):
     settings: dict[str, Any] | None = None  # the stack's settings (scoring_bench.core.settings.Settings)
     bench: dict[str, Any] | None = None  # the benchmark's knobs (benchmark.settings.BenchSettings)
     calibration: Calibration | None = None
+    # measured again when the main stack's measurements ended: did the machine's speed drift meanwhile?
+    calibration_after: Calibration | None = None
 
 
 # --------------------------------------------------------------------------- one architecture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmark.calibration import drift_warning, speed_drift_percent
 from benchmark.report.blocks import Block, Bullets, Heading, Image, Paragraph, Table
 from benchmark.report.format import DASH, ms, number, rps, spread, whole_percent, yes_no
 from benchmark.report.plot_captions import PLOT_CAPTIONS
@@ -257,9 +258,20 @@ def calibration_lines(environment: Environment | None) -> list[str]:
         f"{number(calibration.other_cpu_percent, '.0f', '%')} of one core"
         + (f" (busiest: {calibration.busiest_other})" if calibration.busiest_other else ""),
     ]
-    return lines + [f"⚠ {warning}" for warning in calibration.warnings]
+    after = environment.calibration_after if environment else None
+    if after is not None:
+        drift = speed_drift_percent(calibration, after)
+        lines.append(
+            f"after the measurements: CPU speed {number(after.cpu_benchmark_us, '.0f', 'µs')} "
+            f"({number(drift, '+.1f', '%')} against before), "
+            f"CPU steal {number(after.steal_percent, '.1f', '%')}"
+        )
+    return lines + [f"⚠ {warning}" for warning in calibration_warnings(environment)]
 
 
 def calibration_warnings(environment: Environment | None) -> list[str]:
     calibration: Calibration | None = environment.calibration if environment else None
-    return list(calibration.warnings) if calibration else []
+    if calibration is None or environment is None:
+        return []
+    drift = drift_warning(calibration, environment.calibration_after)
+    return list(calibration.warnings) + ([drift] if drift else [])

@@ -161,6 +161,8 @@ def _check_what_makes_numbers_trustworthy(summary: Summary) -> None:
     assert [row.architecture for row in summary.verification.rows] == ["sync", "async", "queue"]
     calibration = summary.environment.calibration if summary.environment else None
     assert calibration is not None and _finite(calibration.cpu_benchmark_us)
+    after = summary.environment.calibration_after if summary.environment else None
+    assert after is not None and _finite(after.cpu_benchmark_us)
     for arch, section in summary.architectures.items():
         assert section.openloop is not None and len(section.openloop.rates) == 2, arch
         assert all(rate.requests > 0 and _finite(rate.p99_ms) for rate in section.openloop.rates), arch

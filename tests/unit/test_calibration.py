@@ -9,6 +9,7 @@ import pytest
 
 from benchmark.calibration import (
     BUSY_PERCENT,
+    DRIFT_PERCENT,
     STEAL_PERCENT,
     ProcessCpu,
     busiest,
@@ -16,9 +17,11 @@ from benchmark.calibration import (
     calibrated,
     calibration_warnings,
     cpu_use,
+    drift_warning,
     median,
     overshoot_ms,
     per_loop_us,
+    speed_drift_percent,
     steal_percent,
 )
 from benchmark.summary import Calibration
@@ -114,3 +117,29 @@ def test_a_short_calibration_gives_finite_numbers() -> None:
     assert result.check_s is not None and result.check_s >= 1.0
     assert result.steal_percent is None or math.isfinite(result.steal_percent)
     assert "sum(range(10000))" in result.cpu_benchmark
+
+
+def test_a_speed_drift_beyond_the_threshold_is_warned_about() -> None:
+    before = Calibration(cpu_benchmark_us=100.0)
+    assert speed_drift_percent(before, Calibration(cpu_benchmark_us=103.0)) == pytest.approx(3.0)
+    assert drift_warning(before, Calibration(cpu_benchmark_us=99.9 + DRIFT_PERCENT)) is None
+    slower = drift_warning(before, Calibration(cpu_benchmark_us=108.0))
+    assert slower is not None and "8% slower" in slower
+    faster = drift_warning(before, Calibration(cpu_benchmark_us=90.0))
+    assert faster is not None and "10% faster" in faster
+    assert speed_drift_percent(before, None) is None and drift_warning(Calibration(), before) is None
+
+
+def test_the_machine_section_shows_the_calibration_after_and_warns_of_a_drift() -> None:
+    from benchmark.report.trust import calibration_lines
+    from benchmark.report.trust import calibration_warnings as report_warnings
+    from benchmark.summary import Environment
+
+    before = Calibration(cpu_benchmark_us=100.0)
+    after = Calibration(cpu_benchmark_us=112.0, steal_percent=0.5)
+    environment = Environment(calibration=before, calibration_after=after)
+    lines = calibration_lines(environment)
+    assert any(line.startswith("after the measurements") and "+12.0 %" in line for line in lines)
+    (warning,) = report_warnings(environment)
+    assert "12% slower" in warning and any(warning in line for line in lines)
+    assert report_warnings(Environment(calibration=before)) == []
