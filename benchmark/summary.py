@@ -10,7 +10,8 @@ Versions: 2 is the first version defined by these models; version 1 files (writt
 ``benchmark/analysis.py``) have the same shape and load as they are. 3 adds what makes a number
 trustworthy: the open-loop sweep, the repetitions of the headline measurements and their spread, the
 verification gate, the machine's calibration and the independent cross-check; versions 1 and 2 load
-with those sections absent (None).
+with those sections absent (None). 4 adds the soak (``soak``: growth per process, the first and last
+minute's p99); older versions load with it None.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 SUMMARY_FILE = "summary.json"
 
 
@@ -530,6 +531,76 @@ class Verification(Model):
         return not self.problems and all(row.passed for row in self.rows)
 
 
+# --------------------------------------------------------------------------- the soak
+
+
+class SoakGrowth(Model):
+    """One metric of one process over a soak (benchmark/growth.py): the first and the last window's
+    medians (and the first's maximum), their change in % of the first, the least-squares slope per minute
+    after the warm-up, and whether it held (RSS: grew < 10 %; a count: flat)."""
+
+    first_median: float | None = None
+    first_max: float | None = None
+    last_median: float | None = None
+    change_pct: float | None = None
+    slope_per_min: float | None = None
+    steady: bool | None = None  # None: not judged (a window without samples)
+
+
+class SoakProcess(Model):
+    """One process of a service during one architecture's soak."""
+
+    service: str  # scoring-sync, model-async, queue-worker, redis, ...
+    pid: int
+    process: str = ""  # its name: gunicorn, python, redis-server, ...
+    role: str = ""  # main (the service's own process) or worker (a child of it)
+    samples: int = 0
+    first_s: float | None = None  # its first and last sample, s since the soak's start
+    last_s: float | None = None
+    rss_mb: SoakGrowth = Field(default_factory=SoakGrowth)
+    fds: SoakGrowth = Field(default_factory=SoakGrowth)
+    threads: SoakGrowth = Field(default_factory=SoakGrowth)
+    connections: SoakGrowth = Field(default_factory=SoakGrowth)
+    steady: bool | None = None  # every metric held; False: one grew; None: not judged
+    note: str | None = None  # why it was not judged (started late, exited during the soak)
+
+
+class SoakWindow(Model):
+    """The open-loop latencies (from the scheduled send time) of the requests scheduled in one window."""
+
+    start_s: float  # since the soak's start
+    end_s: float
+    requests: int = 0
+    errors: int = 0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+
+
+class SoakArchitecture(Model):
+    """One architecture's soak: the rate, the load's numbers and every process of its path."""
+
+    rate_rps: float | None = None
+    fraction: float | None = None  # of capacity_rps; None when SOAK_RATE set the rate
+    capacity_rps: float | None = None
+    capacity_source: str | None = None  # set | ramp | probe
+    duration_s: float | None = None
+    warmup_s: float | None = None  # as used: at most half the soak
+    window_s: float | None = None  # as used: at most half of what follows the warm-up
+    sample_interval_s: float | None = None
+    load: OpenLoopRate | None = None  # the whole soak as one open-loop rate
+    first_window: SoakWindow | None = None
+    last_window: SoakWindow | None = None
+    p99_change_pct: float | None = None  # the last window's p99 against the first's
+    minutes: list[SoakWindow] = Field(default_factory=list)  # every window_s from the start
+    processes: list[SoakProcess] = Field(default_factory=list)  # the architecture's path
+    steady: bool | None = None  # every process of its path held
+
+
+class Soak(Model):
+    architectures: dict[str, SoakArchitecture] = Field(default_factory=dict)
+
+
 # --------------------------------------------------------------------------- the summary
 
 
@@ -548,6 +619,7 @@ class Summary(Model):
     attribution: Attribution | None = None
     burst: Burst | None = None
     verification: Verification | None = None
+    soak: Soak | None = None
 
     @field_validator("schema_version")
     @classmethod

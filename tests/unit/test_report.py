@@ -90,7 +90,7 @@ def _requests_in_window(run_dir: Path, phase: str, arch: str) -> tuple[int, floa
 def test_summary_has_schema_version_every_section_and_finite_numbers(
     summary: Summary, summary_json: dict[str, Any]
 ) -> None:
-    assert summary.schema_version == SCHEMA_VERSION == summary_json["schema_version"] == 3
+    assert summary.schema_version == SCHEMA_VERSION == summary_json["schema_version"] == 4
     assert summary.run_id == "20261123-172500" and summary.complete is True
     assert list(summary.architectures) == list(ARCHITECTURES)
     for arch in ARCHITECTURES:

@@ -54,7 +54,7 @@ def _without_nulls(value: Any) -> Any:
 
 def test_a_built_summary_round_trips(run_dir: Path, tmp_path: Path) -> None:
     summary = build_summary(run_dir)
-    assert summary.schema_version == SCHEMA_VERSION == 3
+    assert summary.schema_version == SCHEMA_VERSION == 4
     loaded = Summary.load(summary.write(tmp_path))
     assert loaded == summary
     assert loaded.to_json() == summary.to_json()
