@@ -7,14 +7,15 @@ import asyncio
 
 from fastapi import FastAPI, Request, Response
 
-from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, HEALTH_PATH, index
+from scoring_bench.core import openapi
+from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, HEALTH_PATH, index
 from scoring_bench.core.health import health_response
 from scoring_bench.core.model import LatencySampler, burn_cpu, score
 from scoring_bench.core.schemas import RequestParser, parse_model_id
 from scoring_bench.core.scoring import model_body
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import fastapi_adapter, profiling
-from scoring_bench.service.fastapi_adapter import json_response, openapi_body, read_body
+from scoring_bench.service.fastapi_adapter import json_response, read_body
 
 SERVICE = "model-async"
 
@@ -22,15 +23,11 @@ SERVICE = "model-async"
 def create_app(settings: Settings) -> FastAPI:
     parser = RequestParser(settings.max_features, settings.max_body_bytes)
     latency = LatencySampler(settings)
-    app = fastapi_adapter.create_app(
-        "scoring-bench model API (async)", index(SERVICE, ASYNC_PREDICT_PATH, docs=True), settings
-    )
+    contract = openapi.document("model", "scoring-bench model API (async)", ASYNC_PREDICT_PATH, parser)
+    app = fastapi_adapter.create_app(contract, index(SERVICE, ASYNC_PREDICT_PATH, docs=True), settings)
     profiling.install_fastapi(app, settings, SERVICE)
 
-    @app.post(
-        ASYNC_PREDICT_PATH,
-        openapi_extra=openapi_body(parser.features_adapter.json_schema(), EXAMPLE_FEATURES),
-    )
+    @app.post(ASYNC_PREDICT_PATH)
     async def predict(request: Request, model_id: str | None = None) -> Response:
         features = parser.features(await read_body(request, settings.max_body_bytes))
         mid = parse_model_id(model_id)

@@ -6,6 +6,7 @@ import time
 
 from flask import Flask, Response, request
 
+from scoring_bench.core import openapi
 from scoring_bench.core.endpoints import HEALTH_PATH, SYNC_PREDICT_PATH, index
 from scoring_bench.core.health import health_response
 from scoring_bench.core.model import LatencySampler, burn_cpu, score
@@ -21,7 +22,10 @@ SERVICE = "model-sync"
 def create_app(settings: Settings) -> Flask:
     parser = RequestParser(settings.max_features, settings.max_body_bytes)
     latency = LatencySampler(settings)
-    app = flask_adapter.create_app(__name__, settings, index(SERVICE, SYNC_PREDICT_PATH, docs=False))
+    contract = openapi.document("model", "scoring-bench model API (sync)", SYNC_PREDICT_PATH, parser)
+    app = flask_adapter.create_app(
+        __name__, settings, index(SERVICE, SYNC_PREDICT_PATH, docs=False), contract
+    )
     profiling.install_flask(app, settings, SERVICE)
 
     @app.post(SYNC_PREDICT_PATH)

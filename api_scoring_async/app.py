@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, HEALTH_PATH, index
+from scoring_bench.core import openapi
+from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, HEALTH_PATH, index
 from scoring_bench.core.health import health_response
 from scoring_bench.core.schemas import RequestParser
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import fastapi_adapter, metrics, profiling
-from scoring_bench.service.fastapi_adapter import json_response, openapi_body, read_body
+from scoring_bench.service.fastapi_adapter import json_response, read_body
 from scoring_bench.service.scorer_async import AsyncScorer
 
 SERVICE = "scoring-async"
@@ -29,15 +30,18 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         await scorer.close()
 
+    contract = openapi.document(
+        "scoring", "scoring-bench scoring handler (async)", ASYNC_PREDICT_PATH, parser
+    )
     app = fastapi_adapter.create_app(
-        "scoring-bench scoring handler (async)",
+        contract,
         index(SERVICE, ASYNC_PREDICT_PATH, docs=True),
         settings,
         lifespan,
     )
     profiling.install_fastapi(app, settings, SERVICE)
 
-    @app.post(ASYNC_PREDICT_PATH, openapi_extra=openapi_body(parser.scoring_json_schema(), EXAMPLE_FEATURES))
+    @app.post(ASYNC_PREDICT_PATH)
     async def predict(request: Request) -> Response:
         body, timings = await scorer.score(parser.scoring(await read_body(request, settings.max_body_bytes)))
         if recorder is not None:

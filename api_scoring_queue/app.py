@@ -16,14 +16,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from celery import Celery
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, Request, Response
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from scoring_bench.core import health
+from scoring_bench.core import health, openapi
 from scoring_bench.core.callback_urls import check_callback_url
 from scoring_bench.core.endpoints import (
-    EXAMPLE_FEATURES,
     HEALTH_PATH,
     QUEUE_PREDICT_PATH,
     QUEUE_TASKS_PATH,
@@ -34,7 +33,7 @@ from scoring_bench.core.schemas import RequestParser, ScoreRequest
 from scoring_bench.core.settings import Settings
 from scoring_bench.core.tasks import READY_STATES, is_task_id, new_task_id, parse_wait_ms, task_document
 from scoring_bench.service import fastapi_adapter, metrics
-from scoring_bench.service.fastapi_adapter import json_response, openapi_body, read_body
+from scoring_bench.service.fastapi_adapter import json_response, read_body
 from scoring_bench.service.queue import (
     BROKER_ERRORS,
     SCORE_TASK,
@@ -130,23 +129,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     about = index(SERVICE, QUEUE_PREDICT_PATH, docs=True)
     about["endpoints"]["task"] = f"GET {QUEUE_TASKS_PATH}/{{task_id}}"
-    app = fastapi_adapter.create_app("scoring-bench queue API", about, settings, lifespan)
+    contract = openapi.document(
+        "queue",
+        "scoring-bench queue API",
+        QUEUE_PREDICT_PATH,
+        parser,
+        settings.queue_max_wait_ms,
+        settings.callback_allowed_hosts,
+    )
+    app = fastapi_adapter.create_app(contract, about, settings, lifespan)
     if settings.metrics_enabled:  # queue_depth: the broker's queue length, read at each scrape
         metrics.add_collector("queue_depth", QueueDepthCollector(settings, SERVICE))
-    wait_ms_query = Query(
-        None, description=f"Wait up to this many ms (at most {settings.queue_max_wait_ms}) for the result."
-    )
-    callback_query = Query(
-        None, description="POST the task's document here when it ends (allowlisted hosts only)."
-    )
 
-    @app.post(
-        QUEUE_PREDICT_PATH,
-        status_code=202,
-        openapi_extra=openapi_body(parser.scoring_json_schema(), EXAMPLE_FEATURES),
-    )
+    @app.post(QUEUE_PREDICT_PATH)
     async def predict(
-        request: Request, wait_ms: str | None = wait_ms_query, callback_url: str | None = callback_query
+        request: Request, wait_ms: str | None = None, callback_url: str | None = None
     ) -> Response:
         score_request = parser.scoring(await read_body(request, settings.max_body_bytes))
         wait = parse_wait_ms(wait_ms, settings.queue_max_wait_ms)
@@ -158,7 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
         return json_response(doc, status, {"Location": task_path(task_id)})
 
     @app.get(QUEUE_TASKS_PATH + "/{task_id}")
-    async def task_status(task_id: str, wait_ms: str | None = wait_ms_query) -> Response:
+    async def task_status(task_id: str, wait_ms: str | None = None) -> Response:
         wait = parse_wait_ms(wait_ms, settings.queue_max_wait_ms)
         doc = await queue.document(task_id, wait) if is_task_id(task_id) else None
         if doc is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
+from scoring_bench.core import openapi
 from scoring_bench.core.endpoints import HEALTH_PATH, SYNC_PREDICT_PATH, index
 from scoring_bench.core.health import health_response
 from scoring_bench.core.schemas import RequestParser
@@ -19,7 +20,10 @@ def create_app(settings: Settings) -> Flask:
     parser = RequestParser(settings.max_features, settings.max_body_bytes)
     scorer = SyncScorer(settings)
     recorder = metrics.recorder(settings, SERVICE)
-    app = flask_adapter.create_app(__name__, settings, index(SERVICE, SYNC_PREDICT_PATH, docs=False))
+    contract = openapi.document("scoring", "scoring-bench scoring handler (sync)", SYNC_PREDICT_PATH, parser)
+    app = flask_adapter.create_app(
+        __name__, settings, index(SERVICE, SYNC_PREDICT_PATH, docs=False), contract
+    )
     profiling.install_flask(app, settings, SERVICE)
 
     @app.post(SYNC_PREDICT_PATH)

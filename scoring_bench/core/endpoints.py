@@ -10,6 +10,7 @@ SYNC_PREDICT_PATH = "/api/v1/ml/sync/predict"
 ASYNC_PREDICT_PATH = "/api/v1/ml/async/predict"
 QUEUE_PREDICT_PATH = "/api/v1/ml/queue/predict"
 QUEUE_TASKS_PATH = "/api/v1/ml/queue/tasks"
+OPENAPI_PATH = "/openapi.json"  # every service's contract (scoring_bench.core.openapi)
 EXAMPLE_FEATURES = [5.1, 3.5, 1.4, 0.2]
 
 
@@ -17,6 +18,7 @@ def index(service: str, predict_path: str, docs: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "service": service,
         "endpoints": {"predict": f"POST {predict_path}", "health": f"GET {HEALTH_PATH}"},
+        "openapi": OPENAPI_PATH,
     }
     if docs:
         body["docs"] = "/docs"

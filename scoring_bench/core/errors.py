@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class ScoringError(Exception):
@@ -65,6 +65,15 @@ class QueueUnavailable(ScoringError):
     status, code = 503, "queue_unavailable"
 
 
+class ErrorBody(BaseModel):
+    """The body of every error answer (what :func:`error_body` builds), as published in OpenAPI."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: str = Field(description="A machine-readable code, e.g. invalid_body.")
+    message: str = Field(description="What is wrong, for a person.")
+    details: list[dict[str, Any]] = Field(description="Where and what, e.g. each validation error.")
+
+
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"error": code, "message": message, "details": details or []}
 
@@ -85,5 +94,8 @@ def from_validation_error(exc: ValidationError) -> ScoringError:
 
 def http_error(status: int, description: str) -> dict[str, Any]:
     """Body for a framework-level error (404 route, 405 method, ...)."""
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-    return error_body(codes.get(status, f"http_{status}"), description)
+    return error_body(HTTP_ERROR_CODES.get(status, f"http_{status}"), description)
+
+
+# The codes of the errors the frameworks raise themselves (no route, wrong method, body too large).
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

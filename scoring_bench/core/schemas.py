@@ -8,12 +8,20 @@ on untrusted input.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
-from scoring_bench.core.errors import InvalidBody, InvalidJSON, PayloadTooLarge, from_validation_error
+from scoring_bench.core.errors import (
+    ErrorBody,
+    InvalidBody,
+    InvalidJSON,
+    PayloadTooLarge,
+    from_validation_error,
+)
+from scoring_bench.core.tasks import TASK_ID_PATTERN
 
 # Strict: "5.1" and true are type errors, not numbers; 1e999 (infinite) is refused.
 Feature = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -102,3 +110,51 @@ def parse_model_id(value: str | None) -> int:
     if not value.isdigit() or len(value) > 4:
         raise InvalidBody(f"model_id must be an integer from 0 to 9999, got {value!r}")
     return int(value)
+
+
+# What the services answer: the bodies their handlers build (core.scoring, core.tasks,
+# core.health), as published in each service's OpenAPI document (core.openapi).
+class ModelAnswer(BaseModel):
+    """A model API's answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    detail: float = Field(ge=0.0, le=1.0, description="The model's score, a probability.")
+    model_time_ms: float = Field(ge=0.0, description="The simulated latency it waited (or burned).")
+
+
+class ScoreAnswer(BaseModel):
+    """A scoring handler's answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    detail: float = Field(ge=0.0, le=1.0, description="The mean of the model scores.")
+    entity_id: str = Field(description="The entity whose stored features were used.")
+    scores: list[float] = Field(min_length=1, description="Each model's score, in model order.")
+
+
+class TaskResult(ScoreAnswer):
+    """A finished task's result: the scoring handler's answer and its steps' times."""
+
+    timings: dict[str, float] = Field(description="Milliseconds per step (as in Server-Timing).")
+
+
+TaskStatus = Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]
+
+
+class TaskDocument(BaseModel):
+    """A queued task as the queue API answers it (and a callback receives it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    task_id: str = Field(pattern=TASK_ID_PATTERN)
+    status: TaskStatus
+    result: TaskResult | SkipJsonSchema[None] = Field(None, description="Only when SUCCESS.")
+    error: ErrorBody | SkipJsonSchema[None] = Field(None, description="When FAILURE or RETRY.")
+
+
+class HealthBody(BaseModel):
+    """``GET /api/v1/healthcheck``: a service's status and each dependency's (core.health)."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["OK", "DEGRADED"]
+    dependencies: dict[str, str] | SkipJsonSchema[None] = Field(
+        None, description='"OK", or "DOWN: <why>" / "UNKNOWN: <why>"; absent for a model API.'
+    )

@@ -12,7 +12,8 @@ from scoring_bench.core.errors import InvalidBody
 
 READY_STATES = frozenset({"SUCCESS", "FAILURE"})
 ERROR_STATES = frozenset({"FAILURE", "RETRY"})
-TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TASK_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+TASK_ID = re.compile(TASK_ID_PATTERN)
 
 
 def new_task_id() -> str:

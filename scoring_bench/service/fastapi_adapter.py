@@ -1,8 +1,8 @@
 """What the FastAPI services share: JSON errors, body limits, responses.
 
 Handlers read the raw body and validate it with :mod:`scoring_bench.core.schemas`
-(the same code the Flask services run); the request schema is still declared
-in OpenAPI so ``/docs`` can send requests.
+(the same code the Flask services run); their OpenAPI document is the shared one of
+:mod:`scoring_bench.core.openapi`, so ``/docs`` can send requests.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from scoring_bench.core.endpoints import OPENAPI_PATH
 from scoring_bench.core.errors import InvalidBody, PayloadTooLarge, ScoringError, error_body, http_error
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import metrics
@@ -46,21 +47,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def openapi_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
-    """``openapi_extra`` that documents a JSON request body we parse ourselves."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": schema, "example": example}},
-        }
-    }
-
-
 def create_app(
-    title: str, index: dict[str, Any], settings: Settings, lifespan: Callable[..., Any] | None = None
+    openapi: dict[str, Any],
+    index: dict[str, Any],
+    settings: Settings,
+    lifespan: Callable[..., Any] | None = None,
 ) -> FastAPI:
-    """A FastAPI app answering every error as JSON, with its index page and metrics."""
-    app = FastAPI(title=title, lifespan=lifespan)
+    """A FastAPI app answering every error as JSON, with its index page and metrics.
+
+    Its ``/openapi.json`` (and so ``/docs``) is ``openapi``, the document of
+    scoring_bench.core.openapi that its Flask twin serves too, not one FastAPI derives from the
+    routes: the handlers parse their bodies and parameters themselves, with the shared code."""
+    app = FastAPI(title=openapi["info"]["title"], lifespan=lifespan, openapi_url=OPENAPI_PATH)
+    app.openapi = lambda: openapi  # type: ignore[method-assign]
     install_metrics(app, settings, index["service"])
 
     @app.exception_handler(ScoringError)

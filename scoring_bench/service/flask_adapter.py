@@ -10,6 +10,7 @@ import orjson
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from scoring_bench.core.endpoints import OPENAPI_PATH
 from scoring_bench.core.errors import ScoringError, error_body, http_error
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import metrics
@@ -26,7 +27,10 @@ def read_body() -> bytes:
     return request.get_data(cache=False)
 
 
-def create_app(import_name: str, settings: Settings, index: dict[str, Any]) -> Flask:
+def create_app(import_name: str, settings: Settings, index: dict[str, Any], openapi: dict[str, Any]) -> Flask:
+    """A Flask app answering every error as JSON, with its index page, its OpenAPI document at
+    ``/openapi.json`` (scoring_bench.core.openapi: the same contract as its FastAPI twin) and
+    metrics."""
     app = Flask(import_name)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
 
@@ -50,6 +54,10 @@ def create_app(import_name: str, settings: Settings, index: dict[str, Any]) -> F
     @app.get("/")
     def _index() -> Response:
         return json_response(index)
+
+    @app.get(OPENAPI_PATH)
+    def _openapi() -> Response:
+        return json_response(openapi)
 
     install_metrics(app, settings, index["service"])
     return app

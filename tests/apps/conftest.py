@@ -142,15 +142,20 @@ class Client:
         if self.fastapi:
             self._client.__exit__(*exc)
 
-    def request(self, method: str, path: str, data: bytes | None = None) -> Answer:
+    def response(self, method: str, path: str, data: bytes | None = None) -> Any:
+        """The framework's own response object (httpx's, or werkzeug's TestResponse)."""
         headers = {"Content-Type": "application/json"} if data is not None else {}
         if self.fastapi:
-            resp = self._client.request(method, path, content=data, headers=headers)
+            return self._client.request(method, path, content=data, headers=headers)
+        return self._client.open(path, method=method, data=data, headers=headers)
+
+    def request(self, method: str, path: str, data: bytes | None = None) -> Answer:
+        resp = self.response(method, path, data)
+        if self.fastapi:
             body = (
                 resp.json() if resp.headers.get("content-type", "").startswith("application/json") else None
             )
             return Answer(resp.status_code, body, resp.headers)
-        resp = self._client.open(path, method=method, data=data, headers=headers)
         return Answer(resp.status_code, resp.get_json(silent=True), resp.headers)
 
     def post(

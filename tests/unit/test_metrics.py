@@ -44,9 +44,12 @@ def count(service: str, route: str, status: str, method: str = "GET") -> float:
     return samples("http_request_duration_seconds_count", service).get(key, 0.0)
 
 
+CONTRACT = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {}}
+
+
 def flask_client(service: str, enabled: bool = True) -> Any:
     settings = Settings(metrics_enabled=enabled)
-    app = flask_adapter.create_app(__name__, settings, index(service, "/p", docs=False))
+    app = flask_adapter.create_app(__name__, settings, index(service, "/p", docs=False), CONTRACT)
 
     @app.get("/items/<item_id>")
     def _item(item_id: str) -> Any:
@@ -61,7 +64,7 @@ def flask_client(service: str, enabled: bool = True) -> Any:
 
 def fastapi_client(service: str, enabled: bool = True) -> TestClient:
     settings = Settings(metrics_enabled=enabled)
-    app = fastapi_adapter.create_app("t", index(service, "/p", docs=True), settings=settings)
+    app = fastapi_adapter.create_app(CONTRACT, index(service, "/p", docs=True), settings=settings)
 
     @app.get("/items/{item_id}")
     async def _item(item_id: str) -> Any:
