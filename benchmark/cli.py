@@ -111,7 +111,7 @@ def locust_ui(console: Console) -> int:
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser("bench", help="start the stack, run the experiments, write the report")
-    bench.add_argument("--profile", choices=["smoke", "quick", "full"], help="BENCH_PROFILE")
+    bench.add_argument("--profile", choices=["smoke", "quick", "full", "soak"], help="BENCH_PROFILE")
     bench.add_argument("--experiments", help="EXPERIMENTS, e.g. timeit,locust")
     bench.add_argument("--architectures", help="ARCHITECTURES, e.g. async")
     report = sub.add_parser("report", help="rebuild a run's report from its raw files")

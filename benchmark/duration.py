@@ -30,6 +30,13 @@ def sweep_s(rates: int, step_s: float) -> float:
     return rates * step_s + max(rates - 1, 0) * PAUSE_S + GENERATOR_S
 
 
+def planned_soak_s(s: BenchSettings) -> float:
+    """One architecture's soak: the load and the generator's start and end, and a capacity probe unless
+    the rate is set or a ramp ran before it."""
+    probe = 0.0 if s.soak_rate or "locust" in s.experiments else s.soak_probe_s + 1.0 + GENERATOR_S
+    return s.soak_s + GENERATOR_S + probe
+
+
 def planned_duration_s(s: BenchSettings) -> float:
     """The run's expected length in seconds."""
     archs, experiments = len(s.architectures), s.experiments
@@ -51,6 +58,8 @@ def planned_duration_s(s: BenchSettings) -> float:
         total += archs * (s.bench_repeats - 1) * sweep_s(focused, s.bench_open_step_s)
     if "crosscheck" in experiments:
         total += archs * (s.bench_crosscheck_s + CROSSCHECK_WARMUP_S + GENERATOR_S)
+    if "soak" in experiments:
+        total += archs * planned_soak_s(s)
     if "burst" in experiments:
         total += len(s.bench_burst_concurrencies) * (STACK_S + BURST_S)
     if "attribution" in experiments:

@@ -32,6 +32,7 @@ from benchmark.openloop.experiment import OpenLoopOptions, run_crosscheck, run_o
 from benchmark.profile_experiment import profiled, run_client_profiles, run_service_profiles
 from benchmark.report import build_report
 from benchmark.settings import BenchSettings
+from benchmark.soak.experiment import run_soak
 from benchmark.summary import Calibration
 from benchmark.timeit_experiment import run_timeit
 from benchmark.verification import run_gate
@@ -112,6 +113,8 @@ class Plan:
                 self._add(f"openloop {arch}", 1)
             if "crosscheck" in experiments:
                 self._add(f"crosscheck {arch}", settings.bench_crosscheck_s)
+            if "soak" in experiments:
+                self._add(f"soak {arch}", settings.soak_s)
             if settings.bench_repeats > 1:
                 self._add(f"repeats {arch}", settings.bench_repeats - 1)
         if "burst" in experiments:
@@ -324,6 +327,10 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                 for rep in range(2, settings.bench_repeats + 1):  # interleaved: drift hits every architecture
                     for arch in settings.architectures:
                         repetition(settings, state, arch, run_dir, rep, plan, record, console)
+                if "soak" in settings.experiments:  # last on this stack: its long load ages no other number
+                    for arch in settings.architectures:
+                        with step(record, f"soak {arch}", console):
+                            run_soak(settings, state, arch, run_dir, plan.ticker(f"soak {arch}"))
             with step(record, "calibration after", console):
                 measure_machine_again(settings, run_dir, console)
             if "burst" in settings.experiments:  # a stack per worker concurrency: after the main one stopped

@@ -14,7 +14,7 @@ from pydantic_settings import NoDecode
 
 from scoring_bench.core.settings import Architecture, Settings
 
-Experiment = Literal["profile", "timeit", "locust", "openloop", "crosscheck", "burst", "attribution"]
+Experiment = Literal["profile", "timeit", "locust", "openloop", "crosscheck", "burst", "attribution", "soak"]
 Study = Literal["waterfall", "fanout", "cpu", "tail"]
 Arrivals = Literal["poisson", "constant"]
 EXPERIMENTS: tuple[Experiment, ...] = (
@@ -100,16 +100,21 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_crosscheck_s": 20,
     },
 }
+# `make soak`: a constant load on each architecture for SOAK_S; quick's sizes for anything else asked for
+# (EXPERIMENTS=locust,soak: the soak's rate then comes from the ramp's peak)
+PROFILES["soak"] = {**PROFILES["quick"], "bench_repeats": 1, "experiments": ["soak"]}
 
 
 class BenchSettings(Settings):
     """One object for the benchmark process: how to start the stack and what to run on it."""
 
-    bench_profile: Literal["smoke", "quick", "full"] = Field("quick", description="Size of the run.")
+    bench_profile: Literal["smoke", "quick", "full", "soak"] = Field(
+        "quick", description="Size of the run (soak: the soak alone, `make soak`)."
+    )
     experiments: Annotated[list[Experiment], NoDecode] = Field(
         list(EXPERIMENTS),
         description="Which experiments, comma-separated: "
-        "profile,timeit,locust,openloop,crosscheck,burst,attribution.",
+        "profile,timeit,locust,openloop,crosscheck,burst,attribution (the default), and soak.",
     )
     architectures: Annotated[list[Architecture], NoDecode] = Field(
         list(ARCHITECTURES), description="Which stacks to drive: sync,async,queue."
@@ -174,6 +179,29 @@ class BenchSettings(Settings):
     )
     bench_calibration_s: float = Field(
         3.0, gt=0, description="How long the quiet-machine check watches the other processes."
+    )
+
+    # --- the soak (doc/soak.md) ----------------------------------------------------------------------
+    soak_s: float = Field(600.0, gt=0, description="Soak: seconds of constant load per architecture.")
+    soak_fraction: float = Field(
+        0.7, gt=0, le=2, description="Soak: the offered rate as a fraction of the architecture's capacity."
+    )
+    soak_rate: float | None = Field(
+        None,
+        gt=0,
+        description="Soak: the offered rate in req/s for every architecture (instead of the fraction).",
+    )
+    soak_sample_s: float = Field(
+        5.0, gt=0, description="Soak: how often every service process is sampled (RSS, fds, threads, TCP)."
+    )
+    soak_warmup_s: float = Field(60.0, ge=0, description="Soak: its start, left out of every growth number.")
+    soak_window_s: float = Field(
+        60.0, gt=0, description="Soak: the first and the last window compared (after the warm-up; a minute)."
+    )
+    soak_probe_s: float = Field(
+        10.0,
+        gt=0,
+        description="Soak: the closed-loop capacity probe when no ramp ran and no SOAK_RATE is set.",
     )
 
     bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(

@@ -2,9 +2,9 @@
 
 The only package that reads a run folder. One module per concern: :mod:`.raw` (the files as records),
 :mod:`.phases` (one user, ramp, sustained, stress, saturation, timeit, time split, ideal),
-:mod:`.queue` (the queue's phases and the burst), :mod:`.attribution`, :mod:`.profile` (breakdown.json) and
-:mod:`.series` (what the plots need beyond the summary). A section whose raw files are absent is None, so an
-interrupted run still gets a summary.
+:mod:`.queue` (the queue's phases and the burst), :mod:`.attribution`, :mod:`.soak`, :mod:`.profile`
+(breakdown.json) and :mod:`.series` (what the plots need beyond the summary). A section whose raw files
+are absent is None, so an interrupted run still gets a summary.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from benchmark.analysis.raw import (
 )
 from benchmark.analysis.repeats import repeats_section
 from benchmark.analysis.series import RunSeries, build_series
+from benchmark.analysis.soak import soak_section
 from benchmark.calibration import calibrated
 from benchmark.decisive import p99_limit_ms
 from benchmark.summary import (
@@ -164,6 +165,7 @@ def build_summary(run_dir: Path) -> Summary:
         attribution=attribution_section(run_dir, settings),
         burst=burst_section(run_dir),
         verification=read_verification(run_dir),
+        soak=soak_section(run_dir, settings),
     )
 
 

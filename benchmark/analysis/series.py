@@ -23,6 +23,7 @@ from benchmark.analysis.raw import (
     read_timeit,
     resource_path,
 )
+from benchmark.analysis.soak import SoakSeries, soak_series
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class RunSeries:
     sustained_cpu: dict[str, CpuSeries] = field(default_factory=dict)
     queue_depth: dict[str, Line] = field(default_factory=dict)  # by phase
     burst: BurstSeries | None = None
+    soak: dict[str, SoakSeries] = field(default_factory=dict)  # by arch: the processes of its path
 
 
 def build_series(run_dir: Path, archs: list[str]) -> RunSeries:
@@ -70,6 +72,7 @@ def build_series(run_dir: Path, archs: list[str]) -> RunSeries:
         sustained_cpu={arch: cpu for arch in archs if (cpu := _cpu_series(run_dir, arch)) is not None},
         queue_depth=_queue_depth(run_dir) if "queue" in archs else {},
         burst=_burst(run_dir),
+        soak=soak_series(run_dir, archs),
     )
 
 

@@ -28,6 +28,7 @@ from benchmark.report.sections import (
     throughput_sentences,
     timeit_sentence,
 )
+from benchmark.report.soak import SOAK_PLOTS, soak_blocks
 from benchmark.report.targets import target_blocks
 from benchmark.report.trust import (
     calibration_lines,
@@ -83,10 +84,14 @@ def report_blocks(
     blocks += queue_blocks(archs.get("queue"), plot_paths)
     blocks += burst_blocks(summary.burst, summary.experiments, plot_paths)
     blocks += attribution_blocks(summary, plot_paths)
+    blocks += soak_blocks(summary.soak, plot_paths)
     general = {
         name: path
         for name, path in plot_paths.items()
-        if name not in ATTRIBUTION_PLOTS and name not in QUEUE_PLOTS and name != "openloop"
+        if name not in ATTRIBUTION_PLOTS
+        and name not in QUEUE_PLOTS
+        and name not in SOAK_PLOTS
+        and name != "openloop"
     }
     blocks += _plot_blocks(general, plot_problems)
     blocks += [

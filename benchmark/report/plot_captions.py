@@ -17,7 +17,17 @@ PLOT_CAPTIONS = {
     "offered rate; dotted: each architecture's p99 limit; hollow: rates the generator could not hold.",
     "burst": "Burst: results available over time (tasks submitted at once; sync and async: the same requests "
     "at once) and the queue's depth, per worker concurrency.",
+    "soak": "Soak: every process of each architecture's path over time (RSS, open descriptors, TCP "
+    "connections); grey: the warm-up, left out; green: the first and the last minute, compared.",
+    "soak_p99": "Soak: p99 (solid) and p50 (dashed) of the requests scheduled in each minute, from their "
+    "scheduled send time.",
 }
 QUEUE_PLOTS = ("queue_depth", "burst")  # shown in their own sections, not under "Plots"
 ATTRIBUTION_PLOTS = ("waterfall", "fanout")  # shown in the attribution section, not under "Plots"
-RAW_FILE_PLOTS = ("latency", "cpu", "queue_depth", "burst")  # drawn from the raw files, not the summary
+RAW_FILE_PLOTS = (
+    "latency",
+    "cpu",
+    "queue_depth",
+    "burst",
+    "soak",
+)  # drawn from the raw files, not the summary

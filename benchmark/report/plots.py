@@ -18,6 +18,7 @@ from benchmark.report.figures import color, linspace, nan_if_none, save
 from benchmark.report.plots_attribution import plot_fanout, plot_waterfall
 from benchmark.report.plots_openloop import plot_openloop
 from benchmark.report.plots_queue import plot_burst, plot_queue_depth
+from benchmark.report.plots_soak import plot_soak, plot_soak_p99
 from benchmark.stats import percentiles
 from benchmark.summary import ArchitectureSummary, Ramp, Summary, TimeSplit
 
@@ -43,6 +44,7 @@ def plot_all(
         "openloop": lambda: plot_openloop(summary.architectures, out_dir),
         "waterfall": lambda: plot_waterfall(summary.attribution, out_dir),
         "fanout": lambda: plot_fanout(summary.attribution, out_dir),
+        "soak_p99": lambda: plot_soak_p99(summary.soak, out_dir),
     }
     if series is not None:
         raw = series
@@ -54,8 +56,10 @@ def plot_all(
             "openloop": plotters["openloop"],
             "waterfall": plotters["waterfall"],
             "fanout": plotters["fanout"],
+            "soak_p99": plotters["soak_p99"],
             "queue_depth": lambda: plot_queue_depth(raw.queue_depth, out_dir),
             "burst": lambda: plot_burst(raw.burst, out_dir),
+            "soak": lambda: plot_soak(raw.soak, out_dir),
         }
     written: dict[str, Path] = {}
     for name, plotter in plotters.items():
