@@ -8,13 +8,14 @@ PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) el
 PYTHON ?= $(firstword $(foreach p,python3.12 python3.11 python3,$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(PY_OK)' >/dev/null 2>&1 && echo $(p))))
 CLI := $(BIN)/scoring-bench
 
-.PHONY: help install up down status bench report locust-ui test lint doc clean \
+.PHONY: help install up down status bench soak report locust-ui test lint doc clean \
 	docker-build docker-run-model-sync docker-run-model-async docker-run-scoring-sync \
 	docker-run-scoring-async docker-run-queue docker-run-redis docker-stop docker-up docker-down \
 	docker-bench
 
 help:
 	@echo "make bench    run the benchmark (starts and stops the stack itself)"
+	@echo "make soak     a 10-minute constant load per architecture: does anything grow? (doc/soak.md)"
 	@echo "make test     run the tests;  make lint   ruff and mypy"
 	@echo "make up | down | status    the local stack on loopback (make up MONITORING=1: and Prometheus)"
 	@echo "make report RUN=results/<id>   rebuild a report;  make locust-ui   Locust's web UI"
@@ -47,6 +48,11 @@ status: $(STAMP)
 # BENCH_PROFILE=smoke|quick|full (default quick), EXPERIMENTS=profile,timeit,locust, ARCHITECTURES=sync,async
 bench: $(STAMP)
 	$(CLI) bench
+
+# A constant load at SOAK_FRACTION (0.7) of each architecture's capacity for SOAK_S (600) seconds, every
+# service process sampled: does anything grow? (doc/soak.md; about 31 minutes with the defaults)
+soak: $(STAMP)
+	BENCH_PROFILE=soak $(CLI) bench
 
 report: $(STAMP)
 	$(CLI) report $(RUN)

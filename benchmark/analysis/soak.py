@@ -108,9 +108,9 @@ def process_growth(
     if first_s is None:
         note = "no sample"
     elif first_s >= windows.first[1]:
-        note = f"started during the soak ({first_s:.0f} s)"
+        note = f"started during the soak, at {first_s:.0f} s"
     elif last_s is not None and last_s < windows.last[0]:
-        note = f"gone after {last_s:.0f} s (it exited during the soak)"
+        note = f"exited during the soak, after {last_s:.0f} s"
     models = {metric: SoakGrowth(**vars(value)) for metric, value in growth.items()}
     return SoakProcess(
         service=service,

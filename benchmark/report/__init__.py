@@ -39,6 +39,8 @@ from benchmark.report.trust import (
 )
 from benchmark.summary import SUMMARY_FILE, Summary
 
+# The experiments whose numbers the headline and the per-architecture sections show.
+ARCHITECTURE_EXPERIMENTS = ("profile", "timeit", "locust", "openloop", "crosscheck")
 NO_RAW_FILES = (
     "⚠ The raw files of this run are absent: this report was built from its summary.json "
     "(schema version {version}). The plots drawn from the raw files (latency distributions, CPU "
@@ -59,11 +61,46 @@ def report_blocks(
         Paragraph(f"⚠ {warning}: the numbers below may show that.")
         for warning in calibration_warnings(summary.environment)
     ]
-    blocks += [Heading(2, "Headline"), headline_table(archs), Paragraph(SPREAD_NOTE)]
-    if "queue" in archs:
-        blocks.append(Paragraph(QUEUE_NOTE))
+    measured = measures_architectures(summary)
+    if measured:
+        blocks += [Heading(2, "Headline"), headline_table(archs), Paragraph(SPREAD_NOTE)]
+        if "queue" in archs:
+            blocks.append(Paragraph(QUEUE_NOTE))
     bench = summary.environment.bench if summary.environment and summary.environment.bench else {}
     blocks += verification_blocks(summary.verification, bench.get("bench_verify_requests"))
+    if measured:
+        blocks += architecture_blocks(summary, plot_paths)
+    blocks += burst_blocks(summary.burst, summary.experiments, plot_paths)
+    blocks += attribution_blocks(summary, plot_paths)
+    blocks += soak_blocks(summary.soak, plot_paths)
+    general = {
+        name: path
+        for name, path in plot_paths.items()
+        if name not in ATTRIBUTION_PLOTS
+        and name not in QUEUE_PLOTS
+        and name not in SOAK_PLOTS
+        and name != "openloop"
+    }
+    if measured or general or plot_problems:
+        blocks += _plot_blocks(general, plot_problems)
+    blocks += [
+        Heading(2, "Machine"),
+        Bullets(machine_lines(summary.environment) + calibration_lines(summary.environment)),
+    ]
+    return blocks
+
+
+def measures_architectures(summary: Summary) -> bool:
+    """Whether the run measured what the headline and the per-architecture sections show; a run of the soak
+    alone (``make soak``) did not, and its report leaves those sections out."""
+    experiments = summary.experiments
+    return experiments is None or any(name in ARCHITECTURE_EXPERIMENTS for name in experiments)
+
+
+def architecture_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[Block]:
+    """The sections about every architecture, from the latency at one user to the queue's."""
+    archs = summary.architectures
+    blocks: list[Block] = []
     for heading, sentences in (
         ("Latency at one user", latency_sentences),
         ("Throughput and breaking point", throughput_sentences),
@@ -82,22 +119,6 @@ def report_blocks(
     blocks += [Heading(2, "Saturation"), *saturation_blocks(archs, machine.cores if machine else None)]
     blocks += target_blocks(summary)
     blocks += queue_blocks(archs.get("queue"), plot_paths)
-    blocks += burst_blocks(summary.burst, summary.experiments, plot_paths)
-    blocks += attribution_blocks(summary, plot_paths)
-    blocks += soak_blocks(summary.soak, plot_paths)
-    general = {
-        name: path
-        for name, path in plot_paths.items()
-        if name not in ATTRIBUTION_PLOTS
-        and name not in QUEUE_PLOTS
-        and name not in SOAK_PLOTS
-        and name != "openloop"
-    }
-    blocks += _plot_blocks(general, plot_problems)
-    blocks += [
-        Heading(2, "Machine"),
-        Bullets(machine_lines(summary.environment) + calibration_lines(summary.environment)),
-    ]
     return blocks
 
 

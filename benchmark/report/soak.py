@@ -14,6 +14,10 @@ from benchmark.summary import Soak, SoakArchitecture, SoakGrowth, SoakProcess
 
 SOAK_TITLE = "Soak: does anything grow under a constant load?"
 SOAK_PLOTS = ("soak", "soak_p99")  # shown in this section, not under "Plots"
+TABLE_NOTE = (
+    "Every process of each architecture's path: RSS as the first and the last minute's medians, their change "
+    "and the fitted slope; a count as the first minute's maximum → the last minute's median (⚠: not flat)."
+)
 METRIC_NAMES = {"rss_mb": "RSS", "fds": "descriptors", "threads": "threads", "connections": "connections"}
 
 
@@ -42,7 +46,7 @@ def soak_blocks(soak: Soak | None, plot_paths: dict[str, Path]) -> list[Block]:
     blocks: list[Block] = [Heading(2, SOAK_TITLE), Paragraph(rules(first))]
     for arch, data in soak.architectures.items():
         blocks += [Paragraph(load_sentence(arch, data)), Paragraph(verdict_sentence(arch, data))]
-    blocks.append(process_table(soak))
+    blocks += [Paragraph(TABLE_NOTE), process_table(soak)]
     blocks += [Image(plot_paths[name], PLOT_CAPTIONS[name]) for name in SOAK_PLOTS if name in plot_paths]
     return blocks
 
@@ -115,7 +119,7 @@ def process_table(soak: Soak) -> Table:
     header = [
         "architecture",
         "process",
-        "RSS first → last minute",
+        "RSS, first → last minute",
         "RSS change",
         "RSS slope",
         "descriptors",
