@@ -7,6 +7,7 @@ on untrusted input.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -23,8 +24,12 @@ from scoring_bench.core.errors import (
 )
 from scoring_bench.core.tasks import TASK_ID_PATTERN
 
-# Strict: "5.1" and true are type errors, not numbers; 1e999 (infinite) is refused.
-Feature = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+# Strict: "5.1" and true are type errors, not numbers; 1e999 (infinite) is refused. The bounds are
+# what a double holds (a finite float is always within them): they put that limit in the
+# published schema, where a JSON number has none (a 400-digit integer is refused with 422).
+Feature = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, ge=-sys.float_info.max, le=sys.float_info.max)
+]
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 ARRAY_HINT = "expected a JSON array of numbers"
@@ -107,7 +112,8 @@ def parse_model_id(value: str | None) -> int:
     """The ``model_id`` query parameter of a model API (default 0)."""
     if value is None:
         return 0
-    if not value.isdigit() or len(value) > 4:
+    # isascii: str.isdigit() is also true of digits int() cannot read ("²"), which made a 500.
+    if not (value.isascii() and value.isdigit()) or len(value) > 4:
         raise InvalidBody(f"model_id must be an integer from 0 to 9999, got {value!r}")
     return int(value)
 

@@ -33,7 +33,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it is known to exceed ``limit``."""
     length = request.headers.get("content-length")
     if length is not None:
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):  # "²".isdigit() is true too
             raise InvalidBody(f"invalid Content-Length header: {length!r}")
         if int(length) > limit:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")

@@ -4,14 +4,18 @@ response against the document the app served)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 import pytest
 import schemathesis
+from starlette.requests import Request
 
 from scoring_bench.core.endpoints import HEALTH_PATH, OPENAPI_PATH, QUEUE_PREDICT_PATH, QUEUE_TASKS_PATH
+from scoring_bench.core.errors import InvalidBody
 from scoring_bench.core.openapi import TASK_PATH
+from scoring_bench.service.fastapi_adapter import read_body
 from tests.apps.conftest import APPS, CLOSED_PORT_URL, SEED_BODY
 
 BODIES = [SEED_BODY, b"[5.1, 3.5", b"", b"[]", b"[NaN]", b'["x"]', b"null", b"[" + b"1," * 600_000 + b"1]"]
@@ -105,3 +109,22 @@ def test_the_queue_answers_conform(client: Any, redis_url: str) -> None:
     for query in ["wait_ms=-1", "callback_url=http://203.0.113.7/", "callback_url=http://localhost/%20x y"]:
         resp = conforms(queue, "POST", f"{QUEUE_PREDICT_PATH}?{query}", QUEUE_PREDICT_PATH, SEED_BODY)
         assert resp.status_code == 422, query
+
+
+@pytest.mark.parametrize("name", ["model-sync", "model-async"])
+def test_a_model_id_of_unicode_digits_is_a_422(client: Any, name: str) -> None:
+    app = client(name)
+    resp = conforms(app, "POST", f"{app.predict_path}?model_id=%C2%B2", app.predict_path, SEED_BODY)
+    assert resp.status_code == 422
+
+
+def test_a_content_length_of_unicode_digits_is_a_422() -> None:
+    """The FastAPI services read Content-Length themselves: "²" passed str.isdigit() and made a
+    500 (uvicorn's parser refuses such a header before the app; the check must not rely on it)."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"[1]", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"content-length", b"\xb2")]}
+    with pytest.raises(InvalidBody):
+        asyncio.run(read_body(Request(scope, receive), 1000))

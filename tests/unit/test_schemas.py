@@ -62,3 +62,20 @@ def test_model_id() -> None:
     for bad in ("-1", "x", "1.5", "99999"):
         with pytest.raises(InvalidBody):
             parse_model_id(bad)
+
+
+@pytest.mark.parametrize("digits", ["²", "١٢", "𝟙", "½"])
+def test_a_model_id_of_other_digits_is_422_not_a_500(digits: str) -> None:
+    """str.isdigit() is true of "²", which int() cannot read: it was a 500 (found by probing the
+    parameters the fuzzer covers)."""
+    with pytest.raises(InvalidBody):
+        parse_model_id(digits)
+
+
+def test_a_number_no_double_holds_is_422_and_the_schema_says_so() -> None:
+    roomy = RequestParser(max_features=10, max_body_bytes=10_000)
+    with pytest.raises(InvalidBody):
+        roomy.features(b"[" + b"9" * 400 + b"]")
+    items = roomy.features_adapter.json_schema()["items"]
+    assert items["maximum"] == 1.7976931348623157e308 == -items["minimum"]
+    assert roomy.features(b"[1.7976931348623157e308]") == (1.7976931348623157e308,)
