@@ -8,7 +8,7 @@ PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) el
 PYTHON ?= $(firstword $(foreach p,python3.12 python3.11 python3,$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(PY_OK)' >/dev/null 2>&1 && echo $(p))))
 CLI := $(BIN)/scoring-bench
 
-.PHONY: help install up down status bench soak report locust-ui test lint doc clean \
+.PHONY: help install up down status bench soak report locust-ui test lint doc clean fuzz \
 	docker-build docker-run-model-sync docker-run-model-async docker-run-scoring-sync \
 	docker-run-scoring-async docker-run-queue docker-run-redis docker-stop docker-up docker-down \
 	docker-bench
@@ -17,6 +17,7 @@ help:
 	@echo "make bench    run the benchmark (starts and stops the stack itself)"
 	@echo "make soak     a 10-minute constant load per architecture: does anything grow? (doc/soak.md)"
 	@echo "make test     run the tests;  make lint   ruff and mypy"
+	@echo "make fuzz     schemathesis against every service's OpenAPI contract (doc/fuzz.md)"
 	@echo "make up | down | status    the local stack on loopback (make up MONITORING=1: and Prometheus)"
 	@echo "make report RUN=results/<id>   rebuild a report;  make locust-ui   Locust's web UI"
 	@echo "make docker-build | docker-up | docker-bench | docker-down    the stack in containers"
@@ -62,6 +63,11 @@ locust-ui: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# schemathesis against every service of a stack it starts (on the settings' ports) and stops;
+# FUZZ_MAX_EXAMPLES (2000) cases per operation; reports in results/fuzz/<run-id>/ (doc/fuzz.md)
+fuzz: $(STAMP)
+	$(BIN)/python -m benchmark.fuzz
 
 # ruff (lint and format check) and mypy (settings in pyproject.toml: strict on scoring_bench/core)
 lint: $(STAMP)
