@@ -3,7 +3,9 @@ load generator, while a load phase runs.
 
 Rows are ``t, name, cpu_percent, rss_mb``; ``cpu_percent`` is in percent of ONE core (a
 service's whole process tree summed), and the ``machine`` row is the whole machine on the
-same scale (200 = two cores busy).
+same scale (200 = two cores busy). The ``others`` row is the machine less every sampled process
+and this one: the CPU of processes that are not the run's (another job on the machine), which would
+make the run's numbers lower than the machine can do.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class ResourceSampler(BackgroundSampler):
         self.targets = targets
         self._procs: dict[int, psutil.Process] = {}
         self._primed: set[int] = set()  # pids whose CPU counter has a previous sample
+        self._me = psutil.Process()
 
     def _process(self, pid: int) -> psutil.Process | None:
         proc = self._procs.get(pid)
@@ -76,6 +79,7 @@ class ResourceSampler(BackgroundSampler):
 
     def _sample(self, writer: Any) -> None:  # a csv writer
         now = time.time()
+        ours = self._me.cpu_percent(None)
         for name, roots in self.targets().items():
             cpu = rss = 0.0
             for proc in self._tree(roots):
@@ -89,13 +93,16 @@ class ResourceSampler(BackgroundSampler):
                     cpu += percent
                 self._primed.add(proc.pid)
             writer.writerow([f"{now:.3f}", name, f"{cpu:.1f}", f"{rss / 2**20:.1f}"])
+            ours += cpu
         machine = psutil.cpu_percent(None) * (psutil.cpu_count() or 1)
         writer.writerow(
             [f"{now:.3f}", "machine", f"{machine:.1f}", f"{psutil.virtual_memory().used / 2**20:.1f}"]
         )
+        writer.writerow([f"{now:.3f}", "others", f"{max(machine - ours, 0.0):.1f}", ""])
 
     def _run(self) -> None:
         psutil.cpu_percent(None)
+        self._me.cpu_percent(None)
         with open(self.path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["t", "name", "cpu_percent", "rss_mb"])

@@ -11,7 +11,8 @@ Versions: 2 is the first version defined by these models; version 1 files (writt
 trustworthy: the open-loop sweep, the repetitions of the headline measurements and their spread, the
 verification gate, the machine's calibration and the independent cross-check; versions 1 and 2 load
 with those sections absent (None). 4 adds the soak (``soak``: growth per process, the first and last
-minute's p99); older versions load with it None.
+minute's p99) and the faults under load (``faults``: per fault and architecture the errors, their p99, the
+recovery time, the queue's task ledger, a per-second timeline); older versions load with them None.
 """
 
 from __future__ import annotations
@@ -219,6 +220,8 @@ class Stress(Model):
 class Saturation(Model):
     load_generator_max_cpu_percent: float | None = None
     machine_max_cpu_percent: float | None = None
+    # processes outside the run: the highest of their mean CPU over a phase's measured windows (% of a core)
+    others_cpu_percent: float | None = None
     flags: list[str] = Field(default_factory=list)
 
 
@@ -601,6 +604,85 @@ class Soak(Model):
     architectures: dict[str, SoakArchitecture] = Field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------- faults under load
+
+
+class FaultSecond(Model):
+    """One second of a fault run, ``t_s`` after the fault began (negative: before): the requests scheduled
+    in it, and the answers that came back in it — valid ones (the throughput), failed ones by outcome (HTTP
+    status, FAILURE, timeout, no answer) — and their p95 wait (from the scheduled send time)."""
+
+    t_s: int
+    sent: int = 0
+    answered: int = 0
+    ok_done: int = 0
+    errors: int = 0
+    by_outcome: dict[str, int] = Field(default_factory=dict)
+    p95_ms: float | None = None
+
+
+class TaskLedger(Model):
+    """The queue: every task the API accepted, and how it ended (benchmark/faults/ledger.py)."""
+
+    accepted: int = 0
+    succeeded: int = 0
+    failed: int = 0  # an explicit FAILURE
+    unfinished: int = 0  # still PENDING, STARTED or RETRY when the wait ended
+    unknown: int = 0  # the API no longer knew the id (404)
+    unreachable: int = 0  # the API did not answer
+    lost: int = 0  # accepted − (succeeded + failed): must be 0
+    ran_twice: int | None = None  # tasks with an attempt that started more than once; None: not counted
+    extra_runs: int | None = None
+    runs_unknown: int | None = None  # ended tasks without a counted run
+    waited_s: float | None = None  # how long the ledger waited for the tasks to end, after the run
+    wait_limit_s: float | None = None  # the longest it would wait, from the fault's end
+
+
+class FaultRun(Model):
+    """One fault on one architecture under its steady load (times in s from the start of the load)."""
+
+    fault: str
+    architecture: str
+    label: str = ""
+    skipped: str | None = None  # why it did not run
+    target: str | None = None  # the process hit (its supervisor name)
+    offered_rps: float | None = None
+    capacity_rps: float | None = None
+    capacity_source: str | None = None  # set | ramp | probe
+    duration_s: float | None = None  # the steady load's length
+    fault_start_s: float | None = None
+    fault_end_s: float | None = None  # when its end began (restart, SIGCONT)
+    ready_s: float | None = None  # when that was done (the process back and healthy)
+    requests: int = 0
+    errors: int = 0
+    errors_by_outcome: dict[str, int] = Field(default_factory=dict)
+    error_ratio: float | None = None
+    timed_errors: int = 0  # the failed answers whose time counts (the queue: refused submits)
+    error_p99_ms: float | None = None
+    error_limit_ms: float | None = None  # the relevant timeout + 200 ms
+    timeout_name: str | None = None  # which timeout
+    fast_failure: bool | None = None  # error p99 ≤ limit; None: nothing failed
+    baseline_p50_ms: float | None = None  # the p50 wait before the fault
+    baseline_error_ratio: float | None = None
+    recovery_s: float | None = None  # from the fault's end to the first recovered 2 s window of answers
+    recovered: bool | None = None  # False: no window recovered before the load ended
+    ledger: TaskLedger | None = None
+    notes: list[str] = Field(default_factory=list)  # what the injection did
+    problems: list[str] = Field(default_factory=list)
+    timeline: list[FaultSecond] = Field(default_factory=list)
+
+
+class Faults(Model):
+    steady_s: float | None = None
+    window_s: float | None = None
+    recover_s: float | None = None
+    fraction: float | None = None  # of each architecture's capacity
+    rate_rps: float | None = None  # set for every architecture instead
+    redis_aof: str | None = None  # the embedded Redis's append-only file (None: REDIS_URL)
+    runs: list[FaultRun] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- the summary
 
 
@@ -620,6 +702,7 @@ class Summary(Model):
     burst: Burst | None = None
     verification: Verification | None = None
     soak: Soak | None = None
+    faults: Faults | None = None
 
     @field_validator("schema_version")
     @classmethod

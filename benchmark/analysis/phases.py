@@ -15,6 +15,7 @@ from typing import Any, cast, get_args
 from benchmark.analysis.raw import (
     LOAD_GENERATOR,
     MACHINE,
+    OTHERS,
     QUEUE_WORKER,
     Request,
     Sample,
@@ -48,6 +49,11 @@ from benchmark.summary import (
 from scoring_bench.core.settings import Architecture, Settings
 
 SATURATION_PERCENT = 90.0
+# Processes outside the run using more than this (% of one core, on average over a phase's measured
+# windows) took CPU the stack would have had: the phase's numbers may be low. Above the calibration's
+# 10 % for an idle machine: under load the estimate (the machine less the run's processes) has a few %
+# of sampling noise.
+OTHERS_PERCENT = 15.0
 RECOVERY_MAX_FAILURE_RATIO = 0.01
 RECOVERY_LATENCY_FACTOR = 2.0
 MAX_CI_VALUES = 2000  # improvement_ci is pure Python: subsample larger samples (deterministically)
@@ -386,7 +392,8 @@ def _recovery(stats: WindowStats, reference_p50_ms: float | None) -> Recovery:
 
 def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturation | None:
     """Whether the load generator (one process, % of one core) or the machine (% of one core, summed over
-    cores) ran hot in any Locust phase: then the measurement may show the client's limit, not the server's.
+    cores) ran hot in any Locust phase: then the measurement may show the client's limit, not the server's;
+    and whether processes outside the run took CPU meanwhile (the ``others`` rows).
 
     Only the samples within the phase's measured windows count (each step's warm-up and the time before
     and after it are left out): Locust's own start-up and report writing take most of a core for a moment,
@@ -398,6 +405,7 @@ def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturat
     flags: list[str] = []
     generator_max: float | None = None
     machine_max: float | None = None
+    others_max: float | None = None
     for phase, path in files.items():
         steps = read_schedule(run_dir, phase, arch)
         if not steps:
@@ -412,13 +420,23 @@ def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturat
                 f"{phase}: the load generator (locust) reached {generator:.0f}% of one core "
                 f"(> {SATURATION_PERCENT:.0f}%): the client may have limited the measurement"
             )
+        others = mean_cpu(samples, OTHERS)
+        others_max = _max_optional(others_max, others)
+        if others is not None and others > OTHERS_PERCENT:
+            flags.append(
+                f"{phase}: processes outside the run used {others:.0f}% of one core on average "
+                f"(> {OTHERS_PERCENT:.0f}%): another job took CPU from the stack, its numbers may be low"
+            )
         if machine is not None and cores and machine > SATURATION_PERCENT * cores:
             flags.append(
                 f"{phase}: the machine reached {machine:.0f}% CPU (> {SATURATION_PERCENT:.0f}% of "
                 f"{cores:g} cores = {SATURATION_PERCENT * cores:.0f}%): client and servers competed for CPU"
             )
     return Saturation(
-        load_generator_max_cpu_percent=generator_max, machine_max_cpu_percent=machine_max, flags=flags
+        load_generator_max_cpu_percent=generator_max,
+        machine_max_cpu_percent=machine_max,
+        others_cpu_percent=others_max,
+        flags=flags,
     )
 
 
@@ -456,6 +474,12 @@ def max_cpu(samples: Iterable[Sample], name: str) -> float | None:
     return max(
         (s.cpu_percent for s in samples if s.name == name or s.name.startswith(name + "-")), default=None
     )
+
+
+def mean_cpu(samples: Iterable[Sample], name: str) -> float | None:
+    """Mean CPU of the samples named ``name``, or None without any."""
+    values = [s.cpu_percent for s in samples if s.name == name]
+    return sum(values) / len(values) if values else None
 
 
 def _max_optional(a: float | None, b: float | None) -> float | None:

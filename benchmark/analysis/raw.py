@@ -25,6 +25,7 @@ KNOWN_ARCHITECTURES = ("sync", "async", "queue")
 PHASES = ("one_user", "ramp", "sustained", "stress")
 LOAD_GENERATOR = "locust"
 MACHINE = "machine"
+OTHERS = "others"  # the machine less the run's processes (benchmark.sampler)
 PREDICT = "predict"
 END_TO_END = "end_to_end"  # the queue user's submit → result entry: what the queue's statistics are of
 QUEUE_WORKER = "queue-worker"

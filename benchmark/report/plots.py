@@ -7,15 +7,18 @@ Every function returns the path it wrote, or None when the run holds no data for
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from benchmark.analysis.raw import MACHINE
+from benchmark.analysis.raw import MACHINE, OTHERS
 from benchmark.analysis.series import CpuSeries, RunSeries
+from benchmark.report.faults import fault_names, plot_name
 from benchmark.report.figures import color, linspace, nan_if_none, save
 from benchmark.report.plots_attribution import plot_fanout, plot_waterfall
+from benchmark.report.plots_faults import plot_fault_timeline
 from benchmark.report.plots_openloop import plot_openloop
 from benchmark.report.plots_queue import plot_burst, plot_queue_depth
 from benchmark.report.plots_soak import plot_soak, plot_soak_p99
@@ -29,6 +32,11 @@ SPLIT_COLORS = {
 }
 HIST_BINS = 60
 TAIL_PERCENTILE = 99.5  # latency histograms stop here, so one slow outlier does not squash the rest
+
+LINE_STYLES: dict[str, dict[str, str]] = {
+    MACHINE: {"linestyle": "--", "color": "grey"},
+    OTHERS: {"linestyle": ":", "color": "black"},
+}
 
 
 def plot_all(
@@ -46,6 +54,11 @@ def plot_all(
         "fanout": lambda: plot_fanout(summary.attribution, out_dir),
         "soak_p99": lambda: plot_soak_p99(summary.soak, out_dir),
     }
+    faults: dict[str, Callable[[], Path | None]] = {
+        plot_name(fault): partial(plot_fault_timeline, summary.faults, fault, out_dir)
+        for fault in fault_names(summary.faults)
+    }
+    plotters.update(faults)
     if series is not None:
         raw = series
         plotters = {
@@ -60,6 +73,7 @@ def plot_all(
             "queue_depth": lambda: plot_queue_depth(raw.queue_depth, out_dir),
             "burst": lambda: plot_burst(raw.burst, out_dir),
             "soak": lambda: plot_soak(raw.soak, out_dir),
+            **faults,
         }
     written: dict[str, Path] = {}
     for name, plotter in plotters.items():
@@ -210,7 +224,7 @@ def plot_cpu(cpu: dict[str, CpuSeries], out_dir: Path) -> Path | None:
     axes = fig.subplots(len(series), 1, squeeze=False)[:, 0]
     for ax, (arch, data) in zip(axes, series.items()):
         for name, line in sorted(data.lines.items()):
-            style = {"linestyle": "--", "color": "grey"} if name == MACHINE else {}
+            style = LINE_STYLES.get(name, {})
             # psutil's value is the average since the previous sample: it holds over the interval before t
             ax.step(line.times, line.values, where="pre", label=name, linewidth=1.4, **style)
         if data.warmup_end_s is not None and data.warmup_end_s > 0:

@@ -213,7 +213,8 @@ def saturation_blocks(archs: Archs, cores: int | None) -> list[Block]:
     ]
     peaks = [
         f"{arch}: load generator peaked at {number(sat.load_generator_max_cpu_percent, '.0f')}% "
-        f"of one core, machine at {number(sat.machine_max_cpu_percent, '.0f')}%"
+        f"of one core, machine at {number(sat.machine_max_cpu_percent, '.0f')}%, processes outside the run "
+        f"at {number(sat.others_cpu_percent, '.0f')}% on average"
         for arch, data in archs.items()
         if (sat := data.saturation) is not None
     ]
@@ -225,7 +226,12 @@ def saturation_blocks(archs: Archs, cores: int | None) -> list[Block]:
         warning = "⚠ The measurement may be limited by the client or the machine:"
         blocks += [Paragraph(warning), Bullets(flags)]
     else:
-        blocks.append(Paragraph("No saturation flags: neither the load generator nor the machine ran hot."))
+        blocks.append(
+            Paragraph(
+                "No saturation flags: neither the load generator nor the machine ran hot, and no other "
+                "process took a noticeable share of the CPU."
+            )
+        )
     return blocks
 
 
