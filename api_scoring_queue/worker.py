@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from celery import Celery, Task
 from celery.utils.log import get_task_logger
+from redis.exceptions import RedisError
 
 from scoring_bench.core.callback_urls import callback_refusal
 from scoring_bench.core.schemas import ScoreRequest
@@ -33,6 +34,7 @@ from scoring_bench.service.queue import (
     TRANSIENT_ERRORS,
     make_celery,
     retry_delay_s,
+    runs_key,
     scorer_settings,
 )
 from scoring_bench.service.scorer_sync import SyncScorer
@@ -114,6 +116,8 @@ def create_worker(settings: Settings, clients: ProcessClients | None = None) -> 
         """The scoring handler's answer plus ``timings`` (ms per step, as in Server-Timing).
         Transient errors are retried with backoff; others (an unknown entity) fail the task.
         ``submitted_at``: the API's clock at submit, for the end-to-end latency."""
+        if settings.queue_count_runs:
+            count_run(self, settings)
         try:
             body, timings = process.scorer().score(ScoreRequest(entity_id, tuple(features)))
         except TRANSIENT_ERRORS as exc:
@@ -143,6 +147,20 @@ def create_worker(settings: Settings, clients: ProcessClients | None = None) -> 
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
 
     return app
+
+
+def count_run(task: Task, settings: Settings) -> None:
+    """Count this run of the task's current attempt in the result store (:func:`runs_key`), expiring with
+    its result. A store that does not answer leaves the run uncounted (and says so in the log): the
+    task itself goes on, and fails or retries on its own reads if the store is down."""
+    key = runs_key(settings, task.request.id)
+    try:
+        pipe = task.backend.client.pipeline(transaction=False)
+        pipe.hincrby(key, str(task.request.retries or 0), 1)
+        pipe.expire(key, settings.queue_result_expires_s)
+        pipe.execute()
+    except RedisError as exc:
+        log.warning("run of task %s not counted: %r", task.request.id, exc)
 
 
 def main(argv: list[str] | None = None) -> None:

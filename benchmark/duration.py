@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from benchmark.attribution import attributed, studies
 from benchmark.decisive import focused_rates
+from benchmark.faults.plan import faults_for, run_seconds
 from benchmark.locust_experiment import planned_seconds, repeat_seconds
 from benchmark.profile_experiment import MODES, profiled
 from benchmark.settings import BenchSettings
+from scoring_bench.service.queue import is_redis_url
 
 STACK_S = 3.0  # start a stack (every service healthy) and stop it
 LOCUST_S = 2.5  # a Locust phase beyond its stages: processes, the shape's ticks, the report files
@@ -21,6 +23,9 @@ REQUEST_S = 0.1  # one sequential scoring request (two 40-50 ms model calls, one
 CALIBRATION_S = 2.5  # the CPU micro-benchmark and the sleeps, beyond the quiet-machine check
 PAUSE_S = 0.5  # between two rates of an open-loop sweep
 BURST_S = 4.0  # one burst beyond its stack
+FAULT_S = 3.0  # one fault beyond its load: the generator's warm-up, a restart, the stack settling after it
+# the queue's faults whose running tasks a Redis broker gives back only after its visibility timeout
+REDELIVERING_FAULTS = ("queue-worker-kill", "redis-restart")
 # The cross-check's closed loop opens all its connections at once (Locust spawns users over about a
 # second): its first seconds are left out.
 CROSSCHECK_WARMUP_S = 2.0
@@ -35,6 +40,25 @@ def planned_soak_s(s: BenchSettings) -> float:
     the rate is set or a ramp ran before it."""
     probe = 0.0 if s.soak_rate or "locust" in s.experiments else s.soak_probe_s + 1.0 + GENERATOR_S
     return s.soak_s + GENERATOR_S + probe
+
+
+def planned_faults_s(s: BenchSettings) -> float:
+    """The faults experiment: a stack per architecture, a capacity probe unless the rate is set or a ramp ran,
+    each fault's steady load and its overheads, and for the queue's faults that leave tasks to a dead worker
+    on a Redis broker, the wait until they are delivered again (the visibility timeout)."""
+    total = 0.0
+    for arch in s.architectures:
+        faults = [f for f in faults_for(s, arch) if not f.skipped]
+        if not faults:
+            continue
+        probe = 0.0 if s.bench_faults_rate or "locust" in s.experiments else s.bench_faults_probe_s + 1.0
+        total += STACK_S + probe + GENERATOR_S
+        total += len(faults) * (run_seconds(s) + GENERATOR_S + FAULT_S)
+        if arch == "queue" and is_redis_url(s.queue_broker_url):
+            redelivered = sum(1 for f in faults if f.name in REDELIVERING_FAULTS)
+            after_begin = run_seconds(s) - s.bench_faults_steady_s  # from the fault's start to the load's end
+            total += redelivered * max(s.queue_visibility_timeout_s - after_begin, 0.0)
+    return total
 
 
 def planned_duration_s(s: BenchSettings) -> float:
@@ -62,6 +86,8 @@ def planned_duration_s(s: BenchSettings) -> float:
         total += archs * planned_soak_s(s)
     if "burst" in experiments:
         total += len(s.bench_burst_concurrencies) * (STACK_S + BURST_S)
+    if "faults" in experiments:
+        total += planned_faults_s(s)
     if "attribution" in experiments:
         per_arch = s.bench_attribution_timeit * REQUEST_S + s.bench_attribution_load_s + LOCUST_S
         for config in studies(s):

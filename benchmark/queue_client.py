@@ -70,6 +70,7 @@ class TaskRun:
         self.deadline = clock() + options.timeout_s
         self.last_problem: str | None = None
         self.calls = 0
+        self.task_id: str | None = None  # once the submit was answered with a task document
 
     def first(self) -> Call:
         self.calls = 1
@@ -82,6 +83,7 @@ class TaskRun:
         doc, self.last_problem = read_task(status, content)
         if doc is None:
             return TaskOutcome(None, f"the task was lost: {self.last_problem}")
+        self.task_id = self.task_id or str(doc["task_id"])
         if doc["status"] in READY_STATES:
             return TaskOutcome(doc, check_task_result(doc))
         if self.clock() >= self.deadline:

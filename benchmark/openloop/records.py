@@ -29,6 +29,8 @@ A request's row, times in seconds since the start of its rate (or of the closed 
     ok           1: a valid score (a task that succeeded with one)
     status       the HTTP status (sync, async), the task's final status (queue), or ``no answer: <why>``
                  (no answer came: a transport error, a timeout, a task not done in time)
+    task_id      queue: the id its submit was answered with (empty: the submit was refused or got no
+                 answer); the faults experiment's task ledger follows every such task to its end
 
 The corrected latency is done − scheduled, the uncorrected one done − sent. An empty cell is a time that
 never came (e.g. a request still waiting for a connection when its time ran out has no ``sent_s``).
@@ -41,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-COLUMNS = ("scheduled_s", "issued_s", "sent_s", "done_s", "ok", "status")
+COLUMNS = ("scheduled_s", "issued_s", "sent_s", "done_s", "ok", "status", "task_id")
 NO_ANSWER = "no answer"
 STATUS_CHARS = 100
 SWEEP_JSON = "sweep.json"
@@ -64,6 +66,7 @@ class RequestRecord:
     done_s: float | None
     ok: bool
     status: str
+    task_id: str = ""
 
     @property
     def answered(self) -> bool:
@@ -79,7 +82,8 @@ def no_answer(why: str) -> str:
 def csv_row(record: RequestRecord) -> list[str]:
     """A record as the cells of its CSV row (µs resolution)."""
     times = (record.scheduled_s, record.issued_s, record.sent_s, record.done_s)
-    return [*("" if t is None else f"{t:.6f}" for t in times), "1" if record.ok else "0", record.status]
+    ok = "1" if record.ok else "0"
+    return [*("" if t is None else f"{t:.6f}" for t in times), ok, record.status, record.task_id]
 
 
 def record_from_row(row: Mapping[str, str | None]) -> RequestRecord | None:
@@ -94,6 +98,7 @@ def record_from_row(row: Mapping[str, str | None]) -> RequestRecord | None:
         done_s=_seconds(row.get("done_s")),
         ok=(row.get("ok") or "").strip() == "1",
         status=(row.get("status") or "").strip(),
+        task_id=(row.get("task_id") or "").strip(),
     )
 
 

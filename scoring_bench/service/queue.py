@@ -45,6 +45,7 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, OSError)
 REDIS_PRIORITY_SEP = "\x06\x16"
 REDIS_PRIORITY_STEPS = (0, 3, 6, 9)
 DEPTH_TIMEOUT_S = 0.5
+CANCELLING_POOLS = ("prefork", "gevent")  # the pools whose running tasks Celery can stop (terminate_job)
 
 
 def is_redis_url(url: str) -> bool:
@@ -101,9 +102,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": settings.queue_time_limit_s,
         "task_track_started": True,
         "task_publish_retry_policy": PUBLISH_RETRY_POLICY,
-        # With acks_late the broker redelivers the tasks of a lost connection: stop running them
-        # here instead of finishing them twice.
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # With acks_late the broker redelivers the tasks of a lost connection: a pool that can stop a
+        # running task stops them instead of finishing them twice. The threads and solo pools cannot
+        # (Celery then stops consuming for good: "TaskPool does not implement kill_job", found by the
+        # faults experiment on a Redis restart): their tasks finish, and the redelivered copy runs again.
+        "worker_cancel_long_running_tasks_on_connection_loss": settings.queue_worker_pool in CANCELLING_POOLS,
         "worker_disable_rate_limits": True,
     }
 
@@ -112,6 +115,13 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("scoring_bench", set_as_current=False)
     app.conf.update(celery_config(settings))
     return app
+
+
+def runs_key(settings: Settings, task_id: str) -> str:
+    """The result store's hash of a task's runs (QUEUE_COUNT_RUNS): attempt (0, then each retry) → how
+    many times that attempt started. An attempt counted twice ran twice: its message was delivered again
+    (a worker died, or lost the broker, before acking it)."""
+    return f"{settings.queue_key_prefix}runs:{task_id}"
 
 
 def scorer_settings(settings: Settings) -> Settings:

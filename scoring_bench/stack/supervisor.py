@@ -202,7 +202,10 @@ class Supervisor:
         self.started.append(record)
         return record
 
-    def _start_redis(self) -> str:
+    def _start_redis(self, fresh: bool = True) -> str:
+        """The feature store's Redis: a user's (``REDIS_URL``), or the embedded one started. ``fresh``: a
+        new stack's embedded Redis starts empty (its append-only file removed) unless REDIS_PERSIST asks
+        to keep the data; a restarted one (``fresh`` False) reloads the file (``REDIS_AOF``)."""
         s = self.settings
         if s.redis_url is not None:
             self.say(f"feature store: {_redact(s.redis_url)} (keys under {s.redis_key_prefix!r})")
@@ -211,7 +214,9 @@ class Supervisor:
         binary = embedded.find_binary(s.redis_server_bin)
         data_dir = self.dir / "redis"
         data_dir.mkdir(parents=True, exist_ok=True)
-        argv = embedded.command(binary, s.host, s.embedded_redis_port, data_dir, s.redis_persist)
+        if fresh and not s.redis_persist:
+            embedded.remove_aof(data_dir)
+        argv = embedded.command(binary, s.host, s.embedded_redis_port, data_dir, s.redis_persist, s.redis_aof)
         record = self._spawn(REDIS_NAME, argv, s.embedded_redis_port, None, dict(os.environ))
         self.say(f"feature store: embedded {binary} on port {s.embedded_redis_port}")
         _wait_for_redis(s.feature_store_url, s.health_timeout_s, record)
@@ -297,16 +302,31 @@ class Supervisor:
 
     def restart(self, name: str) -> ProcessRecord:
         """Stop one service of the running stack (whatever is left of it), start it again and
-        wait until it is ready; ``down`` stops the new process."""
+        wait until it is ready; ``down`` stops the new process. ``redis``: the embedded Redis, which
+        reloads its append-only file (``REDIS_AOF``), and is seeded again if its features are gone."""
         state = StackState.load(state_path(self.settings))
         if state is None:
             raise StackError("the stack is not running")
+        if name == REDIS_NAME:
+            return self._restart_redis(state)
         svc = service(name)
         stop_processes([r for r in state.processes if r.name == name])
         record = self._spawn_service(svc, self._service_env(state.redis_url))
         state.processes = [r for r in state.processes if r.name != name] + [record]
         state.save(state_path(self.settings))
         self._wait_healthy(svc, record)
+        return record
+
+    def _restart_redis(self, state: StackState) -> ProcessRecord:
+        if self.settings.redis_url is not None:
+            raise StackError("REDIS_URL is set: that Redis is not the stack's to restart")
+        stop_processes([r for r in state.processes if r.name == REDIS_NAME])
+        self._start_redis(fresh=False)
+        self._seed(state.redis_url)
+        record = self.started[-1]
+        # where it was: the services after it are stopped before it, as ``up`` started them
+        state.processes = [record if r.name == REDIS_NAME else r for r in state.processes]
+        state.save(state_path(self.settings))
         return record
 
     # -- down / status -------------------------------------------------------------

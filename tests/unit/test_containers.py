@@ -69,6 +69,7 @@ NOT_PASSED_ON = {
     "EMBEDDED_REDIS_PORT": "the local stack's embedded Redis; compose runs a redis service",
     "REDIS_SERVER_BIN": "the local stack's embedded Redis",
     "REDIS_PERSIST": "the local stack's embedded Redis",
+    "REDIS_AOF": "the local stack's embedded Redis",
     "STACK_DIR": "the local supervisor's pids and logs",
     "PROFILER": "profiling runs under the local stack (make bench)",
     "PROFILE_DIR": "profiling runs under the local stack (make bench)",

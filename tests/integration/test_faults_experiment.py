@@ -1,0 +1,89 @@
+"""The faults experiment for real, on a tiny setting: a server worker killed under load (sync: a gunicorn
+worker; async: a uvicorn worker, with two of them) and the queue's Celery worker SIGKILLed mid-load, each on
+a stack of its own. The other faults' decisions are unit-tested (tests/unit/test_faults_*.py) and every
+fault ran in `make bench EXPERIMENTS=faults` (doc/faults.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import pytest
+
+from benchmark.analysis.faults import faults_section
+from benchmark.faults.experiment import run_faults
+from benchmark.report.faults import faults_blocks
+from benchmark.report.plots_faults import plot_fault_timeline
+from benchmark.settings import BenchSettings
+from tests.integration.conftest import free_port
+from tests.integration.test_queue import QUEUE_TEST_SETTINGS
+
+pytestmark = pytest.mark.integration
+
+
+def _ours(stack_dir: Path) -> list[psutil.Process]:
+    """Processes still running from this test's stacks (their command line names its folder or ports)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(stack_dir) in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def test_server_and_queue_workers_killed_under_load(tmp_path: Path) -> None:
+    stack_dir = tmp_path / "stack"
+    bench = BenchSettings(
+        bench_profile="smoke",
+        architectures="sync,async,queue",
+        bench_faults="server-worker-kill,queue-worker-kill",
+        bench_faults_rate=30,
+        bench_faults_steady_s=1.5,
+        bench_faults_window_s=1.0,
+        bench_faults_recover_s=5.0,
+        bench_open_connections=64,
+        bench_queue_timeout_s=10,
+        model_sync_port=free_port(),
+        scoring_sync_port=free_port(),
+        model_async_port=free_port(),
+        scoring_async_port=free_port(),
+        scoring_queue_port=free_port(),
+        queue_worker_metrics_port=free_port(),
+        embedded_redis_port=free_port(),
+        stack_dir=stack_dir,
+        num_entities=200,
+        model_sync_workers=1,
+        scoring_async_workers=2,
+        health_timeout_s=30.0,
+        # a dead worker's tasks come back after 3 s (QUEUE_TEST_SETTINGS), to 64 slots
+        **{**QUEUE_TEST_SETTINGS, "model_latency_fixed_ms": 100.0, "queue_worker_concurrency": 64},
+    )
+    run_faults(bench, tmp_path)
+    assert not _ours(stack_dir), "a process of the experiment's stacks is still running"
+
+    faults = faults_section(tmp_path)
+    assert faults is not None and faults.problems == []
+    ran = {(run.architecture, run.fault): run for run in faults.runs}
+    assert set(ran) == {
+        ("sync", "server-worker-kill"),
+        ("async", "server-worker-kill"),
+        ("queue", "server-worker-kill"),
+        ("queue", "queue-worker-kill"),
+    }
+    assert ran["queue", "server-worker-kill"].skipped  # one uvicorn process: not a worker of a server
+    for key in (
+        ("sync", "server-worker-kill"),
+        ("async", "server-worker-kill"),
+        ("queue", "queue-worker-kill"),
+    ):
+        run = ran[key]
+        assert run.problems == [], run.problems
+        assert run.requests > 0 and run.timeline and run.fault_start_s is not None
+        assert run.recovered is True, f"{key} did not recover: {run.timeline}"
+    assert "runs 2 workers again" in ran["async", "server-worker-kill"].notes[-1]
+    assert all(outcome == "no answer" for outcome in ran["sync", "server-worker-kill"].errors_by_outcome)
+    ledger = ran["queue", "queue-worker-kill"].ledger
+    assert ledger is not None and ledger.accepted > 0
+    assert ledger.lost == 0, ledger  # the dead worker's tasks came back (visibility timeout) and ended
+    assert ledger.ran_twice is not None and ledger.runs_unknown == 0  # every run counted by the worker
+    assert plot_fault_timeline(faults, "queue-worker-kill", tmp_path / "plots") is not None
+    assert faults_blocks(faults, {})
