@@ -538,12 +538,13 @@ class Verification(Model):
 
 
 class SoakGrowth(Model):
-    """One metric of one process over a soak (benchmark/growth.py): the first and the last window's
-    medians (and the first's maximum), their change in % of the first, the least-squares slope per minute
-    after the warm-up, and whether it held (RSS: grew < 10 %; a count: flat)."""
+    """One metric of one process over a soak (benchmark/soak/growth.py): the first and the last window's
+    medians, the maximum of the first half after the warm-up, the change between the windows in % of the
+    first, the least-squares slope per minute after the warm-up, and whether it held (RSS: grew < 10 %; a
+    count: flat)."""
 
     first_median: float | None = None
-    first_max: float | None = None
+    first_half_max: float | None = None
     last_median: float | None = None
     change_pct: float | None = None
     slope_per_min: float | None = None

@@ -16,7 +16,7 @@ SOAK_TITLE = "Soak: does anything grow under a constant load?"
 SOAK_PLOTS = ("soak", "soak_p99")  # shown in this section, not under "Plots"
 TABLE_NOTE = (
     "Every process of each architecture's path: RSS as the first and the last minute's medians, their change "
-    "and the fitted slope; a count as the first minute's maximum → the last minute's median (⚠: not flat)."
+    "and the fitted slope; a count as the first and the last minute's medians (⚠: not flat)."
 )
 METRIC_NAMES = {"rss_mb": "RSS", "fds": "descriptors", "threads": "threads", "connections": "connections"}
 
@@ -33,9 +33,11 @@ def rules(data: SoakArchitecture) -> str:
         f"left out of every number; the first minute is the {window} after it, the last minute the soak's "
         f"last {window}. Slope: least squares over every sample after the warm-up. Verdicts: RSS holds when "
         f"it grew by less than {RSS_GROWTH_LIMIT * 100:.0f} % from the first minute's median to the last "
-        f"minute's; a count is flat when the last minute's median is at most the first minute's maximum "
-        f"plus {COUNT_SLACK} or {COUNT_SLACK_SHARE * 100:.0f} % of it, whichever is larger. Latencies are "
-        f"from each request's scheduled send time (free of coordinated omission)."
+        f"minute's; a count is flat when the last minute's median is at most the highest value of the first "
+        f"half (after the warm-up) plus {COUNT_SLACK} or {COUNT_SLACK_SHARE * 100:.0f} % of it, whichever is "
+        f"larger — a count that steps up once to a new level (a pool filling to a peak of demand) and stays "
+        f"there is flat, one still climbing in the second half is not. Latencies are from each request's "
+        f"scheduled send time (free of coordinated omission)."
     )
 
 
@@ -107,7 +109,10 @@ def grown(process: SoakProcess) -> list[str]:
                 f"{name} {_signed(growth.change_pct, '%')} ({_signed(growth.slope_per_min, 'MB/min', '.2f')})"
             )
         else:
-            parts.append(f"{name} {_count(growth.first_max)} → {_count(growth.last_median)}")
+            parts.append(
+                f"{name} {_count(growth.first_median)} → {_count(growth.last_median)} "
+                f"(the first half's highest: {_count(growth.first_half_max)})"
+            )
     return parts
 
 
@@ -150,8 +155,8 @@ def _rss(growth: SoakGrowth) -> str:
 
 
 def _counts(growth: SoakGrowth) -> str:
-    """First minute's maximum → last minute's median, with a mark when not flat."""
-    text = f"{_count(growth.first_max)} → {_count(growth.last_median)}"
+    """First minute's median → last minute's median, with a mark when not flat."""
+    text = f"{_count(growth.first_median)} → {_count(growth.last_median)}"
     return text + (" ⚠" if growth.steady is False else "")
 
 

@@ -6,7 +6,8 @@ A soak of ``duration_s`` seconds is cut into:
 - the **warm-up** ``[0, warmup_s)``: pools fill, caches warm, lazily made threads appear; left out of
   every number below;
 - the **first window** ``[warmup_s, warmup_s + window_s)`` ("the first minute") and the **last window**
-  ``[duration_s − window_s, duration_s]`` ("the last minute").
+  ``[duration_s − window_s, duration_s]`` ("the last minute");
+- the **first half** of what follows the warm-up, ``[warmup_s, (warmup_s + duration_s) / 2)``.
 
 Per process and metric (:func:`judge`): the median in each window, the change between them in % of the
 first, and a least-squares slope (per minute) over every sample after the warm-up. The verdicts:
@@ -14,9 +15,10 @@ first, and a least-squares slope (per minute) over every sample after the warm-u
 - **RSS**: steady when it grew by less than ``RSS_GROWTH_LIMIT`` (10 %) from the first window's median to
   the last window's median;
 - **counts** (open descriptors, threads, TCP connections): flat when the last window's median is at most
-  the first window's maximum plus a slack of ``max(COUNT_SLACK, COUNT_SLACK_SHARE × that maximum)`` — 2,
-  or 10 % for counts above 20. A pool that grows to its size and stays there is flat; a count that keeps
-  climbing is not.
+  the highest value of the first half plus a slack of ``max(COUNT_SLACK, COUNT_SLACK_SHARE × that
+  maximum)`` — 2, or 10 % for counts above 20. A count that steps up once to a new level and stays there
+  is flat: a pool, or the load generator's connections, filling to a peak of demand (a Poisson burst, a
+  slow moment) in the first minutes is not a leak. A count still climbing in the second half is not flat.
 
 A process without a sample in both windows (it started late or exited during the soak) is not judged.
 """
@@ -49,6 +51,10 @@ class Windows:
     @property
     def last(self) -> tuple[float, float]:
         return self.duration_s - self.window_s, self.duration_s
+
+    @property
+    def first_half(self) -> tuple[float, float]:
+        return self.warmup_s, (self.warmup_s + self.duration_s) / 2
 
 
 def soak_windows(duration_s: float, warmup_s: float, window_s: float) -> Windows:
@@ -91,17 +97,17 @@ def rss_steady(first_median: float | None, last_median: float | None) -> bool | 
     return None if change is None else change < RSS_GROWTH_LIMIT * 100.0
 
 
-def count_slack(first_max: float) -> float:
-    """How far above the first window's maximum a count may sit and still be flat."""
-    return max(COUNT_SLACK, COUNT_SLACK_SHARE * first_max)
+def count_slack(reference_max: float) -> float:
+    """How far above the first half's maximum a count may sit and still be flat."""
+    return max(COUNT_SLACK, COUNT_SLACK_SHARE * reference_max)
 
 
-def count_flat(first: Sequence[float], last: Sequence[float]) -> bool | None:
-    """Whether a count held: the last window's median is at most the first window's maximum plus
-    :func:`count_slack` (None: a window without samples)."""
-    if not first or not last:
+def count_flat(first_half: Sequence[float], last: Sequence[float]) -> bool | None:
+    """Whether a count held: the last window's median is at most the first half's maximum plus
+    :func:`count_slack` (None: no sample in either)."""
+    if not first_half or not last:
         return None
-    ceiling = max(first)
+    ceiling = max(first_half)
     return statistics.median(last) <= ceiling + count_slack(ceiling)
 
 
@@ -110,7 +116,7 @@ class Growth:
     """One metric of one process over a soak (see the module's docstring)."""
 
     first_median: float | None
-    first_max: float | None
+    first_half_max: float | None
     last_median: float | None
     change_pct: float | None
     slope_per_min: float | None
@@ -124,14 +130,14 @@ def judge(samples: Sequence[tuple[float, float]], windows: Windows, kind: str) -
         raise ValueError(f"kind must be 'rss' or 'count' (got {kind!r})")
     clean = [(t, v) for t, v in samples if math.isfinite(t) and math.isfinite(v)]
     first, last = within(clean, *windows.first), within(clean, *windows.last)
-    if windows.last[1] == windows.duration_s:  # the last window includes the soak's very end
-        last += [v for t, v in clean if t == windows.duration_s]
+    last += [v for t, v in clean if t == windows.duration_s]  # the last window includes the soak's end
+    half = within(clean, *windows.first_half)
     first_median = statistics.median(first) if first else None
     last_median = statistics.median(last) if last else None
-    steady = rss_steady(first_median, last_median) if kind == "rss" else count_flat(first, last)
+    steady = rss_steady(first_median, last_median) if kind == "rss" else count_flat(half, last)
     return Growth(
         first_median=first_median,
-        first_max=max(first) if first else None,
+        first_half_max=max(half) if half else None,
         last_median=last_median,
         change_pct=change_pct(first_median, last_median),
         slope_per_min=slope_per_minute(

@@ -104,6 +104,6 @@ def _check_processes(latest: Path, arch: str, processes: list[SoakProcess]) -> N
         assert len([p for p in processes if p.service == "scoring-sync" and p.role == "worker"]) == 2
     for process in processes:
         assert process.samples >= 4 and process.note is None, process
-        assert (process.rss_mb.first_median or 0) > 0 and (process.fds.first_max or 0) > 0, process
+        assert (process.rss_mb.first_median or 0) > 0 and (process.fds.first_median or 0) > 0, process
         assert (process.threads.last_median or 0) >= 1 and process.connections.last_median is not None
         assert process.steady in (True, False), process

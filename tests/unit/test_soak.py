@@ -66,8 +66,16 @@ def test_a_count_is_flat_up_to_the_first_minutes_maximum_plus_the_slack() -> Non
     assert count_flat([40, 42, 41], [47, 47, 46]) is False
     assert count_flat([5, 5], [7, 7]) is True  # small counts: a slack of 2
     assert count_flat([5, 5], [8, 8]) is False
-    assert count_flat([60, 30], [59]) is True  # at the first minute's peak: flat, however low its median
+    assert count_flat([30, 60, 60], [59]) is True  # at the first half's peak: flat, however low its median
     assert count_flat([], [3]) is None
+
+
+def test_a_count_that_steps_up_once_and_stays_is_flat_one_still_climbing_is_not() -> None:
+    step = [(t, 170.0 if t < 150 else 224.0) for t in range(0, 601, 5)]  # a pool filling at 2.5 min
+    assert judge(step, WINDOWS, "count").steady is True
+    late_step = [(t, 170.0 if t < 400 else 224.0) for t in range(0, 601, 5)]  # still rising in the 2nd half
+    assert judge(late_step, WINDOWS, "count").steady is False
+    assert WINDOWS.first_half == (60, 330)
 
 
 def test_judge_tells_a_steady_metric_from_a_growing_one() -> None:
@@ -77,7 +85,7 @@ def test_judge_tells_a_steady_metric_from_a_growing_one() -> None:
     assert leak.steady is False and leak.slope_per_min == pytest.approx(3.0)
     assert leak.first_median == pytest.approx(104.375) and leak.last_median == pytest.approx(128.5)
     fds = judge([(t, 20 + t // 30) for t in range(0, 601, 5)], WINDOWS, "count")
-    assert fds.steady is False and fds.first_max == 23 and fds.last_median == 39
+    assert fds.steady is False and fds.first_half_max == 30 and fds.last_median == 39
     warmup_only = judge([(t, 1.0) for t in range(0, 60, 5)], WINDOWS, "count")
     assert warmup_only.steady is None and warmup_only.first_median is None
     with pytest.raises(ValueError):
@@ -190,7 +198,7 @@ def test_the_section_says_the_rules_and_flags_what_grew(tmp_path: Path) -> None:
     text = " ".join(block.text for block in blocks if isinstance(block, Paragraph))
     assert "less than 10 %" in text and "plus 2 or 10 %" in text and "60 s after it" in text
     assert "⚠ sync: 1 of 5 processes grew — scoring-sync worker (pid 12): RSS +" in text
-    assert "descriptors 35 → 58" in text
+    assert "descriptors 34 → 58 (the first half's highest: 46)" in text
     assert "Not judged: model-sync main (pid 31) (exited during the soak, after 300 s)." in text
     assert "p99 100.0 ms in the first minute, 200.1 ms in the last (+100 %)" in text
     table = next(block for block in blocks if isinstance(block, Table))
