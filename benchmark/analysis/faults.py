@@ -59,7 +59,9 @@ def fault_run(folder: Path, name: str, arch: str, label: str) -> FaultRun:
     sweep = read_json(folder / SWEEP_JSON)
     rates = sweep.get("rates") if isinstance(sweep, dict) else None
     if not isinstance(fault, dict) or not isinstance(rates, list) or not rates:
-        return FaultRun(fault=name, architecture=arch, label=label, problems=["the run left no results"])
+        said = [str(p) for p in fault.get("problems") or []] if isinstance(fault, dict) else []
+        problems = ["the run left no results", *said]
+        return FaultRun(fault=name, architecture=arch, label=label, problems=problems)
     rate = rates[0]
     start, duration = as_float(rate.get("start")), as_float(rate.get("duration_s")) or 0.0
     events = fault.get("events") or {}

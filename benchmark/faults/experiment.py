@@ -149,8 +149,9 @@ def planned_faults(bench: BenchSettings) -> int:
 def run_faults(
     bench: BenchSettings, run_dir: Path, tick: Callable[[], None] = lambda: None, say: Say = lambda _: None
 ) -> Path:
-    """Every fault on every architecture; returns ``faults/``. An architecture whose stack cannot be
-    brought back to health stops there (its problem recorded); the next one gets a stack of its own."""
+    """Every fault on every architecture; returns ``faults/``. A fault that fails is noted in its
+    ``fault.json``; an architecture whose stack cannot be started or brought back to health stops there (its
+    problem recorded in the index), and the next one gets a stack of its own."""
     folder = Path(run_dir) / FAULTS_DIR
     index = FaultsIndex(folder, bench)
     for arch in bench.architectures:
@@ -162,8 +163,8 @@ def run_faults(
         if todo:
             try:
                 _architecture(bench, run_dir, arch, todo, index, tick, say)
-            except StackError as exc:
-                index.problem(f"{arch}: {exc}")
+            except Exception as exc:  # its stack, its capacity, or a stack that did not come back
+                index.problem(f"{arch}: stopped: {type(exc).__name__}: {exc}")
                 say(f"faults {arch}: stopped: {exc}")
     return folder
 
@@ -187,7 +188,11 @@ def _architecture(
         for position, fault in enumerate(faults):
             if position:
                 settle(supervisor, index, fault, say)
-            run_fault(bench, stack, supervisor, fault, rate, found, fault_dir(run_dir, arch, fault.name), say)
+            folder = fault_dir(run_dir, arch, fault.name)
+            try:
+                run_fault(bench, stack, supervisor, fault, rate, found, folder, say)
+            except Exception as exc:  # noted in its fault.json; the next fault gets a healthy stack first
+                say(f"faults {arch}: {fault.name} failed: {exc}")
             index.add(fault, f"{arch}/{fault.name}")
             tick()
 
