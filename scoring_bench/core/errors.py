@@ -65,6 +65,13 @@ class QueueUnavailable(ScoringError):
     status, code = 503, "queue_unavailable"
 
 
+class RequestTimeout(ScoringError):
+    """The client did not send its whole request in time (REQUEST_READ_TIMEOUT_S), or went away
+    while sending it."""
+
+    status, code = 408, "request_timeout"
+
+
 class ErrorBody(BaseModel):
     """The body of every error answer (what :func:`error_body` builds), as published in OpenAPI."""
 

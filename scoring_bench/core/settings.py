@@ -119,6 +119,19 @@ class Settings(BaseSettings):
     async_loop: Literal["uvloop", "asyncio"] = "uvloop"
     async_http: Literal["httptools", "h11"] = "httptools"
     keepalive_s: int = Field(75, ge=1, description="Server keep-alive; longer than any client's idle time.")
+    # --- what a client may send (doc/limits.md) ------------------------------------------------
+    slow_client_guard: bool = Field(
+        True,
+        description="gthread and uvicorn read each request in their event loop before a handler "
+        "runs, and bound it by the limits below (false: the servers' own behaviour, doc/limits.md).",
+    )
+    request_read_timeout_s: float = Field(
+        10.0, gt=0, description="A client sends its whole request within this of its first byte, else 408."
+    )
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, description="Largest request line + headers, else 431 (h11: 400)."
+    )
+    max_header_count: int = Field(100, ge=1, le=32768, description="Most headers in a request, else 431.")
 
     # --- queue architecture: FastAPI + Celery (api_scoring_queue/, doc/queue.md) ------------
     scoring_queue_port: int = Field(8002, description="FastAPI queue API: submit, task status.")

@@ -16,9 +16,17 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from scoring_bench.core.endpoints import OPENAPI_PATH
-from scoring_bench.core.errors import InvalidBody, PayloadTooLarge, ScoringError, error_body, http_error
+from scoring_bench.core.errors import (
+    InvalidBody,
+    PayloadTooLarge,
+    RequestTimeout,
+    ScoringError,
+    error_body,
+    http_error,
+)
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import metrics
 
@@ -30,7 +38,16 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it is known to exceed ``limit``."""
+    """The raw body, refused with 413 as soon as it is known to exceed ``limit``; 408 when it stops
+    coming (the client went away, or the server's guard found it too slow:
+    scoring_bench.service.uvicorn_guard)."""
+    try:
+        return await _read_body(request, limit)
+    except ClientDisconnect:
+        raise RequestTimeout("the body was not received: the client was too slow or went away") from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     length = request.headers.get("content-length")
     if length is not None:
         if not (length.isascii() and length.isdigit()):  # "²".isdigit() is true too

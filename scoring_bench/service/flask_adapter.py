@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from scoring_bench.core.endpoints import OPENAPI_PATH
-from scoring_bench.core.errors import ScoringError, error_body, http_error
+from scoring_bench.core.errors import RequestTimeout, ScoringError, error_body, http_error
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import metrics
 
@@ -23,8 +23,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def read_body() -> bytes:
-    """The raw body; werkzeug refuses one over MAX_CONTENT_LENGTH with a 413."""
-    return request.get_data(cache=False)
+    """The raw body; werkzeug refuses one over MAX_CONTENT_LENGTH with a 413. A body that stops
+    coming (the client went away, or the server's guard found it too slow: REQUEST_READ_TIMEOUT_S)
+    is a 408."""
+    try:
+        return request.get_data(cache=False)
+    except ClientDisconnected:
+        raise RequestTimeout("the body was not received: the client was too slow or went away") from None
 
 
 def create_app(import_name: str, settings: Settings, index: dict[str, Any], openapi: dict[str, Any]) -> Flask:

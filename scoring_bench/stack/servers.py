@@ -15,6 +15,12 @@ from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, QUEUE_PREDICT_PATH,
 from scoring_bench.core.settings import Settings
 
 MEINHELD_WORKER = "meinheld.gmeinheld.MeinheldWorker"
+# gthread with the slow-client guard (SLOW_CLIENT_GUARD; doc/limits.md says why and what it does)
+GUARDED_GTHREAD_WORKER = "scoring_bench.service.gthread_guard.GuardedThreadWorker"
+GUARDED_UVICORN_PROTOCOLS = {
+    "httptools": "scoring_bench.service.uvicorn_guard:GuardedHttpToolsProtocol",
+    "h11": "scoring_bench.service.uvicorn_guard:GuardedH11Protocol",
+}
 # Every service's app module builds its app with ``create_app(settings)``; the servers call this
 # entry point of it, which reads the settings from the environment in the server's process.
 APP_FACTORY = "from_environment"
@@ -92,9 +98,10 @@ def gunicorn_config(name: str, settings: Settings) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bind": [f"{settings.host}:{svc.port(settings)}"],
         "workers": getattr(settings, f"{key}_workers"),
-        "worker_class": MEINHELD_WORKER if worker_class == "meinheld" else worker_class,
+        "worker_class": gunicorn_worker_class(worker_class, settings),
         "reuse_port": True,
         "keepalive": settings.keepalive_s,
+        "limit_request_fields": settings.max_header_count,  # more: gunicorn answers 431
         "timeout": 30,
         "graceful_timeout": 5,
         "control_socket_disable": True,  # gunicorn >= 25: one fixed path per user otherwise
@@ -116,6 +123,26 @@ def gunicorn_config(name: str, settings: Settings) -> dict[str, Any]:
 
         config.update(profiling.gunicorn_hooks(settings, name))
     return config
+
+
+def gunicorn_worker_class(worker_class: str, settings: Settings) -> str:
+    """gunicorn's worker class for a SyncWorkerClass: gthread is the guarded one unless
+    SLOW_CLIENT_GUARD is off (the others bound slow clients their own way: doc/limits.md)."""
+    if worker_class == "meinheld":
+        return MEINHELD_WORKER
+    if worker_class == "gthread" and settings.slow_client_guard:
+        return GUARDED_GTHREAD_WORKER
+    return str(worker_class)
+
+
+def uvicorn_http(settings: Settings) -> list[str]:
+    """uvicorn's ``--http`` (the guarded protocol unless SLOW_CLIENT_GUARD is off) and h11's head
+    limit."""
+    guarded = GUARDED_UVICORN_PROTOCOLS[settings.async_http]
+    options = ["--http", guarded if settings.slow_client_guard else settings.async_http]
+    if settings.async_http == "h11":
+        options += ["--h11-max-incomplete-event-size", str(settings.max_header_bytes)]
+    return options
 
 
 def async_loop(settings: Settings) -> str:
@@ -181,8 +208,7 @@ def command(svc: Service, settings: Settings) -> list[str]:
         str(getattr(settings, f"{svc.settings_key}_workers")),
         "--loop",
         async_loop(settings),
-        "--http",
-        settings.async_http,
+        *uvicorn_http(settings),
         "--timeout-keep-alive",
         str(settings.keepalive_s),
         "--no-access-log",

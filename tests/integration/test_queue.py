@@ -11,6 +11,7 @@ import json
 import os
 import queue
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -26,10 +27,13 @@ import pytest
 import redis
 import requests
 
-from scoring_bench.core.endpoints import QUEUE_TASKS_PATH
-from scoring_bench.stack.servers import worker_node_name
-from scoring_bench.stack.supervisor import StackState, state_path
-from tests.integration.conftest import SEED_BODY, Stack, stack_settings, start_stack
+from scoring_bench.core.endpoints import HEALTH_PATH, QUEUE_PREDICT_PATH, QUEUE_TASKS_PATH
+from scoring_bench.core.tasks import new_task_id
+from scoring_bench.service.queue import SCORE_TASK, make_celery
+from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
+from scoring_bench.stack.servers import command, service, worker_node_name
+from scoring_bench.stack.supervisor import ProcessRecord, StackState, log_tail, state_path, stop_processes
+from tests.integration.conftest import SEED_BODY, Stack, free_port, stack_settings, start_stack
 from tests.integration.test_services import BAD_BODIES
 
 pytestmark = pytest.mark.integration
@@ -112,9 +116,10 @@ def issued(stack: Stack) -> int:
 
 
 class Receiver:
-    """A callback receiver on loopback: answers each POST with the next planned status."""
+    """A callback receiver on loopback: answers each POST with the next planned status (a 3xx
+    with ``Location: location``)."""
 
-    def __init__(self, statuses: list[int]) -> None:
+    def __init__(self, statuses: list[int], location: str | None = None, host: str = "127.0.0.1") -> None:
         self.statuses = statuses
         self.received: queue.Queue[dict[str, Any]] = queue.Queue()
         receiver = self
@@ -123,23 +128,26 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.put(json.loads(body))
-                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
+                code = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(code)
+                if 300 <= code < 400 and location:
+                    self.send_header("Location", location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}/hook"
 
     def next(self, timeout_s: float = 20.0) -> dict[str, Any]:
         return self.received.get(timeout=timeout_s)
 
 
 @contextmanager
-def receiver(statuses: list[int]) -> Iterator[Receiver]:
-    r = Receiver(statuses)
+def receiver(statuses: list[int], location: str | None = None, host: str = "127.0.0.1") -> Iterator[Receiver]:
+    r = Receiver(statuses, location, host)
     thread = threading.Thread(target=r.server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -296,3 +304,134 @@ def _kill_group(pid: int) -> None:
     procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     os.killpg(pid, signal.SIGKILL)
     psutil.wait_procs(procs, timeout=5)
+
+
+# --- abusive callbacks, and a broker or result store out of reach (issue 12, part 4) -------------------
+
+# Loopback, but not on CALLBACK_ALLOWED_HOSTS: the worker must never call it.
+NOT_ALLOWED_HOST = "127.0.0.2"
+
+
+def all_posts(hook: Receiver, quiet_s: float = 2.5) -> list[dict[str, Any]]:
+    """Every POST the receiver gets until none has come for ``quiet_s`` (longer than any retry's wait)."""
+    posts = []
+    while True:
+        try:
+            posts.append(hook.received.get(timeout=quiet_s))
+        except queue.Empty:
+            return posts
+
+
+def test_a_callback_redirect_is_not_followed_and_retries_are_bounded(qstack: Stack) -> None:
+    """A receiver that redirects to a host off the allowlist: the worker posts once (a 3xx is final,
+    never followed), the target is never contacted, and the task still succeeds with its result
+    stored. A receiver that always answers 503: 1 + CALLBACK_MAX_RETRIES posts, then the worker gives
+    up."""
+    with receiver([], host=NOT_ALLOWED_HOST) as trap, receiver([307] * 20, location=trap.url) as hook:
+        task_id = submit(qstack, SEED_BODY, callback_url=hook.url).json()["task_id"]
+        done = finished(qstack, task_id)
+        assert done["status"] == "SUCCESS" and 0.0 < done["result"]["detail"] < 1.0
+        posts = all_posts(hook)
+        assert [p["task_id"] for p in posts] == [task_id]
+        assert trap.received.empty()
+        assert status(qstack, task_id).json() == done  # the result stays stored
+    with receiver([503] * 100) as hook:
+        task_id = submit(qstack, SEED_BODY, callback_url=hook.url).json()["task_id"]
+        assert finished(qstack, task_id)["status"] == "SUCCESS"
+        posts = all_posts(hook)
+        assert len(posts) == 1 + qstack.settings.callback_max_retries
+        assert {p["task_id"] for p in posts} == {task_id}
+
+
+def test_the_worker_checks_the_allowlist_again_before_posting(qstack: Stack) -> None:
+    """A task published straight to the broker (the API would have refused its callback_url with a
+    422) runs, and its callback is not sent."""
+    app = make_celery(qstack.settings)
+    try:
+        with receiver([], host=NOT_ALLOWED_HOST) as trap:
+            task_id = new_task_id()
+            kwargs = {"features": SEED_BODY, "entity_id": None, "callback_url": trap.url}
+            result = app.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
+            assert 0.0 < result.get(timeout=20)["detail"] < 1.0
+            time.sleep(1.0)  # the callback task ran by now (it is sent when the task ends)
+            assert trap.received.empty()
+    finally:
+        app.close()
+
+
+@contextmanager
+def queue_api_beside(stack: Stack, **overrides: Any) -> Iterator[str]:
+    """One more queue API process, beside ``stack``'s and sharing its broker and result store
+    except for ``overrides`` (one of them on a port where nothing listens); its base URL."""
+    settings = stack.settings.model_copy(
+        update={
+            "broker_url": stack.settings.queue_broker_url,
+            "result_backend_url": stack.settings.queue_results_url,
+            "redis_url": stack.state.redis_url,
+            "scoring_queue_port": free_port(),
+            "metrics_enabled": False,
+            **overrides,
+        }
+    )
+    svc = service("scoring-queue")
+    log_path = stack.settings.stack_dir / "logs" / f"queue-api-beside-{settings.scoring_queue_port}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            command(svc, settings),
+            env=process_env(settings),
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    record = ProcessRecord(
+        "queue-api-beside",
+        proc.pid,
+        psutil.Process(proc.pid).create_time(),
+        svc.port(settings),
+        str(log_path),
+        None,
+    )
+    try:
+        base = svc.url(settings)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if stack.http.get(base + "/", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log_tail(log_path)
+            time.sleep(0.1)
+        yield base
+    finally:
+        stop_processes([record])
+
+
+def test_a_broker_out_of_reach_is_a_fast_503_and_stores_no_task(qstack: Stack) -> None:
+    closed = free_port()
+    amqp = qstack.settings.queue_broker_url.startswith("amqp")
+    broker = f"amqp://guest:guest@127.0.0.1:{closed}//" if amqp else f"redis://127.0.0.1:{closed}/1"
+    before = issued(qstack)
+    with queue_api_beside(qstack, broker_url=broker) as base:
+        started = time.monotonic()
+        resp = qstack.http.post(base + QUEUE_PREDICT_PATH, json=SEED_BODY, timeout=30)
+        assert time.monotonic() - started < 5.0  # no hang: the publish's retries are short
+        assert resp.status_code == 503 and resp.json()["error"] == "queue_unavailable", resp.text
+        assert "broker" in resp.json()["message"] and "Location" not in resp.headers
+        assert issued(qstack) == before  # the id issued for it was forgotten: nothing to ask about
+        health = qstack.http.get(base + HEALTH_PATH, timeout=10)
+        assert health.status_code == 503 and health.json()["dependencies"]["broker"].startswith("DOWN")
+
+
+def test_a_result_store_out_of_reach_is_a_503(qstack: Stack) -> None:
+    with queue_api_beside(qstack, result_backend_url=f"redis://127.0.0.1:{free_port()}/2") as base:
+        resp = qstack.http.post(base + QUEUE_PREDICT_PATH, json=SEED_BODY, timeout=30)
+        assert resp.status_code == 503 and "result store" in resp.json()["message"], resp.text
+        answer = qstack.http.get(f"{base}{QUEUE_TASKS_PATH}/{uuid.uuid4()}", timeout=30)
+        assert answer.status_code == 503 and answer.json()["error"] == "queue_unavailable", answer.text
+        health = qstack.http.get(base + HEALTH_PATH, timeout=10)
+        assert health.status_code == 503 and health.json()["dependencies"]["result_backend"].startswith(
+            "DOWN"
+        )
