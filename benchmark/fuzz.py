@@ -164,6 +164,7 @@ def fuzz_service(
 ) -> ServiceResult:
     """Run schemathesis against one service; its output goes to ``out/output.txt`` and to ``echo``,
     each line headed by the service's name."""
+    out = out.resolve()  # schemathesis runs in it: every path it is given must be absolute
     out.mkdir(parents=True, exist_ok=True)
     (out / "schemathesis.toml").write_text(config_file(out, settings.fuzz_stateful_examples))
     started = time.monotonic()
@@ -247,17 +248,20 @@ def table(results: Iterable[ServiceResult]) -> list[str]:
     return lines
 
 
-def run(settings: FuzzSettings, say: Callable[[str], None] = print) -> int:
-    """``make fuzz``: start the stack, fuzz every service, stop the stack; 0 when nothing failed."""
+def run(
+    settings: FuzzSettings, say: Callable[[str], None] = print, echo: Callable[[str], None] = print
+) -> int:
+    """``make fuzz``: start the stack, fuzz every service, stop the stack; 0 when nothing failed.
+    ``say``: progress; ``echo``: schemathesis's output and the closing table."""
     run_dir = new_run_dir(settings)
     stack = settings.stack_settings()
     say(f"fuzzing {', '.join(settings.fuzz_services)}: {settings.fuzz_max_examples} cases per operation")
     with running_stack(stack, say):
         urls = {name: service(name).url(stack) for name in settings.fuzz_services}
-        results = fuzz_stack(urls, run_dir, settings, settings.fuzz_max_examples, say)
+        results = fuzz_stack(urls, run_dir, settings, settings.fuzz_max_examples, echo)
     for line in table(results):
-        say(line)
-    say(f"reports: {run_dir} (failing cases: <service>/cache/crashes, replay with `schemathesis replay`)")
+        echo(line)
+    echo(f"reports: {run_dir}  (failing cases: <service>/cache/crashes; `schemathesis replay` re-sends them)")
     return 0 if all(r.passed for r in results) else 1
 
 
@@ -265,7 +269,7 @@ def main() -> int:
     """``python -m benchmark.fuzz`` (``make fuzz``)."""
     console = Console(stderr=True)
     try:
-        return run(FuzzSettings(), console.log)
+        return run(FuzzSettings(), console.log, lambda line: print(line, flush=True))
     except ValidationError as exc:
         console.print(f"[red]invalid settings:[/red]\n{exc}")
         return 2

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from scoring_bench.core.errors import (
@@ -24,11 +32,26 @@ from scoring_bench.core.errors import (
 )
 from scoring_bench.core.tasks import TASK_ID_PATTERN
 
-# Strict: "5.1" and true are type errors, not numbers; 1e999 (infinite) is refused. The bounds are
-# what a double holds (a finite float is always within them): they put that limit in the
-# published schema, where a JSON number has none (a 400-digit integer is refused with 422).
+# Strict: "5.1" and true are type errors, not numbers; 1e999 (infinite) is refused. The published
+# schema says what a double holds (a JSON number has no limit): the largest double, written as the
+# exact integer it is, so that a validator comparing exactly and this check agree on every number.
+# The check runs on the number as parsed, before it becomes a float: an integer just beyond the
+# bound would round to the largest double and pass a check on the float (make fuzz found that).
+MAX_FEATURE = int(sys.float_info.max)
+
+
+def _within_a_double(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_FEATURE:
+        raise ValueError("must be a number a double holds (at most about 1.8e308 either way)")
+    return value
+
+
 Feature = Annotated[
-    float, Field(strict=True, allow_inf_nan=False, ge=-sys.float_info.max, le=sys.float_info.max)
+    float,
+    Field(
+        strict=True, allow_inf_nan=False, json_schema_extra={"minimum": -MAX_FEATURE, "maximum": MAX_FEATURE}
+    ),
+    BeforeValidator(_within_a_double),
 ]
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -60,9 +61,11 @@ def create_app(import_name: str, settings: Settings, index: dict[str, Any], open
     def _index() -> Response:
         return json_response(index)
 
+    document = json.dumps(openapi)  # the standard library's: orjson refuses integers beyond 64 bits
+
     @app.get(OPENAPI_PATH)
     def _openapi() -> Response:
-        return json_response(openapi)
+        return Response(document, mimetype="application/json")
 
     install_metrics(app, settings, index["service"])
     return app

@@ -78,4 +78,21 @@ def test_a_number_no_double_holds_is_422_and_the_schema_says_so() -> None:
         roomy.features(b"[" + b"9" * 400 + b"]")
     items = roomy.features_adapter.json_schema()["items"]
     assert items["maximum"] == 1.7976931348623157e308 == -items["minimum"]
+    assert isinstance(items["maximum"], int)  # the double's exact value, not its shortest decimal
     assert roomy.features(b"[1.7976931348623157e308]") == (1.7976931348623157e308,)
+
+
+def test_the_bound_is_checked_on_the_number_as_sent() -> None:
+    """make fuzz's case: an integer one beyond the largest double rounds to it, so a check on the
+    float let it through while the published schema says it is out of range."""
+    roomy = RequestParser(max_features=10, max_body_bytes=10_000)
+    largest = int(1.7976931348623157e308)
+    for beyond in (largest + 1, -largest - 1):
+        with pytest.raises(InvalidBody):
+            roomy.features(f"[{beyond}]".encode())
+    assert roomy.features(f"[{largest}, -{largest}]".encode()) == (
+        1.7976931348623157e308,
+        -1.7976931348623157e308,
+    )
+    # below the bound (the shortest decimal of the largest double is smaller than it): accepted
+    assert roomy.features(b"[-17976931348623157" + b"0" * 291 + b"1]")[0] == -1.7976931348623157e308
