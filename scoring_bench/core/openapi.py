@@ -36,6 +36,7 @@ from scoring_bench.core.errors import (
     ModelUnavailable,
     PayloadTooLarge,
     QueueUnavailable,
+    RequestTimeout,
     ScoringError,
     UnknownEntity,
     UnknownTask,
@@ -53,7 +54,8 @@ MODELS: tuple[type[BaseModel], ...] = (ErrorBody, ModelAnswer, ScoreAnswer, Task
 # another path (``%2F``) matches no route.
 NO_ROUTE = (404, HTTP_ERROR_CODES[404])
 Error = type[ScoringError] | tuple[int, str]
-BODY_ERRORS: tuple[Error, ...] = (InvalidJSON, PayloadTooLarge, InvalidBody)
+# RequestTimeout: the body stopped coming (the servers' slow-client guard, doc/limits.md)
+BODY_ERRORS: tuple[Error, ...] = (InvalidJSON, PayloadTooLarge, InvalidBody, RequestTimeout)
 DEPENDENCY_ERRORS: tuple[Error, ...] = (ModelUnavailable, FeatureStoreUnavailable, ModelTimeout)
 SERVER_TIMING = {
     "Server-Timing": {

@@ -48,11 +48,12 @@ def test_each_document_loads_in_schemathesis(kind: openapi.Kind) -> None:
 
 
 def test_every_status_a_handler_can_answer_is_documented() -> None:
-    assert statuses(doc("model"), SYNC_PREDICT_PATH, "post") == {"200", "400", "413", "422"}
+    assert statuses(doc("model"), SYNC_PREDICT_PATH, "post") == {"200", "400", "408", "413", "422"}
     assert statuses(doc("scoring"), SYNC_PREDICT_PATH, "post") == {
         "200",
         "400",
         "404",
+        "408",
         "413",
         "422",
         "502",
@@ -60,7 +61,7 @@ def test_every_status_a_handler_can_answer_is_documented() -> None:
         "504",
     }
     queue = doc("queue")
-    assert statuses(queue, QUEUE_PREDICT_PATH, "post") == {"200", "202", "400", "413", "422", "503"}
+    assert statuses(queue, QUEUE_PREDICT_PATH, "post") == {"200", "202", "400", "408", "413", "422", "503"}
     assert statuses(queue, TASK, "get") == {"200", "404", "422", "503"}
     assert statuses(doc("model"), HEALTH_PATH, "get") == {"200"}
     assert statuses(doc("scoring"), HEALTH_PATH, "get") == {"200", "503"}
