@@ -120,7 +120,7 @@ class Queue:
 
 def create_app(settings: Settings) -> FastAPI:
     parser = RequestParser(settings.max_features, settings.max_body_bytes)
-    queue = Queue(settings, make_celery(settings))
+    queue = Queue(settings, make_celery(settings, reads_results_itself=True))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

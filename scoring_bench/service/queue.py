@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
 from kombu.exceptions import KombuError
 from prometheus_client.core import GaugeMetricFamily
 
@@ -111,9 +112,30 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def make_celery(settings: Settings) -> Celery:
+class ResultStoreBackend(RedisBackend):  # type: ignore[misc]  # celery has no type hints
+    """The queue API's result backend: Celery's Redis backend, without the per-task subscription.
+
+    By default, every task sent subscribes the sender to the task's result channel
+    (``on_task_call``), so that ``AsyncResult.get()`` hears of the result; the subscription is dropped
+    when the ``AsyncResult`` is collected. The API never waits on an ``AsyncResult`` — it reads a task's
+    state with one MGET (:class:`scoring_bench.service.task_store.TaskStore`) — and never reads that
+    pub/sub connection, so nobody processed the replies: redis-py kept every channel ever subscribed
+    (~300 B per task) and Redis buffered the unread replies and results. The soak measured it: the queue
+    API's memory grew 2.9 MB a minute at 160 tasks/s (doc/soak.md). Two Redis commands per task less, too.
+    """
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        """Subscribe to nothing: the API reads results from the store itself."""
+
+
+def make_celery(settings: Settings, reads_results_itself: bool = False) -> Celery:
+    """The Celery app of the settings; ``reads_results_itself``: for a process that reads task states from
+    the result store directly (the API), with :class:`ResultStoreBackend` (``AsyncResult.get`` does not
+    hear of results there)."""
     app = Celery("scoring_bench", set_as_current=False)
     app.conf.update(celery_config(settings))
+    if reads_results_itself:
+        app.conf.result_backend = f"{__name__}:{ResultStoreBackend.__name__}+{settings.queue_results_url}"
     return app
 
 

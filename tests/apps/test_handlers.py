@@ -190,6 +190,31 @@ def test_bad_queue_parameters_are_422(client: Any, params: dict[str, str], fragm
     assert answer.status == 422 and fragment in answer.body["message"]
 
 
+def test_submitting_tasks_subscribes_to_no_result_channel(client: Any, redis_url: str) -> None:
+    """The API reads results itself (one MGET per status): it must not subscribe to each task's result
+    channel as Celery's Redis backend does by default. Those subscriptions, never read, grew the API's
+    memory by ~300 B per task and Redis's output buffers (the soak: +2.9 MB/min, doc/soak.md)."""
+    prefix = "subscribe-test:"  # the tasks, never run, and their ids: deleted below
+    queue = client(
+        "scoring-queue", result_backend_url=redis_url, broker_url=redis_url, redis_key_prefix=prefix
+    )
+    results = redis.Redis.from_url(redis_url)
+
+    def subscribes() -> int:
+        stats = results.info("commandstats")
+        return sum(
+            int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("subscribe", "unsubscribe")
+        )
+
+    before = subscribes()
+    try:
+        assert all(queue.post(SEED_BODY).status == 202 for _ in range(20))
+        assert subscribes() == before
+    finally:
+        for key in results.scan_iter(match=f"{prefix}*"):
+            results.delete(key)
+
+
 def test_a_broker_that_is_down_is_a_fast_503_and_leaves_no_task(client: Any, redis_url: str) -> None:
     queue = client("scoring-queue", result_backend_url=redis_url, broker_url="redis://127.0.0.1:9/1")
     results = redis.Redis.from_url(redis_url)
