@@ -145,10 +145,34 @@ def command(url: str, out: Path, settings: FuzzSettings, max_examples: int) -> l
     return argv
 
 
+# What counts as refusing invalid input: schemathesis's list, and the refusals of the servers' guard
+# before the app (408: the body stopped coming; 413: too large; 431: a request line and headers
+# too large, e.g. a callback_url of 2,000 multi-byte characters, percent-encoded).
+REFUSED = [
+    "400",
+    "401",
+    "403",
+    "404",
+    "405",
+    "406",
+    "408",
+    "409",
+    "413",
+    "415",
+    "422",
+    "428",
+    "429",
+    "431",
+    "5xx",
+]
+
+
 def config_file(out: Path, stateful_examples: int | None) -> str:
     """schemathesis.toml of one service: its crash files (the failing cases, replayable) in ``out``,
-    and the stateful phase's size when it is not the other phases'."""
+    what counts as refusing invalid input, and the stateful phase's size when it is not the other
+    phases'."""
     text = f'[cache]\ndirectory = "{(out / "cache").as_posix()}"\n'
+    text += f"\n[checks.negative_data_rejection]\nexpected-statuses = {json.dumps(REFUSED)}\n"
     if stateful_examples is not None:
         text += f"\n[phases.stateful.generation]\nmax-examples = {stateful_examples}\n"
     return text

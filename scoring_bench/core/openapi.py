@@ -53,6 +53,9 @@ MODELS: tuple[type[BaseModel], ...] = (ErrorBody, ModelAnswer, ScoreAnswer, Task
 # An error the framework raises itself, as (status, code): a path parameter that decodes to
 # another path (``%2F``) matches no route.
 NO_ROUTE = (404, HTTP_ERROR_CODES[404])
+# Any request: a request line and headers over MAX_HEADER_BYTES (a long query string, say) are
+# refused by the servers' guard before the app (core.http_limits; make fuzz found it undocumented).
+HEAD_TOO_LARGE = (431, "headers_too_large")
 Error = type[ScoringError] | tuple[int, str]
 # RequestTimeout: the body stopped coming (the servers' slow-client guard, doc/limits.md)
 BODY_ERRORS: tuple[Error, ...] = (InvalidJSON, PayloadTooLarge, InvalidBody, RequestTimeout)
@@ -119,6 +122,7 @@ def health_operation(can_degrade: bool) -> dict[str, Any]:
     responses = {"200": answer(HealthBody, "The service and every dependency it checks are OK.")}
     if can_degrade:
         responses["503"] = answer(HealthBody, "DEGRADED: a dependency is down (named in dependencies).")
+    responses |= error_responses([HEAD_TOO_LARGE])
     return {"operationId": "healthcheck", "summary": "Health of the service", "responses": responses}
 
 
@@ -134,7 +138,10 @@ def model_predict(parser: RequestParser) -> dict[str, Any]:
             )
         ],
         "requestBody": request_body(parser.features_adapter.json_schema()),
-        "responses": {"200": answer(ModelAnswer, "The score."), **error_responses(BODY_ERRORS)},
+        "responses": {
+            "200": answer(ModelAnswer, "The score."),
+            **error_responses([*BODY_ERRORS, HEAD_TOO_LARGE]),
+        },
     }
 
 
@@ -145,7 +152,7 @@ def scoring_predict(parser: RequestParser) -> dict[str, Any]:
         "requestBody": request_body(parser.scoring_json_schema()),
         "responses": {
             "200": answer(ScoreAnswer, "The mean score and each model's.", SERVER_TIMING),
-            **error_responses([*BODY_ERRORS, UnknownEntity, *DEPENDENCY_ERRORS]),
+            **error_responses([*BODY_ERRORS, UnknownEntity, *DEPENDENCY_ERRORS, HEAD_TOO_LARGE]),
         },
     }
 
@@ -186,7 +193,7 @@ def queue_operations(
         "responses": {
             "200": finished,
             "202": submitted,
-            **error_responses([*BODY_ERRORS, QueueUnavailable]),
+            **error_responses([*BODY_ERRORS, QueueUnavailable, HEAD_TOO_LARGE]),
         },
     }
     status = {
@@ -204,7 +211,7 @@ def queue_operations(
         ],
         "responses": {
             "200": answer(TaskDocument, "The task's document."),
-            **error_responses([UnknownTask, NO_ROUTE, InvalidBody, QueueUnavailable]),
+            **error_responses([UnknownTask, NO_ROUTE, InvalidBody, QueueUnavailable, HEAD_TOO_LARGE]),
         },
     }
     return {QUEUE_PREDICT_PATH: {"post": submit}, TASK_PATH: {"get": status}}

@@ -54,6 +54,8 @@ def test_the_config_keeps_the_crash_files_and_sizes_the_stateful_phase(tmp_path:
     assert config["cache"]["directory"] == (tmp_path / "cache").as_posix()
     assert config["phases"]["stateful"]["generation"]["max-examples"] == 30
     assert "phases" not in tomllib.loads(config_file(tmp_path, None))
+    refused = config["checks"]["negative_data_rejection"]["expected-statuses"]
+    assert {"400", "413", "422", "431"} <= set(refused) and "200" not in refused
 
 
 def test_a_failure_or_a_bad_exit_fails_the_service() -> None:
