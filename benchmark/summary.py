@@ -579,6 +579,10 @@ class SoakWindow(Model):
     p50_ms: float | None = None
     p99_ms: float | None = None
     max_ms: float | None = None
+    # CPU meanwhile, means in % of one core: the whole machine, and the processes outside the run (another
+    # job on the machine makes the stack slower without being its fault)
+    machine_cpu_percent: float | None = None
+    others_cpu_percent: float | None = None
 
 
 class SoakArchitecture(Model):

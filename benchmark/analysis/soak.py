@@ -17,18 +17,21 @@ from typing import Any
 from benchmark.analysis.openloop import read_records
 from benchmark.analysis.phases import service_names
 from benchmark.analysis.raw import (
+    MACHINE,
+    OTHERS,
     as_float,
     csv_rows,
     integer,
     number,
     read_environment_data,
     read_json,
+    read_resources,
     recorded_settings,
 )
 from benchmark.openloop.accounting import rate_result
-from benchmark.openloop.records import SWEEP_JSON, RequestRecord
+from benchmark.openloop.records import GENERATOR, SWEEP_JSON, RequestRecord
 from benchmark.soak.growth import Windows, judge, soak_windows, verdict
-from benchmark.soak.records import PLAN_JSON, PROCESSES_CSV, SOAK_DIR, soak_dir
+from benchmark.soak.records import PLAN_JSON, PROCESSES_CSV, SOAK_DIR, soak_dir, soak_resources
 from benchmark.summary import Soak, SoakArchitecture, SoakGrowth, SoakProcess, SoakWindow
 from scoring_bench.core.settings import Settings
 
@@ -161,8 +164,22 @@ def processes_growth(
     ]
 
 
-def latency_window(records: Sequence[RequestRecord], rate: float, low: float, high: float) -> SoakWindow:
-    """The requests scheduled in ``[low, high)``: their corrected latencies and errors."""
+def mean_cpu(cpu: Sequence[tuple[float, str, float]], name: str, low: float, high: float) -> float | None:
+    """The mean CPU of ``name`` over the samples ``(t, name, percent)`` taken within ``(low, high]`` (a
+    sample covers the interval before it)."""
+    values = [percent for t, who, percent in cpu if who == name and low < t <= high]
+    return sum(values) / len(values) if values else None
+
+
+def latency_window(
+    records: Sequence[RequestRecord],
+    rate: float,
+    low: float,
+    high: float,
+    cpu: Sequence[tuple[float, str, float]] = (),
+) -> SoakWindow:
+    """The requests scheduled in ``[low, high)``: their corrected latencies and errors; the machine's and
+    the other processes' CPU meanwhile (``cpu``: ``(t since the start, name, percent)`` samples)."""
     chosen = [r for r in records if low <= r.scheduled_s < high]
     result = rate_result(chosen, rate, high - low)
     return SoakWindow(
@@ -173,16 +190,23 @@ def latency_window(records: Sequence[RequestRecord], rate: float, low: float, hi
         p50_ms=result.p50_ms,
         p99_ms=result.p99_ms,
         max_ms=result.max_ms,
+        machine_cpu_percent=mean_cpu(cpu, MACHINE, low, high),
+        others_cpu_percent=mean_cpu(cpu, OTHERS, low, high),
     )
 
 
-def minute_windows(records: Sequence[RequestRecord], rate: float, windows: Windows) -> list[SoakWindow]:
+def minute_windows(
+    records: Sequence[RequestRecord],
+    rate: float,
+    windows: Windows,
+    cpu: Sequence[tuple[float, str, float]] = (),
+) -> list[SoakWindow]:
     """Every ``window_s`` from the start to the end (the last may be shorter)."""
     edges, t = [], 0.0
     while t < windows.duration_s - 1e-9:
         edges.append((t, min(t + windows.window_s, windows.duration_s)))
         t += windows.window_s
-    return [latency_window(records, rate, low, high) for low, high in edges]
+    return [latency_window(records, rate, low, high, cpu) for low, high in edges]
 
 
 # --------------------------------------------------------------------------- the files
@@ -240,12 +264,15 @@ def soak_architecture(run_dir: Path, arch: str, settings: Settings | None) -> So
     records = read_records(folder / str(entry["file"])) if entry and entry.get("file") else []
     load = first = last = None
     minutes: list[SoakWindow] = []
+    cpu = [(s.t - origin, s.name, s.cpu_percent) for s in read_resources(soak_resources(run_dir, arch))]
     if entry is not None:
         scheduled = as_float(entry.get("requests"))
         load = rate_result(records, rate, windows.duration_s, scheduled=int(scheduled) if scheduled else None)
-        first = latency_window(records, rate, *windows.first)
-        last = latency_window(records, rate, *windows.last)
-        minutes = minute_windows(records, rate, windows)
+        generator = [percent for t, name, percent in cpu if name == GENERATOR and 0 < t <= windows.duration_s]
+        load = load.model_copy(update={"generator_cpu_percent": max(generator, default=None)})
+        first = latency_window(records, rate, *windows.first, cpu)
+        last = latency_window(records, rate, *windows.last, cpu)
+        minutes = minute_windows(records, rate, windows, cpu)
     processes = processes_growth(samples, service_names(arch, settings), windows, origin)
     p99_first, p99_last = (first.p99_ms if first else None), (last.p99_ms if last else None)
     return SoakArchitecture(

@@ -20,7 +20,7 @@ PLOT_CAPTIONS = {
     "soak": "Soak: every process of each architecture's path over time (RSS, open descriptors, TCP "
     "connections); grey: the warm-up, left out; green: the first and the last minute, compared.",
     "soak_p99": "Soak: p99 (solid) and p50 (dashed) of the requests scheduled in each minute, from their "
-    "scheduled send time.",
+    "scheduled send time; below, the machine's CPU (solid) and that of processes outside the run (dotted).",
 }
 QUEUE_PLOTS = ("queue_depth", "burst")  # shown in their own sections, not under "Plots"
 ATTRIBUTION_PLOTS = ("waterfall", "fanout")  # shown in the attribution section, not under "Plots"

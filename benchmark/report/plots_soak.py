@@ -52,33 +52,33 @@ def _shade(ax: Axes, windows: Windows) -> None:
 
 
 def plot_soak_p99(soak: Soak | None, out_dir: Path) -> Path | None:
-    """p99 (solid) and p50 (dashed) of the requests scheduled in each minute, per architecture."""
+    """Above: p99 (solid) and p50 (dashed) of the requests scheduled in each minute, per architecture (log
+    scale: a stall of seconds and a steady 100 ms both show). Below: the machine's CPU (solid) and that of
+    the processes outside the run (dotted) in each minute."""
     archs = {arch: data for arch, data in (soak.architectures.items() if soak else []) if data.minutes}
     if not archs:
         return None
-    fig = Figure(figsize=(10, 4.5), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(10, 7), layout="constrained")
+    latency, cpu = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     for index, (arch, data) in enumerate(archs.items()):
         tint = color(arch, index)
         middles = [(w.start_s + w.end_s) / 2 / 60 for w in data.minutes]
-        ax.plot(
-            middles,
-            [nan_if_none(w.p99_ms) for w in data.minutes],
-            marker="o",
-            color=tint,
-            label=f"{arch} p99",
+        lines = (
+            (latency, "p99_ms", "-", "o", f"{arch} p99"),
+            (latency, "p50_ms", "--", "", f"{arch} p50"),
+            (cpu, "machine_cpu_percent", "-", "o", f"{arch}: machine"),
+            (cpu, "others_cpu_percent", ":", "", f"{arch}: outside the run"),
         )
-        ax.plot(
-            middles,
-            [nan_if_none(w.p50_ms) for w in data.minutes],
-            linestyle="--",
-            color=tint,
-            label=f"{arch} p50",
-        )
-    ax.set_title("Soak: latency of each minute (from the scheduled send time)")
-    ax.set_xlabel("minutes since the soak's start")
-    ax.set_ylabel("latency (ms)")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", ncols=2)
+        for ax, field, style, marker, label in lines:
+            values = [nan_if_none(getattr(w, field)) for w in data.minutes]
+            ax.plot(middles, values, linestyle=style, marker=marker, color=tint, label=label)
+    latency.set_title("Soak: latency of each minute (from the scheduled send time)")
+    latency.set_ylabel("latency (ms, log scale)")
+    latency.set_yscale("log")
+    cpu.set_ylabel("CPU (% of one core)")
+    cpu.set_xlabel("minutes since the soak's start")
+    cpu.set_ylim(bottom=0)
+    for ax in (latency, cpu):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small", ncols=2)
     return save(fig, out_dir, "soak_p99")

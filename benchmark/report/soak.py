@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmark.analysis.phases import OTHERS_PERCENT
 from benchmark.report.blocks import Block, Heading, Image, Paragraph, Table
 from benchmark.report.format import DASH, ms, number, rps
 from benchmark.report.plot_captions import PLOT_CAPTIONS
@@ -75,7 +76,15 @@ def load_sentence(arch: str, data: SoakArchitecture) -> str:
             f". p99 {ms(first.p99_ms)} in the first minute, {ms(last.p99_ms)} in the last"
             f"{_change(data.p99_change_pct)}; p50 {ms(first.p50_ms)} and {ms(last.p50_ms)}"
         )
-    return text + "."
+    text += "."
+    busy = [
+        f"{number(window.others_cpu_percent, '.0f')} % of a core in the {name} minute"
+        for name, window in (("first", first), ("last", last))
+        if window and window.others_cpu_percent is not None and window.others_cpu_percent > OTHERS_PERCENT
+    ]
+    if busy:
+        text += f" ⚠ Processes outside the run took {' and '.join(busy)}: the stack had less CPU then."
+    return text
 
 
 def verdict_sentence(arch: str, data: SoakArchitecture) -> str:

@@ -26,8 +26,9 @@ from benchmark.openloop.experiment import (
 )
 from benchmark.openloop.generator import QUEUE_SLACK_S
 from benchmark.openloop.records import GENERATOR, GENERATOR_LOG
+from benchmark.sampler import ResourceSampler
 from benchmark.settings import BenchSettings
-from benchmark.soak.records import PLAN_JSON, PROCESSES_CSV, soak_dir
+from benchmark.soak.records import PLAN_JSON, PROCESSES_CSV, soak_dir, soak_resources
 from benchmark.soak.sampler import ProcessSampler
 from scoring_bench.stack.supervisor import StackState
 
@@ -82,8 +83,12 @@ def run_soak(
         *sweep_options([rate], 0, options, arch),
     )
     limit = settings.soak_s + options.timeout_s(arch) + QUEUE_SLACK_S + GRACE_S
-    targets = Sampled(state)  # the stack's services (the generator is added while it runs: left out below)
-    services = targets.stack
-    with ProcessSampler(folder / PROCESSES_CSV, lambda: services, settings.soak_sample_s):
+    targets = Sampled(state)  # the stack's services, and the generator while it runs
+    services = targets.stack  # the processes sampled one by one: the stack's alone
+    interval = settings.soak_sample_s
+    with (
+        ProcessSampler(folder / PROCESSES_CSV, lambda: services, interval),
+        ResourceSampler(soak_resources(run_dir, arch), targets, interval),
+    ):
         run_process(argv, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)
     return folder

@@ -11,6 +11,9 @@
     soak/<arch>/processes.csv   every process of every service, every SOAK_SAMPLE_S
                                 (benchmark.soak.sampler: t, service, pid, ppid, process, rss_mb, fds,
                                 threads, connections)
+    resources/soak_<arch>.csv   CPU of each service, of the generator (``openloop``), of the machine and
+                                of the processes outside the run (``others``), every SOAK_SAMPLE_S
+                                (benchmark.sampler)
 """
 
 from __future__ import annotations
@@ -24,3 +27,7 @@ PROCESSES_CSV = "processes.csv"
 
 def soak_dir(run_dir: Path, arch: str) -> Path:
     return Path(run_dir) / SOAK_DIR / arch
+
+
+def soak_resources(run_dir: Path, arch: str) -> Path:
+    return Path(run_dir) / "resources" / f"soak_{arch}.csv"

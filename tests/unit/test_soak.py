@@ -30,7 +30,7 @@ from benchmark.soak.growth import (
     soak_windows,
     verdict,
 )
-from benchmark.soak.records import PLAN_JSON, PROCESSES_CSV, soak_dir
+from benchmark.soak.records import PLAN_JSON, PROCESSES_CSV, soak_dir, soak_resources
 from benchmark.soak.sampler import COLUMNS, ProcessSampler, connections
 from benchmark.summary import ArchitectureSummary, Soak, Summary
 
@@ -152,6 +152,16 @@ def write_soak(run_dir: Path, arch: str = "sync", duration: float = 600.0) -> No
             for service, pid, ppid, name, rss, fds, threads, conns in rows:
                 writer.writerow([f"{start + t:.3f}", service, pid, ppid, name, rss, fds, threads, conns])
         writer.writerow([f"{start + 700:.3f}", "redis", "5"])  # a line cut short
+    resources = soak_resources(run_dir, arch)
+    resources.parent.mkdir(parents=True, exist_ok=True)
+    with resources.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["t", "name", "cpu_percent", "rss_mb"])
+        for k in range(1, 121):
+            t = k * 5
+            others = 40.0 if 60 < t <= 120 else 5.0  # another job in the first minute
+            for name, cpu in (("openloop", 20.0), ("machine", 150.0), ("others", others)):
+                writer.writerow([f"{start + t:.3f}", name, cpu, ""])
 
 
 def test_the_analysis_judges_every_process_of_the_path(tmp_path: Path) -> None:
@@ -182,6 +192,8 @@ def test_the_analysis_judges_every_process_of_the_path(tmp_path: Path) -> None:
     assert data.last_window is not None and data.last_window.p99_ms == pytest.approx(200, abs=1)
     assert data.p99_change_pct == pytest.approx(100, abs=2)
     assert len(data.minutes) == 10 and data.minutes[0].requests == 600
+    assert data.first_window.others_cpu_percent == 40.0 and data.last_window.others_cpu_percent == 5.0
+    assert data.minutes[3].machine_cpu_percent == 150.0 and data.load.generator_cpu_percent == 20.0
     assert Summary.model_validate(Summary(run_id="x", soak=soak).model_dump(mode="json")).soak == soak
 
 
@@ -201,6 +213,7 @@ def test_the_section_says_the_rules_and_flags_what_grew(tmp_path: Path) -> None:
     assert "descriptors 34 → 58 (the first half's highest: 46)" in text
     assert "Not judged: model-sync main (pid 31) (exited during the soak, after 300 s)." in text
     assert "p99 100.0 ms in the first minute, 200.1 ms in the last (+100 %)" in text
+    assert "⚠ Processes outside the run took 40 % of a core in the first minute" in text
     table = next(block for block in blocks if isinstance(block, Table))
     verdicts = {row[1]: row[-1] for row in table.rows}
     assert verdicts["scoring-sync worker (pid 12)"] == "GREW: RSS, descriptors"
