@@ -17,6 +17,7 @@ from rich.table import Table
 
 from benchmark.load import LOCUSTFILE
 from benchmark.report import build_report, compare_runs
+from benchmark.report.soak import METRIC_NAMES
 from benchmark.settings import BenchSettings
 from benchmark.summary import ArchitectureSummary, SchemaVersionError, Summary
 from feature_store.embedded import RedisBinaryNotFound
@@ -80,8 +81,28 @@ def bench(args: argparse.Namespace, console: Console) -> int:
     return 0 if record["complete"] else 1
 
 
+def soak_table(summary: Summary) -> Table | None:
+    """The soak's verdicts printed at the end of a run: per architecture and process, what held."""
+    if summary.soak is None:
+        return None
+    table = Table("architecture", "process", "RSS, first → last minute", "verdict", title="soak")
+    for arch, data in summary.soak.architectures.items():
+        for p in data.processes:
+            first, last = p.rss_mb.first_median, p.rss_mb.last_median
+            rss = f"{first:.1f} → {last:.1f} MB" if first is not None and last is not None else "-"
+            grew = [name for metric, name in METRIC_NAMES.items() if getattr(p, metric).steady is False]
+            verdict = "not judged" if p.steady is None else "GREW: " + ", ".join(grew) if grew else "steady"
+            table.add_row(arch, f"{p.service} {p.role} {p.pid}", rss, verdict)
+    return table
+
+
 def _print_result(run_dir: Path, console: Console) -> None:
-    Console().print(headline(Summary.load(run_dir)))
+    summary = Summary.load(run_dir)
+    soak = soak_table(summary)
+    if summary.experiments != ["soak"] or soak is None:
+        Console().print(headline(summary))
+    if soak is not None:
+        Console().print(soak)
     console.print(f"report: {run_dir / 'report.html'}  (and report.md, summary.json)")
 
 

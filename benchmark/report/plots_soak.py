@@ -58,27 +58,33 @@ def plot_soak_p99(soak: Soak | None, out_dir: Path) -> Path | None:
     archs = {arch: data for arch, data in (soak.architectures.items() if soak else []) if data.minutes}
     if not archs:
         return None
-    fig = Figure(figsize=(10, 7), layout="constrained")
-    latency, cpu = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    with_cpu = any(w.machine_cpu_percent is not None for data in archs.values() for w in data.minutes)
+    fig = Figure(figsize=(10, 7 if with_cpu else 4.8), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1)) if with_cpu else [fig.subplots()]
+    latency = axes[0]
     for index, (arch, data) in enumerate(archs.items()):
         tint = color(arch, index)
         middles = [(w.start_s + w.end_s) / 2 / 60 for w in data.minutes]
-        lines = (
+        lines = [
             (latency, "p99_ms", "-", "o", f"{arch} p99"),
             (latency, "p50_ms", "--", "", f"{arch} p50"),
-            (cpu, "machine_cpu_percent", "-", "o", f"{arch}: machine"),
-            (cpu, "others_cpu_percent", ":", "", f"{arch}: outside the run"),
-        )
+        ]
+        if with_cpu:
+            lines += [
+                (axes[1], "machine_cpu_percent", "-", "o", f"{arch}: machine"),
+                (axes[1], "others_cpu_percent", ":", "", f"{arch}: outside the run"),
+            ]
         for ax, field, style, marker, label in lines:
             values = [nan_if_none(getattr(w, field)) for w in data.minutes]
             ax.plot(middles, values, linestyle=style, marker=marker, color=tint, label=label)
     latency.set_title("Soak: latency of each minute (from the scheduled send time)")
     latency.set_ylabel("latency (ms, log scale)")
     latency.set_yscale("log")
-    cpu.set_ylabel("CPU (% of one core)")
-    cpu.set_xlabel("minutes since the soak's start")
-    cpu.set_ylim(bottom=0)
-    for ax in (latency, cpu):
+    if with_cpu:
+        axes[1].set_ylabel("CPU (% of one core)")
+        axes[1].set_ylim(bottom=0)
+    axes[-1].set_xlabel("minutes since the soak's start")
+    for ax in axes:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize="small", ncols=2)
     return save(fig, out_dir, "soak_p99")

@@ -14,6 +14,7 @@ import pytest
 
 from benchmark.analysis.series import build_series
 from benchmark.analysis.soak import read_process_samples, soak_section, soak_series
+from benchmark.cli import soak_table
 from benchmark.duration import planned_duration_s, planned_soak_s
 from benchmark.openloop.records import COLUMNS as REQUEST_COLUMNS
 from benchmark.report import report_blocks
@@ -236,6 +237,15 @@ def test_a_report_of_the_soak_alone_leaves_out_the_sections_it_did_not_measure(t
     with_locust = Summary(run_id="r", experiments=["locust", "soak"], architectures=archs, soak=soak)
     headings = [block.text for block in report_blocks(with_locust, {}) if isinstance(block, Heading)]
     assert "Headline" in headings and "Latency at one user" in headings and SOAK_TITLE in headings
+
+
+def test_the_console_prints_the_verdicts_of_a_soak(tmp_path: Path) -> None:
+    write_soak(tmp_path)
+    table = soak_table(Summary(run_id="r", experiments=["soak"], soak=soak_section(tmp_path, None)))
+    assert table is not None
+    verdicts = list(table.columns[3].cells)
+    assert verdicts == ["steady", "steady", "GREW: RSS, descriptors", "not judged", "steady"]
+    assert soak_table(Summary(run_id="r")) is None
 
 
 def test_the_plots_are_drawn_from_the_series_and_the_summary(tmp_path: Path) -> None:
