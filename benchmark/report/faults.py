@@ -28,6 +28,14 @@ TABLE_HEADER = [
 ]
 
 
+TIMELINE_NOTE = (
+    "The timelines, one per fault, a column per architecture, second by second from the fault's start as "
+    "the answers came back: valid answers (line; dotted: the offered rate) and failed ones by outcome "
+    "(bars); the failed share; the p95 wait from the scheduled send (dashed: the p50 before the fault). "
+    "Shaded: the fault window; dashed line: the process back (restarted and ready); dotted green: recovered."
+)
+
+
 def plot_name(fault: str) -> str:
     return FAULT_PLOT_PREFIX + fault
 
@@ -95,20 +103,14 @@ def faults_blocks(faults: Faults | None, plot_paths: dict[str, Path]) -> list[Bl
     ]
     if problems:
         blocks += [Paragraph("Problems:"), Bullets(problems)]
-    for name in fault_names(faults):
-        if plot_name(name) in plot_paths:
-            label = next(run.label for run in ran if run.fault == name)
-            blocks.append(Image(plot_paths[plot_name(name)], timeline_caption(label)))
+    images = [
+        Image(plot_paths[plot_name(name)], f"Fault: {next(run.label for run in ran if run.fault == name)}.")
+        for name in fault_names(faults)
+        if plot_name(name) in plot_paths
+    ]
+    if images:
+        blocks += [Paragraph(TIMELINE_NOTE), *images]
     return blocks
-
-
-def timeline_caption(label: str) -> str:
-    return (
-        f"Fault: {label}. Per second from the fault's start, as the answers came back: valid answers "
-        "(line; dotted: the offered rate) and failed ones by outcome (bars); the failed share; the p95 wait "
-        "from the scheduled send (dashed: the p50 before the fault). Shaded: the fault window; dashed line: "
-        "the process back; dotted green: recovered."
-    )
 
 
 def table_row(run: FaultRun) -> list[str]:

@@ -91,7 +91,7 @@ def _throughput(ax: Axes, run: FaultRun, column: int) -> None:
     if run.offered_rps:
         ax.axhline(run.offered_rps, color="black", linestyle=":", linewidth=0.8, label="offered")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize="x-small", loc="upper left")
+    ax.legend(fontsize="x-small", loc="upper right")
 
 
 def _error_share(ax: Axes, run: FaultRun, column: int) -> None:
