@@ -91,7 +91,7 @@ def _throughput(ax: Axes, run: FaultRun, column: int) -> None:
     if run.offered_rps:
         ax.axhline(run.offered_rps, color="black", linestyle=":", linewidth=0.8, label="offered")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize="x-small", loc="upper right")
+    ax.legend(fontsize="x-small", loc="lower right")
 
 
 def _error_share(ax: Axes, run: FaultRun, column: int) -> None:
@@ -123,7 +123,7 @@ def _marks(ax: Axes, run: FaultRun) -> None:
     if run.fault_start_s is None or run.fault_end_s is None:
         return
     end = run.fault_end_s - run.fault_start_s
-    ax.axvspan(0.0, end, color=SHADE, alpha=0.6, linewidth=0)
+    ax.axvspan(0.0, end, color=SHADE, alpha=0.6, linewidth=0, zorder=0)  # behind the bars
     if run.ready_s is not None and run.ready_s - run.fault_end_s > 0.05:
         ax.axvline(run.ready_s - run.fault_start_s, color="black", linestyle="--", linewidth=0.8)
     if run.recovery_s is not None:
