@@ -144,3 +144,12 @@ def test_the_runs_of_a_task_are_counted_under_the_queues_prefix() -> None:
     bench = BenchSettings(redis_key_prefix="p:")
     assert runs_key(bench, "abc") == "p:queue:runs:abc"
     assert BenchSettings().queue_count_runs is False  # only the faults experiment's stacks count them
+
+
+def test_a_result_is_stored_again_while_the_result_store_is_down() -> None:
+    """A task that ran while Redis restarted was acked without its result (it stayed STARTED): the worker
+    now retries storing it, for a bounded time."""
+    config = celery_config(BenchSettings())
+    assert config["result_backend_always_retry"] is True
+    assert 10 <= config["result_backend_max_retries"] <= 100
+    assert config["result_backend_max_sleep_between_retries_ms"] <= 5000

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+import redis.exceptions
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
@@ -411,3 +412,30 @@ def test_permanent_errors_fail_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     scorer = FakeScorer(UnknownEntity("no features stored for entity_id '7'"))
     result = _run_task(monkeypatch, scorer)
     assert result.failed() and isinstance(result.result, UnknownEntity) and scorer.calls == 1
+
+
+class RedisThatDiesAfterTheIssue(FakeRedis):
+    """One Redis for the broker and the results that goes down between the id's record and the publish
+    (the faults experiment's Redis restart under load)."""
+
+    async def delete(self, *names: str) -> int:
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+
+def test_a_broker_and_result_store_down_together_are_a_503_not_a_500() -> None:
+    from api_scoring_queue.app import Queue
+    from scoring_bench.core.errors import QueueUnavailable
+    from scoring_bench.core.schemas import ScoreRequest
+    from scoring_bench.service.queue import make_celery
+
+    async def submit() -> None:
+        settings = _settings(broker_url="redis://127.0.0.1:9/1", result_backend_url="redis://127.0.0.1:9/2")
+        queue = Queue(settings, make_celery(settings, reads_results_itself=True))  # as the API makes it
+        queue.store = _store(RedisThatDiesAfterTheIssue())
+        try:
+            with pytest.raises(QueueUnavailable, match="broker"):
+                await queue.submit(ScoreRequest(None, (1.0, 2.0)), None)
+        finally:
+            await queue.close()
+
+    _run(submit())
