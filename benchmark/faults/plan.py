@@ -15,8 +15,9 @@ the failed answers must stay under that timeout + :data:`FAST_MARGIN_MS`.
   queue this Redis is also the broker and the result store (unless ``BROKER_URL``/``RESULT_BACKEND_URL``
   move them). Bound: ``REDIS_TIMEOUT_S``. Skipped with ``REDIS_URL`` (not the stack's Redis to kill).
 - ``server-worker-kill``: one worker process of the scoring server is SIGKILLed; its server starts
-  another (gunicorn's master; uvicorn's process manager with 2 or more workers). Bound: none — the killed
-  worker's connections are reset at once, so only the margin is allowed. Skipped for a uvicorn server
+  another (gunicorn's master; uvicorn's process manager with 2 or more workers). The killed worker's
+  requests fail the moment it dies (their connections are reset), however long they had waited in it
+  before: bound by how long a request may run at all, ``MODEL_TIMEOUT_S``. Skipped for a uvicorn server
   with one worker: that one process is the server, not a worker of it.
 - ``queue-worker-kill`` (queue): the Celery worker is SIGKILLed mid-load and restarted after the window.
 - ``broker-restart`` (queue): RabbitMQ's app stopped and started (``rabbitmqctl -n <node> stop_app``,
@@ -123,7 +124,7 @@ def fault(bench: BenchSettings, arch: str, name: FaultName) -> Fault:
                 f"uvicorn runs one process (SCORING_{arch.upper()}_WORKERS=1): it is the server, not a "
                 f"worker of it; with 2 or more, uvicorn restarts a killed one"
             )
-        bound = submit if queue else ("none (a reset is immediate)", 0.0)
+        bound = submit if queue else ("MODEL_TIMEOUT_S", bench.model_timeout_s)
         return Fault(name, arch, scoring_server(arch), "kill-child", bound[1], bound[0], skip)
     if name == "queue-worker-kill":
         return Fault(name, arch, "queue-worker", "kill-restart", submit[1], submit[0])
