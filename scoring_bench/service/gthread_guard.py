@@ -9,9 +9,11 @@ and 1,000 connections that sent nothing made a normal request wait 9.5 s or more
 What this worker changes, and nothing else (parsing, the app, keep-alive stay gunicorn's):
 
 * The worker's event loop (its main thread, which already polls the listening sockets and the
-  kept-alive connections) reads each request's head, and a body with a Content-Length of at most
-  MAX_BODY_BYTES, before a thread sees the request. A thread only gets a request whose bytes are
-  there, so slow clients cost a buffer, not a thread. The buffers of one worker are bounded
+  kept-alive connections) reads a new connection's first request — its head, and a body with a
+  Content-Length of at most MAX_BODY_BYTES — before a thread sees it (a kept-alive connection's
+  next request goes to a thread at once, as in gthread, bounded by the deadline below). A thread
+  only gets a new connection's request once its bytes are there, so slow clients cost a buffer,
+  not a thread. The buffers of one worker are bounded
   (BUFFER_BUDGET_BYTES): past that, bodies go to a thread as they would without the guard.
 * The whole request must arrive within REQUEST_READ_TIMEOUT_S of its first byte, else a 408 and
   the connection closed; a head over MAX_HEADER_BYTES or with more than MAX_HEADER_COUNT headers
@@ -153,10 +155,13 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self._wait(conn)
 
     def on_client_socket_readable(self, conn: GuardedConn, client: socket.socket) -> None:
-        self.poller.unregister(client)
-        self.keepalived_conns.remove(conn)
-        conn.fresh(time.monotonic() + self.cfg.keepalive)
-        self._readable(conn)
+        """A kept-alive connection's next request goes to a thread at once, as in gthread: reading
+        it in the event loop first cost the sync handler 10-20 % of its throughput under load (one
+        more GIL hand-off per request for the loop, measured: doc/limits.md). The thread's reads are
+        bounded by the request's deadline (:class:`DeadlineUnreader`); new connections, the
+        slow-client attack's way in, are read in the loop."""
+        conn.fresh(time.monotonic() + self.limits.read_timeout_s)
+        super().on_client_socket_readable(conn, client)
 
     def finish_request(self, conn: GuardedConn, fs: Any) -> None:
         """A request is done; a pipelined one already buffered goes back to a thread at once, with

@@ -222,11 +222,18 @@ HEADER_CASES = {
 }
 
 
-@pytest.mark.parametrize("name", HTTP_SERVICES)
-@pytest.mark.parametrize("case", sorted(HEADER_CASES))
+# gunicorn's own limits (gevent, model-sync) are per header (8,190 bytes) and count, not in all:
+# 17 KiB over 40 headers passes there (doc/limits.md).
+HEADER_TESTS = [
+    (name, case)
+    for case in sorted(HEADER_CASES)
+    for name in HTTP_SERVICES
+    if name in GUARDED or not case.startswith("17 KiB")
+]
+
+
+@pytest.mark.parametrize("name, case", HEADER_TESTS)
 def test_oversized_or_too_many_headers_get_a_4xx(stack: Stack, name: str, case: str) -> None:
-    if case.startswith("17 KiB") and name not in GUARDED:
-        pytest.skip("gunicorn's own limits are per header (8,190 bytes) and count: doc/limits.md")
     answer = raw_exchange(stack, name, request_with(HEADER_CASES[case]))
     status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/1.1 ") else b""
     assert status in (b"431", b"400"), answer[:200]

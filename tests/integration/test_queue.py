@@ -312,7 +312,7 @@ def _kill_group(pid: int) -> None:
 NOT_ALLOWED_HOST = "127.0.0.2"
 
 
-def all_posts(hook: Receiver, quiet_s: float = 2.5) -> list[dict[str, Any]]:
+def all_posts(hook: Receiver, quiet_s: float = 1.5) -> list[dict[str, Any]]:
     """Every POST the receiver gets until none has come for ``quiet_s`` (longer than any retry's wait)."""
     posts = []
     while True:
