@@ -213,7 +213,9 @@ def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> Non
         assert proc.wait(timeout=60) == 130
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.kill()  # it did not stop by itself: stop the stack it left (its state file in STACK_DIR)
+            down = [sys.executable, "-m", "scoring_bench.stack.cli", "down"]
+            subprocess.run(down, env=env, timeout=60, capture_output=True)
     run = json.loads((run_dir / "run.json").read_text())
     assert run["complete"] is False and run["interrupted"] is True
     assert (run_dir / "report.md").is_file() and (run_dir / "summary.json").is_file()
