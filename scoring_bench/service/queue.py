@@ -117,6 +117,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # faults experiment on a Redis restart): their tasks finish, and the redelivered copy runs again.
         "worker_cancel_long_running_tasks_on_connection_loss": settings.queue_worker_pool in CANCELLING_POOLS,
         "worker_disable_rate_limits": True,
+        # After a reconnect with tasks still running, Celery lowers the prefetch count and raises it again
+        # with a basic.qos per ack — a blocking round trip from the consumer's event loop. After a
+        # RabbitMQ restart under load that wait never ended and the worker stopped consuming (found by the
+        # faults experiment; celery#9512 is the same feature's trouble with per-consumer QoS). With one
+        # task per slot (QUEUE_PREFETCH_MULTIPLIER=1) there is nothing to over-fetch: no reduction.
+        "worker_enable_prefetch_count_reduction": False,
     }
 
 

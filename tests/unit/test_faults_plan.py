@@ -153,3 +153,9 @@ def test_a_result_is_stored_again_while_the_result_store_is_down() -> None:
     assert config["result_backend_always_retry"] is True
     assert 10 <= config["result_backend_max_retries"] <= 100
     assert config["result_backend_max_sleep_between_retries_ms"] <= 5000
+
+
+def test_no_prefetch_reduction_after_a_reconnect() -> None:
+    """Celery's prefetch reduction after a reconnect blocked the worker's event loop on a basic.qos after a
+    RabbitMQ restart under load: it never consumed again."""
+    assert celery_config(BenchSettings())["worker_enable_prefetch_count_reduction"] is False
