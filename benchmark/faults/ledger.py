@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from scoring_bench.core.tasks import READY_STATES
 
 UNKNOWN = "UNKNOWN"  # the API answered 404: never issued, or forgotten
+STALL_S = 15.0  # past its deadline, the ledger waits on while some task ended within this long
+OVERTIME_S = 180.0  # and at most this long past it
 UNREACHABLE = "UNREACHABLE"  # the API did not answer the last poll
 
 
@@ -27,6 +29,15 @@ def accepted_ids(task_ids: Iterable[str]) -> list[str]:
 
 def ended(status: str) -> bool:
     return status in READY_STATES
+
+
+def keep_waiting(now: float, deadline: float, last_progress: float) -> bool:
+    """Whether the ledger polls on for tasks that have not ended: until ``deadline`` (the longest a task
+    should take), then while tasks still end (one did within ``STALL_S``), for ``OVERTIME_S`` at most —
+    a task that is still on its way is not declared lost, one that stopped moving is."""
+    if now < deadline:
+        return True
+    return now < deadline + OVERTIME_S and now - last_progress < STALL_S
 
 
 @dataclass(frozen=True)

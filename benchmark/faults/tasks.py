@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 import redis
 
-from benchmark.faults.ledger import UNKNOWN, UNREACHABLE, ended, parse_runs
+from benchmark.faults.ledger import UNKNOWN, UNREACHABLE, ended, keep_waiting, parse_runs
 from scoring_bench.core.endpoints import QUEUE_TASKS_PATH
 from scoring_bench.core.settings import Settings
 from scoring_bench.service.queue import runs_key
@@ -50,21 +50,26 @@ async def _poll(base_url: str, ids: Sequence[str], deadline: float) -> dict[str,
     slots = asyncio.Semaphore(CONCURRENCY)
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as http:
+        last_progress = time.monotonic()
         while pending:
             states = await asyncio.gather(
                 *(_status(http, f"{base_url}{QUEUE_TASKS_PATH}/{task_id}", slots) for task_id in pending)
             )
             final.update(zip(pending, states))
-            pending = [task_id for task_id, state in zip(pending, states) if not ended(state)]
-            if not pending or time.monotonic() >= deadline:
+            still = [task_id for task_id, state in zip(pending, states) if not ended(state)]
+            if len(still) < len(pending):
+                last_progress = time.monotonic()
+            pending = still
+            if not pending or not keep_waiting(time.monotonic(), deadline, last_progress):
                 break
-            await asyncio.sleep(min(POLL_EVERY_S, max(deadline - time.monotonic(), 0.0)))
+            await asyncio.sleep(POLL_EVERY_S)
     return final
 
 
 def final_states(base_url: str, ids: Sequence[str], wait_s: float) -> dict[str, str]:
-    """Each task's status as the API answers it, polled until every task has ended (SUCCESS, FAILURE) or
-    ``wait_s`` passed: the last status seen (:data:`~benchmark.faults.ledger.UNKNOWN` for a 404,
+    """Each task's status as the API answers it, polled until every task has ended (SUCCESS, FAILURE), or
+    ``wait_s`` passed and no task ended lately (:func:`~benchmark.faults.ledger.keep_waiting`): the last
+    status seen (:data:`~benchmark.faults.ledger.UNKNOWN` for a 404,
     :data:`~benchmark.faults.ledger.UNREACHABLE` when the API did not answer)."""
     return asyncio.run(_poll(base_url, ids, time.monotonic() + wait_s))
 

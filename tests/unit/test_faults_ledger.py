@@ -3,7 +3,16 @@ twice, counted from the worker's own count of runs per attempt."""
 
 from __future__ import annotations
 
-from benchmark.faults.ledger import UNKNOWN, UNREACHABLE, accepted_ids, parse_runs, tally
+from benchmark.faults.ledger import (
+    OVERTIME_S,
+    STALL_S,
+    UNKNOWN,
+    UNREACHABLE,
+    accepted_ids,
+    keep_waiting,
+    parse_runs,
+    tally,
+)
 
 
 def test_accepted_ids_are_the_distinct_ids_in_order() -> None:
@@ -42,3 +51,10 @@ def test_an_ended_task_without_a_counted_run_is_said() -> None:
 def test_runs_as_redis_returns_them() -> None:
     assert parse_runs({b"0": b"2", b"1": b"1"}) == {"0": 2, "1": 1}
     assert parse_runs({"0": "1", "x": "not a count"}) == {"0": 1}
+
+
+def test_the_ledger_waits_past_its_deadline_only_while_tasks_still_end() -> None:
+    assert keep_waiting(now=10.0, deadline=30.0, last_progress=0.0)  # before the deadline: always
+    assert keep_waiting(now=40.0, deadline=30.0, last_progress=40.0 - STALL_S / 2)  # tasks still ending
+    assert not keep_waiting(now=40.0, deadline=30.0, last_progress=40.0 - STALL_S)  # nothing moved
+    assert not keep_waiting(now=30.0 + OVERTIME_S, deadline=30.0, last_progress=30.0 + OVERTIME_S)
