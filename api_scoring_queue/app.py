@@ -40,6 +40,7 @@ from scoring_bench.service.queue import (
     CachedCheck,
     QueueDepthCollector,
     broker_and_workers,
+    log,
     make_celery,
 )
 from scoring_bench.service.redis_clients import async_redis
@@ -67,30 +68,40 @@ class Queue:
             settings.queue_result_expires_s,
             celery_app.backend.get_key_for_task,
             celery_app.backend.decode_result,
+            republish=self._republish,
+            republish_after_s=settings.queue_republish_after,
         )
         self.workers = CachedCheck(
             lambda: run_in_threadpool(broker_and_workers, celery_app, PING_TIMEOUT_S), PING_CACHE_S
         )
         self.metrics = metrics.QueueMetrics(SERVICE) if settings.metrics_enabled else None
 
-    def _publish(self, task_id: str, request: ScoreRequest, callback_url: str | None) -> None:
+    def _publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
+        self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
+
+    async def _republish(self, task_id: str, kwargs: dict[str, Any]) -> None:
+        """Publish a task again that has been PENDING too long (TaskStore); a broker that is down leaves it
+        for the next read after as long again."""
+        try:
+            await run_in_threadpool(self._publish, task_id, kwargs)
+        except BROKER_ERRORS as exc:
+            log.warning("task %s not published again: %r", task_id, exc)
+
+    async def submit(self, request: ScoreRequest, callback_url: str | None) -> str:
+        """Record the id first (a status read right after the 202 must find it), then publish."""
+        task_id = new_task_id()
         kwargs = {
             "features": list(request.features),
             "entity_id": request.entity_id,
             "callback_url": callback_url,
             "submitted_at": time.time(),
         }
-        self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
-
-    async def submit(self, request: ScoreRequest, callback_url: str | None) -> str:
-        """Record the id first (a status read right after the 202 must find it), then publish."""
-        task_id = new_task_id()
         try:
-            await self.store.issue(task_id)
+            await self.store.issue(task_id, kwargs)
         except RedisError as exc:
             raise QueueUnavailable(f"the result store is unreachable: {exc}") from None
         try:
-            await run_in_threadpool(self._publish, task_id, request, callback_url)
+            await run_in_threadpool(self._publish, task_id, kwargs)
         except BROKER_ERRORS as exc:
             # The id was never given out: forget it if the store answers. With one Redis for both it is
             # down with the broker, and the id then expires with the results (a 500 here, before: found

@@ -183,6 +183,13 @@ class Settings(BaseSettings):
         description="The worker counts each task's runs in the result store (a hash per task, attempt → "
         "runs, under <REDIS_KEY_PREFIX>queue:runs:): how the faults experiment knows which tasks ran twice.",
     )
+    queue_republish_after_s: float | None = Field(
+        None,
+        gt=0,
+        description="A task still PENDING (no state stored) this long after it was accepted is published "
+        "again when its status is read: a message the broker lost (scoring_bench/service/task_store.py); "
+        "unset: QUEUE_VISIBILITY_TIMEOUT_S + QUEUE_TIME_LIMIT_S + QUEUE_RETRY_BACKOFF_MAX_S.",
+    )
     queue_visibility_timeout_s: float = Field(
         60.0,
         gt=0,
@@ -311,6 +318,14 @@ class Settings(BaseSettings):
     def queue_results_url(self) -> str:
         """RESULT_BACKEND_URL, else the stack's Redis: the embedded one's db 2, or REDIS_URL."""
         return self.result_backend_url or self.redis_url or self._embedded_redis(2)
+
+    @property
+    def queue_republish_after(self) -> float:
+        """QUEUE_REPUBLISH_AFTER_S, or longer than a task can wait for its first start without being lost:
+        a dead worker's task comes back after the visibility timeout, then runs and retries."""
+        if self.queue_republish_after_s is not None:
+            return self.queue_republish_after_s
+        return self.queue_visibility_timeout_s + self.queue_time_limit_s + self.queue_retry_backoff_max_s
 
     @property
     def queue_key_prefix(self) -> str:

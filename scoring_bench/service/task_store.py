@@ -6,11 +6,21 @@ in the result backend's Redis, beside the results. A status read is one MGET of 
 key and its result key: a stored result gives its state (a result exists only for an id that was
 issued, so it counts even if the registry key has expired); the registry key alone means PENDING;
 neither means the id is unknown (never issued, or expired): 404.
+
+The registry key also holds the task (its arguments) and when it was accepted, so that a task still PENDING
+— no state stored at all — long after it was accepted can be published again when its status is read
+(``republish``): a message the broker lost is not lost for good. kombu's Redis transport pops a message
+(BRPOP), then records it as unacknowledged in a second round trip; a worker killed between the two takes
+the message with it (celery/kombu#305; found by the faults experiment). The wait before publishing again is
+longer than any legitimate wait for a first start (``Settings.queue_republish_after``), so what this can
+cost is a task that runs twice — the at-least-once promise — never one that does not run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -21,6 +31,8 @@ from scoring_bench.core.errors import ScoringError, error_body
 from scoring_bench.core.tasks import ERROR_STATES, READY_STATES, task_document
 
 FIRST_POLL_S, MAX_POLL_S = 0.005, 0.05  # wait_ms polls the result: soon at first, then every 50 ms
+log = logging.getLogger("scoring_bench")
+Republish = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 def error_of(exc: object) -> dict[str, Any]:
@@ -60,6 +72,9 @@ class TaskStore:
         decode: Callable[[bytes], Mapping[str, Any]],
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        republish: Republish | None = None,
+        republish_after_s: float = float("inf"),
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.key_prefix = key_prefix
@@ -68,12 +83,19 @@ class TaskStore:
         self.decode = decode  # the result backend's decoder (exceptions rebuilt)
         self.sleep = sleep
         self.clock = clock
+        self.republish = republish  # publishes a task again (its id, its arguments)
+        self.republish_after_s = republish_after_s
+        self.wall = wall  # when a task was accepted: wall-clock time, the same in every process
 
     def issued_key(self, task_id: str) -> str:
         return f"{self.key_prefix}issued:{task_id}"
 
-    async def issue(self, task_id: str) -> None:
-        await self.client.set(self.issued_key(task_id), "1", ex=self.expires_s)
+    async def issue(self, task_id: str, task: Mapping[str, Any] | None = None) -> None:
+        """Record the id (with the task's arguments, to publish it again if it is lost)."""
+        await self.client.set(self.issued_key(task_id), self._record(task), ex=self.expires_s)
+
+    def _record(self, task: Mapping[str, Any] | None) -> str:
+        return "1" if task is None else json.dumps({"at": self.wall(), "task": dict(task)})
 
     async def forget(self, task_id: str) -> None:
         await self.client.delete(self.issued_key(task_id))
@@ -84,7 +106,30 @@ class TaskStore:
         if stored is not None:
             meta = self.decode(stored)
             return document_of(task_id, str(meta["status"]), meta.get("result"))
-        return task_document(task_id, "PENDING") if issued is not None else None
+        if issued is None:
+            return None
+        await self._republish_if_lost(task_id, issued)
+        return task_document(task_id, "PENDING")
+
+    async def _republish_if_lost(self, task_id: str, issued: bytes | str) -> None:
+        """Publish a task again when it has been PENDING for ``republish_after_s`` since it was accepted (or
+        last published); its record gets the new time first, so the next reads wait as long again."""
+        if self.republish is None:
+            return
+        try:
+            record = json.loads(issued)
+            accepted, task = float(record["at"]), record["task"]
+        except (ValueError, TypeError, KeyError):
+            return  # an id recorded without its task
+        if self.wall() - accepted < self.republish_after_s:
+            return
+        await self.client.set(self.issued_key(task_id), self._record(task), ex=self.expires_s)
+        log.warning(
+            "task %s still PENDING %.0f s after it was accepted: published again",
+            task_id,
+            self.wall() - accepted,
+        )
+        await self.republish(task_id, task)
 
     async def wait(self, task_id: str, wait_ms: int) -> dict[str, Any] | None:
         """The document once the task has finished, or as it is after ``wait_ms``."""

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from scoring_bench.core.endpoints import QUEUE_TASKS_PATH
+from scoring_bench.service.queue import queue_keys
 from scoring_bench.stack.probes import check_worker
 from tests.integration.conftest import SCORING_SERVICES, SEED_BODY, Stack, stack_settings, start_stack
 
@@ -84,3 +86,23 @@ def test_without_its_append_only_file_a_restarted_redis_is_seeded_again(tmp_path
         assert stack.post("scoring-async", {"entity_id": "199", "features": [1.0]}).status_code == 200
         tasks = stack.url("scoring-queue", QUEUE_TASKS_PATH)
         assert stack.http.get(f"{tasks}/{task_id}", timeout=5).status_code == 404
+
+
+def test_a_task_whose_message_the_broker_lost_is_published_again(tmp_path: Path) -> None:
+    """A worker killed between kombu's BRPOP and its record of the message takes the message with it. Here
+    the message is deleted from the broker outright: a status read after QUEUE_REPUBLISH_AFTER_S publishes
+    the task again, and it ends."""
+    with start_stack(stack_settings(tmp_path, queue_republish_after_s=1.0)) as stack:
+        _kill(stack, "queue-worker")
+        task_id = stack.post("scoring-queue", SEED_BODY).json()["task_id"]
+        broker = redis.Redis.from_url(stack.settings.queue_broker_url)
+        try:
+            assert broker.delete(*queue_keys(stack.settings)) == 1  # the message is gone
+        finally:
+            broker.close()
+        stack.supervisor.restart("queue-worker")
+        tasks = stack.url("scoring-queue", QUEUE_TASKS_PATH)
+        deadline = time.monotonic() + 20
+        while (doc := stack.http.get(f"{tasks}/{task_id}", timeout=5).json())["status"] != "SUCCESS":
+            assert time.monotonic() < deadline, f"the lost task was not published again: {doc}"
+            time.sleep(0.3)

@@ -439,3 +439,52 @@ def test_a_broker_and_result_store_down_together_are_a_503_not_a_500() -> None:
             await queue.close()
 
     _run(submit())
+
+
+def test_a_task_pending_too_long_is_published_again_once_per_wait() -> None:
+    """A message the broker lost (kombu's Redis transport drops one a worker popped and died with): its
+    task stays PENDING for ever, unless a status read publishes it again."""
+    redis, clock, now = FakeRedis(), FakeClock(), [1000.0]
+    published: list[tuple[str, dict[str, Any]]] = []
+
+    async def republish(task_id: str, task: dict[str, Any]) -> None:
+        published.append((task_id, task))
+
+    store = TaskStore(
+        redis,
+        "p:queue:",
+        600,
+        lambda task_id: f"p:queue:meta-{task_id}",
+        lambda raw: {"status": raw.decode().split(":")[0], "result": raw.decode().split(":")[1]},
+        sleep=clock.sleep,
+        clock=clock,
+        republish=republish,
+        republish_after_s=80.0,
+        wall=lambda: now[0],
+    )
+    _run(store.issue("a", {"features": [1.0], "entity_id": None}))
+    now[0] += 79
+    assert _run(store.document("a")) == {"task_id": "a", "status": "PENDING"} and published == []
+    now[0] += 2
+    assert _run(store.document("a"))["status"] == "PENDING"
+    assert published == [("a", {"features": [1.0], "entity_id": None})]
+    assert _run(store.document("a"))["status"] == "PENDING" and len(published) == 1  # not again at once
+    now[0] += 81
+    _run(store.document("a"))
+    assert len(published) == 2  # as long again: once more
+    redis.data["p:queue:meta-a"] = b"STARTED:x"
+    now[0] += 1000
+    _run(store.document("a"))
+    assert (
+        len(published) == 2
+    )  # a task with a state is the broker's (a dead worker's: its visibility timeout)
+    _run(store.issue("b"))  # recorded without its task: nothing to publish
+    now[0] += 1000
+    _run(store.document("b"))
+    assert len(published) == 2
+
+
+def test_a_task_is_published_again_after_the_broker_could_give_it_back() -> None:
+    settings = _settings(queue_visibility_timeout_s=60, queue_time_limit_s=15, queue_retry_backoff_max_s=5)
+    assert settings.queue_republish_after == 80
+    assert _settings(queue_republish_after_s=30).queue_republish_after == 30
