@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     scoring_sync_port: int = Field(5001, description="Flask scoring handler.")
     model_async_port: int = Field(8000, description="FastAPI model API.")
     scoring_async_port: int = Field(8001, description="FastAPI scoring handler.")
+    scoring_minimal_port: int = Field(
+        8004, description="The minimal async control handler (api_scoring_minimal/), with MINIMAL_CONTROL."
+    )
+    minimal_control: bool = Field(
+        False,
+        description="Also start the minimal async control handler beside the async one: the benchmark's "
+        "control (BENCH_CONTROL sets it); off for `up` unless asked for.",
+    )
     model_sync_url: str = Field(
         "", description="Model API the sync handler calls; empty: derived from host and port."
     )
@@ -269,6 +277,11 @@ class Settings(BaseSettings):
         if self.model_calls != "auto":
             return self.model_calls == "concurrent"
         return architecture == "async"
+
+    @property
+    def scoring_minimal_workers(self) -> int:
+        """The control runs as many uvicorn workers as the async handler it is compared with."""
+        return self.scoring_async_workers
 
     def base_url(self, port: int) -> str:
         return f"http://{self.host}:{port}"

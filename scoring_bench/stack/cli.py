@@ -17,7 +17,7 @@ from feature_store.embedded import RedisBinaryNotFound
 from scoring_bench.core.settings import Settings
 from scoring_bench.service.metrics import METRICS_PATH
 from scoring_bench.stack import monitoring
-from scoring_bench.stack.servers import SERVICES
+from scoring_bench.stack.servers import stack_services
 from scoring_bench.stack.supervisor import StackError, Supervisor
 
 COMMANDS = ("up", "down", "status")
@@ -38,7 +38,7 @@ def print_status(supervisor: Supervisor) -> int:
     settings = supervisor.settings
     urls = {
         s.name: s.url(settings) if s.listens else settings.base_url(s.metrics_port(settings)) + METRICS_PATH
-        for s in SERVICES
+        for s in stack_services(settings)
     }
     urls[monitoring.NAME] = f"http://127.0.0.1:{settings.prometheus_port}"
     for row in rows:

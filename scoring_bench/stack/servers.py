@@ -31,7 +31,7 @@ class Service:
     name: str
     package: str
     server: Literal["gunicorn", "uvicorn", "celery"]
-    role: Literal["model", "scoring", "queue", "worker"]
+    role: Literal["model", "scoring", "queue", "worker", "control"]
     predict_path: str | None  # None: serves no HTTP (the Celery worker)
 
     @property
@@ -76,11 +76,22 @@ SERVICES: tuple[Service, ...] = (
 )
 
 
+# The benchmark's control (issue 13 §5): the async handler's API and clients, nothing else. Started
+# beside the product's services only when MINIMAL_CONTROL asks (the benchmark's BENCH_CONTROL): not a
+# product service.
+CONTROL = Service("scoring-minimal", "api_scoring_minimal", "uvicorn", "control", ASYNC_PREDICT_PATH)
+
+
+def stack_services(settings: Settings) -> tuple[Service, ...]:
+    """The services a stack with ``settings`` runs, in start order: the product's, then the control."""
+    return (*SERVICES, CONTROL) if settings.minimal_control else SERVICES
+
+
 def service(name: str) -> Service:
-    for s in SERVICES:
+    for s in (*SERVICES, CONTROL):
         if s.name == name:
             return s
-    raise KeyError(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
+    raise KeyError(f"unknown service {name!r}; known: {', '.join(s.name for s in (*SERVICES, CONTROL))}")
 
 
 def gunicorn_config(name: str, settings: Settings) -> dict[str, Any]:
@@ -135,11 +146,11 @@ def gunicorn_worker_class(worker_class: str, settings: Settings) -> str:
     return str(worker_class)
 
 
-def uvicorn_http(settings: Settings) -> list[str]:
-    """uvicorn's ``--http`` (the guarded protocol unless SLOW_CLIENT_GUARD is off) and h11's head
-    limit."""
+def uvicorn_http(settings: Settings, guard: bool = True) -> list[str]:
+    """uvicorn's ``--http`` (the guarded protocol unless SLOW_CLIENT_GUARD is off, or ``guard`` is False:
+    the control) and h11's head limit."""
     guarded = GUARDED_UVICORN_PROTOCOLS[settings.async_http]
-    options = ["--http", guarded if settings.slow_client_guard else settings.async_http]
+    options = ["--http", guarded if settings.slow_client_guard and guard else settings.async_http]
     if settings.async_http == "h11":
         options += ["--h11-max-incomplete-event-size", str(settings.max_header_bytes)]
     return options
@@ -208,7 +219,7 @@ def command(svc: Service, settings: Settings) -> list[str]:
         str(getattr(settings, f"{svc.settings_key}_workers")),
         "--loop",
         async_loop(settings),
-        *uvicorn_http(settings),
+        *uvicorn_http(settings, guard=svc.role != "control"),
         "--timeout-keep-alive",
         str(settings.keepalive_s),
         "--no-access-log",

@@ -35,7 +35,7 @@ from scoring_bench.service import metrics
 from scoring_bench.stack import monitoring
 from scoring_bench.stack.probes import check_health, check_ready, check_worker
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
-from scoring_bench.stack.servers import SERVICES, Service, command, service
+from scoring_bench.stack.servers import Service, command, service, stack_services
 
 REDIS_NAME = "redis"
 
@@ -111,14 +111,14 @@ def planned_ports(settings: Settings) -> dict[str, tuple[int, str]]:
     """Port per process, with the setting that moves it."""
     ports = {
         s.name: (port, f"{s.settings_key.upper()}_PORT")
-        for s in SERVICES
+        for s in stack_services(settings)
         if (port := s.port(settings)) is not None
     }
     if settings.metrics_enabled:
         ports.update(
             {
                 f"{s.name} metrics": (settings.queue_worker_metrics_port, "QUEUE_WORKER_METRICS_PORT")
-                for s in SERVICES
+                for s in stack_services(settings)
                 if not s.listens
             }
         )
@@ -162,7 +162,7 @@ class Supervisor:
             redis_url = self._start_redis()
             self._seed(redis_url)
             env = self._service_env(redis_url)
-            records = [(svc, self._spawn_service(svc, env)) for svc in SERVICES]
+            records = [(svc, self._spawn_service(svc, env)) for svc in stack_services(self.settings)]
             for svc, record in records:
                 self._wait_healthy(svc, record)
             if self.settings.monitoring:

@@ -76,6 +76,8 @@ NOT_PASSED_ON = {
     "QUEUE_WORKER_METRICS_PORT": "stays at its default: monitoring/prometheus.yml scrapes the worker there",
     "MONITORING": "the local stack's Prometheus; compose has the monitoring profile",
     "PROMETHEUS_PORT": "the local stack's Prometheus; compose's is the prometheus service",
+    "MINIMAL_CONTROL": "the benchmark's control handler runs under the local stack only (make bench)",
+    "SCORING_MINIMAL_PORT": "the benchmark's control handler runs under the local stack only (make bench)",
     **{name: "set by the service's image (its Dockerfile's ENV)" for name in PORT_SETTINGS},
 }
 # Environment variables of our containers that are not settings. PROMETHEUS_MULTIPROC_DIR is
