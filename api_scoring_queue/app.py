@@ -2,10 +2,12 @@
 
 The request is validated exactly as by the other scoring handlers (bad input never becomes a
 task). ``?wait_ms=N`` (at most QUEUE_MAX_WAIT_MS) waits for the result: 200 when the task
-finished in time, else the usual 202. ``?callback_url=`` asks the worker to POST the task's
-document there when it ends (allowlisted hosts only, checked here: 422 otherwise). The task is
-published by name (``scoring_bench.service.queue.SCORE_TASK``): the API shares the worker's Celery
-configuration, not its code.
+finished in time, else the usual 202; the wait ends when the result store announces the result
+(``QUEUE_WAKEUP=notify``: :mod:`scoring_bench.service.task_events`), or polls it.
+``?callback_url=`` asks the worker to POST the task's document there when it ends (allowlisted hosts
+only, checked here: 422 otherwise). The task is published by name
+(``scoring_bench.service.queue.SCORE_TASK``): the API shares the worker's Celery configuration, not
+its code.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from scoring_bench.service.queue import (
     make_celery,
 )
 from scoring_bench.service.redis_clients import async_redis
+from scoring_bench.service.task_events import TaskEvents
 from scoring_bench.service.task_store import TaskStore
 
 SERVICE = "scoring-queue"
@@ -62,6 +65,12 @@ class Queue:
         self.settings = settings
         self.celery = celery_app
         self.results = async_redis(settings, settings.queue_results_url)
+        backend = celery_app.backend
+        self.events = (
+            TaskEvents(self.results, backend.task_keyprefix.decode(), backend.decode_result)
+            if settings.queue_wakeup == "notify"
+            else None
+        )
         self.store = TaskStore(
             self.results,
             settings.queue_key_prefix,
@@ -70,6 +79,7 @@ class Queue:
             celery_app.backend.decode_result,
             republish=self._republish,
             republish_after_s=settings.queue_republish_after,
+            events=self.events,
         )
         self.workers = CachedCheck(
             lambda: run_in_threadpool(broker_and_workers, celery_app, PING_TIMEOUT_S), PING_CACHE_S
@@ -128,7 +138,13 @@ class Queue:
             dependencies["result_backend"] = health.down(exc)
         return dependencies
 
+    def start(self) -> None:
+        if self.events is not None:
+            self.events.start()
+
     async def close(self) -> None:
+        if self.events is not None:
+            await self.events.close()
         await self.results.aclose()
         self.celery.close()
 
@@ -139,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        queue.start()
         yield
         await queue.close()
 

@@ -3,7 +3,8 @@
 ``python -m api_scoring_queue.worker --pool threads --concurrency 64 ...`` (the exact command:
 ``scoring_bench.stack.servers.command``) builds the worker from the settings in the environment
 (:func:`main`) and runs Celery's own worker with it. A task runs the sync handler's scoring code
-(SyncScorer: the feature-store read, then the model calls, against ``QUEUE_MODEL_API``); the pool
+(SyncScorer: the feature-store read, then the model calls, concurrent by default
+(``QUEUE_MODEL_CALLS``), against ``QUEUE_MODEL_API``); the pool
 (``QUEUE_WORKER_POOL``: 64 threads by default) runs many tasks at once. Why: doc/queue.md.
 
 Metrics: the worker serves no HTTP, so its main process serves its own ``/metrics`` on
@@ -16,7 +17,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from celery import Celery, Task
 from celery.utils.log import get_task_logger
@@ -24,7 +25,7 @@ from redis.exceptions import RedisError
 
 from scoring_bench.core.callback_urls import callback_refusal
 from scoring_bench.core.schemas import ScoreRequest
-from scoring_bench.core.settings import Settings
+from scoring_bench.core.settings import Architecture, Settings
 from scoring_bench.core.tasks import READY_STATES
 from scoring_bench.service import metrics
 from scoring_bench.service.callback_sender import CallbackFailed, CallbackSender
@@ -45,6 +46,13 @@ log = get_task_logger(__name__)
 T = TypeVar("T")
 
 
+class TaskScorer(SyncScorer):
+    """The sync handler's scoring code, its model calls one after another or on a thread pool as
+    QUEUE_MODEL_CALLS says (``Settings.concurrent_model_calls("queue")``)."""
+
+    architecture: ClassVar[Architecture] = "queue"
+
+
 class ProcessClients:
     """What a task uses, made once per worker process on first use: after the prefork pool has
     forked (a pooled connection must not be shared across processes), shared by its threads or
@@ -63,7 +71,7 @@ class ProcessClients:
         return self._made[name]  # type: ignore[no-any-return]
 
     def scorer(self) -> SyncScorer:
-        return self._once("scorer", lambda: SyncScorer(scorer_settings(self.settings)))
+        return self._once("scorer", lambda: TaskScorer(scorer_settings(self.settings)))
 
     def sender(self) -> CallbackSender:
         return self._once("sender", lambda: CallbackSender(self.settings.callback_timeout_s))

@@ -167,6 +167,22 @@ class Settings(BaseSettings):
         "threads", description="Celery pool; threads wait on many model calls in one process (doc/queue.md)."
     )
     queue_worker_concurrency: int = Field(64, ge=1, description="Tasks one worker runs at once.")
+    queue_model_calls: Literal["auto", "sequential", "concurrent"] = Field(
+        "concurrent",
+        description="The worker's model calls: concurrent (a thread pool: the async handler's ideal), "
+        "sequential (the sync handler's), auto (as MODEL_CALLS makes the sync handler do).",
+    )
+    queue_wakeup: Literal["notify", "poll"] = Field(
+        "notify",
+        description="How a request that waits (?wait_ms=) learns its task is done: the result store's "
+        "notification (pub/sub), or polling the store (5 ms, then doubling up to every 50 ms).",
+    )
+    queue_serializer: Literal["json", "msgpack"] = Field(
+        "json", description="Celery's serializer of task messages and results."
+    )
+    queue_track_started: bool = Field(
+        True, description="The worker stores STARTED when a task starts (one more result-store write a task)."
+    )
     queue_prefetch_multiplier: int = Field(
         1, ge=1, description="Unacked tasks a worker reserves per pool slot (1: none wait behind a slow one)."
     )
@@ -274,6 +290,8 @@ class Settings(BaseSettings):
     def concurrent_model_calls(self, architecture: Architecture) -> bool:
         """Whether ``architecture`` makes its model calls concurrently (MODEL_CALLS): the one
         answer the scorers act on and the benchmark computes the ideal latency from."""
+        if architecture == "queue" and self.queue_model_calls != "auto":
+            return self.queue_model_calls == "concurrent"
         if self.model_calls != "auto":
             return self.model_calls == "concurrent"
         return architecture == "async"

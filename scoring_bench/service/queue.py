@@ -96,9 +96,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_backend_base_sleep_between_retries_ms": 10,
         "result_backend_max_sleep_between_retries_ms": RESULT_STORE_MAX_SLEEP_MS,
         "result_backend_max_retries": RESULT_STORE_RETRIES,
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "accept_content": ["json"],
+        "task_serializer": settings.queue_serializer,
+        "result_serializer": settings.queue_serializer,
+        "accept_content": [settings.queue_serializer],
+        "result_accept_content": [settings.queue_serializer],
         "task_default_queue": name,
         "task_default_exchange": name,
         "task_default_routing_key": name,
@@ -109,7 +110,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": settings.queue_prefetch_multiplier,
         "task_soft_time_limit": settings.queue_soft_time_limit_s,
         "task_time_limit": settings.queue_time_limit_s,
-        "task_track_started": True,
+        "task_track_started": settings.queue_track_started,
         "task_publish_retry_policy": PUBLISH_RETRY_POLICY,
         # With acks_late the broker redelivers the tasks of a lost connection: a pool that can stop a
         # running task stops them instead of finishing them twice. The threads and solo pools cannot

@@ -29,8 +29,10 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from scoring_bench.core.errors import ScoringError, error_body
 from scoring_bench.core.tasks import ERROR_STATES, READY_STATES, task_document
+from scoring_bench.service.task_events import TaskEvents
 
-FIRST_POLL_S, MAX_POLL_S = 0.005, 0.05  # wait_ms polls the result: soon at first, then every 50 ms
+FIRST_POLL_S, MAX_POLL_S = 0.005, 0.05  # QUEUE_WAKEUP=poll: soon at first, then every 50 ms
+NOTIFIED_CHECK_S = 1.0  # QUEUE_WAKEUP=notify: read the store again this often all the same
 log = logging.getLogger("scoring_bench")
 Republish = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -75,6 +77,7 @@ class TaskStore:
         republish: Republish | None = None,
         republish_after_s: float = float("inf"),
         wall: Callable[[], float] = time.time,
+        events: TaskEvents | None = None,
     ) -> None:
         self.client = client
         self.key_prefix = key_prefix
@@ -86,6 +89,7 @@ class TaskStore:
         self.republish = republish  # publishes a task again (its id, its arguments)
         self.republish_after_s = republish_after_s
         self.wall = wall  # when a task was accepted: wall-clock time, the same in every process
+        self.events = events  # QUEUE_WAKEUP=notify: wakes a waiter when its task's result is stored
 
     def issued_key(self, task_id: str) -> str:
         return f"{self.key_prefix}issued:{task_id}"
@@ -132,8 +136,29 @@ class TaskStore:
         await self.republish(task_id, task)
 
     async def wait(self, task_id: str, wait_ms: int) -> dict[str, Any] | None:
-        """The document once the task has finished, or as it is after ``wait_ms``."""
+        """The document once the task has finished, or as it is after ``wait_ms``: woken by the task's
+        notification (``events``, when it listens), else by polling the store."""
         deadline = self.clock() + wait_ms / 1000.0
+        if self.events is None:
+            return await self._poll(task_id, deadline)
+        while True:
+            with self.events.watch(task_id) as notified:
+                trusted = self.events.listening  # subscribed before this read: no result can slip by
+                doc = await self.document(task_id)
+                left = deadline - self.clock()
+                if doc is None or doc["status"] in READY_STATES or left <= 0:
+                    return doc
+                if not trusted:
+                    return await self._poll(task_id, deadline)
+                try:
+                    meta = await asyncio.wait_for(notified, min(left, NOTIFIED_CHECK_S))
+                except TimeoutError:
+                    continue
+                if meta:
+                    return document_of(task_id, str(meta["status"]), meta.get("result"))
+                # woken without a result: the listener reconnected and may have missed it; read again
+
+    async def _poll(self, task_id: str, deadline: float) -> dict[str, Any] | None:
         delay = FIRST_POLL_S
         while True:
             doc = await self.document(task_id)

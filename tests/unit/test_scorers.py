@@ -8,9 +8,11 @@ from typing import Any, ClassVar
 
 import pytest
 
+from api_scoring_queue.worker import TaskScorer
 from scoring_bench.core.schemas import ScoreRequest
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import scorer_async, scorer_sync
+from scoring_bench.service.queue import scorer_settings
 
 REQUEST = ScoreRequest("1", (1.0, 2.0))
 
@@ -192,7 +194,21 @@ def test_presets_resolve_under_explicit_settings(monkeypatch: pytest.MonkeyPatch
     ],
 )
 def test_one_model_call_policy_for_every_architecture(model_calls: str, expected: dict[str, bool]) -> None:
-    settings = Settings(model_calls=model_calls)
+    # QUEUE_MODEL_CALLS=auto: the queue's worker as the sync handler
+    settings = Settings(model_calls=model_calls, queue_model_calls="auto")
     assert {arch: settings.concurrent_model_calls(arch) for arch in expected} == expected  # type: ignore[arg-type]
     assert scorer_sync.SyncScorer(settings).concurrent is expected["sync"]
     assert scorer_async.AsyncScorer(settings).concurrent is expected["async"]
+    assert TaskScorer(scorer_settings(settings)).concurrent is expected["queue"]
+
+
+@pytest.mark.parametrize("model_calls", ["auto", "sequential", "concurrent"])
+@pytest.mark.parametrize("queue_model_calls", ["sequential", "concurrent"])
+def test_the_queue_worker_has_a_model_call_policy_of_its_own(
+    model_calls: str, queue_model_calls: str
+) -> None:
+    settings = Settings(model_calls=model_calls, queue_model_calls=queue_model_calls)
+    concurrent = queue_model_calls == "concurrent"
+    assert settings.concurrent_model_calls("queue") is concurrent
+    assert TaskScorer(scorer_settings(settings)).concurrent is concurrent
+    assert Settings().concurrent_model_calls("queue")  # the default: the queue at its best
