@@ -9,6 +9,7 @@ takes longer on the overheads; the report says how long the run really took.
 from __future__ import annotations
 
 from benchmark.attribution import attributed, studies
+from benchmark.control import planned_control_s
 from benchmark.decisive import focused_rates
 from benchmark.faults.plan import faults_for, run_seconds
 from benchmark.locust_experiment import planned_seconds, repeat_seconds
@@ -82,6 +83,8 @@ def planned_duration_s(s: BenchSettings) -> float:
         total += archs * (s.bench_repeats - 1) * sweep_s(focused, s.bench_open_step_s)
     if "crosscheck" in experiments:
         total += archs * (s.bench_crosscheck_s + CROSSCHECK_WARMUP_S + GENERATOR_S)
+    if s.runs_control():
+        total += planned_control_s(s)
     if "soak" in experiments:
         total += archs * planned_soak_s(s)
     if "burst" in experiments:

@@ -25,6 +25,7 @@ from benchmark.analysis.phases import one_user_section, ramp_section
 from benchmark.attribution import planned_measurements, run_attribution
 from benchmark.burst import planned_bursts, run_burst
 from benchmark.calibration import calibrate, drift_warning
+from benchmark.control import run_control, with_control
 from benchmark.decisive import focused_rates, p99_limit_ms, sweep_rates
 from benchmark.duration import CROSSCHECK_WARMUP_S, PAUSE_S, planned_duration_s
 from benchmark.faults.experiment import planned_faults, run_faults
@@ -118,6 +119,8 @@ class Plan:
                 self._add(f"soak {arch}", settings.soak_s)
             if settings.bench_repeats > 1:
                 self._add(f"repeats {arch}", settings.bench_repeats - 1)
+        if settings.runs_control():
+            self._add("control", settings.bench_repeats)
         if "burst" in experiments:
             self._add("burst", planned_bursts(settings))
         if "attribution" in experiments:
@@ -322,7 +325,7 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
             if "profile" in settings.experiments:
                 with step(record, "profile", console):
                     run_service_profiles(settings, run_dir, plan.update)
-            with running_stack(stack, console.log) as state:
+            with running_stack(with_control(stack, settings), console.log) as state:
                 if settings.bench_verify_requests:
                     verify(settings, run_dir, plan, console)
                 for arch in settings.architectures:
@@ -330,6 +333,9 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                 for rep in range(2, settings.bench_repeats + 1):  # interleaved: drift hits every architecture
                     for arch in settings.architectures:
                         repetition(settings, state, arch, run_dir, rep, plan, record, console)
+                if settings.runs_control():  # the async handler against the minimal control, interleaved
+                    with step(record, "control", console):
+                        run_control(settings, state, run_dir, plan.ticker("control"))
                 if "soak" in settings.experiments:  # last on this stack: its long load ages no other number
                     for arch in settings.architectures:
                         with step(record, f"soak {arch}", console):

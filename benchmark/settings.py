@@ -72,6 +72,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_faults_window_s": 3,
         "bench_faults_recover_s": 6,
         "bench_faults_probe_s": 3,
+        "bench_control": False,
+        "bench_control_s": 2,
+        "bench_control_requests": 20,
     },
     # numbers a user can act on, in under 10 minutes on 2 cores
     "quick": {
@@ -98,6 +101,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_faults_window_s": 5,
         "bench_faults_recover_s": 15,
         "bench_faults_probe_s": 5,
+        "bench_control": True,
+        "bench_control_s": 5,
+        "bench_control_requests": 200,
     },
     # the seed's scale: long steps, long sustained and stress phases
     "full": {
@@ -124,6 +130,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_faults_window_s": 5,
         "bench_faults_recover_s": 45,
         "bench_faults_probe_s": 10,
+        "bench_control": True,
+        "bench_control_s": 20,
+        "bench_control_requests": 1000,
     },
 }
 # A profile may name its own experiments (the user's EXPERIMENTS wins): full adds the faults experiment,
@@ -131,7 +140,10 @@ PROFILES: dict[str, dict[str, Any]] = {
 PROFILES["full"]["experiments"] = [*EXPERIMENTS, "faults"]
 # `make soak`: a constant load on each architecture for SOAK_S; quick's sizes for anything else asked for
 # (EXPERIMENTS=locust,soak: the soak's rate then comes from the ramp's peak)
-PROFILES["soak"] = {**PROFILES["quick"], "bench_repeats": 1, "experiments": ["soak"]}
+PROFILES["soak"] = {**PROFILES["quick"], "bench_repeats": 1, "experiments": ["soak"], "bench_control": False}
+# The experiments on the main stack the minimal control accompanies (BENCH_CONTROL): a run of other ones only
+# (EXPERIMENTS=attribution, a soak) does not measure it.
+CONTROL_EXPERIMENTS: tuple[Experiment, ...] = ("timeit", "locust", "openloop", "crosscheck")
 
 
 class BenchSettings(Settings):
@@ -266,6 +278,19 @@ class BenchSettings(Settings):
         "starts when BROKER_URL is amqp://; empty: that fault is skipped (a shared broker is left alone).",
     )
 
+    # --- the minimal control (issue 13 §5, doc/methodology.md) -----------------------------------------
+    bench_control: bool = Field(
+        False,
+        description="Measure the async handler against the minimal control (api_scoring_minimal), started "
+        "beside it on the main stack: on in quick and full when async is measured (with timeit, locust, "
+        "openloop or crosscheck).",
+    )
+    bench_control_users: int = Field(64, ge=1, description="Control: wrk's connections (a closed loop each).")
+    bench_control_s: float = Field(0, gt=0, description="Control: seconds of each throughput measurement.")
+    bench_control_requests: int = Field(
+        0, ge=2, description="Control: sequential requests (one user) per handler and repetition (the p50)."
+    )
+
     bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(
         ["waterfall", "fanout", "cpu", "tail"], description="Which attribution studies to run."
     )
@@ -314,6 +339,11 @@ class BenchSettings(Settings):
         if profile not in PROFILES:
             raise ValueError(f"BENCH_PROFILE must be one of {', '.join(PROFILES)}, got {profile!r}")
         return {**PROFILES[profile], **values}
+
+    def runs_control(self) -> bool:
+        """Whether this run measures the async handler against the minimal control (BENCH_CONTROL)."""
+        main_stack = any(name in self.experiments for name in CONTROL_EXPERIMENTS)
+        return self.bench_control and "async" in self.architectures and main_stack
 
     def stack_settings(self) -> Settings:
         """The stack's own settings (what the services are started with)."""

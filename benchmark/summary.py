@@ -13,6 +13,7 @@ verification gate, the machine's calibration and the independent cross-check; ve
 with those sections absent (None). 4 adds the soak (``soak``: growth per process, the first and last
 minute's p99) and the faults under load (``faults``: per fault and architecture the errors, their p99, the
 recovery time, the queue's task ledger, a per-second timeline); older versions load with them None.
+``control`` (the async handler against the minimal control) is optional: absent, it loads as None.
 """
 
 from __future__ import annotations
@@ -688,6 +689,46 @@ class Faults(Model):
     problems: list[str] = Field(default_factory=list)
 
 
+# --------------------------------------------------------------------------- the minimal control
+
+
+class ControlRep(Model):
+    """One repetition of the async handler ("product") against the minimal control, measured interleaved."""
+
+    rep: int
+    first: str | None = None  # the handler measured first in this repetition
+    product_rps: float | None = None  # at ``users`` connections, closed loop
+    control_rps: float | None = None
+    ratio: float | None = None  # product_rps / control_rps
+    product_errors: int | None = None  # non-2xx answers and socket errors under load
+    control_errors: int | None = None
+    product_p50_ms: float | None = None  # sequential requests of one user
+    control_p50_ms: float | None = None
+    p50_diff_ms: float | None = None  # product − control
+
+
+class Control(Model):
+    """The async handler against the minimal control (benchmark/control.py): throughput as a ratio of the
+    control's (median and range of the repetitions), the p50 at one user as a difference, the targets."""
+
+    users: int | None = None
+    duration_s: float | None = None
+    requests: int | None = None  # sequential requests per handler and repetition
+    tool: str | None = None  # wrk | generator
+    reps: list[ControlRep] = Field(default_factory=list)
+    ratio_median: float | None = None
+    ratio_min: float | None = None
+    ratio_max: float | None = None
+    p50_diff_ms: float | None = None  # the pooled sequential requests' p50s: product − control
+    p50_diff_min_ms: float | None = None  # of the repetitions
+    p50_diff_max_ms: float | None = None
+    ratio_target: float = 1.0
+    p50_target_ms: float = 0.5
+    meets_ratio: bool | None = None  # ratio_median ≥ ratio_target
+    meets_p50: bool | None = None  # p50_diff_ms ≤ p50_target_ms
+    problems: list[str] = Field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- the summary
 
 
@@ -708,6 +749,7 @@ class Summary(Model):
     verification: Verification | None = None
     soak: Soak | None = None
     faults: Faults | None = None
+    control: Control | None = None
 
     @field_validator("schema_version")
     @classmethod

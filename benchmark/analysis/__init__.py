@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.analysis.attribution import attribution_section
+from benchmark.analysis.control import control_section
 from benchmark.analysis.faults import faults_section
 from benchmark.analysis.openloop import crosscheck_section, openloop_rates_at_limit, openloop_section
 from benchmark.analysis.phases import (
@@ -168,6 +169,7 @@ def build_summary(run_dir: Path) -> Summary:
         verification=read_verification(run_dir),
         soak=soak_section(run_dir, settings),
         faults=faults_section(run_dir),
+        control=control_section(run_dir),
     )
 
 

@@ -171,16 +171,18 @@ def closed_loop(
     warmup_s: float,
     tick: Tick,
     targets: Sampled,
+    url: str | None = None,
 ) -> None:
     """``users`` closed loops of the generator process for ``warmup_s + duration_s``, its files in
-    ``folder`` (``closed.json``, ``closed.csv``; :mod:`benchmark.openloop.records`)."""
+    ``folder`` (``closed.json``, ``closed.csv``; :mod:`benchmark.openloop.records`); ``url``: another
+    handler of ``arch``'s API than the architecture's own (the minimal control)."""
     folder.mkdir(parents=True, exist_ok=True)
     stack = settings.stack_settings()
     timeout = settings.bench_queue_timeout_s if arch == "queue" else REQUEST_TIMEOUT_S
     argv = generator_command(
         "closed",
         arch,
-        target_url(stack, arch),
+        url or target_url(stack, arch),
         folder,
         stack.num_entities,
         *("--users", str(users), "--duration-s", f"{duration_s:g}", "--warmup-s", f"{warmup_s:g}"),

@@ -14,6 +14,7 @@ from benchmark.analysis import read_run
 from benchmark.report.attribution import attribution_blocks
 from benchmark.report.blocks import Block, Bullets, Heading, Image, Paragraph, render_html, render_markdown
 from benchmark.report.compare import compare_runs
+from benchmark.report.control import control_blocks
 from benchmark.report.faults import FAULT_PLOT_PREFIX, faults_blocks
 from benchmark.report.headline import QUEUE_NOTE, SPREAD_NOTE, headline_table, status_blocks
 from benchmark.report.plot_captions import ATTRIBUTION_PLOTS, PLOT_CAPTIONS, QUEUE_PLOTS
@@ -71,6 +72,7 @@ def report_blocks(
     blocks += verification_blocks(summary.verification, bench.get("bench_verify_requests"))
     if measured:
         blocks += architecture_blocks(summary, plot_paths)
+    blocks += control_blocks(summary.control)
     blocks += burst_blocks(summary.burst, summary.experiments, plot_paths)
     blocks += attribution_blocks(summary, plot_paths)
     blocks += soak_blocks(summary.soak, plot_paths)
