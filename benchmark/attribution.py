@@ -1,16 +1,22 @@
-"""Attribution of the sync–async gap: which choice explains how much of it.
+"""Attribution of the sync–async gap, and of the queue's distance from its ideal: which choice explains
+how much of it.
 
-Four studies, each a list of stack configurations measured for both architectures:
+Five studies, each a list of stack configurations; the first four are measured for sync and async:
 
 * ``waterfall``: from the ``seed-faithful`` preset, switch one factor at a time to its tuned
   value (cumulatively), ending at ``tuned``; repeated ``BENCH_ATTRIBUTION_REPEATS`` times;
 * ``fanout``: ``NUM_MODELS`` 1, 2, 4, 8 (16 in full);
 * ``cpu``: the ``cpu`` model kind (it burns CPU instead of sleeping);
-* ``tail``: long-tailed (lognormal) model latency with a fan-out of 4.
+* ``tail``: long-tailed (lognormal) model latency with a fan-out of 4;
+* ``queue``: the queue's own waterfall, measured for the queue: from the seed-faithful queue (seeds
+  001/004: Celery's defaults, polled plainly by its client) to the tuned one, one factor
+  (:data:`QUEUE_FACTORS`) at a time, repeated like ``waterfall``. A factor whose seed-faithful value is
+  already the tuned one is no step.
 
-Each measurement is p50/p95/p99 of sequential requests at one user (timeit) and the
-throughput of ``BENCH_ATTRIBUTION_USERS`` closed-loop users (Locust). Raw files stay under
-``attribution/<study>/<step>/``; one row per measurement goes to ``attribution/measurements.csv``.
+Each measurement is p50/p95/p99 of sequential requests at one user (timeit; the queue's go through its
+client, submit to result) and the throughput of ``BENCH_ATTRIBUTION_USERS`` closed-loop users (Locust;
+the queue's: completed tasks/s). Raw files stay under ``attribution/<study>/<step>/``; one row per
+measurement goes to ``attribution/measurements.csv``.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from typing import Any
 from benchmark.analysis.phases import window_stats
 from benchmark.analysis.raw import read_requests, read_schedule
 from benchmark.load import Stage, run_phase
+from benchmark.queue_client import QueueClientOptions
 from benchmark.settings import REQUEST_RESPONSE, BenchSettings
 from benchmark.stats import percentiles
 from benchmark.timeit_experiment import run_timeit
-from scoring_bench.core.presets import PRESETS
+from scoring_bench.core.presets import SEED_HANDLERS, SEED_QUEUE
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.supervisor import running_stack
 
@@ -106,6 +113,40 @@ FACTORS: tuple[Factor, ...] = (
 )
 
 
+QUEUE_STUDY = "queue"
+WATERFALLS = ("waterfall", QUEUE_STUDY)  # the studies whose steps are repeated
+# How the client waits for a task. Plain polling (seeds 001/004): the submit answers at once (202) and the
+# client asks for the status again as soon as it has an answer (``?wait_ms=0``: no wait on the server; the
+# benchmark's client has no pause of its own between polls). The tuned client long-polls: the benchmark's
+# own queue client, as the timeit and locust experiments run it.
+PLAIN_POLLING, LONG_POLL = "plain polling", "long poll"
+CLIENT_FACTOR = "client: polling → long poll"
+
+
+def _queue_pool(s: Settings) -> str:
+    return f"{s.queue_worker_pool} ×{s.queue_worker_concurrency}"
+
+
+# The queue's factors, in the order its waterfall switches them (the client's first: it is the seeds').
+QUEUE_FACTORS: tuple[Factor, ...] = (
+    Factor(CLIENT_FACTOR, {}, lambda s: ""),  # the client's, not the stack's: see Config.client
+    Factor("wake-up: poll the store → notification", {"queue_wakeup": ...}, lambda s: s.queue_wakeup),
+    Factor("serializer", {"queue_serializer": ...}, lambda s: s.queue_serializer),
+    Factor("worker pool", {"queue_worker_pool": ..., "queue_worker_concurrency": ...}, _queue_pool),
+    Factor("prefetch", {"queue_prefetch_multiplier": ...}, lambda s: f"×{s.queue_prefetch_multiplier}"),
+    Factor("acks", {"queue_acks_late": ...}, lambda s: "late" if s.queue_acks_late else "early"),
+    Factor(
+        "result bookkeeping",
+        {"queue_track_started": ..., "queue_result_expires_s": ...},
+        lambda s: (
+            f"STARTED {'stored' if s.queue_track_started else 'not stored'}, "
+            f"results kept {s.queue_result_expires_s:,} s"
+        ),
+    ),
+    Factor("model calls", {"queue_model_calls": ...}, lambda s: s.queue_model_calls),
+)
+
+
 @dataclass
 class Config:
     study: str
@@ -116,6 +157,8 @@ class Config:
     before: str = ""
     after: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    architectures: tuple[str, ...] = ("sync", "async")  # the ones measured (of those the run drives)
+    client: str = ""  # the queue's: PLAIN_POLLING or LONG_POLL ("": the benchmark's own client)
 
 
 def tuned_values(names: list[str]) -> dict[str, Any]:
@@ -129,7 +172,7 @@ def waterfall(base: BenchSettings) -> list[Config]:
 
     Settings the user set explicitly stay as they are in every step (a preset only fills in).
     """
-    seed = dict(PRESETS["seed-faithful"])
+    seed = dict(SEED_HANDLERS)
     configs = [Config("waterfall", 0, "seed-faithful", {"scoring_preset": "seed-faithful"})]
     switched: dict[str, Any] = {}
     previous = Settings(**_stack_values(base), scoring_preset="seed-faithful")
@@ -153,6 +196,46 @@ def waterfall(base: BenchSettings) -> list[Config]:
     return configs
 
 
+def queue_waterfall(base: BenchSettings) -> list[Config]:
+    """The queue's waterfall: the seed-faithful queue polled plainly, then one more factor switched to its
+    tuned value at each step (the client's first: plain polling → long poll), ending at the tuned queue.
+    A factor whose seed-faithful value is already the tuned one (or that the user set) is no step."""
+    archs = (QUEUE_STUDY,)
+    explicit = _stack_values(base)
+    seed = {k: v for k, v in SEED_QUEUE.items() if k not in explicit}
+    configs = [Config(QUEUE_STUDY, 0, "seed-faithful", dict(seed), architectures=archs, client=PLAIN_POLLING)]
+    switched: dict[str, Any] = {}
+    client = PLAIN_POLLING
+    previous = Settings(**explicit, **seed)
+    for factor in QUEUE_FACTORS:
+        if factor.name == CLIENT_FACTOR:
+            before, after, client = PLAIN_POLLING, LONG_POLL, LONG_POLL
+        else:
+            names = [name for name in factor.changes if name in seed]
+            tuned = tuned_values(names)
+            if all(tuned[name] == seed[name] for name in names):
+                continue
+            switched.update(tuned)
+            current = Settings(**explicit, **{**seed, **switched})
+            before, after = factor.describe(previous), factor.describe(current)
+            previous = current
+        configs.append(
+            Config(
+                QUEUE_STUDY,
+                len(configs),
+                f"+ {factor.name}",
+                {**seed, **switched},
+                factor.name,
+                before,
+                after,
+                architectures=archs,
+                client=client,
+            )
+        )
+    assert set(SEED_QUEUE) <= {n for f in QUEUE_FACTORS for n in f.changes}, "a seed choice without a factor"
+    return configs
+
+
 def _stack_values(base: BenchSettings) -> dict[str, Any]:
     """The user's explicit stack settings, without the preset's fill-ins."""
     explicit = base.model_fields_set & set(Settings.model_fields)
@@ -160,6 +243,15 @@ def _stack_values(base: BenchSettings) -> dict[str, Any]:
 
 
 def studies(base: BenchSettings) -> list[Config]:
+    """Every configuration the run measures: the sync–async studies when it drives sync or async, the
+    queue's waterfall when it drives the queue."""
+    configs = _gap_studies(base) if attributed(base) else []
+    if QUEUE_STUDY in base.bench_attribution_studies and QUEUE_STUDY in base.architectures:
+        configs += queue_waterfall(base)
+    return configs
+
+
+def _gap_studies(base: BenchSettings) -> list[Config]:
     configs = waterfall(base) if "waterfall" in base.bench_attribution_studies else []
     if "fanout" in base.bench_attribution_studies:
         configs += [
@@ -187,13 +279,23 @@ def measure(
     folder = run_dir / "attribution" / config.study / str(config.step)
     settings = config_settings(base, config, base.stack_dir)
     bench = base.model_copy(update=settings.model_dump())
-    reps = base.bench_attribution_repeats if config.study == "waterfall" else 1
+    timeit_options: QueueClientOptions | None = None
+    if config.client == PLAIN_POLLING:  # the load's queue users and the one user poll without waiting
+        bench = bench.model_copy(update={"bench_queue_wait_ms": 0, "bench_queue_poll_wait_ms": 0})
+        timeit_options = QueueClientOptions(0, 0, base.bench_queue_timeout_s)
     rows = []
     with running_stack(settings) as state:
-        for rep in range(reps):
-            for arch in attributed(base):
+        for rep in range(repetitions(base, config)):
+            for arch in measured(base, config):
                 rep_dir = folder / f"rep-{rep}"
-                timeit_csv = run_timeit(settings, arch, base.bench_attribution_timeit, rep_dir / "timeit")
+                timeit_csv = run_timeit(
+                    settings,
+                    arch,
+                    base.bench_attribution_timeit,
+                    rep_dir / "timeit",
+                    queue_timeout_s=base.bench_queue_timeout_s,
+                    queue_options=timeit_options,
+                )
                 latencies = _ok_latencies(timeit_csv)
                 stage = Stage(
                     base.bench_attribution_users,
@@ -210,6 +312,7 @@ def measure(
             {
                 "label": config.label,
                 "overrides": config.overrides,
+                "client": config.client,
                 "settings": settings.model_dump(mode="json"),
             },
             indent=1,
@@ -250,15 +353,21 @@ def _row(
 
 
 def planned_measurements(base: BenchSettings) -> int:
-    configs = studies(base)
-    return sum(
-        (base.bench_attribution_repeats if c.study == "waterfall" else 1) * len(attributed(base))
-        for c in configs
-    )
+    return sum(repetitions(base, c) * len(measured(base, c)) for c in studies(base))
+
+
+def repetitions(base: BenchSettings, config: Config) -> int:
+    """How many times a configuration is measured: the waterfalls' steps are repeated."""
+    return base.bench_attribution_repeats if config.study in WATERFALLS else 1
+
+
+def measured(base: BenchSettings, config: Config) -> list[str]:
+    """The architectures a configuration is measured for: its own, of those the run drives."""
+    return [arch for arch in base.architectures if arch in config.architectures]
 
 
 def attributed(base: BenchSettings) -> list[str]:
-    """The architectures the studies measure: sync and async (they attribute the gap between them)."""
+    """The architectures the gap's studies measure: sync and async (they attribute the gap between them)."""
     return [arch for arch in base.architectures if arch in REQUEST_RESPONSE]
 
 
@@ -284,6 +393,7 @@ def run_attribution(
                     "from": c.before,
                     "to": c.after,
                     "overrides": c.overrides,
+                    "client": c.client,
                 }
                 for c in configs
             ],

@@ -8,7 +8,7 @@ takes longer on the overheads; the report says how long the run really took.
 
 from __future__ import annotations
 
-from benchmark.attribution import attributed, studies
+from benchmark.attribution import measured, repetitions, studies
 from benchmark.control import planned_control_s
 from benchmark.decisive import focused_rates
 from benchmark.faults.plan import faults_for, run_seconds
@@ -94,6 +94,5 @@ def planned_duration_s(s: BenchSettings) -> float:
     if "attribution" in experiments:
         per_arch = s.bench_attribution_timeit * REQUEST_S + s.bench_attribution_load_s + LOCUST_S
         for config in studies(s):
-            reps = s.bench_attribution_repeats if config.study == "waterfall" else 1
-            total += STACK_S + reps * len(attributed(s)) * per_arch
+            total += STACK_S + repetitions(s, config) * len(measured(s, config)) * per_arch
     return total

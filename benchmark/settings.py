@@ -29,7 +29,7 @@ FAULTS: tuple[FaultName, ...] = (
     "queue-worker-kill",
     "broker-restart",
 )
-Study = Literal["waterfall", "fanout", "cpu", "tail"]
+Study = Literal["waterfall", "fanout", "cpu", "tail", "queue"]
 Arrivals = Literal["poisson", "constant"]
 EXPERIMENTS: tuple[Experiment, ...] = (
     "profile",
@@ -292,7 +292,8 @@ class BenchSettings(Settings):
     )
 
     bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(
-        ["waterfall", "fanout", "cpu", "tail"], description="Which attribution studies to run."
+        ["waterfall", "fanout", "cpu", "tail", "queue"],
+        description="Which attribution studies to run (queue: the queue's own waterfall).",
     )
     bench_attribution_repeats: int = Field(0, ge=1, description="Repetitions of each waterfall step.")
     bench_attribution_timeit: int = Field(0, ge=2, description="Sequential requests per measurement.")

@@ -492,6 +492,33 @@ class StudyEntry(Model):
     ideal_description: str | None = None
 
 
+class QueueFactor(Factor):
+    """One factor of the queue's waterfall: how much it moved the queue's p50 at one user and its completed
+    tasks/s, and its share of the gap to the ideal (p50 at seed-faithful − the tuned queue's ideal p50: the
+    part of that gap the factor closed) and of the throughput's change from seed-faithful to tuned."""
+
+    change_p50_ms: float | None = None
+    change_rps: float | None = None
+    share_of_ideal_gap: float | None = None
+    share_rps: float | None = None
+
+
+class QueueWaterfall(Model):
+    """The queue's waterfall: from the seed-faithful queue (seeds 001/004: Celery's defaults, polled plainly)
+    to the tuned one, one factor at a time; beside the ideal p50 of the tuned queue's model calls."""
+
+    steps: list[WaterfallStep] = Field(default_factory=list)
+    baseline: Level | None = None  # step 0, seed-faithful
+    tuned: Level | None = None  # the last planned step
+    ideal_p50_ms: float | None = None  # the tuned configuration's model calls, nothing else
+    ideal_description: str | None = None
+    seed_ideal_p50_ms: float | None = None  # the seed-faithful configuration's (its calls one after another)
+    ideal_gap_seed_ms: float | None = None  # baseline p50 − ideal_p50_ms
+    ideal_gap_tuned_ms: float | None = None  # tuned p50 − ideal_p50_ms: what no factor explains
+    total_change_rps: float | None = None  # tuned − seed-faithful tasks/s
+    factors: list[QueueFactor] = Field(default_factory=list)
+
+
 class Attribution(Model):
     architectures: list[str] = Field(default_factory=list)
     load_users: int | None = None
@@ -503,6 +530,7 @@ class Attribution(Model):
     fanout: list[StudyEntry] = Field(default_factory=list)
     cpu: dict[str, StudyEntry] | None = None
     tail: dict[str, StudyEntry] | None = None
+    queue: QueueWaterfall | None = None  # the queue's own waterfall (absent: it did not run)
 
 
 # --------------------------------------------------------------------------- the verification gate

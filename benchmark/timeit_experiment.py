@@ -41,17 +41,25 @@ def run_timeit(
     out_dir: Path,
     tick: Callable[[int], None] = lambda _: None,
     queue_timeout_s: float | None = None,
+    queue_options: QueueClientOptions | None = None,
 ) -> Path:
     """``n`` sequential requests over one keep-alive connection; returns the CSV path.
-    ``queue_timeout_s`` (the queue only, ``BENCH_QUEUE_TIMEOUT_S``): how long one task may take."""
+    ``queue_timeout_s`` (the queue only, ``BENCH_QUEUE_TIMEOUT_S``): how long one task may take;
+    ``queue_options``: how the queue's client waits (default: the submit and each poll wait up to
+    ``QUEUE_MAX_WAIT_MS``)."""
     url = scoring_url(settings, arch)
     session = requests.Session()
     session.trust_env = False
     body = {"entity_id": "1", "features": EXAMPLE_FEATURES}
     if arch == "queue":
-        if queue_timeout_s is None:
+        if queue_options is not None:
+            options = queue_options
+        elif queue_timeout_s is None:
             raise ValueError("timeit of the queue needs queue_timeout_s (BENCH_QUEUE_TIMEOUT_S)")
-        options = QueueClientOptions(settings.queue_max_wait_ms, settings.queue_max_wait_ms, queue_timeout_s)
+        else:
+            options = QueueClientOptions(
+                settings.queue_max_wait_ms, settings.queue_max_wait_ms, queue_timeout_s
+            )
         base = service("scoring-queue").url(settings)
         call = lambda: _queue_call(session, base, orjson.dumps(body), options)  # noqa: E731
     else:

@@ -1,5 +1,6 @@
 """The attribution experiment (``attribution/``): the waterfall from seed-faithful to tuned, the sync–async
-gap and each factor's share of its change, and the fan-out, cpu and tail studies beside their ideals."""
+gap and each factor's share of its change, the fan-out, cpu and tail studies beside their ideals, and the
+queue's own waterfall with each factor's share of its gap to the ideal."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from benchmark.summary import (
     GapAt,
     GapFactor,
     Level,
+    QueueFactor,
+    QueueWaterfall,
     Spread,
     Spreads,
     StudyEntry,
@@ -38,6 +41,7 @@ from benchmark.summary import (
 from scoring_bench.core.settings import Settings
 
 WATERFALL = "waterfall"
+QUEUE_STUDY = "queue"  # the queue's waterfall (benchmark/attribution.py)
 GAP_EPSILON = 1e-6  # a change of the gap (ms or req/s) smaller than this is no change: no shares
 
 
@@ -340,6 +344,76 @@ def waterfall_section(rows: Sequence[Measurement], plan: Plan) -> Waterfall:
     return Waterfall(steps, levels.get(first), levels.get(last), gap_section(levels, first, last, factors))
 
 
+# --------------------------------------------------------------------------- the queue's waterfall
+
+
+def _ideal_p50(
+    run_dir: Path, rows: Sequence[Measurement], step: int, recorded: Settings | None, plan: Plan
+) -> tuple[float | None, str | None]:
+    """The ideal p50 (and how it is computed) of the queue's configuration at ``step``."""
+    if not rows:
+        return None, None
+    own = read_config_settings(run_dir, QUEUE_STUDY, step)
+    settings = study_settings(own, rows[0], recorded, plan.get((QUEUE_STUDY, step)))
+    if settings is None:
+        return None, None
+    ideal = ideal_latency_ms(settings, concurrent_calls(settings, "queue"))
+    return ideal.p50_ms, ideal.description
+
+
+def queue_waterfall_section(
+    run_dir: Path, rows: Sequence[Measurement], plan: Plan, recorded: Settings | None = None
+) -> QueueWaterfall | None:
+    """The queue's waterfall (study ``queue``): each step against the one before, the seed-faithful and
+    tuned levels, and each factor's share of the gap between the seed-faithful p50 and the tuned queue's
+    ideal p50 (the part it closed) and of the change of throughput; None when it did not run."""
+    groups = {step: by_arch.get("queue", []) for step, by_arch in _group(rows, QUEUE_STUDY).items()}
+    groups = {step: step_rows for step, step_rows in groups.items() if step_rows}
+    if not groups:
+        return None
+    levels = {step: level(step_rows) for step, step_rows in groups.items()}
+    planned = [step for study, step in plan if study == QUEUE_STUDY]
+    first, last = 0, max(planned or levels)
+    steps = [
+        _waterfall_step(step_rows[0], levels[step], levels.get(step - 1), plan.get((QUEUE_STUDY, step)))
+        for step, step_rows in groups.items()
+        if step != first
+    ]
+    ideal, description = _ideal_p50(run_dir, groups.get(last, []), last, recorded, plan)
+    seed_ideal, _ = _ideal_p50(run_dir, groups.get(first, []), first, recorded, plan)
+    baseline, tuned = levels.get(first), levels.get(last)
+    gap_seed = difference(baseline.p50_ms if baseline else None, ideal)
+    total_rps = difference(tuned.max_rps if tuned else None, baseline.max_rps if baseline else None)
+    factors = [
+        QueueFactor(
+            step=step.step,
+            factor=step.factor,
+            from_=step.from_,
+            to=step.to,
+            change_p50_ms=step.delta_p50_ms,
+            change_rps=step.delta_rps,
+            # a factor that cut the p50 closed part of the gap: a positive share
+            share_of_ideal_gap=_share(
+                -step.delta_p50_ms if step.delta_p50_ms is not None else None, gap_seed
+            ),
+            share_rps=_share(step.delta_rps, total_rps),
+        )
+        for step in steps
+    ]
+    return QueueWaterfall(
+        steps=steps,
+        baseline=baseline,
+        tuned=tuned,
+        ideal_p50_ms=ideal,
+        ideal_description=description,
+        seed_ideal_p50_ms=seed_ideal,
+        ideal_gap_seed_ms=gap_seed,
+        ideal_gap_tuned_ms=difference(tuned.p50_ms if tuned else None, ideal),
+        total_change_rps=total_rps,
+        factors=factors,
+    )
+
+
 # --------------------------------------------------------------------------- fan-out, cpu and tail
 
 
@@ -413,7 +487,8 @@ def attribution_section(run_dir: Path, settings: Settings | None = None) -> Attr
         settings = recorded_settings(read_environment_data(run_dir))
     plan = read_plan(run_dir)
     fanout = _study_entries(run_dir, rows, "fanout", settings, plan)
-    order = {arch: i for i, arch in enumerate(dict.fromkeys(row.arch for row in rows))}
+    gap_rows = [row for row in rows if row.study != QUEUE_STUDY]
+    order = {arch: i for i, arch in enumerate(dict.fromkeys(row.arch for row in gap_rows))}
     users = [row.load_users for row in rows if row.load_users is not None]
     waterfall = waterfall_section(rows, plan)
     return Attribution(
@@ -427,4 +502,5 @@ def attribution_section(run_dir: Path, settings: Settings | None = None) -> Attr
         fanout=sorted(fanout, key=lambda e: (e.num_models or 0, order[e.architecture])),
         cpu=_by_architecture(_study_entries(run_dir, rows, "cpu", settings, plan)),
         tail=_by_architecture(_study_entries(run_dir, rows, "tail", settings, plan)),
+        queue=queue_waterfall_section(run_dir, rows, plan, settings),
     )

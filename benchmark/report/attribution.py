@@ -1,11 +1,13 @@
 """The "Attribution of the gap" section: the waterfall table and what it says about the sync–async gap,
-then the fan-out, cpu-bound and long-tail studies."""
+the queue's own waterfall (benchmark/report/attribution_queue.py), then the fan-out, cpu-bound and
+long-tail studies."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmark.report.attribution_queue import queue_waterfall_blocks
 from benchmark.report.blocks import Block, Heading, Image, Paragraph, Table
 from benchmark.report.format import difference, ms, number, positive, rps, times, whole_percent
 from benchmark.report.plot_captions import PLOT_CAPTIONS
@@ -40,9 +42,12 @@ def attribution_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[Bl
     if attribution.steps:
         blocks += [Paragraph(_waterfall_intro(attribution)), waterfall_table(attribution)]
         blocks += [Paragraph(text) for text in gap_sentences(summary)]
-    else:
+    elif attribution.architectures or attribution.queue is None:
         blocks.append(Paragraph("The waterfall study did not run: no attribution of the gap."))
     blocks += _plot_image(plot_paths, "waterfall")
+    blocks += queue_waterfall_blocks(attribution.queue, attribution.load_users, plot_paths)
+    if not attribution.architectures:  # the queue's waterfall alone
+        return blocks
     blocks += [Heading(3, "Fan-out: more model calls per request"), *_fanout_blocks(attribution)]
     blocks += _plot_image(plot_paths, "fanout")
     blocks += [Heading(3, "A CPU-bound model"), *_cpu_blocks(attribution)]

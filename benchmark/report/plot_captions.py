@@ -10,6 +10,9 @@ PLOT_CAPTIONS = {
     "waterfall": "From seed-faithful to tuned, one factor at a time: p50 at one user and req/s per "
     "architecture; green: the factor helped, orange: it hurt; error bars: min–max over "
     "repetitions.",
+    "queue_waterfall": "The queue from seed-faithful (Celery's defaults, polled plainly) to tuned, one "
+    "factor at a time: p50 at one user (dashed: the tuned queue's ideal) and completed tasks/s; green: the "
+    "factor helped, orange: it hurt; error bars: min–max over repetitions.",
     "fanout": "p50 at one user and req/s against the model calls per request; dashed: the ideal p50 (sum of "
     "the calls for sequential calls, their maximum for concurrent ones).",
     "queue_depth": "Tasks waiting in the broker (sampled from it) during each load phase of the queue.",
@@ -23,7 +26,8 @@ PLOT_CAPTIONS = {
     "scheduled send time; below, the machine's CPU (solid) and that of processes outside the run (dotted).",
 }
 QUEUE_PLOTS = ("queue_depth", "burst")  # shown in their own sections, not under "Plots"
-ATTRIBUTION_PLOTS = ("waterfall", "fanout")  # shown in the attribution section, not under "Plots"
+# shown in the attribution section, not under "Plots"
+ATTRIBUTION_PLOTS = ("waterfall", "queue_waterfall", "fanout")
 RAW_FILE_PLOTS = (
     "latency",
     "cpu",

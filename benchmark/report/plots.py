@@ -17,7 +17,7 @@ from benchmark.analysis.raw import MACHINE, OTHERS
 from benchmark.analysis.series import CpuSeries, RunSeries
 from benchmark.report.faults import fault_names, plot_name
 from benchmark.report.figures import color, linspace, nan_if_none, save
-from benchmark.report.plots_attribution import plot_fanout, plot_waterfall
+from benchmark.report.plots_attribution import plot_fanout, plot_queue_waterfall, plot_waterfall
 from benchmark.report.plots_faults import plot_fault_timeline
 from benchmark.report.plots_openloop import plot_openloop
 from benchmark.report.plots_queue import plot_burst, plot_queue_depth
@@ -51,6 +51,7 @@ def plot_all(
         "time_split": lambda: plot_time_split(summary.architectures, out_dir),
         "openloop": lambda: plot_openloop(summary.architectures, out_dir),
         "waterfall": lambda: plot_waterfall(summary.attribution, out_dir),
+        "queue_waterfall": lambda: plot_queue_waterfall(summary.attribution, out_dir),
         "fanout": lambda: plot_fanout(summary.attribution, out_dir),
         "soak_p99": lambda: plot_soak_p99(summary.soak, out_dir),
     }
@@ -68,6 +69,7 @@ def plot_all(
             "time_split": plotters["time_split"],
             "openloop": plotters["openloop"],
             "waterfall": plotters["waterfall"],
+            "queue_waterfall": plotters["queue_waterfall"],
             "fanout": plotters["fanout"],
             "soak_p99": plotters["soak_p99"],
             "queue_depth": lambda: plot_queue_depth(raw.queue_depth, out_dir),

@@ -1,4 +1,5 @@
-"""The attribution's plots: the waterfall from seed-faithful to tuned, and the fan-out against the ideal."""
+"""The attribution's plots: the waterfall from seed-faithful to tuned, the queue's own waterfall, and the
+fan-out against the ideal."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from benchmark.report.figures import color, nan_if_none, save
-from benchmark.summary import Attribution, Level, Spread, StudyEntry, WaterfallStep
+from benchmark.summary import Attribution, Level, QueueWaterfall, Spread, StudyEntry, WaterfallStep
 
 BETTER, WORSE, LEVEL = "#1b9e77", "#d95f02", "#8c8c8c"  # waterfall: a step that helps, that hurts, a level
 LABEL_WIDTH = 18  # waterfall: factor names are wrapped at this many characters (and slanted)
@@ -44,6 +45,46 @@ def plot_waterfall(attribution: Attribution | None, out_dir: Path) -> Path | Non
     fig.legend(handles=legend, fontsize="small", loc="outside lower center", ncols=3)
     fig.suptitle("From seed-faithful to tuned, one factor at a time (error bars: min–max over repetitions)")
     return save(fig, out_dir, "attribution_waterfall")
+
+
+def plot_queue_waterfall(attribution: Attribution | None, out_dir: Path) -> Path | None:
+    """The queue's waterfall: p50 at one user (dashed: the tuned queue's ideal p50) and completed tasks/s,
+    from seed-faithful through each factor to tuned, as :func:`plot_waterfall` draws them."""
+    queue = attribution.queue if attribution else None
+    if attribution is None or queue is None or queue.baseline is None:
+        return None
+    levels = queue_levels(queue)
+    fig = Figure(figsize=(13, 5.2), layout="constrained")
+    latency, throughput = fig.subplots(1, 2)
+    _waterfall_panel(latency, levels, "p50_ms", lower_is_better=True)
+    _waterfall_panel(throughput, levels, "max_rps", lower_is_better=False)
+    legend = [
+        Patch(color=LEVEL, label="level"),
+        Patch(color=BETTER, label="the factor helped"),
+        Patch(color=WORSE, label="the factor hurt"),
+    ]
+    if queue.ideal_p50_ms is not None:
+        latency.axhline(queue.ideal_p50_ms, color="black", linestyle="--", linewidth=1)
+        latency.annotate(
+            f"ideal {queue.ideal_p50_ms:.1f}",
+            (len(levels) - 0.5, queue.ideal_p50_ms),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="right",
+            fontsize="small",
+        )
+    latency.set_title("queue: p50 at 1 user, submit to result (ms)")
+    throughput.set_title(f"queue: completed tasks/s at {attribution.load_users or 'N'} users")
+    fig.legend(handles=legend, fontsize="small", loc="outside lower center", ncols=3)
+    fig.suptitle("The queue from seed-faithful to tuned, one factor at a time (error bars: min–max)")
+    return save(fig, out_dir, "attribution_queue_waterfall")
+
+
+def queue_levels(queue: QueueWaterfall) -> list[tuple[str, Bar | None]]:
+    """(label, bar) from the seed-faithful queue through each factor to the tuned one."""
+    levels: list[tuple[str, Bar | None]] = [("seed-faithful", queue.baseline)]
+    levels += [("+ " + (step.factor or f"step {step.step}"), step) for step in queue.steps]
+    return levels + [("tuned", queue.tuned)]
 
 
 def _waterfall_levels(attribution: Attribution, arch: str) -> list[tuple[str, Bar | None]]:
