@@ -188,6 +188,7 @@ def burst_sentences(burst: Burst) -> list[str]:
             f"{verdict}, the last answer after {seconds(run.last_done_s)} "
             f"(p50 {ms(run.p50_ms)})."
         )
+    sentences += verdict_sentences(burst)
     if drained and others:
         best, best_drain = min(drained, key=lambda pair: pair[1])
         for run in others:
@@ -226,3 +227,68 @@ def _drain_sentences(burst: Burst, drained: list[tuple[BurstRun, float]]) -> lis
                 "before the last result was there: until then the clients are free to do something else."
             )
     return sentences
+
+
+def _answered(run: BurstRun) -> float | None:
+    """When a direct handler had answered every request of its burst (None: some failed)."""
+    return run.last_done_s if not run.failures and run.last_done_s else None
+
+
+def verdict_sentences(burst: Burst) -> list[str]:
+    """When the queue beats the direct handlers: at which burst size and worker concurrency its last result
+    was there before a handler's last answer (from the measured runs), per burst size measured."""
+    sizes = sorted({run.tasks for run in burst.runs if run.tasks})
+    sentences = []
+    for size in sizes:
+        runs = [run for run in burst.runs if run.tasks == size]
+        queue = sorted(
+            (run for run in runs if run.architecture == "queue" and run.drain_s is not None),
+            key=lambda run: run.concurrency or 0,
+        )
+        handlers = [(run, done) for run in runs if run.architecture != "queue" if (done := _answered(run))]
+        if not queue or not handlers:
+            continue
+        sentences.append(_verdict(size, queue, handlers))
+    return sentences
+
+
+def _verdict(size: int, queue: list[BurstRun], handlers: list[tuple[BurstRun, float]]) -> str:
+    best = min(queue, key=lambda run: run.drain_s or 0.0)
+    against = "; ".join(
+        f"{run.architecture} {seconds(done)}, {number(run.throughput_per_s, '.0f', 'req/s')}"
+        for run, done in handlers
+    )
+    beaten: dict[str, list[int]] = {
+        str(run.architecture): [q.concurrency or 0 for q in queue if (q.drain_s or 0.0) < done]
+        for run, done in handlers
+    }
+    both = [c for c in (q.concurrency or 0 for q in queue) if all(c in slots for slots in beaten.values())]
+    measured = (
+        f"(its best: {best.concurrency} worker slots, every result after {seconds(best.drain_s)}, "
+        f"{number(best.throughput_per_s, '.0f', 'tasks/s')}; the last answer of {against})"
+    )
+    names = " and ".join(str(run.architecture) for run, _ in handlers)
+    if both:
+        return (
+            f"At a burst of {size} tasks the queue beats the direct handlers ({names}) on this machine with "
+            f"{_slots(both)} worker slots: it has every result before they answer their last request "
+            f"{measured}."
+        )
+    partly = [f"{arch} with {_slots(slots)} worker slots" for arch, slots in beaten.items() if slots]
+    if partly:
+        return (
+            f"At a burst of {size} tasks the queue beats only {'; '.join(partly)} on this machine, never "
+            f"both direct handlers {measured}."
+        )
+    return (
+        f"At a burst of {size} tasks the queue never beats the direct handlers on this machine at any "
+        f"worker concurrency measured ({', '.join(str(q.concurrency) for q in queue)}) {measured}."
+    )
+
+
+def _slots(concurrencies: list[int]) -> str:
+    return (
+        ", ".join(str(c) for c in concurrencies[:-1])
+        + (" or " if len(concurrencies) > 1 else "")
+        + str(concurrencies[-1])
+    )

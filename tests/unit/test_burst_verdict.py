@@ -1,0 +1,73 @@
+"""The burst's verdict: when (burst size, worker concurrency) the queue beats the direct handlers, computed
+from the measured runs (fake summaries)."""
+
+from __future__ import annotations
+
+from benchmark.report.queue import burst_sentences, verdict_sentences
+from benchmark.summary import Burst, BurstRun
+
+
+def _queue(concurrency: int, drain_s: float, tasks: int = 100) -> BurstRun:
+    return BurstRun(
+        architecture="queue",
+        concurrency=concurrency,
+        tasks=tasks,
+        completed=tasks,
+        drain_s=drain_s,
+        last_done_s=drain_s,
+        throughput_per_s=tasks / drain_s,
+    )
+
+
+def _handler(arch: str, last_done_s: float, tasks: int = 100, failures: int = 0) -> BurstRun:
+    return BurstRun(
+        architecture=arch,
+        tasks=tasks,
+        completed=tasks - failures,
+        failures=failures,
+        last_done_s=last_done_s,
+        throughput_per_s=(tasks / last_done_s) if not failures else None,
+    )
+
+
+def test_the_queue_beats_both_handlers_only_where_the_numbers_say() -> None:
+    burst = Burst(
+        tasks=100,
+        runs=[_queue(8, 1.2), _queue(64, 0.25), _handler("sync", 0.4), _handler("async", 0.3)],
+    )
+    (text,) = verdict_sentences(burst)
+    assert text.startswith("At a burst of 100 tasks the queue beats the direct handlers (sync and async)")
+    assert "with 64 worker slots" in text and "8 or" not in text
+    assert "every result after 0.25 s, 400 tasks/s" in text and "sync 0.40 s, 250 req/s" in text
+    assert text in " ".join(burst_sentences(burst))
+
+
+def test_beating_one_handler_only_or_none() -> None:
+    one = Burst(
+        tasks=100, runs=[_queue(8, 1.2), _queue(64, 0.35), _handler("sync", 0.4), _handler("async", 0.3)]
+    )
+    (text,) = verdict_sentences(one)
+    assert "the queue beats only sync with 64 worker slots" in text and "never both" in text
+    none = Burst(
+        tasks=100, runs=[_queue(8, 1.2), _queue(64, 0.7), _handler("sync", 0.4), _handler("async", 0.3)]
+    )
+    (text,) = verdict_sentences(none)
+    assert (
+        "never beats the direct handlers on this machine at any worker concurrency measured (8, 64)" in text
+    )
+
+
+def test_each_burst_size_gets_its_verdict_and_failed_handlers_do_not_count() -> None:
+    runs = [
+        _queue(8, 1.2),
+        _handler("sync", 0.4),
+        _queue(8, 3.0, tasks=1000),
+        _queue(64, 1.5, tasks=1000),
+        _handler("sync", 2.0, tasks=1000),
+        _handler("async", 9.0, tasks=1000, failures=30),  # not all answered: no time to beat
+    ]
+    small, large = verdict_sentences(Burst(tasks=100, runs=runs))
+    assert small.startswith("At a burst of 100 tasks the queue never beats")
+    assert large.startswith("At a burst of 1000 tasks the queue beats the direct handlers (sync)")
+    assert "with 64 worker slots" in large
+    assert verdict_sentences(Burst(tasks=100, runs=[_queue(8, 1.0)])) == []  # nothing to compare with
