@@ -120,7 +120,7 @@ WATERFALLS = ("waterfall", QUEUE_STUDY)  # the studies whose steps are repeated
 # benchmark's client has no pause of its own between polls). The tuned client long-polls: the benchmark's
 # own queue client, as the timeit and locust experiments run it.
 PLAIN_POLLING, LONG_POLL = "plain polling", "long poll"
-CLIENT_FACTOR = "client: polling → long poll"
+CLIENT_FACTOR = "client polling"
 
 
 def _queue_pool(s: Settings) -> str:
@@ -130,7 +130,7 @@ def _queue_pool(s: Settings) -> str:
 # The queue's factors, in the order its waterfall switches them (the client's first: it is the seeds').
 QUEUE_FACTORS: tuple[Factor, ...] = (
     Factor(CLIENT_FACTOR, {}, lambda s: ""),  # the client's, not the stack's: see Config.client
-    Factor("wake-up: poll the store → notification", {"queue_wakeup": ...}, lambda s: s.queue_wakeup),
+    Factor("wake-up", {"queue_wakeup": ...}, lambda s: s.queue_wakeup),
     Factor("serializer", {"queue_serializer": ...}, lambda s: s.queue_serializer),
     Factor("worker pool", {"queue_worker_pool": ..., "queue_worker_concurrency": ...}, _queue_pool),
     Factor("prefetch", {"queue_prefetch_multiplier": ...}, lambda s: f"×{s.queue_prefetch_multiplier}"),

@@ -42,11 +42,24 @@ def _intro(queue: QueueWaterfall, users: int | None) -> str:
     )
 
 
+def _percent(ratio: float | None) -> str:
+    """A share in whole percent, without a minus sign on a share that rounds to zero."""
+    text = whole_percent(ratio)
+    return "0%" if text == "-0%" else text
+
+
+def _signed(value: float | None, unit: str) -> str:
+    """A change with its sign (+0.0 for one that rounds to zero)."""
+    if value is None:
+        return number(None)
+    return number(value if round(value, 1) else 0.0, "+.1f", unit)
+
+
 def _delta(step: WaterfallStep, latency: bool) -> str:
     if latency:
-        text, noise = number(step.delta_p50_ms, "+.1f", "ms"), step.within_noise.p50_ms
+        text, noise = _signed(step.delta_p50_ms, "ms"), step.within_noise.p50_ms
     else:
-        text, noise = number(step.delta_rps, "+.1f", TASKS_PER_S), step.within_noise.max_rps
+        text, noise = _signed(step.delta_rps, TASKS_PER_S), step.within_noise.max_rps
     return text + " †" if noise else text
 
 
@@ -76,8 +89,8 @@ def queue_waterfall_table(queue: QueueWaterfall) -> Table:
                 _delta(step, latency=True),
                 number(step.max_rps, ".1f", TASKS_PER_S),
                 _delta(step, latency=False),
-                whole_percent(factor.share_of_ideal_gap if factor else None),
-                whole_percent(factor.share_rps if factor else None),
+                _percent(factor.share_of_ideal_gap if factor else None),
+                _percent(factor.share_rps if factor else None),
             ]
         )
     rows.append(_level_row("tuned", queue.tuned))
@@ -165,12 +178,13 @@ def _latency_sentences(queue: QueueWaterfall) -> list[str]:
     )
     text += " (more than all of it: other factors widened it again)." if share > 1 else "."
     others = [
-        f"{f.factor} {whole_percent(f.share_of_ideal_gap)}" + (" †" if _noise(queue, f) else "")
+        f"{f.factor} {_percent(f.share_of_ideal_gap)}" + (" †" if _noise(queue, f) else "")
         for f in closing
         if f is not top
     ]
     if others:
-        text += f" The others: {'; '.join(others)} († within the noise)."
+        noise = " († within the noise)" if any(_noise(queue, f) for f in closing if f is not top) else ""
+        text += f" The others: {'; '.join(others)}{noise}."
     return [text]
 
 
@@ -190,6 +204,6 @@ def _throughput_sentences(queue: QueueWaterfall, users: int | None) -> list[str]
         f"{number(tuned.max_rps, '.1f', TASKS_PER_S)}; {_named(top)[:1].lower() + _named(top)[1:]} moved it "
         f"most ({number(top.change_rps, '+.1f', TASKS_PER_S)}"
     )
-    share = whole_percent(top.share_rps)
+    share = _percent(top.share_rps)
     text += f", {share} of the change)." if share != DASH else ")."
     return [text]

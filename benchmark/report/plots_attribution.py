@@ -67,10 +67,10 @@ def plot_queue_waterfall(attribution: Attribution | None, out_dir: Path) -> Path
         latency.axhline(queue.ideal_p50_ms, color="black", linestyle="--", linewidth=1)
         latency.annotate(
             f"ideal {queue.ideal_p50_ms:.1f}",
-            (len(levels) - 0.5, queue.ideal_p50_ms),
+            (-0.45, queue.ideal_p50_ms),
             textcoords="offset points",
-            xytext=(0, 3),
-            ha="right",
+            xytext=(0, -11),
+            ha="left",
             fontsize="small",
         )
     latency.set_title("queue: p50 at 1 user, submit to result (ms)")

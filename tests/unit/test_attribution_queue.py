@@ -215,7 +215,7 @@ def test_report_names_the_factor_that_explains_most_of_the_gap(tmp_path: Path, s
     paths = {"queue_waterfall": tmp_path / "q.png"}
     markdown = render_markdown(attribution_blocks(summary, paths), tmp_path)
     assert "### The queue's waterfall: from the seeds' Celery to the tuned queue" in markdown
-    assert "| client: polling → long poll | plain polling → long poll |" in markdown
+    assert "| client polling | plain polling → long poll |" in markdown
     assert "Fan-out" not in markdown  # the gap's studies did not run: not reported as missing either
     written = plot_queue_waterfall(attribution, tmp_path / "plots")
     assert written is not None and written.stat().st_size > 0
