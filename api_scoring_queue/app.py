@@ -34,7 +34,7 @@ from scoring_bench.core.errors import QueueUnavailable, UnknownTask
 from scoring_bench.core.schemas import RequestParser, ScoreRequest
 from scoring_bench.core.settings import Settings
 from scoring_bench.core.tasks import READY_STATES, is_task_id, new_task_id, parse_wait_ms, task_document
-from scoring_bench.service import fastapi_adapter, metrics
+from scoring_bench.service import fastapi_adapter, metrics, profiling
 from scoring_bench.service.fastapi_adapter import json_response, read_body
 from scoring_bench.service.queue import (
     BROKER_ERRORS,
@@ -170,6 +170,7 @@ def create_app(settings: Settings) -> FastAPI:
         settings.callback_allowed_hosts,
     )
     app = fastapi_adapter.create_app(contract, about, settings, lifespan)
+    profiling.install_fastapi(app, settings, SERVICE)
     if settings.metrics_enabled:  # queue_depth: the broker's queue length, read at each scrape
         metrics.add_collector("queue_depth", QueueDepthCollector(settings, SERVICE))
 

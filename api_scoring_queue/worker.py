@@ -10,6 +10,9 @@
 Metrics: the worker serves no HTTP, so its main process serves its own ``/metrics`` on
 ``HOST:QUEUE_WORKER_METRICS_PORT``. The pool's processes record into the worker's
 ``PROMETHEUS_MULTIPROC_DIR`` (a prefork pool's children too) and the server sums them.
+
+Profiling (``PROFILER``, ``PROFILE_DIR``): :func:`scoring_bench.service.profiling.install_celery`, in
+the processes that run the tasks, as ``queue-worker-<pid>.*``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from scoring_bench.core.callback_urls import callback_refusal
 from scoring_bench.core.schemas import ScoreRequest
 from scoring_bench.core.settings import Architecture, Settings
 from scoring_bench.core.tasks import READY_STATES
-from scoring_bench.service import metrics
+from scoring_bench.service import metrics, profiling
 from scoring_bench.service.callback_sender import CallbackFailed, CallbackSender
 from scoring_bench.service.queue import (
     CALLBACK_TASK,
@@ -176,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     with ``argv`` (its options: pool, concurrency, queue, node name)."""
     settings = Settings()
     app = create_worker(settings)
+    profiling.install_celery(settings, WORKER_SERVICE)
     if settings.metrics_enabled:
         metrics.start_worker_server(settings.host, settings.queue_worker_metrics_port)
     app.worker_main(["worker", *(sys.argv[1:] if argv is None else argv)])

@@ -3,9 +3,10 @@
 The stack is started once per profiler (pyinstrument per request; yappi over the whole process,
 wall clock and CPU clock) with profiling switched on by settings; each profiled service writes
 its profile when it stops, and the files are merged per architecture into ``profiles/<arch>/``.
-The client side of a call is profiled too, against the unprofiled stack. The queue is not profiled:
-its API does not install the profiler (``scoring_bench.service.profiling`` is wired into the sync and async
-services only).
+The client side of a call is profiled too, against the unprofiled stack. The queue is profiled on both
+sides of the broker: its API (``profiles/queue/``; each request submits with ``?wait_ms=`` and is answered
+with the task's result, so its wall time holds the wait for the task) and its Celery worker
+(``profiles/queue-worker/``: pyinstrument per task, yappi over the processes that run the tasks).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from pathlib import Path
 import requests
 
 from benchmark import profiles
-from benchmark.settings import REQUEST_RESPONSE, BenchSettings
+from benchmark.analysis.raw import QUEUE_WORKER
+from benchmark.settings import BenchSettings
 from benchmark.timeit_experiment import scoring_url
 from scoring_bench.core.endpoints import EXAMPLE_FEATURES
+from scoring_bench.core.settings import Settings
 from scoring_bench.stack.supervisor import running_stack
 
 MODES = ("pyinstrument", "yappi-wall", "yappi-cpu")
@@ -49,8 +52,22 @@ def drive(url: str, n: int, concurrency: int, tick: Callable[[int], None]) -> No
 
 
 def profiled(settings: BenchSettings) -> list[str]:
-    """The architectures the profiler covers: those asked for, without the queue."""
-    return [arch for arch in settings.architectures if arch in REQUEST_RESPONSE]
+    """The architectures the profiler covers: all those asked for."""
+    return list(settings.architectures)
+
+
+def profile_url(stack: Settings, arch: str) -> str:
+    """The URL a profiled request is sent to: the predict URL; the queue's waits for the task's result
+    (``?wait_ms=`` at most QUEUE_MAX_WAIT_MS), so a 200 carries the score as the other handlers' do."""
+    url = scoring_url(stack, arch)
+    return f"{url}?wait_ms={stack.queue_max_wait_ms}" if arch == "queue" else url
+
+
+def collect_architecture(raw: Path, arch: str, profiles_dir: Path) -> None:
+    """Merge an architecture's profiles: its handler's, and the queue's worker's besides its API's."""
+    profiles.collect(raw, f"scoring-{arch}", profiles_dir / arch)
+    if arch == "queue":
+        profiles.collect(raw, QUEUE_WORKER, profiles_dir / QUEUE_WORKER)
 
 
 def run_service_profiles(
@@ -63,9 +80,9 @@ def run_service_profiles(
         with running_stack(stack):
             for arch in profiled(settings):
                 progress = functools.partial(_progress, update, f"profile {arch}", index * n)
-                drive(scoring_url(stack, arch), n, settings.bench_profile_concurrency, progress)
+                drive(profile_url(stack, arch), n, settings.bench_profile_concurrency, progress)
         for arch in profiled(settings):
-            profiles.collect(raw, f"scoring-{arch}", run_dir / "profiles" / arch)
+            collect_architecture(raw, arch, run_dir / "profiles")
 
 
 def _progress(update: Callable[[str, float], None], name: str, before: int, done: int) -> None:
@@ -74,7 +91,7 @@ def _progress(update: Callable[[str, float], None], name: str, before: int, done
 
 def run_client_profiles(settings: BenchSettings, arch: str, run_dir: Path) -> None:
     profiles.profile_client(
-        scoring_url(settings, arch),
+        profile_url(settings, arch),
         EXAMPLE_FEATURES,
         max(10, settings.bench_profile_requests // 4),
         run_dir / "profiles" / f"client-{arch}",

@@ -18,8 +18,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from api_scoring_queue import app as queue_app
+from api_scoring_queue import worker as queue_worker
 from scoring_bench.core import schemas
-from scoring_bench.service import scorer_async, scorer_sync
+from scoring_bench.service import queue, scorer_async, scorer_sync, task_events, task_store
 from scoring_bench.service.profiling import (
     PYINSTRUMENT_SUFFIX,
     SAMPLE_INTERVAL_S,
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from pyinstrument.frame import Frame
     from pyinstrument.session import Session
 
-CATEGORIES = ("model_calls", "feature_store", "json_validation", "framework")
+CATEGORIES = ("model_calls", "feature_store", "json_validation", "queue", "framework")
 
 
 def _service_files(profile_dir: Path, service: str, suffix: str) -> list[Path]:
@@ -126,6 +128,7 @@ _SCORERS = (_source(scorer_sync), _source(scorer_async))
 MODEL_CALL_FUNCTIONS = frozenset(
     method.__name__
     for method in (
+        scorer_sync.SyncScorer._call_models,  # with a thread pool, the wait for the calls' threads
         scorer_sync.Urllib3ModelClient.predict,
         scorer_sync.RequestsModelClient.predict,
         scorer_async.AiohttpModelClient.predict,
@@ -140,6 +143,21 @@ MODEL_CALL_PACKAGES = frozenset({"urllib3", "requests", "aiohttp", "httpx", "htt
 FEATURE_STORE_PACKAGES = frozenset({"redis"})
 JSON_PACKAGES = frozenset({"json", "orjson", "pydantic", "pydantic_core"})
 _JSON_FILES = (_source(schemas),)
+# The queue's own machinery: Celery and its transport, the API's issued-id store and wake-ups, and the
+# API's publish and result reads; the worker's task bodies are the handler's code again.
+QUEUE_PACKAGES = frozenset({"celery", "kombu", "amqp", "billiard", "vine"})
+_QUEUE_FILES = (_source(queue), _source(task_store), _source(task_events))
+_QUEUE_API = _source(queue_app)
+QUEUE_API_FUNCTIONS = frozenset(
+    method.__name__
+    for method in (
+        queue_app.Queue.submit,
+        queue_app.Queue.document,
+        queue_app.Queue._publish,
+        queue_app.Queue._republish,
+    )
+)
+_QUEUE_WORKER = _source(queue_worker)
 # C functions appear as "<built-in>" frames named by their __qualname__ only
 _JSON_BUILTINS = frozenset({"dumps", "loads", "from_json", "to_json"})
 _JSON_BUILTIN_PREFIXES = ("SchemaValidator.", "SchemaSerializer.")
@@ -161,6 +179,10 @@ def frame_category(function: str, file_path: str | None) -> str | None:
     if not file_path:
         return None  # [self], [await], [out-of-context]: time of their parent
     path = file_path.replace(os.sep, "/")
+    if path.endswith(_QUEUE_WORKER):
+        return "framework"  # a task's own code (under Celery's frames): the handler's again
+    if path.endswith(_QUEUE_FILES) or (path.endswith(_QUEUE_API) and function in QUEUE_API_FUNCTIONS):
+        return "queue"
     if path.endswith(_SCORERS):
         if function in MODEL_CALL_FUNCTIONS:
             return "model_calls"
@@ -178,11 +200,13 @@ def frame_category(function: str, file_path: str | None) -> str | None:
         return "feature_store"
     if package in JSON_PACKAGES:
         return "json_validation"
+    if package in QUEUE_PACKAGES:
+        return "queue"
     return None
 
 
 def breakdown(session: Session) -> dict[str, Any]:
-    """Where the profiled requests' wall time went, as shares of four categories.
+    """Where the profiled requests' wall time went, as shares of five categories.
 
     Rule: every frame's *self* time (its time minus its children's; pyinstrument
     keeps await time in synthetic ``[await]``/``[self]`` leaves, which count as
@@ -203,6 +227,14 @@ def breakdown(session: Session) -> dict[str, Any]:
       functions (``dumps``, ``loads``, ``from_json``, ``SchemaValidator.*``),
       wherever they are called — also inside a model call (parsing its answer)
       or a feature read (decoding the stored features).
+    - ``queue`` (the queue's API and worker): Celery and its transport (``celery``,
+      ``kombu``, ``amqp``, ``billiard``, ``vine``), the API's issued-id store and
+      wake-ups (``scoring_bench/service/task_store.py``, ``task_events.py``,
+      ``queue.py``) and its ``Queue.submit``/``document``/``_publish`` (so a
+      request's wait for its task counts here), with every frame under them —
+      their Redis and JSON too — except a task's own code
+      (``api_scoring_queue/worker.py``), which starts over as ``framework`` and
+      is split like a handler's. Zero for the sync and async handlers.
     - ``framework``: everything else: the server, Flask/werkzeug or
       FastAPI/Starlette, the handler's own code and the profiler's.
 
@@ -223,7 +255,10 @@ def _walk(root: Frame) -> Iterator[tuple[Frame, str]]:
     pending = [(root, "framework")]
     while pending:
         frame, inherited = pending.pop()
-        category = frame_category(frame.function, frame.file_path) or inherited
+        own = frame_category(frame.function, frame.file_path)
+        if inherited == "queue" and own != "framework":
+            own = None  # the queue's Redis, JSON, HTTP: the queue's (a task's own code starts over)
+        category = own or inherited
         yield frame, category
         pending.extend((child, category) for child in frame.children)
 

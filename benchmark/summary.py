@@ -336,6 +336,8 @@ class ArchitectureSummary(Model):
     sustained: Sustained | None = None
     stress: Stress | None = None
     profile: dict[str, float] | None = None  # share of the handler's wall time by part (breakdown.json)
+    # the queue's worker: share of its tasks' wall time by part (profiles/queue-worker/breakdown.json)
+    worker_profile: dict[str, float] | None = None
     saturation: Saturation | None = None
     queue: QueueSection | None = None  # the queue architecture only
     openloop: OpenLoop | None = None

@@ -32,6 +32,7 @@ from benchmark.analysis.phases import (
 from benchmark.analysis.profile import profile_section
 from benchmark.analysis.queue import burst_section, queue_section
 from benchmark.analysis.raw import (
+    QUEUE_WORKER,
     architectures,
     environment_model,
     has_raw_files,
@@ -92,6 +93,7 @@ def architecture_summary(
         sustained=sustained,
         stress=stress_section(run_dir, arch, reference_p50),
         profile=profile_section(run_dir, arch),
+        worker_profile=profile_section(run_dir, QUEUE_WORKER) if arch == "queue" else None,
         saturation=saturation_section(run_dir, arch, cores),
         queue=queue_section(run_dir, settings) if arch == "queue" else None,
         openloop=openloop_section(run_dir, arch, limit),

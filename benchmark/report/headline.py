@@ -18,7 +18,6 @@ from benchmark.summary import (
     Sustained,
 )
 
-NOT_PROFILED = "queue"  # its API does not install the profiler: no profile section expected
 SECTION_EXPERIMENT = {  # which experiment of run.json produces each section of an architecture's summary
     "one_user": "locust",
     "ramp": "locust",
@@ -76,11 +75,7 @@ def missing_sections(summary: Summary) -> tuple[list[str], list[str]]:
     missing: list[str] = []
     not_run: list[str] = []
     for section, experiment in SECTION_EXPERIMENT.items():
-        absent = [
-            arch
-            for arch, data in summary.architectures.items()
-            if getattr(data, section) is None and not (section == "profile" and arch == NOT_PROFILED)
-        ]
+        absent = [arch for arch, data in summary.architectures.items() if getattr(data, section) is None]
         if not absent:
             continue
         label = f"{section.replace('_', ' ')} ({', '.join(absent)})"

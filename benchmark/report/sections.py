@@ -8,7 +8,6 @@ from collections.abc import Callable
 from benchmark.analysis.phases import RECOVERY_LATENCY_FACTOR, RECOVERY_MAX_FAILURE_RATIO
 from benchmark.report.blocks import Block, Bullets, Paragraph
 from benchmark.report.format import DASH, ms, number, positive, rps, share, times
-from benchmark.report.headline import NOT_PROFILED
 from benchmark.summary import ArchitectureSummary, Comparison, Environment, Recovery
 
 Archs = dict[str, ArchitectureSummary]
@@ -175,16 +174,25 @@ def split_sentences(archs: Archs) -> list[str]:
                 "runs; queueing and polling come on top of them."
             )
         if data.profile:
-            shares = ", ".join(
-                f"{name.replace('_', ' ')} {value:.0%}" for name, value in data.profile.items()
+            whose = (
+                "the API's wall time (a submit that waits for its task: the wait is the queue's)"
+                if arch == "queue"
+                else "the handler's wall time"
             )
-            sentences.append(f"{arch}, profiled: {shares} of the handler's wall time.")
-        elif arch == NOT_PROFILED:
+            sentences.append(f"{arch}, profiled: {profile_shares(data.profile)} of {whose}.")
+        if data.worker_profile:
             sentences.append(
-                "queue: not profiled — its API does not install the profiler "
-                "(scoring_bench.service.profiling covers the sync and async services only)."
+                f"{arch} worker, profiled: {profile_shares(data.worker_profile)} of its tasks' wall time "
+                "(Celery's work around a task — result writes, signals — is the queue's)."
             )
     return sentences or ["No Server-Timing or profile data in this run."]
+
+
+def profile_shares(shares: dict[str, float]) -> str:
+    """The parts of a profile breakdown ("model calls 78%, ..."), the queue's only where it has a share."""
+    return ", ".join(
+        f"{name.replace('_', ' ')} {value:.0%}" for name, value in shares.items() if name != "queue" or value
+    )
 
 
 def timeit_sentence(archs: Archs, comparison: Comparison) -> str:

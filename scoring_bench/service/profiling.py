@@ -23,8 +23,10 @@ workload), and cannot follow awaits through uvloop's C event loop, so
 service on asyncio's loop.
 
 A process starts and stops profiling in gunicorn's worker hooks
-(:func:`gunicorn_hooks`, added by :func:`scoring_bench.stack.servers.gunicorn_config`)
-or in the FastAPI lifespan (:func:`install_fastapi`). After the stack is
+(:func:`gunicorn_hooks`, added by :func:`scoring_bench.stack.servers.gunicorn_config`),
+in the FastAPI lifespan (:func:`install_fastapi`), or in Celery's worker signals
+(:func:`install_celery`: the queue's worker, where pyinstrument profiles each task and
+yappi the pool's processes). After the stack is
 stopped, :mod:`benchmark.profiles` merges one service's files into the run
 folder's ``profiles/<arch>/`` files (doc/run-folder.md).
 """
@@ -138,17 +140,21 @@ class _PyinstrumentRecorder:
 
 
 class _YappiRecorder:
-    """yappi over the whole process, every thread, from start() to save()."""
+    """yappi over the whole process, every thread (``greenlets``: every greenlet, for gevent's
+    pool), from start() to save()."""
 
-    def __init__(self, profiler: str) -> None:
+    def __init__(self, profiler: str, greenlets: bool = False) -> None:
         self.clock = YAPPI_CLOCKS[profiler]
         self.suffix = f".{profiler}.pstats"
+        self.greenlets = greenlets
 
     def start(self) -> None:
         import yappi
 
         if not yappi.is_running():
             yappi.set_clock_type(self.clock)
+            if self.greenlets:
+                yappi.set_context_backend("greenlet")
             yappi.start(builtins=False, profile_threads=True)
 
     def save(self, path: Path) -> bool:
@@ -207,7 +213,7 @@ class _ProcessProfile:
 _process: _ProcessProfile | None = None
 
 
-def _process_profile(settings: Settings, service: str) -> _ProcessProfile:
+def _process_profile(settings: Settings, service: str, greenlets: bool = False) -> _ProcessProfile:
     """This process's profile, made on first use (the app import or a worker hook)."""
     global _process
     if _process is None:
@@ -215,7 +221,7 @@ def _process_profile(settings: Settings, service: str) -> _ProcessProfile:
         if settings.profiler == "pyinstrument":
             recorder = _PyinstrumentRecorder()
         else:
-            recorder = _YappiRecorder(settings.profiler)
+            recorder = _YappiRecorder(settings.profiler, greenlets)
         _process = _ProcessProfile(check_service(service), profile_dir(settings), recorder)
     return _process
 
@@ -275,6 +281,82 @@ def install_fastapi(app: FastAPI, settings: Settings, service: str) -> None:
     if isinstance(profile.recorder, _PyinstrumentRecorder):
         app.add_middleware(_PyinstrumentASGI, recorder=profile.recorder)
     app.router.lifespan_context = _profiled_lifespan(app.router.lifespan_context, settings, service)
+
+
+def install_celery(settings: Settings, service: str) -> None:
+    """Profile the Celery worker of this process (the queue's); nothing when PROFILER=none.
+
+    The profile lives where the tasks run: in each child of a prefork pool (``worker_process_init`` /
+    ``worker_process_shutdown``), else in the worker's own process, whose threads or greenlets run them
+    (``worker_init`` / ``worker_shutdown``: the threads, gevent and solo pools). yappi then runs over that
+    whole process, Celery's consumer, acks and result writes included (gevent: per greenlet).
+    pyinstrument profiles each task from ``task_prerun`` to ``task_postrun`` on the thread that runs it
+    (the result's write is inside, the broker's fetch and ack are not); under gevent a task's thread is
+    every greenlet's, so there each task's profile also holds the others' (use yappi there).
+    """
+    if not enabled(settings):
+        return
+    from celery import signals
+
+    prefork = settings.queue_worker_pool == "prefork"
+    greenlets = settings.queue_worker_pool == "gevent"
+    _process_profile(settings, service, greenlets)  # fail now (PROFILE_DIR), not in a worker
+    if settings.profiler == "pyinstrument" and greenlets:
+        log.warning("profiling: pyinstrument under the gevent pool mixes the tasks' greenlets; use yappi")
+
+    def start(**_: Any) -> None:
+        start_process(settings, service)
+
+    def finish(**_: Any) -> None:
+        finish_process()
+
+    begin, end = (
+        (signals.worker_process_init, signals.worker_process_shutdown)
+        if prefork
+        else (signals.worker_init, signals.worker_shutdown)
+    )
+    if prefork:
+        _forget_inherited()
+    begin.connect(start, weak=False, dispatch_uid=f"profiling-start-{service}")
+    end.connect(finish, weak=False, dispatch_uid=f"profiling-finish-{service}")
+    if settings.profiler == "pyinstrument":
+        tasks = _PyinstrumentTasks(settings, service)
+        signals.task_prerun.connect(tasks.prerun, weak=False, dispatch_uid=f"profiling-prerun-{service}")
+        signals.task_postrun.connect(tasks.postrun, weak=False, dispatch_uid=f"profiling-postrun-{service}")
+
+
+def _forget_inherited() -> None:
+    """A prefork child makes its own profile (its pid in the file name, its own samples): the one made
+    in the parent to check the settings is not carried over."""
+    global _process
+    _process = None
+
+
+class _PyinstrumentTasks:
+    """One pyinstrument profiler per task run, on the thread running it, added to the process's
+    recorder when the task ends (a task that never reaches ``task_postrun`` is not recorded)."""
+
+    def __init__(self, settings: Settings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self._running = threading.local()
+
+    def prerun(self, task_id: str | None = None, **_: Any) -> None:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=SAMPLE_INTERVAL_S, async_mode="disabled")
+        profiler.start()
+        self._running.profiler = profiler
+
+    def postrun(self, task_id: str | None = None, **_: Any) -> None:
+        profiler = getattr(self._running, "profiler", None)
+        if profiler is None:
+            return
+        self._running.profiler = None
+        session = profiler.stop()
+        recorder = _process_profile(self.settings, self.service).recorder
+        if isinstance(recorder, _PyinstrumentRecorder):
+            recorder.add(session)
 
 
 class _PyinstrumentWSGI:

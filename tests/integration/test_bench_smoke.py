@@ -102,11 +102,14 @@ def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pyte
         assert section.timeit and _finite(section.timeit.p50_ms), arch
         assert (latest / "locust" / "ramp" / f"{arch}_stats.csv").is_file()  # Locust's own files kept
         assert (latest / "locust" / "ramp" / f"{arch}.html").is_file()
-    for arch in ("sync", "async"):  # the queue's API is not profiled
+    for arch in summary.architectures:  # the queue: its API, and its worker below
         profile = summary.architectures[arch].profile
         assert profile and abs(sum(profile.values()) - 1.0) < 1e-6, arch
         assert (latest / "profiles" / arch / "pyinstrument.html").is_file()
         assert (latest / "profiles" / arch / "yappi-cpu.pstats").is_file()
+    worker = summary.architectures["queue"].worker_profile
+    assert worker and abs(sum(worker.values()) - 1.0) < 1e-6
+    assert (latest / "profiles" / "queue-worker" / "yappi-cpu.pstats").is_file()
     improvement = summary.comparison.timeit_improvement_pct
     assert improvement and _finite(improvement.percent)
     _check_the_queue(latest, summary)

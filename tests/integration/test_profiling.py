@@ -69,3 +69,37 @@ def test_yappi_wall_profiles_of_both_architectures(tmp_path: Path) -> None:
             if Path(file).name == scorer
         }
         assert {"predict", "read_features"} <= functions, functions
+
+
+def send_queue_tasks(stack: Stack) -> None:
+    """Submits that wait for their task: each answered 200 with the score, as the profiling experiment
+    sends them."""
+    for _ in range(REQUESTS):
+        answer = stack.post("scoring-queue", SEED_BODY, params={"wait_ms": 5000})
+        assert answer.status_code == 200 and answer.json()["status"] == "SUCCESS", answer.text
+
+
+def test_pyinstrument_profiles_the_queue_api_and_each_task_of_its_worker(tmp_path: Path) -> None:
+    prof, profiles = tmp_path / "prof", tmp_path / "profiles"
+    with start_stack(stack_settings(tmp_path, profiler="pyinstrument", profile_dir=prof)) as stack:
+        send_queue_tasks(stack)
+    api = collect(prof, "scoring-queue", profiles / "queue")["breakdown"]
+    worker = collect(prof, "queue-worker", profiles / "queue-worker")["breakdown"]
+    # the API's requests wait for their task: the queue's time; the worker's tasks wait on the models
+    assert max(api["shares"], key=api["shares"].get) == "queue", api
+    assert max(worker["shares"], key=worker["shares"].get) == "model_calls", worker
+    assert worker["shares"]["queue"] > 0  # Celery's work around the task (its result's write)
+    assert worker["wall_ms"] >= REQUESTS * 40  # each task waits at least one model call (40-50 ms)
+    assert "score" in (profiles / "queue-worker" / "pyinstrument.txt").read_text()
+
+
+def test_yappi_cpu_profiles_the_queue_worker_process(tmp_path: Path) -> None:
+    prof, profiles = tmp_path / "prof", tmp_path / "profiles"
+    with start_stack(stack_settings(tmp_path, profiler="yappi-cpu", profile_dir=prof)) as stack:
+        send_queue_tasks(stack)
+    for service, folder in (("scoring-queue", "queue"), ("queue-worker", "queue-worker")):
+        result = collect(prof, service, profiles / folder)
+        assert [p.name for p in result["written"]] == ["yappi-cpu.pstats"]
+    entries = pstats.Stats(str(profiles / "queue-worker" / "yappi-cpu.pstats")).stats  # type: ignore[attr-defined]
+    files = {Path(file).name for file, _, _ in entries}
+    assert {"worker.py", "scorer_sync.py", "trace.py"} <= files  # the task, its scorer, Celery's tracer

@@ -1,4 +1,5 @@
-"""Profiling: the breakdown rule, merging, and that PROFILER=none installs nothing."""
+"""Profiling: the breakdown rule, merging, the hooks of every server (the queue's Celery worker too), and
+that PROFILER=none installs nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pstats
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +35,7 @@ SCORER_SYNC = "/app/scoring_bench/service/scorer_sync.py"
 SCORER_ASYNC = "/app/scoring_bench/service/scorer_async.py"
 URLLIB3 = f"{SITE}/urllib3/connectionpool.py"
 REDIS = f"{SITE}/redis/client.py"
+TASK_STORE = "scoring_bench/service/task_store.py"
 
 
 @pytest.fixture(autouse=True)
@@ -131,7 +134,60 @@ def test_breakdown_charges_awaits_to_the_awaiting_model_call() -> None:
     )
     shares = breakdown(session)["shares"]
     assert shares == pytest.approx(
-        {"model_calls": 0.9, "feature_store": 0.04, "json_validation": 0.0, "framework": 0.06}
+        {"model_calls": 0.9, "feature_store": 0.04, "json_validation": 0.0, "queue": 0.0, "framework": 0.06}
+    )
+
+
+QUEUE_API = "/app/api_scoring_queue/app.py"
+QUEUE_WORKER = "/app/api_scoring_queue/worker.py"
+TRACE = frame("trace_task", f"{SITE}/celery/app/trace.py")
+
+
+def test_breakdown_of_the_queue_worker_splits_a_task_like_a_handler() -> None:
+    """Celery's frames and what runs under them (its Redis writes) are the queue's; the task's own code
+    under them is split like a handler's."""
+    task = [THREAD, TRACE, frame("score", QUEUE_WORKER)]
+    session = synthetic_session(
+        [
+            (task + [frame("_call_models", SCORER_SYNC, cls="SyncScorer"), "[self]"], 0.040),
+            (task + [frame("read_features", SCORER_SYNC, cls="SyncScorer"), frame("get", REDIS)], 0.002),
+            (task, 0.001),
+            (
+                [
+                    THREAD,
+                    TRACE,
+                    frame("store_result", f"{SITE}/celery/backends/redis.py"),
+                    frame("set", REDIS),
+                ],
+                0.004,
+            ),
+            ([THREAD, TRACE, frame("dumps", "/usr/lib/python3.11/json/__init__.py")], 0.002),
+            ([THREAD, frame("run", "/usr/lib/python3.11/threading.py")], 0.001),
+        ]
+    )
+    shares = breakdown(session)["shares"]
+    assert shares == pytest.approx(
+        {"model_calls": 0.8, "feature_store": 0.04, "json_validation": 0.0, "queue": 0.12, "framework": 0.04}
+    )
+
+
+def test_breakdown_of_the_queue_api_charges_the_wait_for_the_task_to_the_queue() -> None:
+    handler = [THREAD, frame("predict", QUEUE_API)]
+    session = synthetic_session(
+        [
+            (handler + [frame("submit", QUEUE_API, cls="Queue"), frame("execute_command", REDIS)], 0.002),
+            (
+                handler
+                + [frame("document", QUEUE_API, cls="Queue"), frame("wait", f"/app/{TASK_STORE}"), "[await]"],
+                0.045,
+            ),
+            (handler + [frame("scoring", "/app/scoring_bench/core/schemas.py")], 0.001),
+            (handler, 0.002),
+        ]
+    )
+    shares = breakdown(session)["shares"]
+    assert shares == pytest.approx(
+        {"model_calls": 0.0, "feature_store": 0.0, "json_validation": 0.02, "queue": 0.94, "framework": 0.04}
     )
 
 
@@ -146,6 +202,12 @@ def test_frame_categories() -> None:
     assert frame_category("run_asgi", f"{SITE}/uvicorn/protocols/http/httptools_impl.py") is None
     assert frame_category("sleep", "<built-in>") is None
     assert frame_category("[await]", None) is None
+    assert frame_category("apply_async", f"{SITE}/celery/app/task.py") == "queue"
+    assert frame_category("basic_ack", f"{SITE}/kombu/transport/redis.py") == "queue"
+    assert frame_category("issue", f"/app/{TASK_STORE}") == "queue"
+    assert frame_category("submit", QUEUE_API) == "queue"
+    assert frame_category("predict", QUEUE_API) is None  # the queue API's handler
+    assert frame_category("score", QUEUE_WORKER) == "framework"  # a task's own code
 
 
 FAKE_SCORER = textwrap.dedent("""
@@ -393,3 +455,106 @@ def test_fastapi_requests_are_profiled_and_saved_at_shutdown(tmp_path: Path) -> 
     assert session.duration >= 0.02
     awaited = [stack for stack, _ in session.frame_records if stack[-1] == "[await]"]
     assert any(record.startswith("work\x00") for stack in awaited for record in stack)
+
+
+# --- the queue's Celery worker ------------------------------------------------------------------------
+
+CELERY_SIGNALS = (
+    "worker_init",
+    "worker_shutdown",
+    "worker_process_init",
+    "worker_process_shutdown",
+    "task_prerun",
+    "task_postrun",
+)
+
+
+@pytest.fixture
+def celery_receivers() -> Iterator[dict[str, int]]:
+    """How many receivers each of Celery's signals had before the test; the test's are removed after."""
+    from celery import signals
+
+    before = {name: list(getattr(signals, name).receivers) for name in CELERY_SIGNALS}
+    yield {name: len(receivers) for name, receivers in before.items()}
+    for name, receivers in before.items():
+        getattr(signals, name).receivers[:] = receivers
+
+
+def _added(before: dict[str, int]) -> set[str]:
+    from celery import signals
+
+    return {name for name in CELERY_SIGNALS if len(getattr(signals, name).receivers) > before[name]}
+
+
+def test_celery_worker_gets_no_hooks_when_profiler_is_none(celery_receivers: dict[str, int]) -> None:
+    profiling.install_celery(Settings(profiler="none"), "queue-worker")
+    assert _added(celery_receivers) == set() and profiling._process is None
+
+
+def test_celery_worker_without_profile_dir_fails_at_start_up(celery_receivers: dict[str, int]) -> None:
+    with pytest.raises(ProfilingError, match="needs PROFILE_DIR"):
+        profiling.install_celery(Settings(profiler="yappi-cpu", profile_dir=None), "queue-worker")
+
+
+def test_yappi_runs_over_a_threads_pool_worker_from_init_to_shutdown(
+    tmp_path: Path, celery_receivers: dict[str, int]
+) -> None:
+    from celery import signals
+
+    settings = Settings(profiler="yappi-cpu", profile_dir=tmp_path, queue_worker_pool="threads")
+    profiling.install_celery(settings, "queue-worker")
+    assert _added(celery_receivers) == {"worker_init", "worker_shutdown"}
+    signals.worker_init.send(sender=None)
+
+    def task_body() -> float:
+        return sum(i * i for i in range(20_000))
+
+    worker_thread = threading.Thread(target=task_body)  # a pool thread, started after the worker
+    worker_thread.start()
+    worker_thread.join()
+    signals.worker_shutdown.send(sender=None)
+    stats = pstats.Stats(str(tmp_path / f"queue-worker-{os.getpid()}.yappi-cpu.pstats"))
+    assert any(name == "task_body" for _, _, name in stats.stats)  # type: ignore[attr-defined]
+
+
+def test_a_prefork_worker_is_profiled_in_its_children(
+    tmp_path: Path, celery_receivers: dict[str, int]
+) -> None:
+    from celery import signals
+
+    settings = Settings(profiler="yappi-wall", profile_dir=tmp_path, queue_worker_pool="prefork")
+    profiling.install_celery(settings, "queue-worker")
+    assert _added(celery_receivers) == {"worker_process_init", "worker_process_shutdown"}
+    assert profiling._process is None  # the parent keeps none: each child makes its own
+    signals.worker_process_init.send(sender=None)
+    assert profiling._process is not None
+    sum(range(10_000))
+    signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
+    assert (tmp_path / f"queue-worker-{os.getpid()}.yappi-wall.pstats").exists()
+
+
+def test_pyinstrument_profiles_each_task_and_saves_them_at_shutdown(
+    tmp_path: Path, celery_receivers: dict[str, int]
+) -> None:
+    from celery import signals
+
+    settings = Settings(profiler="pyinstrument", profile_dir=tmp_path, queue_worker_pool="threads")
+    profiling.install_celery(settings, "queue-worker")
+    assert _added(celery_receivers) == {"worker_init", "worker_shutdown", "task_prerun", "task_postrun"}
+    signals.worker_init.send(sender=None)
+
+    def slow_task(task_id: str) -> None:
+        signals.task_prerun.send(sender=None, task_id=task_id, task=None, args=(), kwargs={})
+        time.sleep(0.02)
+        signals.task_postrun.send(sender=None, task_id=task_id, task=None, args=(), kwargs={}, retval=None)
+
+    threads = [threading.Thread(target=slow_task, args=(f"t{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    signals.task_postrun.send(sender=None, task_id="never-started")  # no profiler: nothing recorded
+    signals.worker_shutdown.send(sender=None)
+    session = Session.load(tmp_path / f"queue-worker-{os.getpid()}.pyisession")
+    assert session.duration >= 3 * 0.02
+    assert any(record.startswith("slow_task\x00") for stack, _ in session.frame_records for record in stack)

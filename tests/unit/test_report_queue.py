@@ -19,6 +19,7 @@ from tests.fixtures.run_folder import (
     BURST_FAILURES,
     BURST_TASKS,
     BURST_WORKER_CPU,
+    PROFILE_SHARES,
     QUEUE_DEPTH_MAX,
     QUEUE_LATENCY_MS,
     SERVICE_CPU,
@@ -108,16 +109,21 @@ def test_queue_section_has_depth_entries_and_worker_cpu(summary: Summary) -> Non
     assert sustained.worker_cpu_ms_per_task is not None and sustained.worker_cpu_ms_per_task > 0
 
 
-def test_queue_ideal_is_concurrent_calls_and_it_is_not_reported_missing_a_profile(
+def test_queue_ideal_is_concurrent_calls_and_its_api_and_worker_are_profiled(
     summary: Summary, written: dict[str, Path]
 ) -> None:
     archs = summary.architectures
     assert archs["queue"].ideal is not None and archs["sync"].ideal is not None
     assert archs["async"].ideal is not None  # QUEUE_MODEL_CALLS=concurrent: the async handler's ideal
     assert archs["queue"].ideal.p50_ms == archs["async"].ideal.p50_ms
-    assert archs["queue"].profile is None
+    assert archs["queue"].profile == pytest.approx(PROFILE_SHARES["queue"])
+    assert archs["queue"].worker_profile == pytest.approx(PROFILE_SHARES["queue-worker"])
+    assert archs["sync"].worker_profile is None
     text = written["markdown"].read_text(encoding="utf-8")
-    assert "profile (queue)" not in text and "queue: not profiled" in text
+    assert "profile (queue)" not in text and "not profiled" not in text
+    assert "queue, profiled: model calls 0%, feature store 0%, json validation 2%, queue 93%" in text
+    assert "queue worker, profiled: model calls 81%, feature store 2%, json validation 1%, queue 12%" in text
+    assert "sync, profiled: model calls 92%, feature store 1%, json validation 2%, framework 5%" in text
 
 
 def test_burst_section(summary: Summary) -> None:
