@@ -89,11 +89,19 @@ class Queue:
     def _publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
         self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
 
+    async def _publish_from_loop(self, task_id: str, kwargs: dict[str, Any]) -> None:
+        """Publish (kombu blocks): on a worker thread (QUEUE_PUBLISH=thread), or on the event loop itself
+        (inline: no thread hand-off, but the loop waits for the broker meanwhile)."""
+        if self.settings.queue_publish == "inline":
+            self._publish(task_id, kwargs)
+        else:
+            await run_in_threadpool(self._publish, task_id, kwargs)
+
     async def _republish(self, task_id: str, kwargs: dict[str, Any]) -> None:
         """Publish a task again that has been PENDING too long (TaskStore); a broker that is down leaves it
         for the next read after as long again."""
         try:
-            await run_in_threadpool(self._publish, task_id, kwargs)
+            await self._publish_from_loop(task_id, kwargs)
         except BROKER_ERRORS as exc:
             log.warning("task %s not published again: %r", task_id, exc)
 
@@ -111,7 +119,7 @@ class Queue:
         except RedisError as exc:
             raise QueueUnavailable(f"the result store is unreachable: {exc}") from None
         try:
-            await run_in_threadpool(self._publish, task_id, kwargs)
+            await self._publish_from_loop(task_id, kwargs)
         except BROKER_ERRORS as exc:
             # The id was never given out: forget it if the store answers. With one Redis for both it is
             # down with the broker, and the id then expires with the results (a 500 here, before: found

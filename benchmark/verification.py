@@ -19,9 +19,10 @@ db 2; with ``REDIS_URL``: the same db, keys under ``REDIS_KEY_PREFIX``). Watched
 real stack (Redis 7.0, Celery 5.6, kombu 5.7, redis-py 8), the queue issues GETs that are not feature
 reads, so "count GET only if nothing else issues one" does not hold, not even for sync and async:
 
-- per task, the result backend stores two states (``STARTED``: ``task_track_started``; then
+- per task, the result backend stores one or two states (``STARTED`` with ``QUEUE_TRACK_STARTED``; then
   ``SUCCESS``), each read first (Celery's ``_store_result``: ``GET <prefix>celery-task-meta-<id>``,
-  then ``SETEX`` and ``PUBLISH`` in a ``MULTI``): two GETs on the results' db per task;
+  then ``SETEX`` and ``PUBLISH`` in a ``MULTI``) except a SUCCESS unless ``QUEUE_RESULT_READ_BEFORE_SUCCESS``:
+  up to two GETs on the results' db per task;
 - once a second, busy or idle, the worker's broker restores unacked tasks under a lock
   (``unacked_restore_interval``: ``SET NX``, ``ZRANGE``), which redis-py releases with a Lua script that
   GETs the lock key (``EVALSHA`` → ``get <prefix>unacked_mutex`` on the broker's db, shown by MONITOR

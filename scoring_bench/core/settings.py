@@ -181,7 +181,25 @@ class Settings(BaseSettings):
         "json", description="Celery's serializer of task messages and results."
     )
     queue_track_started: bool = Field(
-        True, description="The worker stores STARTED when a task starts (one more result-store write a task)."
+        False,
+        description="The worker stores STARTED when a task starts (one more result-store read, write and "
+        "notification a task: ~15% of the queue's CPU per task, doc/queue.md).",
+    )
+    queue_result_read_before_success: bool = Field(
+        False,
+        description="The worker reads a task's stored state before storing its SUCCESS (Celery's guard; a "
+        "SUCCESS already there is kept); false: a SUCCESS is stored without that read (one Redis round trip "
+        "less a task; a duplicate run's SUCCESS rewrites the first). Other states are always read first.",
+    )
+    queue_publish: Literal["thread", "inline"] = Field(
+        "thread",
+        description="How the queue API publishes a task (kombu blocks): on a worker thread, or inline on the "
+        "event loop (no thread hand-off; the loop waits for the broker, up to its timeouts when it is down).",
+    )
+    queue_broker_client: Literal["operation", "channel"] = Field(
+        "channel",
+        description="Redis broker: kombu makes a Redis client object for every publish, delivery and ack "
+        "(operation, its default), or one per channel (scoring_bench/service/kombu_redis.py).",
     )
     queue_prefetch_multiplier: int = Field(
         1, ge=1, description="Unacked tasks a worker reserves per pool slot (1: none wait behind a slow one)."

@@ -13,6 +13,11 @@ Choices (measured or argued in doc/queue.md):
   (prefetch multiplier 1), and publishing to RabbitMQ waits for the broker's confirm.
 - The queue name also names the control exchange, so workers of stacks that share a broker never
   answer each other's pings.
+- Cost per task (profiled and measured, doc/queue.md "Cost per task"): no STARTED state stored
+  (``QUEUE_TRACK_STARTED``), a SUCCESS stored without reading the stored state first
+  (``QUEUE_RESULT_READ_BEFORE_SUCCESS``, :class:`SuccessStoringBackend`), and on a Redis broker one Redis
+  client per kombu channel instead of one per publish, delivery and ack (``QUEUE_BROKER_CLIENT``,
+  :mod:`scoring_bench.service.kombu_redis`).
 """
 
 from __future__ import annotations
@@ -25,14 +30,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from celery import Celery
+from celery import Celery, states
+from celery.backends.base import BackendStoreError
 from celery.backends.redis import RedisBackend
 from kombu.exceptions import KombuError
+from kombu.utils.encoding import bytes_to_str
 from prometheus_client.core import GaugeMetricFamily
 
 from scoring_bench.core import health
 from scoring_bench.core.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
 from scoring_bench.core.settings import Settings
+from scoring_bench.service import kombu_redis
 
 SCORE_TASK = "scoring_bench.score"
 CALLBACK_TASK = "scoring_bench.deliver_callback"
@@ -75,8 +83,13 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery's configuration, all of it derived from one Settings object."""
     name = settings.queue_name
+    redis_broker = is_redis_url(settings.queue_broker_url)
     return {
         "broker_url": settings.queue_broker_url,
+        # QUEUE_BROKER_CLIENT=channel: one Redis client object per channel, not one per operation
+        "broker_transport": kombu_redis.TRANSPORT
+        if redis_broker and settings.queue_broker_client == "channel"
+        else None,
         "broker_transport_options": broker_transport_options(settings),
         "broker_connection_timeout": 2.0,
         "broker_connection_retry_on_startup": True,
@@ -143,6 +156,36 @@ class ResultStoreBackend(RedisBackend):  # type: ignore[misc]  # celery has no t
         """Subscribe to nothing: the API reads results from the store itself."""
 
 
+class SuccessStoringBackend(RedisBackend):  # type: ignore[misc]
+    """The worker's result backend with ``QUEUE_RESULT_READ_BEFORE_SUCCESS=false``: Celery's Redis backend,
+    storing a SUCCESS without first reading the task's stored state.
+
+    Celery reads the stored state before every write and keeps a SUCCESS already there, so that a duplicate
+    run (a redelivered task) cannot overwrite it: one Redis round trip per state stored. A SUCCESS written
+    over a SUCCESS is the same task's answer again, so for SUCCESS the read is skipped; STARTED, RETRY and
+    FAILURE are still read first and never overwrite a SUCCESS.
+    """
+
+    def _store_result(
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: Any = None,
+        request: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        if state != states.SUCCESS:
+            return super()._store_result(task_id, result, state, traceback, request, **kwargs)
+        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
+        meta["task_id"] = bytes_to_str(task_id)
+        try:
+            self._set_with_state(self.get_key_for_task(task_id), self.encode(meta), state)
+        except BackendStoreError as exc:
+            raise BackendStoreError(str(exc), state=state, task_id=task_id) from exc
+        return result
+
+
 def make_celery(settings: Settings, reads_results_itself: bool = False) -> Celery:
     """The Celery app of the settings; ``reads_results_itself``: for a process that reads task states from
     the result store directly (the API), with :class:`ResultStoreBackend` (``AsyncResult.get`` does not
@@ -151,6 +194,8 @@ def make_celery(settings: Settings, reads_results_itself: bool = False) -> Celer
     app.conf.update(celery_config(settings))
     if reads_results_itself:
         app.conf.result_backend = f"{__name__}:{ResultStoreBackend.__name__}+{settings.queue_results_url}"
+    elif not settings.queue_result_read_before_success:
+        app.conf.result_backend = f"{__name__}:{SuccessStoringBackend.__name__}+{settings.queue_results_url}"
     return app
 
 

@@ -52,6 +52,7 @@ QUEUE_TEST_SETTINGS: dict[str, Any] = {
     "queue_retry_backoff_max_s": 0.5,
     "queue_max_retries": 2,
     "queue_worker_concurrency": 8,
+    "queue_track_started": True,  # the tests watch a task start (off by default: doc/queue.md)
     "callback_timeout_s": 1.0,
 }
 
