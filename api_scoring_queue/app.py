@@ -87,7 +87,11 @@ class Queue:
         self.metrics = metrics.QueueMetrics(SERVICE) if settings.metrics_enabled else None
 
     def _publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
-        self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
+        if self.settings.queue_message_repr == "short":  # not Celery's saferepr of every feature
+            short = f"{{{len(kwargs['features'])} features, entity {kwargs['entity_id']!r}}}"
+            self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id, argsrepr="()", kwargsrepr=short)
+        else:
+            self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
 
     async def _publish_from_loop(self, task_id: str, kwargs: dict[str, Any]) -> None:
         """Publish (kombu blocks): on a worker thread (QUEUE_PUBLISH=thread), or on the event loop itself

@@ -196,6 +196,11 @@ class Settings(BaseSettings):
         description="How the queue API publishes a task (kombu blocks): on a worker thread, or inline on the "
         "event loop (no thread hand-off; the loop waits for the broker, up to its timeouts when it is down).",
     )
+    queue_message_repr: Literal["celery", "short"] = Field(
+        "celery",
+        description="What a task message says of its arguments (for logs and monitors): Celery's saferepr of "
+        "them all (every feature), or short: the feature count and entity id.",
+    )
     queue_broker_client: Literal["operation", "channel"] = Field(
         "channel",
         description="Redis broker: kombu makes a Redis client object for every publish, delivery and ack "

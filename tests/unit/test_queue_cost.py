@@ -126,3 +126,25 @@ def test_the_api_publishes_on_a_thread_or_inline(publish: str, on_the_loop: bool
     loop_thread = asyncio.run(publish_once())
     assert [task_id for task_id, _ in published] == ["t1"]
     assert (published[0][1] == loop_thread) is on_the_loop
+
+
+@pytest.mark.parametrize("message_repr", ["celery", "short"])
+def test_the_message_repr_of_a_task(message_repr: str) -> None:
+    from api_scoring_queue.app import Queue
+
+    sent: list[dict[str, Any]] = []
+
+    class Celery:
+        def send_task(self, name: str, **options: Any) -> None:
+            sent.append(options)
+
+    queue = object.__new__(Queue)
+    queue.settings = _settings(queue_message_repr=message_repr)
+    queue.celery = Celery()  # type: ignore[assignment]
+    kwargs = {"features": [0.5] * 30, "entity_id": "7", "callback_url": None, "submitted_at": 1.0}
+    queue._publish("t1", kwargs)
+    assert sent[0]["kwargs"] == kwargs and sent[0]["task_id"] == "t1"
+    if message_repr == "short":
+        assert sent[0]["kwargsrepr"] == "{30 features, entity '7'}" and sent[0]["argsrepr"] == "()"
+    else:
+        assert "kwargsrepr" not in sent[0]  # Celery's own saferepr
