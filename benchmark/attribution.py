@@ -131,16 +131,20 @@ def _queue_pool(s: Settings) -> str:
 QUEUE_FACTORS: tuple[Factor, ...] = (
     Factor(CLIENT_FACTOR, {}, lambda s: ""),  # the client's, not the stack's: see Config.client
     Factor("wake-up", {"queue_wakeup": ...}, lambda s: s.queue_wakeup),
+    Factor("publish", {"queue_publish": ...}, lambda s: s.queue_publish),
     Factor("serializer", {"queue_serializer": ...}, lambda s: s.queue_serializer),
+    Factor("message repr", {"queue_message_repr": ...}, lambda s: s.queue_message_repr),
+    Factor("broker client", {"queue_broker_client": ...}, lambda s: f"client per {s.queue_broker_client}"),
     Factor("worker pool", {"queue_worker_pool": ..., "queue_worker_concurrency": ...}, _queue_pool),
     Factor("prefetch", {"queue_prefetch_multiplier": ...}, lambda s: f"×{s.queue_prefetch_multiplier}"),
     Factor("acks", {"queue_acks_late": ...}, lambda s: "late" if s.queue_acks_late else "early"),
     Factor(
         "result bookkeeping",
-        {"queue_track_started": ..., "queue_result_expires_s": ...},
+        {"queue_track_started": ..., "queue_result_read_before_success": ..., "queue_result_expires_s": ...},
         lambda s: (
             f"STARTED {'stored' if s.queue_track_started else 'not stored'}, "
-            f"results kept {s.queue_result_expires_s:,} s"
+            f"{'read before SUCCESS' if s.queue_result_read_before_success else 'SUCCESS stored unread'}, "
+            f"kept {s.queue_result_expires_s:,} s"
         ),
     ),
     Factor("model calls", {"queue_model_calls": ...}, lambda s: s.queue_model_calls),

@@ -5,9 +5,11 @@
 (a new HTTP client for every request, a blocking Redis call inside the async handler, meinheld
 workers as its Docker images ran them, model calls one after another in the sync handler), so the
 benchmark can measure how much of the sync–async gap each of those choices makes; and, for the queue,
-the Celery of seeds 001 and 004 as it comes (Celery's defaults: a prefork pool of one process per core,
-4 tasks prefetched per process, early acks, no STARTED state, results kept a day, JSON; the API polled
-plainly, so the wait for a result polls the store; the model calls one after another), so it can measure
+the Celery of seeds 001 and 004 as it comes (Celery's and kombu's defaults: a prefork pool of one process
+per core, 4 tasks prefetched per process, early acks, no STARTED state, the stored state read before a
+SUCCESS is stored, results kept a day, JSON, a Redis client object per broker operation; the task published
+inline by the request handler; the wait for a result polls the store; the model calls one after another),
+so it can measure
 how much of the queue's distance from its ideal each of those choices makes.
 """
 
@@ -25,12 +27,16 @@ CELERY_RESULT_EXPIRES_S = 86_400  # Celery's result_expires: one day
 # The queue as seeds 001 and 004 ran it: Celery's defaults. The benchmark's client polls it plainly.
 SEED_QUEUE: dict[str, Any] = {
     "queue_wakeup": "poll",
+    "queue_publish": "inline",  # send_task in the request handler (seed 004's async def, 001's Flask view)
     "queue_serializer": "json",
+    "queue_message_repr": "celery",
+    "queue_broker_client": "operation",  # kombu's: a Redis client object per publish, delivery and ack
     "queue_worker_pool": "prefork",
     "queue_worker_concurrency": SEED_QUEUE_CONCURRENCY,
     "queue_prefetch_multiplier": 4,
     "queue_acks_late": False,
     "queue_track_started": False,
+    "queue_result_read_before_success": True,  # Celery reads the stored state before storing a SUCCESS
     "queue_result_expires_s": CELERY_RESULT_EXPIRES_S,
     "queue_model_calls": "sequential",
 }

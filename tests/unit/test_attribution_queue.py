@@ -166,9 +166,11 @@ def steps_count() -> int:
 
 
 def _means(steps: int) -> tuple[list[float], list[float]]:
-    """p50 means: plain polling 140, long poll worse (+10), then the model calls the biggest cut."""
+    """p50 means: plain polling 140, long poll worse (+10), notification better (-30), the next step
+    -2, then the model calls the biggest cut; tasks/s: the worker pool's step the biggest rise."""
+    pool = next(c.step for c in queue_waterfall(_bench()) if c.factor == "worker pool")
     p50s = [140.0, 150.0, 120.0] + [118.0] * (steps - 4) + [60.0]
-    rates = [20.0, 18.0, 19.0] + [300.0] * (steps - 4) + [500.0]
+    rates = [20.0, 18.0] + [19.0] * (pool - 2) + [300.0] * (steps - pool - 1) + [500.0]
     return p50s, rates
 
 
