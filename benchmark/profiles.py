@@ -18,8 +18,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from api_scoring_queue import app as queue_app
-from api_scoring_queue import worker as queue_worker
 from scoring_bench.core import schemas
 from scoring_bench.service import queue, scorer_async, scorer_sync, task_events, task_store
 from scoring_bench.service.profiling import (
@@ -147,17 +145,11 @@ _JSON_FILES = (_source(schemas),)
 # API's publish and result reads; the worker's task bodies are the handler's code again.
 QUEUE_PACKAGES = frozenset({"celery", "kombu", "amqp", "billiard", "vine"})
 _QUEUE_FILES = (_source(queue), _source(task_store), _source(task_events))
-_QUEUE_API = _source(queue_app)
-QUEUE_API_FUNCTIONS = frozenset(
-    method.__name__
-    for method in (
-        queue_app.Queue.submit,
-        queue_app.Queue.document,
-        queue_app.Queue._publish,
-        queue_app.Queue._republish,
-    )
-)
-_QUEUE_WORKER = _source(queue_worker)
+# The queue's services sit above the benchmark's layer (it may not import them): their files and the API's
+# Queue methods by name, checked against the code by tests/unit/test_profiling.py.
+QUEUE_API_FILE = "api_scoring_queue/app.py"
+QUEUE_API_FUNCTIONS = frozenset({"submit", "document", "_publish", "_publish_from_loop", "_republish"})
+QUEUE_WORKER_FILE = "api_scoring_queue/worker.py"
 # C functions appear as "<built-in>" frames named by their __qualname__ only
 _JSON_BUILTINS = frozenset({"dumps", "loads", "from_json", "to_json"})
 _JSON_BUILTIN_PREFIXES = ("SchemaValidator.", "SchemaSerializer.")
@@ -179,9 +171,9 @@ def frame_category(function: str, file_path: str | None) -> str | None:
     if not file_path:
         return None  # [self], [await], [out-of-context]: time of their parent
     path = file_path.replace(os.sep, "/")
-    if path.endswith(_QUEUE_WORKER):
+    if path.endswith(QUEUE_WORKER_FILE):
         return "framework"  # a task's own code (under Celery's frames): the handler's again
-    if path.endswith(_QUEUE_FILES) or (path.endswith(_QUEUE_API) and function in QUEUE_API_FUNCTIONS):
+    if path.endswith(_QUEUE_FILES) or (path.endswith(QUEUE_API_FILE) and function in QUEUE_API_FUNCTIONS):
         return "queue"
     if path.endswith(_SCORERS):
         if function in MODEL_CALL_FUNCTIONS:

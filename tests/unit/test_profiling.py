@@ -191,6 +191,16 @@ def test_breakdown_of_the_queue_api_charges_the_wait_for_the_task_to_the_queue()
     )
 
 
+def test_the_queue_services_named_by_the_breakdown_exist() -> None:
+    """benchmark.profiles names the queue's files and the API's Queue methods (it may not import them)."""
+    from api_scoring_queue import app, worker
+    from benchmark.profiles import QUEUE_API_FILE, QUEUE_API_FUNCTIONS, QUEUE_WORKER_FILE
+
+    assert Path(app.__file__).resolve() == PROJECT_ROOT / QUEUE_API_FILE
+    assert Path(worker.__file__).resolve() == PROJECT_ROOT / QUEUE_WORKER_FILE
+    assert all(callable(getattr(app.Queue, name)) for name in QUEUE_API_FUNCTIONS)
+
+
 def test_frame_categories() -> None:
     assert frame_category("predict", SCORER_ASYNC) == "model_calls"
     assert frame_category("predict", "/app/api_model_sync/app.py") is None  # a model API's handler
