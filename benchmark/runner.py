@@ -216,6 +216,7 @@ def openloop_options(settings: BenchSettings, rep: int) -> OpenLoopOptions:
         connections=settings.bench_open_connections,
         queue_poll_wait_ms=settings.bench_queue_poll_wait_ms,
         queue_timeout_s=settings.bench_queue_timeout_s,
+        queue_submit_wait_ms=settings.bench_queue_wait_ms,
         pause_s=OPEN_LOOP_PAUSE_S,
     )
 

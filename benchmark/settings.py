@@ -183,7 +183,10 @@ class BenchSettings(Settings):
         AUTO, description="Locust worker processes; 0: one process; auto: as many as the load needs."
     )
     bench_queue_wait_ms: int = Field(
-        0, ge=0, description="Queue user: ?wait_ms= of the submit (0: pure polling; > 0: wait-or-queue)."
+        1000,
+        ge=0,
+        description="Queue clients: ?wait_ms= of the submit (> 0: wait-or-queue, one request for a task done "
+        "in time; 0: answered 202 at once, then polled). The burst and the faults experiment submit with 0.",
     )
     bench_queue_poll_wait_ms: int = Field(
         1000, ge=0, description="Queue user: ?wait_ms= of each poll (a long poll, so polling does not spin)."

@@ -41,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
             "--timeout-s", type=float, default=30.0, help="a request (task) not done by then: no answer"
         )
         sub.add_argument("--poll-wait-ms", type=int, default=1000, help="queue: ?wait_ms= of each poll")
+        sub.add_argument("--submit-wait-ms", type=int, default=0, help="queue: ?wait_ms= of the submit")
         if name == "sweep":
             sub.add_argument("--rates", required=True, type=rates, help="offered rates (req/s), in order")
             sub.add_argument("--step-s", required=True, type=float, help="seconds per rate")
@@ -59,12 +60,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "sweep":
-        target = Target(args.arch, args.url, args.connections, args.timeout_s, args.poll_wait_ms)
+        target = Target(
+            args.arch, args.url, args.connections, args.timeout_s, args.poll_wait_ms, args.submit_wait_ms
+        )
         arrivals: Arrivals = args.arrivals
         plan = Sweep(args.rates, args.step_s, arrivals, args.seed, args.pause_s, args.rep, args.entities)
         uvloop.run(sweep(target, plan, args.out))
     else:
-        target = Target(args.arch, args.url, args.users, args.timeout_s, args.poll_wait_ms)
+        target = Target(
+            args.arch, args.url, args.users, args.timeout_s, args.poll_wait_ms, args.submit_wait_ms
+        )
         uvloop.run(closed_loop(target, args.users, args.duration_s, args.warmup_s, args.entities, args.out))
 
 

@@ -58,6 +58,7 @@ class OpenLoopOptions:
     connections: int
     queue_poll_wait_ms: int
     queue_timeout_s: float
+    queue_submit_wait_ms: int = 0
     pause_s: float = 1.0
     request_timeout_s: float = REQUEST_TIMEOUT_S
 
@@ -98,6 +99,8 @@ def sweep_options(rates_rps: list[float], rep: int, options: OpenLoopOptions, ar
         f"{options.timeout_s(arch):g}",
         "--poll-wait-ms",
         str(options.queue_poll_wait_ms),
+        "--submit-wait-ms",
+        str(options.queue_submit_wait_ms),
     ]
 
 
@@ -187,6 +190,7 @@ def closed_loop(
         stack.num_entities,
         *("--users", str(users), "--duration-s", f"{duration_s:g}", "--warmup-s", f"{warmup_s:g}"),
         *("--timeout-s", f"{timeout:g}", "--poll-wait-ms", str(settings.bench_queue_poll_wait_ms)),
+        *("--submit-wait-ms", str(settings.bench_queue_wait_ms)),
     )
     limit = warmup_s + duration_s + timeout + QUEUE_SLACK_S + GRACE_S
     run_process(argv, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)

@@ -64,6 +64,7 @@ class Target:
     connections: int
     timeout_s: float = 30.0
     poll_wait_ms: int = 1000
+    submit_wait_ms: int = 0  # queue: ?wait_ms= of the submit (0: answered 202 at once)
 
     @property
     def queue(self) -> bool:
@@ -72,7 +73,8 @@ class Target:
     @property
     def limit_s(self) -> float:
         """How long a request may take, from issue to end, before the client gives up on it."""
-        return self.timeout_s + (self.poll_wait_ms / 1000 + QUEUE_SLACK_S if self.queue else 0.0)
+        longest_wait_ms = max(self.poll_wait_ms, self.submit_wait_ms)
+        return self.timeout_s + (longest_wait_ms / 1000 + QUEUE_SLACK_S if self.queue else 0.0)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class Client:
         self.target = target
         self.session = session
         self.slots = asyncio.Semaphore(target.connections)
-        self.options = QueueClientOptions(0, target.poll_wait_ms, target.timeout_s)
+        self.options = QueueClientOptions(target.submit_wait_ms, target.poll_wait_ms, target.timeout_s)
 
     async def call(self, body: bytes) -> Ended:
         sending = _Sending()

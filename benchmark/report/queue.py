@@ -76,11 +76,18 @@ def queue_sentences(queue: ArchitectureSummary) -> list[str]:
     sentences = []
     one_user, sustained = queue.one_user, phases.get("sustained")
     if one_user is not None and one_user.p50_ms is not None:
-        submit = phases["one_user"].submit.p50_ms if "one_user" in phases else None
+        entries = phases.get("one_user")
+        submit = entries.submit.p50_ms if entries else None
+        polls = entries.polls_per_task if entries else None
+        how = (
+            f"the submit waited for the result (?wait_ms=) and answered with it ({number(polls, '.2f')} "
+            "polls per task)"
+            if polls is not None and polls < 0.5
+            else f"the submit itself answered in {ms(submit)} (p50), then the client polled"
+        )
         sentences.append(
             f"At one user a task took {ms(one_user.p50_ms)} from submit to result (p50), "
-            f"{number(one_user.overhead_p50_ms, '+.1f', 'ms')} over the ideal of its model calls; "
-            f"the submit itself answered in {ms(submit)} (p50)."
+            f"{number(one_user.overhead_p50_ms, '+.1f', 'ms')} over the ideal of its model calls; {how}."
         )
     if sustained is not None:
         load = queue.sustained

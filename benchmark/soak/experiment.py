@@ -41,6 +41,7 @@ def soak_options(settings: BenchSettings) -> OpenLoopOptions:
         seed=settings.bench_open_seed,
         connections=settings.bench_open_connections,
         queue_poll_wait_ms=settings.bench_queue_poll_wait_ms,
+        queue_submit_wait_ms=settings.bench_queue_wait_ms,
         queue_timeout_s=settings.bench_queue_timeout_s,
     )
 

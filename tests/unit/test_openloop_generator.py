@@ -72,10 +72,17 @@ def test_a_task_ends_with_its_status_or_why_no_result_came() -> None:
 def test_a_queue_task_may_take_its_timeout_and_its_last_long_poll() -> None:
     assert Target("sync", "u", 8, timeout_s=10).limit_s == 10
     assert Target("queue", "u", 8, timeout_s=10, poll_wait_ms=1000).limit_s > 11
+    assert Target("queue", "u", 8, timeout_s=10, poll_wait_ms=0, submit_wait_ms=2000).limit_s > 12
 
 
 OPTIONS = OpenLoopOptions(
-    step_s=5, arrivals="constant", seed=3, connections=64, queue_poll_wait_ms=500, queue_timeout_s=20
+    step_s=5,
+    arrivals="constant",
+    seed=3,
+    connections=64,
+    queue_poll_wait_ms=500,
+    queue_timeout_s=20,
+    queue_submit_wait_ms=700,
 )
 
 
@@ -87,7 +94,7 @@ def test_the_experiment_starts_the_cli_with_every_knob() -> None:
     assert args.command == "sweep" and args.arch == "queue" and args.url == "http://h:1"
     assert args.rates == [50.0, 100.5] and args.step_s == 5 and args.arrivals == "constant"
     assert (args.seed, args.connections, args.rep, args.entities) == (3, 64, 2, 200)
-    assert (args.timeout_s, args.poll_wait_ms, args.out) == (20, 500, Path("/o"))
+    assert (args.timeout_s, args.poll_wait_ms, args.submit_wait_ms, args.out) == (20, 500, 700, Path("/o"))
     assert planned_seconds(2, OPTIONS) == 11
 
 

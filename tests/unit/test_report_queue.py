@@ -13,6 +13,7 @@ from benchmark.analysis import build_summary
 from benchmark.analysis.phases import service_names
 from benchmark.analysis.raw import read_requests
 from benchmark.report import build_report
+from benchmark.report.queue import queue_sentences
 from benchmark.summary import ArchitectureSummary, QueuePhase, Summary
 from tests.fixtures.run_folder import (
     BURST_DEPTH_MAX,
@@ -158,3 +159,25 @@ def test_a_run_without_the_queue_has_no_queue_or_burst_section(tmp_path: Path) -
     summary = build_summary(make_run_folder(tmp_path / "run"))
     assert summary.burst is None and "queue" not in summary.architectures
     assert summary.architectures["sync"].queue is None
+
+
+def test_the_one_user_sentence_says_whether_the_submit_waited_or_the_client_polled(summary: Summary) -> None:
+    queue = _queue(summary)
+    assert queue.queue is not None and "one_user" in queue.queue.phases
+    phases = queue.queue.phases
+    waited = queue.model_copy(
+        update={
+            "queue": queue.queue.model_copy(
+                update={"phases": {**phases, "one_user": QueuePhase(tasks=10, polls_per_task=0.0)}}
+            )
+        }
+    )
+    polled = queue.model_copy(
+        update={
+            "queue": queue.queue.model_copy(
+                update={"phases": {**phases, "one_user": QueuePhase(tasks=10, polls_per_task=1.0)}}
+            )
+        }
+    )
+    assert "the submit waited for the result" in queue_sentences(waited)[0]
+    assert "then the client polled" in queue_sentences(polled)[0]
