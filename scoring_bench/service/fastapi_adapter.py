@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
@@ -31,6 +32,9 @@ from scoring_bench.core.settings import Settings
 from scoring_bench.service import metrics
 
 log = logging.getLogger("scoring_bench")
+# FastAPI's native OpenTelemetry, off: the services' metrics are Prometheus's (scoring_bench.service.metrics),
+# and with it on FastAPI looked up the global tracer, meter and logger providers on every request.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -75,7 +79,9 @@ def create_app(
     Its ``/openapi.json`` (and so ``/docs``) is ``openapi``, the document of
     scoring_bench.core.openapi that its Flask twin serves too, not one FastAPI derives from the
     routes: the handlers parse their bodies and parameters themselves, with the shared code."""
-    app = FastAPI(title=openapi["info"]["title"], lifespan=lifespan, openapi_url=OPENAPI_PATH)
+    app = FastAPI(
+        title=openapi["info"]["title"], lifespan=lifespan, openapi_url=OPENAPI_PATH, telemetry=NO_TELEMETRY
+    )
     app.openapi = lambda: openapi  # type: ignore[method-assign]
     install_metrics(app, settings, index["service"])
 
