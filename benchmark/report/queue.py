@@ -248,15 +248,50 @@ def verdict_sentences(burst: Burst) -> list[str]:
     sentences = []
     for size in sizes:
         runs = [run for run in burst.runs if run.tasks == size]
-        queue = sorted(
-            (run for run in runs if run.architecture == "queue" and run.drain_s is not None),
-            key=lambda run: run.concurrency or 0,
+        tried = sorted(
+            (run for run in runs if run.architecture == "queue"), key=lambda run: run.concurrency or 0
         )
-        handlers = [(run, done) for run in runs if run.architecture != "queue" if (done := _answered(run))]
-        if not queue or not handlers:
+        direct = [run for run in runs if run.architecture != "queue"]
+        if not tried or not direct:
             continue
-        sentences.append(_verdict(size, queue, handlers))
+        queue = [run for run in tried if run.drain_s is not None]
+        handlers = [(run, done) for run in direct if (done := _answered(run))]
+        if queue and handlers:
+            sentences.append(_verdict(size, queue, handlers))
+        else:
+            sentences.append(_incomplete_verdict(size, tried, queue, direct, handlers))
     return sentences
+
+
+def _incomplete_verdict(
+    size: int,
+    tried: list[BurstRun],
+    queue: list[BurstRun],
+    direct: list[BurstRun],
+    handlers: list[tuple[BurstRun, float]],
+) -> str:
+    """The verdict when the queue or every direct handler did not answer every request of the burst."""
+    failed = ", ".join(f"{run.failures} with {run.concurrency} slots" for run in tried if run.drain_s is None)
+    lost = ", ".join(f"{run.architecture} {run.failures}" for run in direct if run.failures)
+    if handlers:  # the queue never had every result
+        answered = "; ".join(f"{run.architecture} in {seconds(done)}" for run, done in handlers)
+        return (
+            f"At a burst of {size} tasks the queue never beats the direct handlers on this machine: at no "
+            f"worker concurrency measured did it have every result (tasks failed: {failed}), while "
+            f"{answered} answered all {size}."
+        )
+    if queue:  # every direct handler failed some requests
+        best = min(queue, key=lambda run: run.drain_s or 0.0)
+        slots = _slots([run.concurrency or 0 for run in queue])
+        return (
+            f"At a burst of {size} tasks the queue beats the direct handlers on this machine with {slots} "
+            f"worker slots: it had every result (the best after {seconds(best.drain_s)}, "
+            f"{best.concurrency} slots) while they failed requests ({lost})."
+        )
+    return (
+        f"At a burst of {size} tasks neither the queue (tasks failed: {failed}) nor the direct handlers "
+        f"({lost}) answered every request on this machine."
+    )
 
 
 def _verdict(size: int, queue: list[BurstRun], handlers: list[tuple[BurstRun, float]]) -> str:

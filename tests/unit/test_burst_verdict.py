@@ -71,3 +71,28 @@ def test_each_burst_size_gets_its_verdict_and_failed_handlers_do_not_count() -> 
     assert large.startswith("At a burst of 1000 tasks the queue beats the direct handlers (sync)")
     assert "with 64 worker slots" in large
     assert verdict_sentences(Burst(tasks=100, runs=[_queue(8, 1.0)])) == []  # nothing to compare with
+
+
+def _failed_queue(concurrency: int, failures: int, tasks: int = 1000) -> BurstRun:
+    return BurstRun(
+        architecture="queue",
+        concurrency=concurrency,
+        tasks=tasks,
+        completed=tasks - failures,
+        failures=failures,
+    )
+
+
+def test_a_burst_nobody_or_only_one_side_answered_in_full() -> None:
+    lost = [_failed_queue(8, 272), _failed_queue(64, 37)]
+    (text,) = verdict_sentences(Burst(tasks=1000, runs=[*lost, _handler("sync", 2.6, tasks=1000)]))
+    assert "the queue never beats the direct handlers on this machine: at no worker concurrency" in text
+    assert (
+        "(tasks failed: 272 with 8 slots, 37 with 64 slots), while sync in 2.60 s answered all 1000" in text
+    )
+    broken = [_handler("sync", 2.6, tasks=1000, failures=3), _handler("async", 2.1, tasks=1000, failures=172)]
+    (text,) = verdict_sentences(Burst(tasks=1000, runs=[_queue(64, 5.0, tasks=1000), *broken]))
+    assert "the queue beats the direct handlers on this machine with 64 worker slots" in text
+    assert "(sync 3, async 172)" in text
+    (text,) = verdict_sentences(Burst(tasks=1000, runs=[*lost, *broken]))
+    assert text.startswith("At a burst of 1000 tasks neither the queue")
