@@ -6,7 +6,8 @@ control, the order swapped every repetition — so both see the same machine sta
 connections in a closed loop for ``BENCH_CONTROL_S`` (wrk when it is on PATH, else the open-loop generator's
 closed loop), then ``BENCH_CONTROL_REQUESTS`` sequential requests of one user (timeit-style) for the p50.
 Raw files under ``control/``: ``control.json`` (what ran), ``<handler>/rep-<n>/`` with ``wrk.txt`` (or
-``closed.json`` and ``closed.csv``) and ``sequential.csv``.
+``closed.json`` and ``closed.csv``), ``cpu.json`` (the handler's CPU seconds over the closed loop) and
+``sequential.csv``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import requests
 
 from benchmark.openloop.experiment import GRACE_S, Sampled, closed_loop, run_process
@@ -32,6 +34,7 @@ from scoring_bench.stack.supervisor import StackState
 CONTROL_DIR = "control"
 CONTROL_JSON = "control.json"
 SEQUENTIAL_CSV = "sequential.csv"
+CPU_JSON = "cpu.json"  # the handler's processes' CPU seconds over the closed loop
 # The two handlers compared: the product's async handler and the minimal control, by their report names.
 HANDLERS = {"product": "scoring-async", "control": CONTROL.name}
 WARMUP_REQUESTS = 20  # per handler before the first repetition: connections, pools, caches
@@ -87,16 +90,33 @@ def run_control(
     }
     (folder / CONTROL_JSON).write_text(json.dumps(meta, indent=2))
     targets = Sampled(state)
+    pids = {name: [p.pid for p in state.processes if p.name == svc] for name, svc in HANDLERS.items()}
     for name in HANDLERS:  # warm-up, not analysed
         sequential(urls[name], body, WARMUP_REQUESTS, None)
         closed(settings, stack, wrk, script, urls[name], folder / "warmup" / name, WARMUP_S, targets)
     for rep in range(1, settings.bench_repeats + 1):
         for name in order(rep):
             out = rep_dir(run_dir, name, rep)
+            before = cpu_seconds(pids[name])
             closed(settings, stack, wrk, script, urls[name], out, settings.bench_control_s, targets)
+            (out / CPU_JSON).write_text(json.dumps({"cpu_s": cpu_seconds(pids[name]) - before}))
             sequential(urls[name], body, settings.bench_control_requests, out / SEQUENTIAL_CSV)
         tick(rep)
     return folder
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children (uvicorn's workers) so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for each in (proc, *proc.children(recursive=True)):
+                times = each.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def closed(

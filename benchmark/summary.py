@@ -735,6 +735,8 @@ class ControlRep(Model):
     product_p50_ms: float | None = None  # sequential requests of one user
     control_p50_ms: float | None = None
     p50_diff_ms: float | None = None  # product − control
+    product_cpu_ms: float | None = None  # the handler's CPU per request over the closed loop
+    control_cpu_ms: float | None = None
 
 
 class Control(Model):
@@ -752,6 +754,8 @@ class Control(Model):
     p50_diff_ms: float | None = None  # the pooled sequential requests' p50s: product − control
     p50_diff_min_ms: float | None = None  # of the repetitions
     p50_diff_max_ms: float | None = None
+    product_cpu_ms: float | None = None  # medians of the repetitions
+    control_cpu_ms: float | None = None
     ratio_target: float = 1.0
     p50_target_ms: float = 0.5
     meets_ratio: bool | None = None  # ratio_median ≥ ratio_target

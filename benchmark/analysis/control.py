@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmark.analysis.openloop import read_records
 from benchmark.analysis.raw import as_float, csv_rows, integer, number, read_json
-from benchmark.control import CONTROL_DIR, CONTROL_JSON, HANDLERS, SEQUENTIAL_CSV, order, rep_dir
+from benchmark.control import CONTROL_DIR, CONTROL_JSON, CPU_JSON, HANDLERS, SEQUENTIAL_CSV, order, rep_dir
 from benchmark.openloop.accounting import closed_loop_stats
 from benchmark.openloop.records import CLOSED_CSV, WRK_TXT
 from benchmark.openloop.wrk import parse_wrk
@@ -38,17 +38,32 @@ def p50(values: list[float]) -> float | None:
     return quantile_sorted(sorted(values), 50) if values else None
 
 
-def throughput(folder: Path, duration_s: float | None) -> tuple[float | None, int | None]:
-    """(req/s, errors) of one closed-loop measurement: wrk's output, else the generator's records."""
+Load = tuple[float | None, int | None, int | None]  # req/s, errors, requests answered
+
+
+def throughput(folder: Path, duration_s: float | None) -> Load:
+    """(req/s, errors, requests) of one closed loop: wrk's output, else the generator's records."""
     wrk = folder / WRK_TXT
     if wrk.is_file():
         result = parse_wrk(wrk.read_text(encoding="utf-8", errors="replace"))
-        return (result.rps, result.errors) if result else (None, None)
+        return (result.rps, result.errors, result.requests) if result else (None, None, None)
     records = read_records(folder / CLOSED_CSV)
     if not records or not duration_s:
-        return None, None
+        return None, None, None
     stats = closed_loop_stats(records, 0.0, duration_s)
-    return stats.rps, sum(1 for r in records if not r.ok)
+    return stats.rps, sum(1 for r in records if not r.ok), sum(1 for r in records if r.answered)
+
+
+def cpu_ms_per_request(folder: Path, requests: int | None) -> float | None:
+    """The handler's CPU milliseconds per request answered over the closed loop."""
+    data = read_json(folder / CPU_JSON)
+    cpu_s = as_float(data.get("cpu_s")) if isinstance(data, dict) else None
+    return cpu_s * 1000.0 / requests if cpu_s is not None and requests else None
+
+
+def median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -70,17 +85,17 @@ def control_section(run_dir: Path) -> Control | None:
     pooled: dict[str, list[float]] = {name: [] for name in HANDLERS}
     problems: list[str] = []
     for rep in range(1, repeats + 1):
-        measured: dict[str, tuple[float | None, int | None, float | None]] = {}
+        measured: dict[str, tuple[float | None, int | None, float | None, float | None]] = {}
         for name in HANDLERS:
             folder = rep_dir(run_dir, name, rep)
-            rps, errors = throughput(folder, duration)
+            rps, errors, answered = throughput(folder, duration)
             times = sequential_ms(folder / SEQUENTIAL_CSV)
             pooled[name] += times
-            measured[name] = (rps, errors, p50(times))
+            measured[name] = (rps, errors, p50(times), cpu_ms_per_request(folder, answered))
         if all(value is None for values in measured.values() for value in values):
             problems.append(f"repetition {rep} left no files")
             continue
-        (p_rps, p_err, p_p50), (c_rps, c_err, c_p50) = measured["product"], measured["control"]
+        (p_rps, p_err, p_p50, p_cpu), (c_rps, c_err, c_p50, c_cpu) = measured["product"], measured["control"]
         reps.append(
             ControlRep(
                 rep=rep,
@@ -93,6 +108,8 @@ def control_section(run_dir: Path) -> Control | None:
                 product_p50_ms=p_p50,
                 control_p50_ms=c_p50,
                 p50_diff_ms=difference(p_p50, c_p50),
+                product_cpu_ms=p_cpu,
+                control_cpu_ms=c_cpu,
             )
         )
     ratios = [r.ratio for r in reps if r.ratio is not None]
@@ -111,6 +128,8 @@ def control_section(run_dir: Path) -> Control | None:
         p50_diff_ms=diff,
         p50_diff_min_ms=min(diffs) if diffs else None,
         p50_diff_max_ms=max(diffs) if diffs else None,
+        product_cpu_ms=median([r.product_cpu_ms for r in reps]),
+        control_cpu_ms=median([r.control_cpu_ms for r in reps]),
         ratio_target=RATIO_TARGET,
         p50_target_ms=P50_TARGET_MS,
         meets_ratio=median_ratio >= RATIO_TARGET if median_ratio is not None else None,

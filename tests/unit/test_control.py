@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 
 from benchmark.analysis.control import control_section
-from benchmark.control import CONTROL_DIR, CONTROL_JSON, SEQUENTIAL_CSV, order, rep_dir, with_control
+from benchmark.control import (
+    CONTROL_DIR,
+    CONTROL_JSON,
+    CPU_JSON,
+    SEQUENTIAL_CSV,
+    order,
+    rep_dir,
+    with_control,
+)
 from benchmark.report.blocks import Table
-from benchmark.report.control import control_blocks, p50_sentence, ratio_sentence
+from benchmark.report.control import control_blocks, cpu_sentence, p50_sentence, ratio_sentence
 from benchmark.settings import BenchSettings
 from benchmark.summary import Control, Summary
 
@@ -53,6 +61,7 @@ def write_rep(run_dir: Path, handler: str, rep: int, rps: float, latencies: list
     folder = rep_dir(run_dir, handler, rep)
     folder.mkdir(parents=True)
     (folder / "wrk.txt").write_text(WRK_OUTPUT.format(requests=int(rps * 5), rps=rps))
+    (folder / CPU_JSON).write_text(json.dumps({"cpu_s": rps * 5 / 1000}))  # 1 ms a request
     rows = ["i,latency_ms,status"] + [f"{i},{ms},200" for i, ms in enumerate(latencies)] + ["99,1.0,500"]
     (folder / SEQUENTIAL_CSV).write_text("\n".join(rows) + "\n")
 
@@ -72,6 +81,7 @@ def test_the_section_from_raw_files(tmp_path: Path) -> None:
     assert section.p50_diff_ms == pytest.approx(53.0 - 52.5)  # pooled: 9 answers each
     assert section.meets_ratio is True and section.meets_p50 is True  # at the targets: met
     assert section.reps[1].first == "control" and section.reps[0].product_errors == 0
+    assert section.product_cpu_ms == pytest.approx(1.0) and section.control_cpu_ms == pytest.approx(1.0)
     assert Summary.from_json(Summary(run_id="x", control=section).to_json()).control == section
 
 
@@ -104,6 +114,10 @@ def test_the_sentences_state_the_ratio_and_the_difference_against_the_targets() 
     assert "0.31 ms above the control's" in text and "it meets the target of at most 0.5 ms above" in text
     below = control.model_copy(update={"p50_diff_ms": -0.2})
     assert "0.20 ms below" in p50_sentence(below)
+    assert cpu_sentence(control) is None
+    costly = control.model_copy(update={"product_cpu_ms": 0.95, "control_cpu_ms": 0.9})
+    assert "0.950 ms of CPU per request against the control's 0.900 ms" in str(cpu_sentence(costly))
+    assert "50 µs more" in str(cpu_sentence(costly))
     empty = Control()
     assert "not measured" in ratio_sentence(empty) and "not measured" in p50_sentence(empty)
     assert not any(isinstance(block, Table) for block in control_blocks(control))
