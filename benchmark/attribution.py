@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.analysis.phases import window_stats
-from benchmark.analysis.raw import read_requests, read_schedule
+from benchmark.analysis.phases import cpu_seconds, service_names, window_stats
+from benchmark.analysis.raw import read_requests, read_resources, read_schedule, resource_path
 from benchmark.load import Stage, run_phase
 from benchmark.queue_client import QueueClientOptions
 from benchmark.settings import REQUEST_RESPONSE, BenchSettings
@@ -58,6 +58,8 @@ COLUMNS = [
     "num_models",
     "model_kind",
     "model_latency",
+    "cpu_ms_per_request",
+    "polls_per_task",
 ]
 
 
@@ -309,7 +311,10 @@ def measure(
                 run_phase(bench, state, arch, "load", [stage], rep_dir)
                 steps = read_schedule(rep_dir, "load", arch) or []
                 stats = window_stats(read_requests(rep_dir, "load", arch), steps[0]) if steps else None
-                rows.append(_row(config, settings, arch, rep, latencies, stats))
+                row = _row(config, settings, arch, rep, latencies, stats)
+                if steps and stats is not None and stats.requests:
+                    row.update(_cost(rep_dir, settings, arch, steps[0].window, stats.requests))
+                rows.append(row)
                 tick()
     (folder / "config.json").write_text(
         json.dumps(
@@ -323,6 +328,22 @@ def measure(
         )
     )
     return rows
+
+
+def _cost(
+    rep_dir: Path, settings: Settings, arch: str, window: tuple[float, float], requests: int
+) -> dict[str, float | None]:
+    """The load's server CPU per request (per completed task for the queue: its API, worker, model API and
+    Redis) and, for the queue, the client's polls per task, over the measured window."""
+    samples = read_resources(resource_path(rep_dir, "load", arch))
+    cpu_s = cpu_seconds(samples, service_names(arch, settings), window)
+    polls = None
+    if arch == "queue":
+        low, high = window
+        entries = read_requests(rep_dir, "load", arch, name="poll")
+        polls = sum(1 for request in entries if low <= request.t <= high) / requests
+    cpu_ms = cpu_s * 1000 / requests if cpu_s is not None else None
+    return {"cpu_ms_per_request": cpu_ms, "polls_per_task": polls}
 
 
 def _ok_latencies(path: Path) -> list[float]:

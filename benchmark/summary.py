@@ -421,6 +421,8 @@ class Level(Model):
     max_rps: float | None = None
     failure_ratio: float | None = None
     spread: Spreads = Field(default_factory=Spreads)
+    cpu_ms_per_request: float | None = None  # server CPU per request under load (the queue: per task)
+    polls_per_task: float | None = None  # the queue's client under load
 
 
 class Factor(Model):
@@ -442,6 +444,8 @@ class WaterfallStep(Factor):
     reps: int = 0
     spread: Spreads = Field(default_factory=Spreads)
     within_noise: WithinNoise = Field(default_factory=WithinNoise)
+    cpu_ms_per_request: float | None = None  # as Level's
+    polls_per_task: float | None = None
 
 
 class GapAt(Model):

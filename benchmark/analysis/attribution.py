@@ -69,6 +69,8 @@ class Measurement:
     num_models: int | None
     model_kind: str
     model_latency: str
+    cpu_ms_per_request: float | None = None
+    polls_per_task: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ def read_measurements(run_dir: Path) -> list[Measurement]:
                 num_models=integer(row.get("num_models")),
                 model_kind=row.get("model_kind") or "",
                 model_latency=row.get("model_latency") or "",
+                cpu_ms_per_request=number(row.get("cpu_ms_per_request")),
+                polls_per_task=number(row.get("polls_per_task")),
             )
         )
     return rows
@@ -192,6 +196,8 @@ def level(rows: Sequence[Measurement]) -> Level:
         max_rps=rps,
         failure_ratio=_mean_and_spread(row.failure_ratio for row in rows)[0],
         spread=Spreads(p50_ms=p50_spread, max_rps=rps_spread),
+        cpu_ms_per_request=_mean_and_spread(row.cpu_ms_per_request for row in rows)[0],
+        polls_per_task=_mean_and_spread(row.polls_per_task for row in rows)[0],
     )
 
 
@@ -239,6 +245,8 @@ def _waterfall_step(
             p50_ms=_within_noise(delta_p50, now.spread.p50_ms, before.p50_ms),
             max_rps=_within_noise(delta_rps, now.spread.max_rps, before.max_rps),
         ),
+        cpu_ms_per_request=now.cpu_ms_per_request,
+        polls_per_task=now.polls_per_task,
     )
 
 

@@ -38,7 +38,9 @@ def _intro(queue: QueueWaterfall, users: int | None) -> str:
         f"result at one user and the completed tasks/s of {users} closed-loop users. Δ and † as above. The "
         "gap to the ideal is the seed-faithful p50 minus the ideal p50 of the tuned queue's model calls "
         "(nothing but the calls); a factor's share is the part of that gap it closed (negative: it widened "
-        "it), and the part of the throughput's change from seed-faithful to tuned it made."
+        "it), and the part of the throughput's change from seed-faithful to tuned it made. Server CPU per "
+        "task (the queue's API, worker, model API and Redis) and the client's polls per task are of the "
+        "closed-loop load."
     )
 
 
@@ -71,6 +73,8 @@ def _level_row(label: str, level: Level | None) -> list[str]:
         "",
         number(level.max_rps if level else None, ".1f", TASKS_PER_S),
         "",
+        number(level.cpu_ms_per_request if level else None, ".2f", "ms"),
+        number(level.polls_per_task if level else None, ".1f"),
         "",
         "",
     ]
@@ -89,12 +93,14 @@ def queue_waterfall_table(queue: QueueWaterfall) -> Table:
                 _delta(step, latency=True),
                 number(step.max_rps, ".1f", TASKS_PER_S),
                 _delta(step, latency=False),
+                number(step.cpu_ms_per_request, ".2f", "ms"),
+                number(step.polls_per_task, ".1f"),
                 _percent(factor.share_of_ideal_gap if factor else None),
                 _percent(factor.share_rps if factor else None),
             ]
         )
     rows.append(_level_row("tuned", queue.tuned))
-    rows.append(["ideal (the model calls alone)", "", ms(queue.ideal_p50_ms), "", "", "", "", ""])
+    rows.append(["ideal (the model calls alone)", "", ms(queue.ideal_p50_ms), "", "", "", "", "", "", ""])
     header = [
         "factor",
         "from → to",
@@ -102,6 +108,8 @@ def queue_waterfall_table(queue: QueueWaterfall) -> Table:
         "p50 Δ",
         TASKS_PER_S,
         f"{TASKS_PER_S} Δ",
+        "server CPU per task",
+        "polls per task",
         "share of the gap to the ideal",
         "share of the throughput's change",
     ]

@@ -39,6 +39,8 @@ def test_the_seed_faithful_and_the_tuned_queue_are_measured(tmp_path: Path) -> N
         (row,) = rows
         assert row["one_user_n"] == 3 and row["p50_ms"] and row["p50_ms"] > 0, row
         assert row["rps"] and row["rps"] > 0 and row["failure_ratio"] == 0, row
+        assert row["cpu_ms_per_request"] and row["cpu_ms_per_request"] > 0, row
+        assert row["polls_per_task"] is not None, row
         recorded = tmp_path / "run" / "attribution" / "queue" / str(config.step) / "config.json"
         assert recorded.is_file()
     assert (tmp_path / "run" / "attribution" / "queue" / "0" / "config.json").read_text().count(

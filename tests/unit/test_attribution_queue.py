@@ -155,6 +155,8 @@ def write_queue_run(run_dir: Path, p50s: list[float], rates: list[float]) -> lis
                         "num_models": 2,
                         "model_kind": "io",
                         "model_latency": "uniform",
+                        "cpu_ms_per_request": 5.0 + config.step + rep,
+                        "polls_per_task": 100.0 if config.client == PLAIN_POLLING else 2.0,
                     }
                 )
     return [c.factor for c in configs[1:]]
@@ -184,6 +186,8 @@ def test_analysis_levels_deltas_ideal_and_shares(tmp_path: Path, steps_count: in
     assert queue.baseline.p50_ms == pytest.approx(p50s[0]) and queue.tuned.max_rps == pytest.approx(rates[-1])
     assert queue.baseline.spread.p50_ms is not None and queue.baseline.spread.p50_ms.n == REPS
     assert [s.factor for s in queue.steps] == names
+    assert queue.baseline.cpu_ms_per_request == pytest.approx(5.5) and queue.baseline.polls_per_task == 100.0
+    assert queue.steps[0].polls_per_task == 2.0 and queue.steps[0].cpu_ms_per_request == pytest.approx(6.5)
     for step in queue.steps:
         assert step.delta_p50_ms == pytest.approx(p50s[step.step] - p50s[step.step - 1])
         assert step.delta_rps == pytest.approx(rates[step.step] - rates[step.step - 1])
