@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -30,6 +31,7 @@ from scoring_bench.core.callback_urls import callback_refusal
 from scoring_bench.core.schemas import ScoreRequest
 from scoring_bench.core.settings import Architecture, Settings
 from scoring_bench.core.tasks import READY_STATES
+from scoring_bench.core.timing import QUEUED_STEP
 from scoring_bench.service import metrics, profiling
 from scoring_bench.service.callback_sender import CallbackFailed, CallbackSender
 from scoring_bench.service.queue import (
@@ -126,7 +128,10 @@ def create_worker(settings: Settings, clients: ProcessClients | None = None) -> 
     ) -> dict[str, Any]:
         """The scoring handler's answer plus ``timings`` (ms per step, as in Server-Timing).
         Transient errors are retried with backoff; others (an unknown entity) fail the task.
-        ``submitted_at``: the API's clock at submit, for the end-to-end latency."""
+        ``submitted_at``: the API's clock at submit; ``timings["queued"]`` is the time from there to this
+        run's start (publish, broker, the worker's pick-up; wall clocks of two processes: one host's, or
+        as far apart as the hosts' clocks are)."""
+        started = time.time()
         if settings.queue_count_runs:
             count_run(self, settings)
         try:
@@ -135,7 +140,10 @@ def create_worker(settings: Settings, clients: ProcessClients | None = None) -> 
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
         if (recorded := process.metrics()) is not None:
             recorded[0].observe_timings(timings)
-        return {**body, "timings": {**timings.steps, "total": timings.total_ms()}}
+        steps = {**timings.steps, "total": timings.total_ms()}
+        if submitted_at is not None:
+            steps[QUEUED_STEP] = round(max(started - submitted_at, 0.0) * 1000, 3)
+        return {**body, "timings": steps}
 
     @app.task(
         name=CALLBACK_TASK,

@@ -147,6 +147,11 @@ class TimeSplit(Model):
     models_ms: float = 0.0
     other_ms: float = 0.0
     n: int | None = None
+    concurrent: bool | None = None  # the model calls ran concurrently (their maximum counts)
+    # The queue: from the submit to the task's start (publish, broker, pick-up), and from the task's end to
+    # the client (result store, notification, the answer); None for the direct handlers.
+    queued_ms: float | None = None
+    returned_ms: float | None = None
 
 
 class RampStepStats(Model):

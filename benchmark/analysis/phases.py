@@ -47,6 +47,7 @@ from benchmark.summary import (
     TimeSplit,
 )
 from scoring_bench.core.settings import Architecture, Settings
+from scoring_bench.core.timing import FEATURE_STORE_STEP, MODEL_STEP_PREFIX, QUEUED_STEP
 
 SATURATION_PERCENT = 90.0
 # Processes outside the run using more than this (% of one core, on average over a phase's measured
@@ -192,16 +193,23 @@ def timeit_section(rows: Sequence[TimeitRow]) -> Timeit | None:
 
 def time_split_section(rows: Sequence[TimeitRow], concurrent: bool) -> TimeSplit | None:
     """Mean server time per request: feature store, model calls (summed, or their max when the handler
-    makes them concurrently) and everything else, from the Server-Timing headers of the timeit run."""
+    makes them concurrently) and everything else, from the Server-Timing headers of the timeit run. A
+    queue task's timings also say when it started (``queued``): the time before it, and the time from
+    its end to the client's answer, are the queue's own."""
     splits: list[tuple[float, float, float]] = []
+    queued: list[float] = []
+    returned: list[float] = []
     for row in rows:
         timing = row.server_timing
         if row.status != 200 or "total" not in timing:
             continue
-        models = [value for name, value in timing.items() if name.startswith("model_")]
+        models = [value for name, value in timing.items() if name.startswith(MODEL_STEP_PREFIX)]
         model_ms = (max(models) if concurrent else math.fsum(models)) if models else 0.0
-        feature_store = timing.get("feature_store", 0.0)
+        feature_store = timing.get(FEATURE_STORE_STEP, 0.0)
         splits.append((feature_store, model_ms, max(timing["total"] - feature_store - model_ms, 0.0)))
+        if QUEUED_STEP in timing:
+            queued.append(timing[QUEUED_STEP])
+            returned.append(max(row.latency_ms - timing[QUEUED_STEP] - timing["total"], 0.0))
     if not splits:
         return None
     n = len(splits)
@@ -210,6 +218,9 @@ def time_split_section(rows: Sequence[TimeitRow], concurrent: bool) -> TimeSplit
         models_ms=math.fsum(s[1] for s in splits) / n,
         other_ms=math.fsum(s[2] for s in splits) / n,
         n=n,
+        concurrent=concurrent,
+        queued_ms=math.fsum(queued) / len(queued) if queued else None,
+        returned_ms=math.fsum(returned) / len(returned) if returned else None,
     )
 
 

@@ -6,7 +6,8 @@ PLOT_CAPTIONS = {
     "latency": "Latency distributions, architectures overlaid; dashed: ideal p50, solid: measured p50.",
     "ramp": "Throughput and p95 latency against users; ✕ marks the breaking point.",
     "cpu": "CPU per process during the sustained phase (% of one core); shaded: warm-up, not counted.",
-    "time_split": "Where a request's server time goes (mean, from Server-Timing); black bar: ideal mean.",
+    "time_split": "Where a request's server time goes (mean, from Server-Timing; the queue: its task's "
+    "timings, and the time before and after the task); black bar: ideal mean.",
     "waterfall": "From seed-faithful to tuned, one factor at a time: p50 at one user and req/s per "
     "architecture; green: the factor helped, orange: it hurt; error bars: min–max over "
     "repetitions.",

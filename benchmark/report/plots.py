@@ -29,6 +29,8 @@ SPLIT_COLORS = {
     "feature store": "#8da0cb",
     "model calls": "#fc8d62",
     "rest (framework, HTTP, JSON)": "#b3b3b3",
+    "queue: submit to task start": "#66c2a5",
+    "queue: task end to client": "#a6d854",
 }
 HIST_BINS = 60
 TAIL_PERCENTILE = 99.5  # latency histograms stop here, so one slow outlier does not squash the rest
@@ -288,8 +290,12 @@ def plot_time_split(archs: dict[str, ArchitectureSummary], out_dir: Path) -> Pat
 
 def _split_parts(splits: Iterable[TimeSplit]) -> dict[str, list[float]]:
     splits = list(splits)
-    return {
+    parts = {
         "feature store": [s.feature_store_ms for s in splits],
         "model calls": [s.models_ms for s in splits],
         "rest (framework, HTTP, JSON)": [s.other_ms for s in splits],
     }
+    if any(s.queued_ms is not None for s in splits):  # the queue's own time, around its task
+        parts["queue: submit to task start"] = [s.queued_ms or 0.0 for s in splits]
+        parts["queue: task end to client"] = [s.returned_ms or 0.0 for s in splits]
+    return parts

@@ -161,7 +161,8 @@ def split_sentences(archs: Archs) -> list[str]:
         if split:
             total = split.feature_store_ms + split.models_ms + split.other_ms
             model_share = f", {split.models_ms / total:.0%} of it" if total > 0 else ""
-            combined = "concurrently: their maximum counts" if arch == "async" else "one after another"
+            concurrent = split.concurrent if split.concurrent is not None else arch == "async"
+            combined = "concurrently: their maximum counts" if concurrent else "one after another"
             sentences.append(
                 f"{arch}: of a mean {ms(total)} on the server, the model calls ({combined}) took "
                 f"{ms(split.models_ms)}{model_share}; the feature store took "
@@ -170,8 +171,15 @@ def split_sentences(archs: Archs) -> list[str]:
             )
         if arch == "queue" and split:
             sentences.append(
-                "queue: these are the worker's steps (from the task's timings), the time a task "
-                "runs; queueing and polling come on top of them."
+                "queue: these are the worker's steps (from the task's timings), the time a task runs; "
+                + (
+                    f"before it ran, a task spent {ms(split.queued_ms)} from its submit to its start (the "
+                    f"API, the publish, the broker, the worker's pick-up), and after it, "
+                    f"{ms(split.returned_ms)} until the client had its result (the result store, the API's "
+                    "wake-up, the answer)."
+                    if split.queued_ms is not None and split.returned_ms is not None
+                    else "queueing and the way back to the client come on top of them."
+                )
             )
         if data.profile:
             whose = (

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 FEATURE_STORE_STEP = "feature_store"
 MODEL_STEP_PREFIX = "model_"
+QUEUED_STEP = "queued"  # the queue's task: from the API's submit to the task's start (not in its total)
 
 
 def model_step(model_id: int) -> str:

@@ -181,3 +181,16 @@ def test_the_one_user_sentence_says_whether_the_submit_waited_or_the_client_poll
     )
     assert "the submit waited for the result" in queue_sentences(waited)[0]
     assert "then the client polled" in queue_sentences(polled)[0]
+
+
+def test_the_queue_time_split_has_its_time_before_and_after_the_task(
+    summary: Summary, written: dict[str, Path]
+) -> None:
+    split = _queue(summary).time_split
+    assert split is not None and split.concurrent is True and split.n
+    assert split.queued_ms is not None and 3.0 <= split.queued_ms <= 4.0
+    assert split.returned_ms is not None and 1.4 <= split.returned_ms <= 2.6
+    direct = summary.architectures["sync"].time_split
+    assert direct is not None and direct.queued_ms is None and direct.concurrent is False
+    text = written["markdown"].read_text(encoding="utf-8")
+    assert f"a task spent {split.queued_ms:.1f} ms from its submit to its start" in text
