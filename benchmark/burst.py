@@ -5,7 +5,9 @@ For each worker concurrency (``BENCH_BURST_CONCURRENCIES``) the stack is started
 ``QUEUE_WORKER_CONCURRENCY`` set to it; ``BENCH_BURST_TASKS`` tasks are submitted at once (one
 connection each, asyncio + aiohttp), then each is long-polled until its result is there. Meanwhile the
 broker's queue depth and the processes' CPU are sampled. On the first stack the same N requests go at
-once to the sync and async handlers, for comparison.
+once to the sync and async handlers, for comparison. ``BENCH_BURST_SIZES``: more burst sizes, each
+measured the same way after the main one (their files are named ``_n<size>``), so the report can say at
+which size the queue beats the direct handlers, if it does.
 
 Raw files, in ``burst/``: ``runs.json`` (the index, rewritten after each burst), one CSV per burst
 (``queue_c<concurrency>.csv``, ``sync.csv``, ``async.csv``: ``i``, ``submitted_s``, ``accepted_s``,
@@ -141,52 +143,79 @@ class BurstIndex:
         self.path.write_text(json.dumps(self.data, indent=1))
 
 
+def _suffix(bench: BenchSettings, tasks: int) -> str:
+    """The file-name suffix of a burst of ``tasks``: none for the main size (BENCH_BURST_TASKS)."""
+    return "" if tasks == bench.bench_burst_tasks else f"_n{tasks}"
+
+
+def burst_sizes(bench: BenchSettings) -> list[int]:
+    """The main burst size, then the others of BENCH_BURST_SIZES."""
+    return list(dict.fromkeys([bench.bench_burst_tasks, *bench.bench_burst_sizes]))
+
+
 def burst_queue(
-    bench: BenchSettings, stack: Settings, targets: dict[str, list[int]], folder: Path, index: BurstIndex
+    bench: BenchSettings,
+    stack: Settings,
+    targets: dict[str, list[int]],
+    folder: Path,
+    index: BurstIndex,
+    tasks: int | None = None,
 ) -> None:
     concurrency = stack.queue_worker_concurrency
     base = service("scoring-queue").url(stack)
-    payloads = bodies(stack, bench.bench_burst_tasks)
-    name = f"queue_c{concurrency}"
+    tasks = tasks or bench.bench_burst_tasks
+    payloads = bodies(stack, tasks)
+    name = f"queue_c{concurrency}{_suffix(bench, tasks)}"
 
     options = QueueClientOptions(0, bench.bench_queue_poll_wait_ms, bench.bench_queue_timeout_s)
 
     def make(http: aiohttp.ClientSession, i: int, start: float) -> Any:
         return _queue_task(http, base, payloads[i % len(payloads)], i, start, options)
 
+    resources = f"resources_c{concurrency}{_suffix(bench, tasks)}.csv"
     with (
         QueueDepthSampler(folder / f"{name}_depth.csv", stack, DEPTH_INTERVAL_S),
-        ResourceSampler(folder / f"resources_c{concurrency}.csv", lambda: targets, CPU_INTERVAL_S),
+        ResourceSampler(folder / resources, lambda: targets, CPU_INTERVAL_S),
     ):
-        start, outcomes = asyncio.run(_burst(make, bench.bench_burst_tasks, bench.bench_queue_timeout_s))
+        start, outcomes = asyncio.run(_burst(make, tasks, bench.bench_queue_timeout_s))
     _write(folder / f"{name}.csv", outcomes)
     index.add(
         {
             "architecture": "queue",
             "concurrency": concurrency,
+            "tasks": tasks,
             "start": start,
             "file": f"{name}.csv",
             "depth_file": f"{name}_depth.csv",
-            "resources_file": f"resources_c{concurrency}.csv",
+            "resources_file": resources,
         }
     )
 
 
-def burst_handler(bench: BenchSettings, stack: Settings, arch: str, folder: Path, index: BurstIndex) -> None:
+def burst_handler(
+    bench: BenchSettings,
+    stack: Settings,
+    arch: str,
+    folder: Path,
+    index: BurstIndex,
+    tasks: int | None = None,
+) -> None:
     url = service(f"scoring-{arch}").predict_url(stack)
-    payloads = bodies(stack, bench.bench_burst_tasks)
+    tasks = tasks or bench.bench_burst_tasks
+    payloads = bodies(stack, tasks)
 
     def make(http: aiohttp.ClientSession, i: int, start: float) -> Any:
         return _request(http, url, payloads[i % len(payloads)], i, start)
 
-    start, outcomes = asyncio.run(_burst(make, bench.bench_burst_tasks, bench.bench_queue_timeout_s))
-    _write(folder / f"{arch}.csv", outcomes)
-    index.add({"architecture": arch, "concurrency": None, "start": start, "file": f"{arch}.csv"})
+    start, outcomes = asyncio.run(_burst(make, tasks, bench.bench_queue_timeout_s))
+    name = f"{arch}{_suffix(bench, tasks)}.csv"
+    _write(folder / name, outcomes)
+    index.add({"architecture": arch, "concurrency": None, "tasks": tasks, "start": start, "file": name})
 
 
 def planned_bursts(bench: BenchSettings) -> int:
     handlers = [arch for arch in bench.architectures if arch != "queue"]
-    return len(bench.bench_burst_concurrencies) + len(handlers)
+    return (len(bench.bench_burst_concurrencies) + len(handlers)) * len(burst_sizes(bench))
 
 
 def run_burst(
@@ -195,17 +224,19 @@ def run_burst(
     tick: Callable[[], None] = lambda: None,
     say: Callable[[str], None] = lambda _: None,
 ) -> Path:
-    """Every burst: the queue at each worker concurrency (a stack each), sync and async on the first."""
+    """Every burst: the queue at each worker concurrency (a stack each), sync and async on the first; each
+    burst size in turn."""
     folder = run_dir / "burst"
     index = BurstIndex(folder, bench.bench_burst_tasks)
     for position, concurrency in enumerate(bench.bench_burst_concurrencies):
         stack = bench.stack_settings().model_copy(update={"queue_worker_concurrency": concurrency})
         with running_stack(stack, say) as state:
             targets = {p.name: [p.pid] for p in state.processes}
-            burst_queue(bench, stack, targets, folder, index)
-            tick()
-            if position == 0:
-                for arch in (a for a in bench.architectures if a != "queue"):
-                    burst_handler(bench, stack, arch, folder, index)
-                    tick()
+            for tasks in burst_sizes(bench):
+                burst_queue(bench, stack, targets, folder, index, tasks)
+                tick()
+                if position == 0:
+                    for arch in (a for a in bench.architectures if a != "queue"):
+                        burst_handler(bench, stack, arch, folder, index, tasks)
+                        tick()
     return folder

@@ -9,6 +9,7 @@ takes longer on the overheads; the report says how long the run really took.
 from __future__ import annotations
 
 from benchmark.attribution import measured, repetitions, studies
+from benchmark.burst import burst_sizes
 from benchmark.control import planned_control_s
 from benchmark.decisive import focused_rates
 from benchmark.faults.plan import faults_for, run_seconds
@@ -88,7 +89,7 @@ def planned_duration_s(s: BenchSettings) -> float:
     if "soak" in experiments:
         total += archs * planned_soak_s(s)
     if "burst" in experiments:
-        total += len(s.bench_burst_concurrencies) * (STACK_S + BURST_S)
+        total += len(s.bench_burst_concurrencies) * (STACK_S + BURST_S * len(burst_sizes(s)))
     if "faults" in experiments:
         total += planned_faults_s(s)
     if "attribution" in experiments:

@@ -196,6 +196,11 @@ class BenchSettings(Settings):
     bench_burst_concurrencies: Annotated[list[int], NoDecode] = Field(
         [], min_length=1, description="Burst: the worker concurrencies (QUEUE_WORKER_CONCURRENCY) to try."
     )
+    bench_burst_sizes: Annotated[list[int], NoDecode] = Field(
+        [],
+        description="Burst: more burst sizes (tasks at once), each measured like BENCH_BURST_TASKS after it; "
+        "the report says at which size and worker concurrency the queue beats the direct handlers, if ever.",
+    )
 
     # --- numbers a user can trust (doc/methodology.md) ---------------------------------------------
     bench_repeats: int = Field(
@@ -313,6 +318,7 @@ class BenchSettings(Settings):
         "bench_attribution_studies",
         "bench_fanout",
         "bench_burst_concurrencies",
+        "bench_burst_sizes",
         "bench_faults",
         mode="before",
     )

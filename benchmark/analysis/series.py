@@ -127,7 +127,10 @@ def _burst(run_dir: Path) -> BurstSeries | None:
     depth: dict[str, Line] = {}
     for entry in entries:
         label = burst_label(entry.architecture, entry.concurrency)
-        times, counts = finished_curve(read_burst_tasks(folder / entry.file))
+        burst_tasks = read_burst_tasks(folder / entry.file)
+        if tasks is not None and len(burst_tasks) != tasks:  # another size (BENCH_BURST_SIZES): not plotted
+            continue
+        times, counts = finished_curve(burst_tasks)
         finished[label] = Line(times, [float(count) for count in counts])  # flat at 0 when none finished
         if entry.architecture == "queue" and entry.depth_file:
             rows = read_depth(folder / entry.depth_file)

@@ -121,7 +121,10 @@ def burst_blocks(
             note = "⚠ The burst experiment left no files (burst/runs.json)."
             return [Heading(2, BURST_TITLE), Paragraph(note)]
         return []
-    runs = sorted(burst.runs, key=_burst_order)
+    runs = sorted(main_runs(burst), key=_burst_order)
+    others = sorted(
+        (run for run in burst.runs if run not in runs), key=lambda run: (run.tasks, *_burst_order(run))
+    )
     blocks: list[Block] = [Heading(2, BURST_TITLE), Paragraph(_burst_intro(burst))]
     if runs:
         header = [
@@ -139,6 +142,10 @@ def burst_blocks(
             "worker CPU per task",
         ]
         blocks.append(Table(header, [_burst_row(run) for run in runs], text_columns=2))
+        if others:
+            blocks.append(Paragraph("The other burst sizes (BENCH_BURST_SIZES):"))
+            rows = [[str(run.tasks), *_burst_row(run)] for run in others]
+            blocks.append(Table(["tasks at once", *header], rows, text_columns=3))
         blocks += [Paragraph(text) for text in burst_sentences(burst)]
     if "burst" in plot_paths:
         blocks.append(Image(plot_paths["burst"], PLOT_CAPTIONS["burst"]))
@@ -176,9 +183,16 @@ def _burst_row(run: BurstRun) -> list[str]:
     ]
 
 
+def main_runs(burst: Burst) -> list[BurstRun]:
+    """The runs of the main burst size (BENCH_BURST_TASKS); every run when it is unknown."""
+    return [run for run in burst.runs if burst.tasks is None or run.tasks == burst.tasks]
+
+
 def burst_sentences(burst: Burst) -> list[str]:
-    queue = [run for run in burst.runs if run.architecture == "queue"]
-    others = [run for run in burst.runs if run.architecture != "queue"]
+    """The main size's drain, failures and comparisons, then the verdict of every size measured."""
+    main = main_runs(burst)
+    queue = [run for run in main if run.architecture == "queue"]
+    others = [run for run in main if run.architecture != "queue"]
     drained = [(run, run.drain_s) for run in queue if run.drain_s is not None]
     sentences = _drain_sentences(burst, drained)
     failed = [run for run in queue if run.failures]

@@ -1,9 +1,14 @@
 """The burst's verdict: when (burst size, worker concurrency) the queue beats the direct handlers, computed
-from the measured runs (fake summaries)."""
+from the measured runs (fake summaries); more burst sizes (BENCH_BURST_SIZES) planned and reported."""
 
 from __future__ import annotations
 
-from benchmark.report.queue import burst_sentences, verdict_sentences
+from pathlib import Path
+
+from benchmark.burst import burst_sizes, planned_bursts
+from benchmark.report.blocks import render_markdown
+from benchmark.report.queue import burst_blocks, burst_sentences, verdict_sentences
+from benchmark.settings import BenchSettings
 from benchmark.summary import Burst, BurstRun
 
 
@@ -96,3 +101,27 @@ def test_a_burst_nobody_or_only_one_side_answered_in_full() -> None:
     assert "(sync 3, async 172)" in text
     (text,) = verdict_sentences(Burst(tasks=1000, runs=[*lost, *broken]))
     assert text.startswith("At a burst of 1000 tasks neither the queue")
+
+
+def test_more_burst_sizes_are_planned_and_reported_beside_the_main_one(tmp_path: Path) -> None:
+    bench = BenchSettings(
+        bench_profile="smoke",
+        architectures=["sync", "async", "queue"],
+        bench_burst_tasks=100,
+        bench_burst_sizes="1000,100",
+        bench_burst_concurrencies="8,64",
+    )
+    assert burst_sizes(bench) == [100, 1000]
+    assert planned_bursts(bench) == (2 + 2) * 2
+    runs = [
+        _queue(8, 1.2),
+        _handler("sync", 0.4),
+        _queue(8, 3.0, tasks=1000),
+        _handler("sync", 2.0, tasks=1000),
+    ]
+    burst = Burst(tasks=100, runs=runs)
+    markdown = render_markdown(burst_blocks(burst, ["burst"], {}), tmp_path)
+    assert "The other burst sizes (BENCH_BURST_SIZES):" in markdown and "| 1000 | queue | 8 |" in markdown
+    assert "The queue drained all 100 tasks in 1.20 s with 8 worker slots" in markdown
+    assert "3.00 s" not in " ".join(burst_sentences(burst)[:1])  # the main size's drain sentence only
+    assert "At a burst of 1000 tasks" in markdown and "At a burst of 100 tasks" in markdown
