@@ -17,6 +17,13 @@ the processes that run the tasks, as ``queue-worker-<pid>.*``.
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # gevent's pool needs its monkey patches before anything imports sockets or threads, which is what
+    # Celery's own `celery` command does first; without them a gevent worker never answered a ping.
+    from celery import maybe_patch_concurrency
+
+    maybe_patch_concurrency()
+
 import sys
 import threading
 import time

@@ -24,3 +24,11 @@ def test_celerys_own_choices_still_serve_tasks(tmp_path: Path) -> None:
         for _ in range(3):
             answer = stack.post("scoring-queue", SEED_BODY, params={"wait_ms": 5000})
             assert answer.status_code == 200 and answer.json()["status"] == "SUCCESS", answer.text
+
+
+def test_a_gevent_worker_serves_tasks(tmp_path: Path) -> None:
+    """QUEUE_WORKER_POOL=gevent: the worker patches before it imports (it never answered a ping before)."""
+    settings = stack_settings(tmp_path, queue_worker_pool="gevent", queue_worker_concurrency=16)
+    with start_stack(settings) as stack:
+        answer = stack.post("scoring-queue", SEED_BODY, params={"wait_ms": 5000})
+        assert answer.status_code == 200 and answer.json()["status"] == "SUCCESS", answer.text
