@@ -209,7 +209,6 @@ def burst_sentences(burst: Burst) -> list[str]:
             f"{verdict}, the last answer after {seconds(run.last_done_s)} "
             f"(p50 {ms(run.p50_ms)})."
         )
-    sentences += verdict_sentences(burst)
     if drained and others:
         best, best_drain = min(drained, key=lambda pair: pair[1])
         for run in others:
@@ -221,6 +220,7 @@ def burst_sentences(burst: Burst) -> list[str]:
                     f"{times(max(ratio, 1 / ratio))} {word} than {run.architecture} answered "
                     f"its last request."
                 )
+    sentences += verdict_sentences(burst)
     return sentences or ["The burst runs hold no results."]
 
 
