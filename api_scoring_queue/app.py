@@ -45,7 +45,7 @@ from scoring_bench.service.queue import (
     log,
     make_celery,
 )
-from scoring_bench.service.redis_clients import async_redis
+from scoring_bench.service.redis_clients import async_redis, pool_exhausted
 from scoring_bench.service.task_events import TaskEvents
 from scoring_bench.service.task_store import TaskStore
 
@@ -64,10 +64,15 @@ class Queue:
     def __init__(self, settings: Settings, celery_app: Celery) -> None:
         self.settings = settings
         self.celery = celery_app
-        self.results = async_redis(settings, settings.queue_results_url)
+        self.results = async_redis(settings, settings.queue_results_url, settings.queue_pool_wait_s)
         backend = celery_app.backend
         self.events = (
-            TaskEvents(self.results, backend.task_keyprefix.decode(), backend.decode_result)
+            # a client of its own: the subscription holds its connection for good, outside the requests' pool
+            TaskEvents(
+                async_redis(settings, settings.queue_results_url),
+                backend.task_keyprefix.decode(),
+                backend.decode_result,
+            )
             if settings.queue_wakeup == "notify"
             else None
         )
@@ -121,7 +126,7 @@ class Queue:
         try:
             await self.store.issue(task_id, kwargs)
         except RedisError as exc:
-            raise QueueUnavailable(f"the result store is unreachable: {exc}") from None
+            raise self._store_error(exc) from None
         try:
             await self._publish_from_loop(task_id, kwargs)
         except BROKER_ERRORS as exc:
@@ -139,7 +144,16 @@ class Queue:
         try:
             return await (self.store.wait(task_id, wait_ms) if wait_ms else self.store.document(task_id))
         except RedisError as exc:
-            raise QueueUnavailable(f"the result store is unreachable: {exc}") from None
+            raise self._store_error(exc) from None
+
+    def _store_error(self, exc: RedisError) -> QueueUnavailable:
+        if pool_exhausted(exc):  # not down: busy (a burst larger than the API takes in at once)
+            return QueueUnavailable(
+                f"the queue is busy: all {self.settings.redis_pool_size} connections to the result store "
+                f"stayed in use for {self.settings.queue_pool_wait_s:g} s "
+                "(REDIS_POOL_SIZE, QUEUE_POOL_WAIT_S); retry later"
+            )
+        return QueueUnavailable(f"the result store is unreachable: {exc}")
 
     async def health(self) -> dict[str, str]:
         dependencies = dict(await self.workers.get())

@@ -225,6 +225,13 @@ class Settings(BaseSettings):
         600, ge=1, description="Results and issued ids expire after this (bounds the result store)."
     )
     queue_max_wait_ms: int = Field(5_000, ge=0, description="Largest ?wait_ms a client may ask for.")
+    queue_pool_wait_s: float = Field(
+        10.0,
+        gt=0,
+        description="The queue API: how long a request waits for a free connection to the result store "
+        "when all REDIS_POOL_SIZE are busy (a burst) before it answers 503 (the queue is busy); a Redis "
+        "that does not answer still fails within REDIS_TIMEOUT_S.",
+    )
     queue_count_runs: bool = Field(
         False,
         description="The worker counts each task's runs in the result store (a hash per task, attempt → "

@@ -16,14 +16,22 @@ from redis.retry import Retry
 
 from scoring_bench.core.settings import Settings
 
+NO_CONNECTION = "No connection available."  # what redis-py's blocking pool raises when its wait ran out
 
-def pool_options(settings: Settings) -> dict[str, Any]:
-    """A blocking pool of ``REDIS_POOL_SIZE`` connections: a request waits up to
-    ``REDIS_TIMEOUT_S`` for a free one, as for an answer; connecting may take half a second at
-    most; one immediate retry for a stale connection, no backoff."""
+
+def pool_exhausted(exc: BaseException) -> bool:
+    """The pool had no free connection within its wait (every connection busy: a burst), as opposed to a
+    Redis that does not answer."""
+    return isinstance(exc, redis.exceptions.ConnectionError) and str(exc) == NO_CONNECTION
+
+
+def pool_options(settings: Settings, pool_wait_s: float | None = None) -> dict[str, Any]:
+    """A blocking pool of ``REDIS_POOL_SIZE`` connections: a request waits up to ``pool_wait_s``
+    (default ``REDIS_TIMEOUT_S``, as for an answer) for a free one; connecting may take half a second
+    at most; one immediate retry for a stale connection, no backoff."""
     return {
         "max_connections": settings.redis_pool_size,
-        "timeout": settings.redis_timeout_s,
+        "timeout": settings.redis_timeout_s if pool_wait_s is None else pool_wait_s,
         "socket_timeout": settings.redis_timeout_s,
         "socket_connect_timeout": min(settings.redis_timeout_s, 0.5),
     }
@@ -57,12 +65,14 @@ class ClosedAwareConnection(aioredis.Connection):
             raise
 
 
-def async_redis(settings: Settings, url: str | None = None) -> aioredis.Redis:
+def async_redis(
+    settings: Settings, url: str | None = None, pool_wait_s: float | None = None
+) -> aioredis.Redis:
     """A ``redis.asyncio`` client of ``url`` (default: the feature store); made inside the
     running event loop. A ``redis://`` URL's connections know uvloop's closed transports
-    (:class:`ClosedAwareConnection`)."""
+    (:class:`ClosedAwareConnection`). ``pool_wait_s``: see :func:`pool_options`."""
     url = url or settings.feature_store_url
-    options: dict[str, Any] = {"retry": AsyncRetry(NoBackoff(), 1), **pool_options(settings)}
+    options: dict[str, Any] = {"retry": AsyncRetry(NoBackoff(), 1), **pool_options(settings, pool_wait_s)}
     if urlsplit(url).scheme == "redis":
         options["connection_class"] = ClosedAwareConnection
     pool = aioredis.BlockingConnectionPool.from_url(url, **options)

@@ -41,7 +41,8 @@ Meta = Mapping[str, Any]
 
 
 class TaskEvents:
-    """The waiters of one process, and the pub/sub connection that wakes them."""
+    """The waiters of one process, and the pub/sub connection that wakes them (``client``: its own, closed
+    with it; the subscription holds a connection for good)."""
 
     def __init__(
         self,
@@ -65,11 +66,13 @@ class TaskEvents:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="task-events")
 
     async def close(self) -> None:
+        """Stop listening and close the client (it is the listener's own)."""
         if self._task is not None:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.client.aclose()
 
     @contextmanager
     def watch(self, task_id: str) -> Iterator[asyncio.Future[Meta]]:

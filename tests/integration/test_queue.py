@@ -438,3 +438,38 @@ def test_a_result_store_out_of_reach_is_a_503(qstack: Stack) -> None:
         assert health.status_code == 503 and health.json()["dependencies"]["result_backend"].startswith(
             "DOWN"
         )
+
+
+def test_a_burst_beyond_the_pool_s_wait_is_told_busy_not_down(tmp_path: Path) -> None:
+    """300 submits at once through 1 connection to the result store that no request may wait for long
+    (QUEUE_POOL_WAIT_S=0.01): some are refused, with a 503 that says the queue is busy (retry), not that
+    Redis is down; every one accepted is a task. (With the default wait of 10 s, 3,000 at once to a
+    stack of the default size were all accepted on a 2-core machine: doc/queue.md.)"""
+    import asyncio
+
+    import aiohttp
+
+    settings = stack_settings(
+        tmp_path,
+        **QUEUE_TEST_SETTINGS,
+        redis_pool_size=1,
+        queue_pool_wait_s=0.01,
+        queue_model_calls="sequential",
+    )
+
+    async def burst(url: str) -> list[tuple[int, dict[str, Any]]]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+            async def one() -> tuple[int, dict[str, Any]]:
+                async with session.post(url, params={"wait_ms": "0"}, json=SEED_BODY) as resp:
+                    return resp.status, await resp.json()
+
+            return await asyncio.gather(*(one() for _ in range(300)))
+
+    with start_stack(settings) as stack:
+        answers = asyncio.run(burst(stack.url("scoring-queue", QUEUE_PREDICT_PATH)))
+        refused = [body for status, body in answers if status != 202]
+        assert refused, "one connection and a 10 ms wait took 300 submits in at once"
+        assert {status for status, _ in answers} == {202, 503}
+        assert all(body["error"] == "queue_unavailable" and "busy" in body["message"] for body in refused)
+        assert issued(stack) == 300 - len(refused)

@@ -37,11 +37,12 @@ def meta(status: str, result: Any = None) -> str:
 
 
 class Harness:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str) -> None:
+        client = aioredis.Redis.from_url(url)
         self.client = client
         self.prefix = prefix
         self.result_prefix = f"{prefix}celery-task-meta-"
-        self.events = TaskEvents(client, self.result_prefix, decode, reconnect_s=0.05)
+        self.events = TaskEvents(aioredis.Redis.from_url(url), self.result_prefix, decode, reconnect_s=0.05)
         self.store = TaskStore(
             client, prefix, 60, lambda task_id: f"{self.result_prefix}{task_id}", decode, events=self.events
         )
@@ -50,7 +51,8 @@ class Harness:
         """As Celery's RedisBackend._set: SETEX and PUBLISH in one pipeline."""
         key = f"{self.result_prefix}{task_id}"
         async with self.client.pipeline() as pipe:
-            pipe.set(key, meta(status, result), ex=60).publish(key, meta(status, result))
+            pipe.set(key, meta(status, result), ex=60)
+            pipe.publish(key, meta(status, result))
             await pipe.execute()
 
     async def listening(self) -> None:
@@ -83,9 +85,8 @@ def run(test: Any) -> None:
         pytest.skip("set SCORING_BENCH_TEST_REDIS_URL to run against an existing Redis")
 
     async def main() -> None:
-        harness = Harness(
-            aioredis.Redis.from_url(REDIS_URL), f"scoring-bench-test-{uuid.uuid4().hex[:8]}:[q]*:"
-        )
+        prefix = f"scoring-bench-test-{uuid.uuid4().hex[:8]}:[q]*:"  # glob characters: escaped
+        harness = Harness(REDIS_URL, prefix)
         try:
             await harness.listening()
             await test(harness)
@@ -129,7 +130,8 @@ def test_many_waiters_of_one_task_and_of_others() -> None:
         await asyncio.sleep(0.05)
         await h.store_result("a", "SUCCESS", 1)
         done, pending = await asyncio.wait(waits[:2], timeout=10)
-        assert [w.result()["result"] for w in done] == [1, 1] and not pending and not waits[2].done()
+        assert [(w.result() or {}).get("result") for w in done] == [1, 1]
+        assert not pending and not waits[2].done()
         await h.store_result("b", "SUCCESS", 2)
         assert (await asyncio.wait_for(waits[2], 10))["result"] == 2  # type: ignore[index]
 

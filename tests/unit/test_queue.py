@@ -441,6 +441,38 @@ def test_a_broker_and_result_store_down_together_are_a_503_not_a_500() -> None:
     _run(submit())
 
 
+def test_a_pool_with_no_free_connection_is_a_busy_queue_not_an_unreachable_one() -> None:
+    """A burst larger than REDIS_POOL_SIZE waits QUEUE_POOL_WAIT_S for a connection; if none came, the 503
+    says the queue is busy (retry), not that Redis is down."""
+    import redis as redis_sync
+
+    from api_scoring_queue.app import Queue
+    from scoring_bench.core.errors import QueueUnavailable
+    from scoring_bench.core.schemas import ScoreRequest
+    from scoring_bench.service.queue import make_celery
+    from scoring_bench.service.redis_clients import NO_CONNECTION, pool_exhausted
+
+    class BusyRedis(FakeRedis):
+        async def set(self, name: str, value: str, ex: int) -> bool:
+            raise redis_sync.exceptions.ConnectionError(NO_CONNECTION)
+
+    async def submit() -> None:
+        settings = _settings(redis_pool_size=4, queue_pool_wait_s=2.5)
+        queue = Queue(settings, make_celery(settings, reads_results_itself=True))
+        assert queue.results.connection_pool.timeout == 2.5  # the pool's wait, not REDIS_TIMEOUT_S
+        queue.store = _store(BusyRedis())
+        try:
+            with pytest.raises(QueueUnavailable, match=r"busy: all 4 connections .* for 2\.5 s"):
+                await queue.submit(ScoreRequest(None, (1.0, 2.0)), None)
+        finally:
+            await queue.close()
+
+    _run(submit())
+    assert pool_exhausted(redis_sync.exceptions.ConnectionError(NO_CONNECTION))
+    assert not pool_exhausted(redis_sync.exceptions.ConnectionError("Connection refused"))
+    assert not pool_exhausted(redis_sync.exceptions.TimeoutError(NO_CONNECTION))
+
+
 def test_a_task_pending_too_long_is_published_again_once_per_wait() -> None:
     """A message the broker lost (kombu's Redis transport drops one a worker popped and died with): its
     task stays PENDING for ever, unless a status read publishes it again."""
