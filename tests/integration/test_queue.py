@@ -225,6 +225,19 @@ def test_wait_ms_gives_the_result_when_fast_and_a_task_id_when_slow(qstack: Stac
     assert finished(qstack, slow.json()["task_id"])["result"]["detail"] == fast.json()["result"]["detail"]
 
 
+def test_a_waiting_request_is_woken_by_the_result_store_on_either_broker(qstack: Stack) -> None:
+    """QUEUE_WAKEUP=notify: the API listens on the result store (a pattern subscription of its own, whatever
+    the broker), and a request that waits gets its result through it."""
+    client = redis.Redis.from_url(qstack.settings.queue_results_url)
+    try:
+        listeners = [c for c in client.client_list(_type="pubsub") if c.get("psub") == "1"]
+    finally:
+        client.close()
+    assert listeners, "the queue API does not listen for results"
+    doc = submit(qstack, SEED_BODY, wait_ms=str(qstack.settings.queue_max_wait_ms)).json()
+    assert doc["status"] == "SUCCESS" and set(doc["result"]["timings"]) >= {"total", "queued"}
+
+
 def test_callbacks_reach_a_local_receiver_with_retries(qstack: Stack) -> None:
     with receiver([503]) as hook:  # the first POST is answered 503: the worker retries
         task_id = submit(qstack, SEED_BODY, callback_url=hook.url).json()["task_id"]
