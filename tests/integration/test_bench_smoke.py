@@ -141,7 +141,8 @@ def _check_the_queue(latest: Path, summary: Summary) -> None:
         for path in (latest / "locust" / "sustained").glob("queue_requests*.csv")
         for row in path.read_text().splitlines()[1:]
     }
-    assert names == {"submit", "poll", "end_to_end"}
+    # a submit with ?wait_ms= (BENCH_QUEUE_WAIT_MS) answers most tasks itself: polls only for the slower ones
+    assert {"submit", "end_to_end"} <= names <= {"submit", "poll", "end_to_end"}
     burst = summary.burst
     assert burst is not None and burst.tasks == 30
     assert {(run.architecture, run.concurrency) for run in burst.runs} == {
