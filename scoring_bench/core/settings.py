@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     scoring_async_workers: int = Field(1, ge=1)
     async_loop: Literal["uvloop", "asyncio"] = "uvloop"
     async_http: Literal["httptools", "h11"] = "httptools"
+    scoring_async_gc_threshold: int = Field(
+        7_000,
+        ge=0,
+        description="The async handler's garbage collector: net allocations before a young collection "
+        "(CPython's default: 700; 0: no automatic collection). Its start-up objects are frozen out of every "
+        "collection.",
+    )
     keepalive_s: int = Field(75, ge=1, description="Server keep-alive; longer than any client's idle time.")
     # --- what a client may send (doc/limits.md) ------------------------------------------------
     slow_client_guard: bool = Field(
