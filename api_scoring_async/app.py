@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from starlette.routing import Route
 
 from scoring_bench.core import openapi
 from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, HEALTH_PATH, index
@@ -15,7 +14,7 @@ from scoring_bench.core.health import health_response
 from scoring_bench.core.schemas import RequestParser
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import fastapi_adapter, metrics, profiling
-from scoring_bench.service.fastapi_adapter import json_response, read_body
+from scoring_bench.service.fastapi_adapter import PlainRoute, json_response, read_body
 from scoring_bench.service.scorer_async import AsyncScorer
 
 SERVICE = "scoring-async"
@@ -53,7 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     # A plain Starlette route, first in the table: FastAPI's own route would solve dependencies (and parse
     # the query string) for every request, and the router tries the routes in order. The handler parses its
     # body itself and the contract is core.openapi's document, so FastAPI's route would add nothing.
-    app.router.routes.insert(0, Route(ASYNC_PREDICT_PATH, predict, methods=["POST"]))
+    app.router.routes.insert(0, PlainRoute(ASYNC_PREDICT_PATH, predict, methods=["POST"]))
 
     @app.get(HEALTH_PATH)
     async def healthcheck() -> Response:
