@@ -31,6 +31,7 @@ PORTS = (
     "SCORING_QUEUE_PORT",
     "QUEUE_WORKER_METRICS_PORT",
     "EMBEDDED_REDIS_PORT",
+    "SCORING_MINIMAL_PORT",
 )
 
 
@@ -66,6 +67,9 @@ TINY = {
     "BENCH_CROSSCHECK_S": "1",
     "BENCH_VERIFY_REQUESTS": "5",
     "BENCH_CALIBRATION_S": "0.5",
+    "BENCH_CONTROL": "true",  # off in smoke: asked for, with the smallest sizes
+    "BENCH_CONTROL_S": "1",
+    "BENCH_CONTROL_REQUESTS": "5",
 }
 
 
@@ -115,6 +119,9 @@ def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pyte
     _check_the_queue(latest, summary)
     _check_the_attribution(summary)
     _check_what_makes_numbers_trustworthy(summary)
+    control = summary.control  # the async handler against the minimal control, every repetition
+    assert control and [r.rep for r in control.reps] == [1, 2] and _finite(control.ratio_median)
+    assert _finite(control.p50_diff_ms) and _finite(control.product_cpu_ms)
     html = (latest / "report.html").read_text()
     assert (
         len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 8
@@ -124,6 +131,7 @@ def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pyte
         "## Verification before any load",
         "## Open loop: latency against offered load",
         "## Cross-check: Locust against an independent generator",
+        "## The async handler against a minimal control",
     ):
         assert heading in report
     assert not re.search(r'(src|href)="https?://', html)
