@@ -35,4 +35,3 @@ def test_the_control_answers_the_async_contract_and_is_stopped(tmp_path: Path) -
             == 404
         )
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-
