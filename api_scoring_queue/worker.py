@@ -119,6 +119,9 @@ def create_worker(settings: Settings, clients: ProcessClients | None = None) -> 
             if status not in READY_STATES:
                 return
             if (recorded := process.metrics()) is not None:
+                # after the result is stored (Celery calls after_return then): off the waiting client's path
+                if status == "SUCCESS" and isinstance(retval, dict):
+                    recorded[0].observe_steps(retval.get("timings") or {})
                 recorded[1].task_ended(status == "SUCCESS", (kwargs or {}).get("submitted_at"))
             if url := (kwargs or {}).get("callback_url"):
                 self.app.send_task(CALLBACK_TASK, args=(url, document_of(task_id, status, retval)))
@@ -145,8 +148,6 @@ def create_worker(settings: Settings, clients: ProcessClients | None = None) -> 
             body, timings = process.scorer().score(ScoreRequest(entity_id, tuple(features)))
         except TRANSIENT_ERRORS as exc:
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
-        if (recorded := process.metrics()) is not None:
-            recorded[0].observe_timings(timings)
         steps = {**timings.steps, "total": timings.total_ms()}
         if submitted_at is not None:
             steps[QUEUED_STEP] = round(max(started - submitted_at, 0.0) * 1000, 3)

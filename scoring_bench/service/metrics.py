@@ -22,7 +22,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,11 @@ class ServiceMetrics:
 
     def observe_timings(self, timings: Timings) -> None:
         """The feature-store read and each model call of one scoring request or task."""
-        for step, ms in timings.steps.items():
+        self.observe_steps(timings.steps)
+
+    def observe_steps(self, steps: Mapping[str, float]) -> None:
+        """The same, from a task's ``timings`` (ms by step; other steps are left out)."""
+        for step, ms in steps.items():
             if step == FEATURE_STORE_STEP:
                 self.feature_store.observe(ms / 1000.0)
             elif step.startswith(MODEL_STEP_PREFIX):

@@ -65,7 +65,11 @@ def test_sync_concurrent_calls_run_on_the_thread_pool(fake_sync: type[FakeClient
     assert set(fake_sync.made[-1].threads) == {threading.current_thread().name}
     concurrent = scorer_sync.SyncScorer(Settings(model_calls="concurrent", num_models=4))
     body, timings = concurrent.score(REQUEST)
-    assert all(name.startswith("model-call") for name in fake_sync.made[-1].threads)
+    threads = fake_sync.made[-1].threads  # the first call on the request's thread, the others on the pool
+    assert sorted(threads) == sorted(
+        [threading.current_thread().name] + [n for n in threads if n.startswith("model-call")]
+    )
+    assert sum(name.startswith("model-call") for name in threads) == 3
     assert body["scores"] == pytest.approx([0.1, 0.2, 0.3, 0.4])
     assert list(timings.steps) == ["feature_store", "model_0", "model_1", "model_2", "model_3"]
 
