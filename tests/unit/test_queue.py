@@ -109,6 +109,23 @@ def test_celery_config_follows_the_settings() -> None:
     assert not celery_config(_settings(queue_acks_late=False))["task_reject_on_worker_lost"]
 
 
+@pytest.mark.parametrize("serializer", ["json", "msgpack"])
+def test_the_serializer_is_a_setting_and_the_api_reads_what_the_worker_stores(serializer: str) -> None:
+    """QUEUE_SERIALIZER: messages and results in it, nothing else accepted; a result the worker's backend
+    encodes is what the API's backend (the one its store and notifications decode with) reads back."""
+    s = _settings(queue_serializer=serializer)
+    config = celery_config(s)
+    assert config["task_serializer"] == config["result_serializer"] == serializer
+    assert config["accept_content"] == config["result_accept_content"] == [serializer]
+    from scoring_bench.service.queue import make_celery
+
+    worker, api = make_celery(s).backend, make_celery(s, reads_results_itself=True).backend
+    meta = {"status": "SUCCESS", "result": {"detail": 0.5, "timings": {"total": 48.0}}, "task_id": "t"}
+    stored = worker.encode(meta)
+    assert api.decode_result(stored)["result"] == meta["result"]
+    assert worker.serializer == api.serializer == serializer
+
+
 def test_rabbitmq_publishes_with_confirms_and_no_redis_options() -> None:
     config = celery_config(_settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"))
     assert config["broker_transport_options"] == {"confirm_publish": True}
