@@ -1,4 +1,5 @@
-"""FastAPI queue API: validate, enqueue a Celery task, answer 202 with its id; task status.
+"""FastAPI queue API: validate, enqueue a task (Celery's, or taskiq's: QUEUE_ENGINE), answer 202 with its id;
+task status.
 
 The request is validated exactly as by the other scoring handlers (bad input never becomes a
 task). ``?wait_ms=N`` (at most QUEUE_MAX_WAIT_MS) waits for the result: 200 when the task
@@ -13,11 +14,10 @@ its code.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, Protocol
 
-from celery import Celery
 from fastapi import FastAPI, Request, Response
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
@@ -58,38 +58,24 @@ def task_path(task_id: str) -> str:
     return f"{QUEUE_TASKS_PATH}/{task_id}"
 
 
-class Queue:
-    """The API's side of the queue: publish a task, read its document, check the broker."""
+class CeleryEngine:
+    """The Celery engine's side of the API (QUEUE_ENGINE=celery): publish with ``send_task``, Celery's result
+    keys and decoder, the broker and a worker's ping."""
 
-    def __init__(self, settings: Settings, celery_app: Celery) -> None:
+    errors = BROKER_ERRORS
+
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.celery = celery_app
-        self.results = async_redis(settings, settings.queue_results_url, settings.queue_pool_wait_s)
-        backend = celery_app.backend
-        self.events = (
-            # a client of its own: the subscription holds its connection for good, outside the requests' pool
-            TaskEvents(
-                async_redis(settings, settings.queue_results_url),
-                backend.task_keyprefix.decode(),
-                backend.decode_result,
-            )
-            if settings.queue_wakeup == "notify"
-            else None
+        self.celery = make_celery(settings, reads_results_itself=True)
+        backend = self.celery.backend
+        self.result_key_prefix: str = backend.task_keyprefix.decode()
+        self.decode: Callable[[bytes], Mapping[str, Any]] = backend.decode_result
+        self.pings = CachedCheck(
+            lambda: run_in_threadpool(broker_and_workers, self.celery, PING_TIMEOUT_S), PING_CACHE_S
         )
-        self.store = TaskStore(
-            self.results,
-            settings.queue_key_prefix,
-            settings.queue_result_expires_s,
-            celery_app.backend.get_key_for_task,
-            celery_app.backend.decode_result,
-            republish=self._republish,
-            republish_after_s=settings.queue_republish_after,
-            events=self.events,
-        )
-        self.workers = CachedCheck(
-            lambda: run_in_threadpool(broker_and_workers, celery_app, PING_TIMEOUT_S), PING_CACHE_S
-        )
-        self.metrics = metrics.QueueMetrics(SERVICE) if settings.metrics_enabled else None
+
+    def result_key(self, task_id: str) -> Any:
+        return self.celery.backend.get_key_for_task(task_id)
 
     def _publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
         if self.settings.queue_message_repr == "short":  # not Celery's saferepr of every feature
@@ -98,7 +84,7 @@ class Queue:
         else:
             self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
 
-    async def _publish_from_loop(self, task_id: str, kwargs: dict[str, Any]) -> None:
+    async def publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
         """Publish (kombu blocks): on a worker thread (QUEUE_PUBLISH=thread), or on the event loop itself
         (inline: no thread hand-off, but the loop waits for the broker meanwhile)."""
         if self.settings.queue_publish == "inline":
@@ -106,12 +92,69 @@ class Queue:
         else:
             await run_in_threadpool(self._publish, task_id, kwargs)
 
+    async def broker_and_workers(self) -> dict[str, str]:
+        return await self.pings.get()
+
+    async def close(self) -> None:
+        self.celery.close()
+
+
+class Engine(Protocol):
+    """What the API needs of a queue engine (:class:`CeleryEngine`, or
+    :class:`scoring_bench.service.queue_taskiq.TaskiqEngine`)."""
+
+    errors: tuple[type[BaseException], ...]  # what publishing raises when the broker is unreachable
+    result_key_prefix: str  # the result store's keys (and notification channels) start with it
+
+    def result_key(self, task_id: str) -> Any: ...
+    def decode(self, raw: bytes) -> Mapping[str, Any]: ...
+    async def publish(self, task_id: str, kwargs: dict[str, Any]) -> None: ...
+    async def broker_and_workers(self) -> dict[str, str]: ...
+    async def close(self) -> None: ...
+
+
+def make_engine(settings: Settings) -> Engine:
+    if settings.queue_engine == "taskiq":
+        from scoring_bench.service.queue_taskiq import TaskiqEngine  # taskiq is imported only when used
+
+        return TaskiqEngine(settings)
+    return CeleryEngine(settings)
+
+
+class Queue:
+    """The API's side of the queue: publish a task, read its document, check the broker (through the
+    engine: Celery or taskiq); the issued-id registry and the wake-up are the same for both."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.results = async_redis(settings, settings.queue_results_url, settings.queue_pool_wait_s)
+        self.events = (
+            # a client of its own: the subscription holds its connection for good, outside the requests' pool
+            TaskEvents(
+                async_redis(settings, settings.queue_results_url), engine.result_key_prefix, engine.decode
+            )
+            if settings.queue_wakeup == "notify"
+            else None
+        )
+        self.store = TaskStore(
+            self.results,
+            settings.queue_key_prefix,
+            settings.queue_result_expires_s,
+            engine.result_key,
+            engine.decode,
+            republish=self._republish,
+            republish_after_s=settings.queue_republish_after,
+            events=self.events,
+        )
+        self.metrics = metrics.QueueMetrics(SERVICE) if settings.metrics_enabled else None
+
     async def _republish(self, task_id: str, kwargs: dict[str, Any]) -> None:
         """Publish a task again that has been PENDING too long (TaskStore); a broker that is down leaves it
         for the next read after as long again."""
         try:
-            await self._publish_from_loop(task_id, kwargs)
-        except BROKER_ERRORS as exc:
+            await self.engine.publish(task_id, kwargs)
+        except self.engine.errors as exc:
             log.warning("task %s not published again: %r", task_id, exc)
 
     async def submit(self, request: ScoreRequest, callback_url: str | None) -> str:
@@ -128,8 +171,8 @@ class Queue:
         except RedisError as exc:
             raise self._store_error(exc) from None
         try:
-            await self._publish_from_loop(task_id, kwargs)
-        except BROKER_ERRORS as exc:
+            await self.engine.publish(task_id, kwargs)
+        except self.engine.errors as exc:
             # The id was never given out: forget it if the store answers. With one Redis for both it is
             # down with the broker, and the id then expires with the results (a 500 here, before: found
             # by the faults experiment).
@@ -156,7 +199,7 @@ class Queue:
         return QueueUnavailable(f"the result store is unreachable: {exc}")
 
     async def health(self) -> dict[str, str]:
-        dependencies = dict(await self.workers.get())
+        dependencies = dict(await self.engine.broker_and_workers())
         try:
             await self.results.ping()
             dependencies["result_backend"] = health.OK
@@ -172,12 +215,12 @@ class Queue:
         if self.events is not None:
             await self.events.close()
         await self.results.aclose()
-        self.celery.close()
+        await self.engine.close()
 
 
 def create_app(settings: Settings) -> FastAPI:
     parser = RequestParser(settings.max_features, settings.max_body_bytes)
-    queue = Queue(settings, make_celery(settings, reads_results_itself=True))
+    queue = Queue(settings, make_engine(settings))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

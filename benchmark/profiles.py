@@ -143,12 +143,18 @@ JSON_PACKAGES = frozenset({"json", "orjson", "pydantic", "pydantic_core"})
 _JSON_FILES = (_source(schemas),)
 # The queue's own machinery: Celery and its transport, the API's issued-id store and wake-ups, and the
 # API's publish and result reads; the worker's task bodies are the handler's code again.
-QUEUE_PACKAGES = frozenset({"celery", "kombu", "amqp", "billiard", "vine"})
-_QUEUE_FILES = (_source(queue), _source(task_store), _source(task_events))
+QUEUE_PACKAGES = frozenset({"celery", "kombu", "amqp", "billiard", "vine"}) | {"taskiq", "taskiq_redis"}
+_QUEUE_FILES = (
+    _source(queue),
+    _source(task_store),
+    _source(task_events),
+    "scoring_bench/service/queue_taskiq.py",
+)
 # The queue's services sit above the benchmark's layer (it may not import them): their files and the API's
 # Queue methods by name, checked against the code by tests/unit/test_profiling.py.
 QUEUE_API_FILE = "api_scoring_queue/app.py"
-QUEUE_API_FUNCTIONS = frozenset({"submit", "document", "_publish", "_publish_from_loop", "_republish"})
+# (of Queue, or of its CeleryEngine)
+QUEUE_API_FUNCTIONS = frozenset({"submit", "document", "publish", "_publish", "_republish"})
 QUEUE_WORKER_FILE = "api_scoring_queue/worker.py"
 # C functions appear as "<built-in>" frames named by their __qualname__ only
 _JSON_BUILTINS = frozenset({"dumps", "loads", "from_json", "to_json"})

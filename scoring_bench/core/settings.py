@@ -161,6 +161,12 @@ class Settings(BaseSettings):
         description="Redis for task results and issued task ids; unset: the stack's Redis "
         "(embedded: db 2; REDIS_URL: its db, keys under REDIS_KEY_PREFIX).",
     )
+    queue_engine: Literal["celery", "taskiq"] = Field(
+        "celery",
+        description="The queue's engine: celery (its worker: a threads pool running the sync scorer), or "
+        "taskiq (natively async: one asyncio worker running the async scorer; a Redis broker only, a "
+        'stream with acknowledgements; doc/queue.md "Another engine: taskiq").',
+    )
     queue_name: str = Field(
         "scoring",
         pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
@@ -321,6 +327,13 @@ class Settings(BaseSettings):
             )
         if self.broker_url and self.broker_url.split("://")[0] not in BROKER_SCHEMES:
             raise ValueError(f"BROKER_URL must start with one of {', '.join(BROKER_SCHEMES)}://")
+        scheme = self.queue_broker_url.split("://")[0]
+        if self.queue_engine == "taskiq" and scheme not in ("redis", "rediss"):
+            raise ValueError(
+                "QUEUE_ENGINE=taskiq needs a Redis broker (a stream with acknowledgements); BROKER_URL is "
+                f"{scheme}://: unset BROKER_URL (the stack's Redis) or give a "
+                "redis:// URL, or use QUEUE_ENGINE=celery for RabbitMQ"
+            )
         if self.result_backend_url and self.result_backend_url.split("://")[0] not in ("redis", "rediss"):
             raise ValueError("RESULT_BACKEND_URL must be a redis:// or rediss:// URL")
 

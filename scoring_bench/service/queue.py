@@ -307,8 +307,20 @@ class QueueDepth:
                 self.url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
             )
             self.keys = queue_keys(settings)
+        # QUEUE_ENGINE=taskiq: its stream (scoring_bench.service.queue_taskiq.stream_key) holds the waiting
+        # and the running tasks (a task's message is deleted when it is acknowledged), its group's pending
+        # list the running ones
+        self.stream = (
+            f"{settings.queue_key_prefix}taskiq:{self.queue}" if settings.queue_engine == "taskiq" else None
+        )
 
     def read(self) -> int:
+        if self.redis is not None and self.stream is not None:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xlen(self.stream)
+            pipe.xpending(self.stream, self.queue)
+            length, pending = pipe.execute()
+            return max(0, int(length) - int(pending["pending"]))
         if self.redis is not None:
             pipe = self.redis.pipeline(transaction=False)
             for key in self.keys:

@@ -52,10 +52,16 @@ def check_ready(url: str, timeout: float = 1.0) -> tuple[bool, str]:
 
 
 def check_worker(settings: Settings, timeout: float = 0.5) -> tuple[bool, str]:
-    """The Celery worker (no port): ready when it answers a control ping through the broker."""
+    """The queue's worker (no port): ready when it answers a control ping through the broker (Celery), or
+    its heartbeat is fresh (taskiq: it beats once it reads the broker's stream)."""
+    node = worker_node_name(settings)
+    if settings.queue_engine == "taskiq":
+        from scoring_bench.service import queue_taskiq
+
+        alive = queue_taskiq.worker_alive(settings, node, timeout)
+        return alive, "OK" if alive else f"{node} has no fresh heartbeat in the broker"
     from scoring_bench.service import queue  # Celery is imported only when a worker is checked
 
-    node = worker_node_name(settings)
     with queue.make_celery(settings) as app:
         ok = queue.worker_answers(app, node, timeout)
     return ok, "OK" if ok else f"{node} did not answer a ping through the broker"

@@ -192,9 +192,16 @@ def celery_worker_command(svc: Service, settings: Settings) -> list[str]:
     ]
 
 
+def taskiq_worker_command(svc: Service, settings: Settings) -> list[str]:
+    """The taskiq worker (QUEUE_ENGINE=taskiq): one asyncio process, QUEUE_WORKER_CONCURRENCY tasks."""
+    return [sys.executable, "-m", f"{svc.package}.taskiq_worker", "--node", worker_node_name(settings)]
+
+
 def command(svc: Service, settings: Settings) -> list[str]:
-    """argv that serves ``svc`` with its real server."""
+    """argv that serves ``svc`` with its real server (the queue's worker: the engine's, QUEUE_ENGINE)."""
     if svc.server == "celery":
+        if settings.queue_engine == "taskiq":
+            return taskiq_worker_command(svc, settings)
         return celery_worker_command(svc, settings)
     if svc.server == "gunicorn":
         return [

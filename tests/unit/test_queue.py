@@ -440,14 +440,13 @@ class RedisThatDiesAfterTheIssue(FakeRedis):
 
 
 def test_a_broker_and_result_store_down_together_are_a_503_not_a_500() -> None:
-    from api_scoring_queue.app import Queue
+    from api_scoring_queue.app import Queue, make_engine
     from scoring_bench.core.errors import QueueUnavailable
     from scoring_bench.core.schemas import ScoreRequest
-    from scoring_bench.service.queue import make_celery
 
     async def submit() -> None:
         settings = _settings(broker_url="redis://127.0.0.1:9/1", result_backend_url="redis://127.0.0.1:9/2")
-        queue = Queue(settings, make_celery(settings, reads_results_itself=True))  # as the API makes it
+        queue = Queue(settings, make_engine(settings))  # as the API makes it
         queue.store = _store(RedisThatDiesAfterTheIssue())
         try:
             with pytest.raises(QueueUnavailable, match="broker"):
@@ -463,10 +462,9 @@ def test_a_pool_with_no_free_connection_is_a_busy_queue_not_an_unreachable_one()
     says the queue is busy (retry), not that Redis is down."""
     import redis as redis_sync
 
-    from api_scoring_queue.app import Queue
+    from api_scoring_queue.app import Queue, make_engine
     from scoring_bench.core.errors import QueueUnavailable
     from scoring_bench.core.schemas import ScoreRequest
-    from scoring_bench.service.queue import make_celery
     from scoring_bench.service.redis_clients import NO_CONNECTION, pool_exhausted
 
     class BusyRedis(FakeRedis):
@@ -475,7 +473,7 @@ def test_a_pool_with_no_free_connection_is_a_busy_queue_not_an_unreachable_one()
 
     async def submit() -> None:
         settings = _settings(redis_pool_size=4, queue_pool_wait_s=2.5)
-        queue = Queue(settings, make_celery(settings, reads_results_itself=True))
+        queue = Queue(settings, make_engine(settings))
         assert queue.results.connection_pool.timeout == 2.5  # the pool's wait, not REDIS_TIMEOUT_S
         queue.store = _store(BusyRedis())
         try:

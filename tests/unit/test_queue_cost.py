@@ -112,15 +112,15 @@ def test_other_states_still_never_overwrite_a_success(
 
 @pytest.mark.parametrize(("publish", "on_the_loop"), [("thread", False), ("inline", True)])
 def test_the_api_publishes_on_a_thread_or_inline(publish: str, on_the_loop: bool) -> None:
-    from api_scoring_queue.app import Queue
+    from api_scoring_queue.app import CeleryEngine
 
-    queue = object.__new__(Queue)  # no broker: only where the publish runs is exercised
+    queue = object.__new__(CeleryEngine)  # no broker: only where the publish runs is exercised
     queue.settings = _settings(queue_publish=publish)
     published: list[tuple[str, int]] = []
     queue._publish = lambda task_id, kwargs: published.append((task_id, threading.get_ident()))  # type: ignore[method-assign]
 
     async def publish_once() -> int:
-        await queue._publish_from_loop("t1", {})
+        await queue.publish("t1", {})
         return threading.get_ident()
 
     loop_thread = asyncio.run(publish_once())
@@ -130,7 +130,7 @@ def test_the_api_publishes_on_a_thread_or_inline(publish: str, on_the_loop: bool
 
 @pytest.mark.parametrize("message_repr", ["celery", "short"])
 def test_the_message_repr_of_a_task(message_repr: str) -> None:
-    from api_scoring_queue.app import Queue
+    from api_scoring_queue.app import CeleryEngine
 
     sent: list[dict[str, Any]] = []
 
@@ -138,7 +138,7 @@ def test_the_message_repr_of_a_task(message_repr: str) -> None:
         def send_task(self, name: str, **options: Any) -> None:
             sent.append(options)
 
-    queue = object.__new__(Queue)
+    queue = object.__new__(CeleryEngine)
     queue.settings = _settings(queue_message_repr=message_repr)
     queue.celery = Celery()  # type: ignore[assignment]
     kwargs = {"features": [0.5] * 30, "entity_id": "7", "callback_url": None, "submitted_at": 1.0}

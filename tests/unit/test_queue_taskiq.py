@@ -1,0 +1,142 @@
+"""The taskiq engine's pure parts: its settings, keys, stored format and decoding, the worker's command, and
+the API's reads of its results through the engine-agnostic TaskStore."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from taskiq import TaskiqResult
+
+from scoring_bench.core.errors import ModelUnavailable, UnknownEntity
+from scoring_bench.core.settings import Settings
+from scoring_bench.service import queue_taskiq
+from scoring_bench.service.queue import QueueDepth
+from scoring_bench.service.task_events import TaskEvents, channel_pattern
+from scoring_bench.service.task_store import TaskStore
+from scoring_bench.stack.servers import command, service, worker_node_name
+from tests.unit.test_queue import FakeRedis, _settings
+
+
+def test_the_engine_is_a_setting_celery_by_default() -> None:
+    assert _settings().queue_engine == "celery"
+    assert _settings(queue_engine="taskiq").queue_engine == "taskiq"
+    with pytest.raises(ValueError):
+        _settings(queue_engine="dramatiq")
+
+
+@pytest.mark.parametrize("url", ["amqp://guest:guest@127.0.0.1:5672//", "pyamqp://127.0.0.1//"])
+def test_taskiq_with_a_rabbitmq_broker_is_refused_with_what_to_do(url: str) -> None:
+    with pytest.raises(ValueError, match=r"QUEUE_ENGINE=taskiq needs a Redis broker.*unset BROKER_URL"):
+        _settings(queue_engine="taskiq", broker_url=url)
+    assert _settings(queue_engine="celery", broker_url=url).queue_broker_url == url  # Celery takes it
+    assert _settings(queue_engine="taskiq", broker_url="redis://127.0.0.1:6390/1").queue_engine == "taskiq"
+
+
+def test_every_key_is_under_the_queues_prefix() -> None:
+    settings = _settings(queue_engine="taskiq", redis_key_prefix="mine:")
+    keys = [
+        queue_taskiq.stream_key(settings),
+        queue_taskiq.result_key(settings, "t1"),
+        queue_taskiq.workers_key(settings),
+    ]
+    assert all(key.startswith("mine:queue:taskiq:") for key in keys)
+    assert queue_taskiq.result_key(settings, "t1") == queue_taskiq.result_key_prefix(settings) + "t1"
+    assert QueueDepth(settings).stream == queue_taskiq.stream_key(settings)  # the depth reads the stream
+
+
+def test_the_stack_starts_the_engines_worker() -> None:
+    taskiq = _settings(queue_engine="taskiq")
+    argv = command(service("queue-worker"), taskiq)
+    assert argv[1:] == ["-m", "api_scoring_queue.taskiq_worker", "--node", worker_node_name(taskiq)]
+    assert "api_scoring_queue.worker" in command(service("queue-worker"), _settings())
+
+
+def test_results_are_json_and_decode_to_what_the_task_document_shows() -> None:
+    ok = queue_taskiq.encode_meta("t1", "SUCCESS", {"detail": 0.5})
+    assert json.loads(ok) == {"task_id": "t1", "status": "SUCCESS", "result": {"detail": 0.5}}
+    assert queue_taskiq.decode_meta(ok)["result"] == {"detail": 0.5}
+    failed = queue_taskiq.encode_meta("t1", "FAILURE", error=UnknownEntity("no entity 'x'"))
+    assert json.loads(failed)["error"]["error"] == "unknown_entity"  # the body, not a pickled exception
+    decoded = queue_taskiq.decode_meta(failed)
+    assert isinstance(decoded["result"], queue_taskiq.StoredError)
+    assert decoded["result"].body() == UnknownEntity("no entity 'x'").body()
+    other = queue_taskiq.encode_meta("t1", "FAILURE", error=ZeroDivisionError("boom"))
+    assert queue_taskiq.decode_meta(other)["result"].body()["error"] == "task_failed"
+    with pytest.raises(ValueError):
+        queue_taskiq.decode_meta(b'{"no": "status"}')
+
+
+def test_a_taskiq_result_is_stored_as_success_or_failure() -> None:
+    ok = TaskiqResult(is_err=False, return_value={"detail": 0.1}, execution_time=0.0)
+    assert json.loads(queue_taskiq.meta_of_result("t", ok))["status"] == "SUCCESS"
+    err = TaskiqResult(is_err=True, return_value=None, execution_time=0.0, error=ModelUnavailable("down"))
+    meta = json.loads(queue_taskiq.meta_of_result("t", err))
+    assert meta["status"] == "FAILURE" and meta["error"]["error"] == "model_unavailable"
+    limit = queue_taskiq.TaskTimeLimit("too long")
+    assert (
+        json.loads(queue_taskiq.encode_meta("t", "FAILURE", error=limit))["error"]["error"]
+        == "task_time_limit"
+    )
+
+
+def _taskiq_store(redis: FakeRedis, settings: Settings) -> TaskStore:
+    return TaskStore(
+        redis,
+        settings.queue_key_prefix,
+        600,
+        lambda task_id: queue_taskiq.result_key(settings, task_id),
+        queue_taskiq.decode_meta,
+    )
+
+
+def test_the_task_store_reads_the_taskiq_engines_results() -> None:
+    """The issued-id registry and the reads are the Celery engine's, given taskiq's key and decoder."""
+    settings = _settings(queue_engine="taskiq")
+    redis = FakeRedis()
+    store = _taskiq_store(redis, settings)
+
+    async def reads() -> list[dict[str, Any] | None]:
+        await store.issue("t1", {"features": [1.0]})
+        await store.issue("t2")
+        await store.issue("t3")
+        pending = await store.document("t1")
+        redis.data[queue_taskiq.result_key(settings, "t1")] = queue_taskiq.encode_meta(
+            "t1", "SUCCESS", {"d": 1}
+        )
+        redis.data[queue_taskiq.result_key(settings, "t2")] = queue_taskiq.encode_meta(
+            "t2", "FAILURE", error=UnknownEntity("no entity")
+        )
+        redis.data[queue_taskiq.result_key(settings, "t3")] = queue_taskiq.encode_meta(
+            "t3", "RETRY", error=ModelUnavailable("down")
+        )
+        return [pending, *[await store.document(t) for t in ("t1", "t2", "t3", "never")]]
+
+    pending, success, failure, retry, unknown = asyncio.run(reads())
+    assert pending == {"task_id": "t1", "status": "PENDING"}
+    assert success == {"task_id": "t1", "status": "SUCCESS", "result": {"d": 1}}
+    assert failure is not None and failure["status"] == "FAILURE" and "result" not in failure
+    assert failure["error"] == UnknownEntity("no entity").body()
+    assert retry is not None and retry["status"] == "RETRY" and retry["error"]["error"] == "model_unavailable"
+    assert unknown is None
+
+
+def test_the_notification_of_a_taskiq_result_wakes_its_waiter() -> None:
+    """TaskEvents decodes what the taskiq worker publishes on the result key's channel; a RETRY does not
+    wake the waiter, the SUCCESS does."""
+    settings = _settings(queue_engine="taskiq")
+    prefix = queue_taskiq.result_key_prefix(settings)
+    assert channel_pattern(prefix) == prefix + "*"  # no glob characters in the prefix
+
+    async def wake() -> dict[str, Any]:
+        events = TaskEvents(None, prefix, queue_taskiq.decode_meta)  # type: ignore[arg-type]  # never listens
+        channel = queue_taskiq.result_key(settings, "t1").encode()
+        with events.watch("t1") as notified:
+            events.deliver(channel, queue_taskiq.encode_meta("t1", "RETRY", error=ModelUnavailable("down")))
+            assert not notified.done()
+            events.deliver(channel, queue_taskiq.encode_meta("t1", "SUCCESS", {"detail": 0.25}))
+            return dict(await notified)
+
+    assert asyncio.run(wake())["result"] == {"detail": 0.25}
