@@ -48,6 +48,7 @@ from scoring_bench.service.callback_sender import CallbackFailed, CallbackRefuse
 from scoring_bench.service.queue import CALLBACK_TASK, SCORE_TASK, TRANSIENT_ERRORS, retry_delay_s, runs_key
 from scoring_bench.service.queue_taskiq import (
     HEARTBEAT_S,
+    STORE_RESULT_LABEL,
     JsonResultBackend,
     ScoringStreamBroker,
     TaskTimeLimit,
@@ -99,7 +100,9 @@ class ScoringMiddleware(TaskiqMiddleware):
         if url := kwargs.get("callback_url"):
             meta = decode_meta(meta_of_result(message.task_id, result))
             document = document_of(message.task_id, str(meta["status"]), meta.get("result"))
-            kicker: AsyncKicker[Any, Any] = AsyncKicker(CALLBACK_TASK, self.broker, {})
+            kicker: AsyncKicker[Any, Any] = AsyncKicker(
+                CALLBACK_TASK, self.broker, {STORE_RESULT_LABEL: False}
+            )
             await kicker.kiq(url=url, document=document)
 
 

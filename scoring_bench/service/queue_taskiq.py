@@ -62,6 +62,8 @@ CLAIM_EVERY_S = 1.0  # a worker looks for dead workers' messages this often
 HEARTBEAT_S = 1.0  # a worker beats this often
 HEARTBEAT_ALIVE_S = 3.0  # a worker is alive when it beat within this
 HEARTBEAT_KEEP_S = 60  # beats older than this are dropped from the set
+# A task published with this label false stores no result (the callback task: nobody reads its result).
+STORE_RESULT_LABEL = "store_result"
 # The errors of a publish or a broker check: what the API turns into 503.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
@@ -266,6 +268,8 @@ class JsonResultBackend(AsyncResultBackend[Any]):
                 await self.sleep(random.random() * min(RESULT_STORE_MAX_SLEEP_MS, 10 * 2**attempt) / 1000.0)
 
     async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
+        if str(result.labels.get(STORE_RESULT_LABEL, True)).lower() == "false":
+            return
         await self.store(task_id, meta_of_result(task_id, result))
 
     async def is_result_ready(self, task_id: str) -> bool:

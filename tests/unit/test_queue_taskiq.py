@@ -70,9 +70,11 @@ def test_results_are_json_and_decode_to_what_the_task_document_shows() -> None:
 
 
 def test_a_taskiq_result_is_stored_as_success_or_failure() -> None:
-    ok = TaskiqResult(is_err=False, return_value={"detail": 0.1}, execution_time=0.0)
+    ok: TaskiqResult[Any] = TaskiqResult(is_err=False, return_value={"detail": 0.1}, execution_time=0.0)
     assert json.loads(queue_taskiq.meta_of_result("t", ok))["status"] == "SUCCESS"
-    err = TaskiqResult(is_err=True, return_value=None, execution_time=0.0, error=ModelUnavailable("down"))
+    err: TaskiqResult[Any] = TaskiqResult(
+        is_err=True, return_value=None, execution_time=0.0, error=ModelUnavailable("down")
+    )
     meta = json.loads(queue_taskiq.meta_of_result("t", err))
     assert meta["status"] == "FAILURE" and meta["error"]["error"] == "model_unavailable"
     limit = queue_taskiq.TaskTimeLimit("too long")
@@ -140,3 +142,20 @@ def test_the_notification_of_a_taskiq_result_wakes_its_waiter() -> None:
             return dict(await notified)
 
     assert asyncio.run(wake())["result"] == {"detail": 0.25}
+
+
+def test_the_callback_task_stores_no_result() -> None:
+    """The callback task is published with ``store_result`` false: the backend stores nothing for it."""
+    stored: list[str] = []
+
+    class Backend(queue_taskiq.JsonResultBackend):
+        async def store(self, task_id: str, meta: bytes) -> None:
+            stored.append(task_id)
+
+    backend = Backend(_settings(queue_engine="taskiq"))
+    quiet: TaskiqResult[Any] = TaskiqResult(
+        is_err=False, return_value=None, execution_time=0.0, labels={queue_taskiq.STORE_RESULT_LABEL: False}
+    )
+    asyncio.run(backend.set_result("callback", quiet))
+    asyncio.run(backend.set_result("score", TaskiqResult(is_err=False, return_value={}, execution_time=0.0)))
+    assert stored == ["score"]
