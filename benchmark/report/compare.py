@@ -172,7 +172,7 @@ def comparison_blocks(a: Summary, b: Summary) -> list[Block]:
         if missing:
             blocks.append(Paragraph(f"⚠ Missing from run {name}: " + "; ".join(missing) + "."))
     blocks += [Heading(2, "Sequential requests (timeit)"), Paragraph(_improvement_sentence(a, b))]
-    blocks += gap_blocks(a, b)
+    blocks += gap_blocks(a, b) + queue_blocks(a, b) + control_blocks(a, b)
     differences = environment_differences(a.environment, b.environment)
     blocks += [Heading(2, "What differed between the runs")]
     same = Paragraph("Same machine, commit and stack settings.")
@@ -244,18 +244,91 @@ def _recovered(data: ArchitectureSummary | None) -> bool | None:
     return data.stress.recovery.recovered if data and data.stress and data.stress.recovery else None
 
 
+QUEUE_METRICS = (  # within the summary's attribution.queue: the queue's waterfall, its two ends
+    Metric("seed-faithful: p50 at 1 user", lambda q: q.baseline.p50_ms if q.baseline else None),
+    Metric("tuned: p50 at 1 user", lambda q: q.tuned.p50_ms if q.tuned else None),
+    Metric("ideal p50 (tuned model calls)", lambda q: q.ideal_p50_ms, judged=False),
+    Metric("tuned: over the ideal p50 (no factor explains it)", lambda q: q.ideal_gap_tuned_ms),
+    Metric(
+        "seed-faithful: tasks/s",
+        lambda q: q.baseline.max_rps if q.baseline else None,
+        unit="tasks/s",
+        lower_is_better=False,
+    ),
+    Metric(
+        "tuned: tasks/s",
+        lambda q: q.tuned.max_rps if q.tuned else None,
+        unit="tasks/s",
+        lower_is_better=False,
+    ),
+    Metric(
+        "seed-faithful: server CPU per task",
+        lambda q: q.baseline.cpu_ms_per_request if q.baseline else None,
+        spec=".2f",
+    ),
+    Metric(
+        "tuned: server CPU per task", lambda q: q.tuned.cpu_ms_per_request if q.tuned else None, spec=".2f"
+    ),
+)
+
+CONTROL_METRICS = (  # within the summary's control: the async handler against the minimal control
+    Metric(
+        "throughput ÷ the control's (median of the repetitions)",
+        lambda c: c.ratio_median,
+        spec=".2f",
+        unit="×",
+        lower_is_better=False,
+    ),
+    Metric("p50 at 1 user − the control's", lambda c: c.p50_diff_ms, spec=".2f"),
+    Metric("the handler's CPU per request", lambda c: c.product_cpu_ms, spec=".3f"),
+    Metric("the control's CPU per request", lambda c: c.control_cpu_ms, spec=".3f", judged=False),
+)
+
+
 def gap_blocks(a: Summary, b: Summary) -> list[Block]:
     """The attribution's sync–async gap at seed-faithful and tuned settings, when both runs measured it."""
     gaps = [summary.attribution.gap if summary.attribution else None for summary in (a, b)]
-    if all(gap is None for gap in gaps):
+    return section_blocks(
+        "Attribution: the sync–async gap", "gap", "no attribution of the gap", gaps, GAP_METRICS, a, b
+    )
+
+
+def queue_blocks(a: Summary, b: Summary) -> list[Block]:
+    """The queue's waterfall, its seed-faithful and tuned ends, when both runs measured it."""
+    queues = [summary.attribution.queue if summary.attribution else None for summary in (a, b)]
+    return section_blocks(
+        "Attribution: the queue's waterfall", "queue", "no queue waterfall", queues, QUEUE_METRICS, a, b
+    )
+
+
+def control_blocks(a: Summary, b: Summary) -> list[Block]:
+    """The async handler against the minimal control, when both runs measured it."""
+    controls = [summary.control for summary in (a, b)]
+    return section_blocks(
+        "The async handler against the minimal control",
+        "control",
+        "no control comparison",
+        controls,
+        CONTROL_METRICS,
+        a,
+        b,
+    )
+
+
+def section_blocks(
+    title: str, what: str, absent: str, values: list[Any], metrics: tuple[Metric, ...], a: Summary, b: Summary
+) -> list[Block]:
+    """A heading and a table of ``metrics`` over the two runs' ``values`` (one part of each summary); nothing
+    when neither run has it, one sentence when only one has."""
+    if all(value is None for value in values):
         return []
-    heading = Heading(2, "Attribution: the sync–async gap")
-    if gaps[0] is None or gaps[1] is None:
-        lacking = "A" if gaps[0] is None else "B"
-        return [heading, Paragraph(f"Run {lacking} has no attribution of the gap: nothing to compare.")]
+    heading = Heading(2, title)
+    if values[0] is None or values[1] is None:
+        lacking = "A" if values[0] is None else "B"
+        return [heading, Paragraph(f"Run {lacking} has {absent}: nothing to compare.")]
     rows = []
-    for metric in GAP_METRICS:
-        value_a, value_b = _value(gaps[0], metric), _value(gaps[1], metric)
+    for metric in metrics:
+        value_a, value_b = _value(values[0], metric), _value(values[1], metric)
         if value_a is not None or value_b is not None:
             rows.append(
                 [
@@ -265,11 +338,11 @@ def gap_blocks(a: Summary, b: Summary) -> list[Block]:
                     *_change(value_a, value_b, metric),
                 ]
             )
-    header = ["gap", f"A: {a.run_id}", f"B: {b.run_id}", "Δ", "B vs A"]
+    header = [what, f"A: {a.run_id}", f"B: {b.run_id}", "Δ", "B vs A"]
     return [heading, Table(header, rows)]
 
 
-def _value(data: ArchitectureSummary | Gap | None, metric: Metric) -> float | None:
+def _value(data: Any, metric: Metric) -> float | None:
     value = metric.value(data) if data is not None else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
