@@ -251,11 +251,17 @@ class JsonResultBackend(AsyncResultBackend[Any]):
             raise RuntimeError("JsonResultBackend.startup() was not called")
         return self.client
 
-    async def store(self, task_id: str, meta: bytes) -> None:
-        """SET with the results' expiry and PUBLISH, in one pipeline; retried with full-jitter backoff."""
+    async def store(self, task_id: str, meta: bytes, success: bool = False) -> None:
+        """SET with the results' expiry and PUBLISH, in one pipeline; retried with full-jitter backoff. A
+        state other than SUCCESS is not stored over a stored SUCCESS (a duplicate run that failed), as
+        Celery's backend guards it: one read more, for those states only."""
         key = result_key(self.settings, task_id)
         for attempt in range(RESULT_STORE_RETRIES + 1):
             try:
+                stored = None if success else await self._client().get(key)
+                if stored is not None and json.loads(stored).get("status") == "SUCCESS":
+                    log.warning("task %s: a SUCCESS is stored; this run's state is not", task_id)
+                    return
                 pipe = self._client().pipeline(transaction=False)
                 pipe.set(key, meta, ex=self.settings.queue_result_expires_s)
                 pipe.publish(key, meta)
@@ -270,7 +276,7 @@ class JsonResultBackend(AsyncResultBackend[Any]):
     async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
         if str(result.labels.get(STORE_RESULT_LABEL, True)).lower() == "false":
             return
-        await self.store(task_id, meta_of_result(task_id, result))
+        await self.store(task_id, meta_of_result(task_id, result), success=not result.is_err)
 
     async def is_result_ready(self, task_id: str) -> bool:
         return bool(await self._client().exists(result_key(self.settings, task_id)))

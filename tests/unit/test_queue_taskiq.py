@@ -149,7 +149,7 @@ def test_the_callback_task_stores_no_result() -> None:
     stored: list[str] = []
 
     class Backend(queue_taskiq.JsonResultBackend):
-        async def store(self, task_id: str, meta: bytes) -> None:
+        async def store(self, task_id: str, meta: bytes, success: bool = False) -> None:
             stored.append(task_id)
 
     backend = Backend(_settings(queue_engine="taskiq"))
@@ -159,3 +159,59 @@ def test_the_callback_task_stores_no_result() -> None:
     asyncio.run(backend.set_result("callback", quiet))
     asyncio.run(backend.set_result("score", TaskiqResult(is_err=False, return_value={}, execution_time=0.0)))
     assert stored == ["score"]
+
+
+class ResultRedis:
+    """get, and a pipeline of set + publish, on a dict (what JsonResultBackend.store uses)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.published: list[tuple[str, bytes]] = []
+
+    async def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    def pipeline(self, transaction: bool = False) -> ResultRedis.Pipe:
+        return ResultRedis.Pipe(self)
+
+    class Pipe:
+        def __init__(self, redis: ResultRedis) -> None:
+            self.redis = redis
+            self.ops: list[tuple[str, str, bytes]] = []
+
+        def set(self, key: str, value: bytes, ex: int) -> None:
+            self.ops.append(("set", key, value))
+
+        def publish(self, channel: str, value: bytes) -> None:
+            self.ops.append(("publish", channel, value))
+
+        async def execute(self) -> None:
+            for op, key, value in self.ops:
+                if op == "set":
+                    self.redis.data[key] = value
+                else:
+                    self.redis.published.append((key, value))
+
+
+def test_a_stored_success_is_never_overwritten_by_a_duplicate_runs_failure() -> None:
+    settings = _settings(queue_engine="taskiq")
+    backend = queue_taskiq.JsonResultBackend(settings)
+    redis = ResultRedis()
+    backend.client = redis  # type: ignore[assignment]
+    key = queue_taskiq.result_key(settings, "t1")
+    ok: TaskiqResult[Any] = TaskiqResult(is_err=False, return_value={"d": 1}, execution_time=0.0)
+    failed: TaskiqResult[Any] = TaskiqResult(
+        is_err=True, return_value=None, execution_time=0.0, error=ModelUnavailable("down")
+    )
+
+    async def runs() -> None:
+        await backend.set_result("t1", failed)  # a first run failed: stored (nothing there yet)
+        assert json.loads(redis.data[key])["status"] == "FAILURE"
+        await backend.set_result("t1", ok)  # a SUCCESS is stored over anything
+        await backend.set_result("t1", failed)  # a duplicate run's failure is not stored over it
+        await backend.store("t1", queue_taskiq.encode_meta("t1", "RETRY", error=ModelUnavailable("down")))
+
+    asyncio.run(runs())
+    assert json.loads(redis.data[key])["status"] == "SUCCESS"
+    assert [json.loads(v)["status"] for _, v in redis.published] == ["FAILURE", "SUCCESS"]
+    assert all(channel == key for channel, _ in redis.published)  # published on the key's own name
