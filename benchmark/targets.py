@@ -21,6 +21,11 @@ MIN_SUSTAINED_RPS = {"async": 1000.0, "sync": 450.0}
 # on (2026-11, µs per sum(range(10000))); a machine twice as slow is held to half the throughput.
 REFERENCE_CPU_US = 100.0
 MAX_QUICK_MINUTES = 10.0
+# The queue at its best (issue 13): its p50 at one user above its ideal, and its cost and throughput against
+# the sync handler's measured in the same run (ratios: no calibration needed).
+MAX_QUEUE_OVERHEAD_MS = 8.0
+MAX_QUEUE_CPU_X_SYNC = 2.0
+MIN_QUEUE_RPS_X_SYNC = 0.7
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class TargetCheck:
     limit: float
     met: bool | None  # None: not measured, or not applicable to this run
     note: str = ""
+    spec: str = ".1f"  # how the measured value and the limit are shown
 
 
 def _default_workload(settings: dict[str, Any]) -> bool:
@@ -69,9 +75,7 @@ def check_targets(summary: Summary) -> list[TargetCheck]:
                 note,
             )
         )
-        sustained = _median(data.repeats.sustained_rps if data.repeats else None) or (
-            data.sustained.rps if data.sustained else None
-        )
+        sustained = _sustained(data)
         reference = MIN_SUSTAINED_RPS[arch]
         limit = reference * speed if speed else reference
         scaled = (
@@ -90,6 +94,7 @@ def check_targets(summary: Summary) -> list[TargetCheck]:
                 note,
             )
         )
+    checks += queue_checks(summary, applicable, note) + control_checks(summary)
     minutes = _duration_minutes(summary)
     quick = summary.profile == "quick"
     checks.append(
@@ -106,6 +111,77 @@ def check_targets(summary: Summary) -> list[TargetCheck]:
     return checks
 
 
+def queue_checks(summary: Summary, applicable: bool, note: str) -> list[TargetCheck]:
+    """The queue's p50 above its ideal, and its CPU per completed task and completed tasks/s as ratios to
+    the sync handler's per request in the same run (medians of the repetitions when there are several)."""
+    queue, sync = summary.architectures.get("queue"), summary.architectures.get("sync")
+    if queue is None:
+        return []
+    cpu = _ratio(_cpu_per_request(queue), _cpu_per_request(sync))
+    rps = _ratio(_sustained(queue), _sustained(sync))
+    return [
+        _check(
+            f"p50 at 1 user at most {MAX_QUEUE_OVERHEAD_MS:g} ms above the ideal",
+            "queue",
+            _median_overhead(queue),
+            MAX_QUEUE_OVERHEAD_MS,
+            lambda v, lim: v <= lim,
+            applicable,
+            note,
+        ),
+        _check(
+            f"server CPU per completed task at most {MAX_QUEUE_CPU_X_SYNC:g}× the sync handler's per request",
+            "queue",
+            cpu,
+            MAX_QUEUE_CPU_X_SYNC,
+            lambda v, lim: v <= lim,
+            applicable,
+            note,
+            spec=".2f",
+        ),
+        _check(
+            f"sustained completed tasks/s at least {MIN_QUEUE_RPS_X_SYNC:g}× the sync handler's req/s",
+            "queue",
+            rps,
+            MIN_QUEUE_RPS_X_SYNC,
+            lambda v, lim: v >= lim,
+            applicable,
+            note,
+            spec=".2f",
+        ),
+    ]
+
+
+def control_checks(summary: Summary) -> list[TargetCheck]:
+    """The async handler against the minimal control (its own targets, recorded with it): the same workload
+    on both sides, so they apply to any settings."""
+    control = summary.control
+    if control is None:
+        return []
+    return [
+        _check(
+            f"throughput at least {control.ratio_target:g}× the minimal control's (median of the repeats)",
+            "async",
+            control.ratio_median,
+            control.ratio_target,
+            lambda v, lim: v >= lim,
+            True,
+            "",
+            spec=".2f",
+        ),
+        _check(
+            f"p50 at 1 user at most {control.p50_target_ms:g} ms above the minimal control's",
+            "async",
+            control.p50_diff_ms,
+            control.p50_target_ms,
+            lambda v, lim: v <= lim,
+            True,
+            "",
+            spec=".2f",
+        ),
+    ]
+
+
 def _check(
     target: str,
     arch: str,
@@ -114,10 +190,31 @@ def _check(
     ok: Callable[[float, float], bool],
     applicable: bool,
     note: str,
+    spec: str = ".1f",
 ) -> TargetCheck:
     if measured is None or not applicable:
-        return TargetCheck(target, arch, measured, limit, None, note or "not measured in this run")
-    return TargetCheck(target, arch, measured, limit, bool(ok(measured, limit)))
+        return TargetCheck(target, arch, measured, limit, None, note or "not measured in this run", spec)
+    return TargetCheck(target, arch, measured, limit, bool(ok(measured, limit)), spec=spec)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _sustained(data: ArchitectureSummary | None) -> float | None:
+    if data is None:
+        return None
+    return _median(data.repeats.sustained_rps if data.repeats else None) or (
+        data.sustained.rps if data.sustained else None
+    )
+
+
+def _cpu_per_request(data: ArchitectureSummary | None) -> float | None:
+    if data is None:
+        return None
+    return _median(data.repeats.server_cpu_ms_per_request if data.repeats else None) or (
+        data.sustained.server_cpu_ms_per_request if data.sustained else None
+    )
 
 
 def _duration_minutes(summary: Summary) -> float | None:

@@ -20,8 +20,8 @@ def target_blocks(summary: Summary) -> list[Block]:
         [
             c.target,
             c.architecture,
-            number(c.measured, ".1f", ""),
-            f"{c.limit:.4g}",
+            number(c.measured, c.spec, ""),
+            f"{c.limit:{c.spec}}" if c.spec != ".1f" else f"{c.limit:.4g}",
             VERDICT[c.met] + (f" ({c.note})" if c.note else ""),
         ]
         for c in check_targets(summary)

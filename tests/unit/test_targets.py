@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from benchmark.summary import ArchitectureSummary, Environment, OneUser, Summary, Sustained
 from benchmark.targets import check_targets
 from scoring_bench.core.settings import Settings
@@ -64,3 +66,66 @@ def test_a_throughput_target_scales_with_the_machines_speed() -> None:
     assert by[("async", "maximum")].limit == 500.0 and by[("async", "maximum")].met is True  # 1,000 × 100/200
     assert by[("sync", "maximum")].limit == 225.0 and by[("sync", "maximum")].measured == 300.0
     assert "× 0.50 for this one's speed" in by[("async", "maximum")].target
+
+
+def _queue_summary(overhead: float, sync: tuple[float, float], queue: tuple[float, float]) -> Summary:
+    """sync and queue: (sustained req/s or tasks/s, server CPU ms per request or task)."""
+    from benchmark.summary import Ideal, Repeated, Repeats
+
+    def arch(rps: float, cpu: float, p50: float) -> ArchitectureSummary:
+        def rep(value: float) -> Repeated:
+            return Repeated(
+                values=[value, value * 1.1, value * 0.9], median=value, min=value * 0.9, max=value * 1.1, n=3
+            )
+
+        return ArchitectureSummary(
+            ideal=Ideal(p50_ms=47.1),
+            sustained=Sustained(rps=rps * 2, server_cpu_ms_per_request=cpu * 2),  # the medians win over these
+            repeats=Repeats(
+                one_user_p50_ms=rep(p50), sustained_rps=rep(rps), server_cpu_ms_per_request=rep(cpu)
+            ),
+        )
+
+    summary = _summary(2.0, sync[0], 900.0, 9.0)
+    archs = {
+        "sync": arch(*sync, 98.0),
+        "async": summary.architectures["async"],
+        "queue": arch(*queue, 47.1 + overhead),
+    }
+    return summary.model_copy(update={"architectures": archs})
+
+
+def test_the_queue_is_held_to_its_ideal_and_to_the_sync_handler_of_the_same_run() -> None:
+    by = {
+        c.target.split()[0]: c
+        for c in check_targets(_queue_summary(8.4, (424.0, 3.92), (226.7, 7.0)))
+        if c.architecture == "queue"
+    }
+    assert (
+        by["p50"].measured == pytest.approx(8.4) and by["p50"].met is False
+    )  # 8.4 > 8 ms (the medians', not 2× the phase's)
+    assert by["server"].measured == pytest.approx(7.0 / 3.92) and by["server"].met is True
+    assert by["sustained"].measured == pytest.approx(226.7 / 424.0) and by["sustained"].met is False
+    better = {
+        c.target.split()[0]: c.met
+        for c in check_targets(_queue_summary(5.0, (424.0, 3.92), (320.0, 8.0)))
+        if c.architecture == "queue"
+    }
+    assert better == {"p50": True, "server": False, "sustained": True}  # 8.0 / 3.92 > 2×; 320 / 424 ≥ 0.7×
+    other = _queue_summary(5.0, (424.0, 3.92), (320.0, 5.0)).model_copy(
+        update={"environment": Environment(settings=Settings(num_models=4).model_dump(mode="json"))}
+    )
+    assert all(c.met is None for c in check_targets(other) if c.architecture == "queue")
+    assert not any(c.architecture == "queue" for c in check_targets(_summary(1.0, 500.0, 1200.0, 5.0)))
+
+
+def test_the_async_handler_is_held_to_the_minimal_control_when_it_ran() -> None:
+    from benchmark.summary import Control
+
+    summary = _summary(1.0, 500.0, 1200.0, 5.0)
+    assert not any("control" in c.target for c in check_targets(summary))
+    control = Control(ratio_median=0.96, p50_diff_ms=0.16)
+    checks = [
+        c for c in check_targets(summary.model_copy(update={"control": control})) if "control" in c.target
+    ]
+    assert [(c.measured, c.limit, c.met) for c in checks] == [(0.96, 1.0, False), (0.16, 0.5, True)]
