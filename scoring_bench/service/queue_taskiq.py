@@ -59,6 +59,8 @@ from scoring_bench.service.task_store import error_of
 log = logging.getLogger("scoring_bench")
 XREAD_BLOCK_MS = 1000  # a worker's read waits this long for a message, then reclaims and beats
 CLAIM_EVERY_S = 1.0  # a worker looks for dead workers' messages this often
+ACK_TRIES = 5  # an ack is tried this many times, ACK_RETRY_S apart, while the broker does not answer
+ACK_RETRY_S = 1.0
 HEARTBEAT_S = 1.0  # a worker beats this often
 HEARTBEAT_ALIVE_S = 3.0  # a worker is alive when it beat within this
 HEARTBEAT_KEEP_S = 60  # beats older than this are dropped from the set
@@ -165,12 +167,25 @@ class ScoringStreamBroker(RedisStreamBroker):
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
-            async with aioredis.Redis(connection_pool=self.connection_pool) as client:
-                pipe = client.pipeline(transaction=False)
-                pipe.xack(queue_name, self.consumer_group_name, id)
-                pipe.xdel(queue_name, id)
-                await pipe.execute()
-            self.in_flight.discard(id)
+            """XACK + XDEL, tried for a few seconds while the broker does not answer; a message whose ack
+            failed is no longer kept fresh, so it is claimed and run again after the visibility timeout
+            (at least once) instead of staying pending for ever."""
+            try:
+                for attempt in range(ACK_TRIES):
+                    try:
+                        async with aioredis.Redis(connection_pool=self.connection_pool) as client:
+                            pipe = client.pipeline(transaction=False)
+                            pipe.xack(queue_name, self.consumer_group_name, id)
+                            pipe.xdel(queue_name, id)
+                            await pipe.execute()
+                        return
+                    except (RedisError, OSError) as exc:
+                        if attempt == ACK_TRIES - 1:
+                            log.warning("taskiq: message %s not acknowledged: %r", id, exc)
+                            return
+                        await asyncio.sleep(ACK_RETRY_S)
+            finally:
+                self.in_flight.discard(id)
 
         return ack
 

@@ -215,3 +215,20 @@ def test_a_stored_success_is_never_overwritten_by_a_duplicate_runs_failure() -> 
     assert json.loads(redis.data[key])["status"] == "SUCCESS"
     assert [json.loads(v)["status"] for _, v in redis.published] == ["FAILURE", "SUCCESS"]
     assert all(channel == key for channel, _ in redis.published)  # published on the key's own name
+
+
+def test_a_message_whose_ack_failed_is_no_longer_kept_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker down at the ack: tried again, then given up, and the message leaves the worker's in-flight
+    set (which it XCLAIMs to itself every second), so a live worker claims it after the visibility timeout."""
+    monkeypatch.setattr(queue_taskiq, "ACK_RETRY_S", 0.0)
+    settings = _settings(queue_engine="taskiq", broker_url="redis://127.0.0.1:9/1", redis_timeout_s=0.2)
+    broker = queue_taskiq.ScoringStreamBroker(settings, consumer_name="w", worker=True)
+    message = broker._message(b"1-0", {b"data": b"{}"})
+    assert broker.in_flight == {b"1-0"}
+
+    async def ack() -> None:
+        await message.ack()  # type: ignore[misc]
+        await broker.connection_pool.disconnect()
+
+    asyncio.run(ack())
+    assert broker.in_flight == set()
