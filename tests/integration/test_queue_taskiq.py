@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from scoring_bench.service import queue_taskiq
 from scoring_bench.service.queue import runs_key
 from scoring_bench.stack.servers import command, service
 from tests.integration.conftest import SEED_BODY, Stack, free_port, stack_settings, start_stack
+from tests.integration.test_faults import _kill, _queue_ready
 from tests.integration.test_queue import (
     NOT_ALLOWED_HOST,
     QUEUE_TEST_SETTINGS,
@@ -234,3 +236,41 @@ def test_a_worker_killed_mid_task_loses_nothing(tstack: Stack) -> None:
     done = finished(tstack, task_id)
     assert done["status"] == "SUCCESS", done
     assert runs(tstack, task_id) == {"0": 2}  # delivered again: at least once
+
+
+def test_a_restarted_redis_and_the_taskiq_worker_goes_on(tmp_path: Path) -> None:
+    """REDIS_AOF (the default): a Redis killed with SIGKILL comes back with the results; the taskiq worker
+    reads the stream again by itself (its heartbeat fresh again) and takes new tasks."""
+    with start_stack(stack_settings(tmp_path, queue_engine="taskiq")) as stack:
+        tasks = stack.url("scoring-queue", QUEUE_TASKS_PATH)
+        task_id = submit(stack, SEED_BODY, wait_ms="5000").json()["task_id"]
+        assert stack.http.get(f"{tasks}/{task_id}", timeout=5).json()["status"] == "SUCCESS"
+        _kill(stack, "redis")
+        stack.supervisor.restart("redis")
+        assert stack.http.get(f"{tasks}/{task_id}", timeout=5).json()["status"] == "SUCCESS"
+        _queue_ready(stack)
+        again = submit(stack, SEED_BODY, wait_ms="5000").json()
+        if again["status"] != "SUCCESS":  # the API's listener may still be reconnecting: the task ends anyway
+            again = finished(stack, again["task_id"])
+        assert again["status"] == "SUCCESS", again
+
+
+def test_a_task_whose_message_was_lost_is_published_again(tmp_path: Path) -> None:
+    """The engine-agnostic republish-if-lost (TaskStore): the task's message deleted from the stream while
+    no worker runs; a status read after QUEUE_REPUBLISH_AFTER_S publishes it again, and it ends."""
+    settings = stack_settings(tmp_path, queue_engine="taskiq", queue_republish_after_s=1.0)
+    with start_stack(settings) as stack:
+        _kill(stack, "queue-worker")
+        task_id = submit(stack, SEED_BODY).json()["task_id"]
+        broker = redis.Redis.from_url(stack.settings.queue_broker_url)
+        try:
+            stream = queue_taskiq.stream_key(stack.settings)
+            ids = [msg_id for msg_id, _ in broker.xrange(stream)]
+            assert len(ids) == 1 and broker.xdel(stream, *ids) == 1  # the message is gone
+        finally:
+            broker.close()
+        stack.supervisor.restart("queue-worker")
+        deadline = time.monotonic() + 20
+        while (doc := status(stack, task_id).json())["status"] != "SUCCESS":
+            assert time.monotonic() < deadline, f"the lost task was not published again: {doc}"
+            time.sleep(0.3)
