@@ -123,6 +123,10 @@ WATERFALLS = ("waterfall", QUEUE_STUDY)  # the studies whose steps are repeated
 # own queue client, as the timeit and locust experiments run it.
 PLAIN_POLLING, LONG_POLL = "plain polling", "long poll"
 CLIENT_FACTOR = "client polling"
+# The queue waterfall's step beyond the tuned queue (``BENCH_ATTRIBUTION_STUDIES`` has ``engine``): the
+# same tuned settings on taskiq instead of Celery — how much of the tuned queue's cost is its engine's. The
+# analysis keeps it apart from the factors (benchmark/analysis/attribution.py has the same name).
+ENGINE_FACTOR = "engine"
 
 
 def _queue_pool(s: Settings) -> str:
@@ -239,7 +243,34 @@ def queue_waterfall(base: BenchSettings) -> list[Config]:
             )
         )
     assert set(SEED_QUEUE) <= {n for f in QUEUE_FACTORS for n in f.changes}, "a seed choice without a factor"
-    return configs
+    engine = _engine_step(base, explicit, {**seed, **switched}, len(configs), client)
+    return configs + ([engine] if engine is not None else [])
+
+
+def _engine_step(
+    base: BenchSettings, explicit: dict[str, Any], tuned: dict[str, Any], step: int, client: str
+) -> Config | None:
+    """The tuned queue on taskiq (after the tuned step), unless not asked for, the user chose the engine, or
+    the broker is one taskiq cannot use (RabbitMQ: the settings refuse it)."""
+    if ENGINE_FACTOR not in base.bench_attribution_studies or "queue_engine" in explicit:
+        return None
+    overrides = {**tuned, "queue_engine": "taskiq"}
+    try:
+        Settings(**explicit, **overrides)
+    except ValueError:
+        return None
+    archs = (QUEUE_STUDY,)
+    return Config(
+        QUEUE_STUDY,
+        step,
+        "+ engine",
+        overrides,
+        ENGINE_FACTOR,
+        "Celery",
+        "taskiq",
+        architectures=archs,
+        client=client,
+    )
 
 
 def _stack_values(base: BenchSettings) -> dict[str, Any]:

@@ -29,7 +29,7 @@ FAULTS: tuple[FaultName, ...] = (
     "queue-worker-kill",
     "broker-restart",
 )
-Study = Literal["waterfall", "fanout", "cpu", "tail", "queue"]
+Study = Literal["waterfall", "fanout", "cpu", "tail", "queue", "engine"]
 Arrivals = Literal["poisson", "constant"]
 EXPERIMENTS: tuple[Experiment, ...] = (
     "profile",
@@ -300,8 +300,9 @@ class BenchSettings(Settings):
     )
 
     bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(
-        ["waterfall", "fanout", "cpu", "tail", "queue"],
-        description="Which attribution studies to run (queue: the queue's own waterfall).",
+        ["waterfall", "fanout", "cpu", "tail", "queue", "engine"],
+        description="Which attribution studies to run (queue: the queue's own waterfall; engine: its last "
+        "step, the tuned queue on taskiq instead of Celery, QUEUE_ENGINE).",
     )
     bench_attribution_repeats: int = Field(0, ge=1, description="Repetitions of each waterfall step.")
     bench_attribution_timeit: int = Field(0, ge=2, description="Sequential requests per measurement.")

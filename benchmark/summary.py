@@ -528,6 +528,8 @@ class QueueWaterfall(Model):
     ideal_gap_tuned_ms: float | None = None  # tuned p50 − ideal_p50_ms: what no factor explains
     total_change_rps: float | None = None  # tuned − seed-faithful tasks/s
     factors: list[QueueFactor] = Field(default_factory=list)
+    # beyond the tuned queue: the same settings on taskiq instead of Celery (deltas against tuned), no factor
+    engine: WaterfallStep | None = None
 
 
 class Attribution(Model):

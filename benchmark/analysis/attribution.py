@@ -42,6 +42,7 @@ from scoring_bench.core.settings import Settings
 
 WATERFALL = "waterfall"
 QUEUE_STUDY = "queue"  # the queue's waterfall (benchmark/attribution.py)
+ENGINE_FACTOR = "engine"  # its step beyond tuned: taskiq instead of Celery (benchmark/attribution.py)
 GAP_EPSILON = 1e-6  # a change of the gap (ms or req/s) smaller than this is no change: no shares
 
 
@@ -380,13 +381,24 @@ def queue_waterfall_section(
     if not groups:
         return None
     levels = {step: level(step_rows) for step, step_rows in groups.items()}
-    planned = [step for study, step in plan if study == QUEUE_STUDY]
-    first, last = 0, max(planned or levels)
+    engine_step = _engine_step(groups, plan)
+    planned = [step for study, step in plan if study == QUEUE_STUDY and step != engine_step]
+    first, last = 0, max(planned or [step for step in levels if step != engine_step] or [0])
     steps = [
         _waterfall_step(step_rows[0], levels[step], levels.get(step - 1), plan.get((QUEUE_STUDY, step)))
         for step, step_rows in groups.items()
-        if step != first
+        if step not in (first, engine_step)
     ]
+    engine = (
+        _waterfall_step(
+            groups[engine_step][0],
+            levels[engine_step],
+            levels.get(last),
+            plan.get((QUEUE_STUDY, engine_step)),
+        )
+        if engine_step is not None and engine_step in groups
+        else None
+    )
     ideal, description = _ideal_p50(run_dir, groups.get(last, []), last, recorded, plan)
     seed_ideal, _ = _ideal_p50(run_dir, groups.get(first, []), first, recorded, plan)
     baseline, tuned = levels.get(first), levels.get(last)
@@ -419,7 +431,21 @@ def queue_waterfall_section(
         ideal_gap_tuned_ms=difference(tuned.p50_ms if tuned else None, ideal),
         total_change_rps=total_rps,
         factors=factors,
+        engine=engine,
     )
+
+
+def _engine_step(groups: dict[int, list[Measurement]], plan: Plan) -> int | None:
+    """The queue waterfall's engine step (taskiq instead of Celery, after the tuned step), if planned or
+    measured."""
+    planned = [
+        step
+        for (study, step), entry in plan.items()
+        if study == QUEUE_STUDY and entry.factor == ENGINE_FACTOR
+    ]
+    measured = [step for step, rows in groups.items() if rows and rows[0].factor == ENGINE_FACTOR]
+    steps = planned or measured
+    return max(steps) if steps else None
 
 
 # --------------------------------------------------------------------------- fan-out, cpu and tail

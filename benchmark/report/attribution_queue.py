@@ -100,6 +100,21 @@ def queue_waterfall_table(queue: QueueWaterfall) -> Table:
             ]
         )
     rows.append(_level_row("tuned", queue.tuned))
+    if (engine := queue.engine) is not None:  # beyond tuned: against it, no share
+        rows.append(
+            [
+                f"{engine.factor} (beyond tuned)",
+                f"{engine.from_} → {engine.to}",
+                ms(engine.p50_ms),
+                _delta(engine, latency=True),
+                number(engine.max_rps, ".1f", TASKS_PER_S),
+                _delta(engine, latency=False),
+                number(engine.cpu_ms_per_request, ".2f", "ms"),
+                number(engine.polls_per_task, ".1f"),
+                "",
+                "",
+            ]
+        )
     rows.append(["ideal (the model calls alone)", "", ms(queue.ideal_p50_ms), "", "", "", "", "", "", ""])
     header = [
         "factor",
@@ -142,7 +157,32 @@ def queue_sentences(queue: QueueWaterfall, users: int | None) -> list[str]:
             "reserve, store the result, wake the waiting request)."
         )
     sentences += _throughput_sentences(queue, users)
+    if queue.engine is not None:
+        sentences.append(engine_sentence(queue.engine, tuned))
     return sentences
+
+
+def engine_sentence(engine: WaterfallStep, tuned: Level | None) -> str:
+    """The tuned queue on taskiq against Celery (the step beyond tuned): how much of its cost is Celery's."""
+    text = (
+        f"Beyond the tuned queue, the same settings on {engine.to} instead of {engine.from_} "
+        f"(QUEUE_ENGINE: the same API, result store and wake-up; its worker one asyncio process running the "
+        f"async handler's scoring code): p50 at one user {ms(engine.p50_ms)} "
+        f"({_delta(engine, latency=True)}), "
+        f"{number(engine.max_rps, '.1f', TASKS_PER_S)} ({_delta(engine, latency=False)})"
+    )
+    before = tuned.cpu_ms_per_request if tuned is not None else None
+    after = engine.cpu_ms_per_request
+    if before and after is not None:
+        text += f", {number(after, '.2f', 'ms')} of server CPU per task against {number(before, '.2f', 'ms')}"
+        if after <= before:
+            text += (
+                f": {whole_percent((before - after) / before)} of the tuned queue's CPU per task is "
+                f"{engine.from_}'s (its engine with the thread-pool scorer it runs)"
+            )
+        else:
+            text += f": {engine.to} costs {whole_percent((after - before) / before)} more"
+    return text + "."
 
 
 def _start_sentence(queue: QueueWaterfall, users: int | None) -> str:
