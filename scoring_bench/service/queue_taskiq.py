@@ -135,9 +135,10 @@ def meta_of_result(task_id: str, result: TaskiqResult[Any]) -> bytes:
 
 
 def broker_connection_options(settings: Settings, read_block_ms: int = 0) -> dict[str, Any]:
-    """redis-py's pool options for the broker (as every Redis client of the stack), a socket timeout longer
-    than a blocking read."""
-    options = pool_options(settings)
+    """redis-py's pool options for the broker (as every Redis client of the stack; a burst waits up to
+    QUEUE_POOL_WAIT_S for a free connection, as the API's result store does), a socket timeout longer than a
+    blocking read."""
+    options = pool_options(settings, settings.queue_pool_wait_s)
     options["socket_timeout"] = settings.redis_timeout_s + read_block_ms / 1000.0
     options.pop("max_connections")
     return {"retry": AsyncRetry(NoBackoff(), 1), **options}
@@ -190,7 +191,7 @@ class ScoringStreamBroker(RedisStreamBroker):
         return ack
 
     def _message(self, msg_id: Any, fields: Mapping[bytes, bytes]) -> AckableMessage:
-        self.in_flight.add(msg_id)
+        self.in_flight.add(msg_id)  # (already, if it came in a batch: see listen)
         return AckableMessage(data=fields[b"data"], ack=self._ack_generator(msg_id, self.queue_name))
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
@@ -223,6 +224,8 @@ class ScoringStreamBroker(RedisStreamBroker):
                             count=self.count,
                         )
                         for _stream, messages in fetched or []:
+                            # the whole batch is this worker's now: kept fresh while it waits for a slot
+                            self.in_flight.update(msg_id for msg_id, _ in messages)
                             for msg_id, fields in messages:
                                 yield self._message(msg_id, fields)
             except (RedisError, OSError) as exc:
