@@ -4,22 +4,31 @@ The timed parts come from the knobs (every phase's seconds); the rest is overhea
 machine of the development kind (2026-11): starting and stopping a stack, starting a Locust or generator
 process and waiting for its load shape's first and last tick, one sequential request. A slower machine
 takes longer on the overheads; the report says how long the run really took.
+
+Measured 2026-11-30 (2-core AMD EPYC; ``EXPERIMENTS=attribution`` quick, /tmp run attr-quick-1: 336 s, and
+the tiny end-to-end run of tests/integration/test_bench_smoke.py, from its files' times): a stack's start
+and stop 3.6-6 s; a Locust phase 0.5-0.8 s beyond its stages standalone, 3.5-4 s with a master and workers;
+a prefork Celery worker, stopped after a load, took the supervisor's whole stop timeout (10 s) each time.
 """
 
 from __future__ import annotations
 
-from benchmark.attribution import measured, repetitions, studies
+from benchmark.attribution import Config, measured, repetitions, studies
 from benchmark.burst import burst_sizes
 from benchmark.control import planned_control_s
 from benchmark.decisive import focused_rates
 from benchmark.faults.plan import faults_for, run_seconds
 from benchmark.locust_experiment import planned_seconds, repeat_seconds
 from benchmark.profile_experiment import MODES, profiled
-from benchmark.settings import BenchSettings
+from benchmark.settings import AUTO, BenchSettings
 from scoring_bench.service.queue import is_redis_url
 
-STACK_S = 3.0  # start a stack (every service healthy) and stop it
-LOCUST_S = 2.5  # a Locust phase beyond its stages: processes, the shape's ticks, the report files
+STACK_S = 4.5  # start a stack (every service healthy) and stop it (measured 3.6-6 s)
+LOCUST_S = 3.7  # a Locust phase beyond its stages, a master and its workers: processes, ticks, report files
+LOCUST_STANDALONE_S = 0.8  # the same for one standalone Locust process
+# A prefork Celery worker stopped after a load: the stop waits out the supervisor's timeout (10 s) before
+# the kill, beyond STACK_S (the attribution's seed-faithful queue steps; a threads pool stops at once).
+PREFORK_STOP_S = 9.0
 GENERATOR_S = 2.0  # the open-loop generator's process beyond its schedule
 REQUEST_S = 0.1  # one sequential scoring request (two 40-50 ms model calls, one after another)
 CALIBRATION_S = 2.5  # the CPU micro-benchmark and the sleeps, beyond the quiet-machine check
@@ -31,6 +40,22 @@ REDELIVERING_FAULTS = ("queue-worker-kill", "redis-restart")
 # The cross-check's closed loop opens all its connections at once (Locust spawns users over about a
 # second): its first seconds are left out.
 CROSSCHECK_WARMUP_S = 2.0
+
+
+def locust_overhead_s(s: BenchSettings, first: bool) -> float:
+    """A Locust phase's time beyond its stages: ``LOCUST_WORKERS=auto`` runs the first phase of an
+    architecture (and every attribution load) standalone and the others with a master and workers."""
+    if s.locust_workers == AUTO:
+        return LOCUST_STANDALONE_S if first else LOCUST_S
+    return LOCUST_S if int(s.locust_workers) else LOCUST_STANDALONE_S
+
+
+def attribution_config_s(s: BenchSettings, config: Config) -> float:
+    """One attribution configuration: its stack, and each architecture's sequential requests and load."""
+    load = s.bench_attribution_load_s + locust_overhead_s(s, first=True)
+    per_arch = s.bench_attribution_timeit * REQUEST_S + load
+    stack = STACK_S + (PREFORK_STOP_S if config.overrides.get("queue_worker_pool") == "prefork" else 0.0)
+    return stack + repetitions(s, config) * len(measured(s, config)) * per_arch
 
 
 def sweep_s(rates: int, step_s: float) -> float:
@@ -75,8 +100,9 @@ def planned_duration_s(s: BenchSettings) -> float:
         total += archs * s.bench_timeit_requests * REQUEST_S
     if "locust" in experiments:
         phases = planned_seconds(s)
-        total += archs * (sum(phases.values()) + len(phases) * LOCUST_S)
-        total += archs * (s.bench_repeats - 1) * (repeat_seconds(s) + LOCUST_S)
+        overheads = locust_overhead_s(s, first=True) + (len(phases) - 1) * locust_overhead_s(s, first=False)
+        total += archs * (sum(phases.values()) + overheads)
+        total += archs * (s.bench_repeats - 1) * (repeat_seconds(s) + locust_overhead_s(s, first=False))
     if "openloop" in experiments:
         rates = len(s.bench_open_rates or s.bench_open_fractions)
         focused = len(focused_rates(list(range(rates)), rates // 2))
@@ -93,7 +119,5 @@ def planned_duration_s(s: BenchSettings) -> float:
     if "faults" in experiments:
         total += planned_faults_s(s)
     if "attribution" in experiments:
-        per_arch = s.bench_attribution_timeit * REQUEST_S + s.bench_attribution_load_s + LOCUST_S
-        for config in studies(s):
-            total += STACK_S + repetitions(s, config) * len(measured(s, config)) * per_arch
+        total += sum(attribution_config_s(s, config) for config in studies(s))
     return total
