@@ -23,7 +23,7 @@ SERVICE = "scoring-async"
 def create_app(settings: Settings) -> FastAPI:
     parser = RequestParser(settings.max_features, settings.max_body_bytes)
     scorer = AsyncScorer(settings)
-    recorder = metrics.recorder(settings, SERVICE)
+    recorder = metrics.recorder(settings, SERVICE, on_loop=True)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

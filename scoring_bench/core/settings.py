@@ -272,6 +272,12 @@ class Settings(BaseSettings):
     metrics_enabled: bool = Field(
         True, description="Serve Prometheus /metrics and record every request (false: measure its cost)."
     )
+    metrics_flush_s: float = Field(
+        0.25,
+        ge=0,
+        description="FastAPI services: a request's metrics are tallied in the process and written at most "
+        "this long after (in multiprocess mode each write locks and writes a shared file); 0: at once.",
+    )
     queue_worker_metrics_port: int = Field(
         8003, description="The Celery worker's /metrics (it serves no other HTTP)."
     )

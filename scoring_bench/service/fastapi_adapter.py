@@ -16,6 +16,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.telemetry import TelemetryConfig
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match, Route
@@ -132,16 +133,17 @@ ASGIApp = Callable[
 
 
 def install_metrics(app: FastAPI, settings: Settings, service: str) -> None:
-    """``GET /metrics`` (a plain ``def``: the multiprocess files and the queue's broker are read
-    in the thread pool, never on the event loop), and every other request timed by a pure ASGI
-    middleware (Starlette's BaseHTTPMiddleware costs a task and a stream per request)."""
-    recorder = metrics.recorder(settings, service)
+    """``GET /metrics`` (this process's tallies written on the loop, then the multiprocess files and the
+    queue's broker read in the thread pool, never on the event loop), and every other request timed by a
+    pure ASGI middleware (Starlette's BaseHTTPMiddleware costs a task and a stream per request)."""
+    recorder = metrics.recorder(settings, service, on_loop=True)
     if recorder is None:
         return
 
     @app.get(metrics.METRICS_PATH, include_in_schema=False)
-    def _metrics() -> Response:
-        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+    async def _metrics() -> Response:
+        metrics.flush_all()
+        return Response(await run_in_threadpool(metrics.render), media_type=metrics.CONTENT_TYPE)
 
     app.add_middleware(MetricsMiddleware, recorder=recorder)
 

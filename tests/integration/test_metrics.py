@@ -113,10 +113,12 @@ def test_counts_are_the_whole_service_not_one_worker(metrics_stack: Stack, name:
             metrics_stack.url(name), json=SEED_BODY, timeout=10, headers={"Connection": "close"}
         )
         assert response.status_code == 200, response.text
-    after = scrape(metrics_stack, name)[1]
     counted_before = value(
         before, "http_request_duration_seconds_count", service=name, route=path, status="200"
     )
+    # the async service's workers write their tallies within METRICS_FLUSH_S (the answering one at once)
+    assert eventually(lambda: requests_of(metrics_stack, name, path) - counted_before == n, 5.0)
+    after = scrape(metrics_stack, name)[1]
     for _ in range(4):  # each scrape answered by whichever worker: always the whole count
         assert requests_of(metrics_stack, name, path) - counted_before == n
     for name_, calls in (("feature_store_read_seconds_count", n), ("model_call_seconds_count", 2 * n)):
@@ -125,11 +127,19 @@ def test_counts_are_the_whole_service_not_one_worker(metrics_stack: Stack, name:
     assert len(pids_with_files(metrics_stack, name)) >= 2, "all requests went to one worker: nothing summed"
 
 
+def in_progress(stack: Stack, name: str) -> float:
+    return value(scrape(stack, name)[1], "http_requests_in_progress")
+
+
 def test_unknown_paths_are_one_label_and_in_progress_returns_to_zero(metrics_stack: Stack) -> None:
     for name in ("scoring-sync", "scoring-async", "scoring-queue"):
         before = requests_of(metrics_stack, name, UNMATCHED, "404")
         assert requests.get(metrics_stack.url(name, "/no/such/path/42"), timeout=5).status_code == 404
         assert requests.get(metrics_stack.url(name, HEALTH_PATH), timeout=5).status_code == 200
+        # another worker than the one scraped may have answered: its tallies come within METRICS_FLUSH_S
+        assert eventually(
+            lambda n=name, b=before: requests_of(metrics_stack, n, UNMATCHED, "404") - b == 1, 5.0
+        )
         _, samples = scrape(metrics_stack, name)
         assert (
             value(samples, "http_request_duration_seconds_count", service=name, route=UNMATCHED, status="404")
@@ -140,7 +150,7 @@ def test_unknown_paths_are_one_label_and_in_progress_returns_to_zero(metrics_sta
         assert value(samples, "http_request_duration_seconds_count", route=HEALTH_PATH) >= 1
     for svc in SERVICES:
         if svc.listens:
-            assert value(scrape(metrics_stack, svc.name)[1], "http_requests_in_progress") == 0, svc.name
+            assert eventually(lambda n=svc.name: in_progress(metrics_stack, n) == 0, 5.0), svc.name
 
 
 def test_queue_counters(metrics_stack: Stack) -> None:

@@ -3,6 +3,7 @@ Prometheus configuration and the Grafana dashboard."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -28,8 +29,11 @@ DASHBOARD = ROOT / "monitoring/grafana/dashboards/scoring-bench.json"
 _names = (f"unit-{i}" for i in itertools.count())  # every test its own service label
 
 
-def samples(name: str, service: str) -> dict[tuple[tuple[str, str], ...], float]:
-    """The rendered samples called ``name`` of ``service``, keyed by their other labels."""
+def samples(name: str, service: str, flush: bool = True) -> dict[tuple[tuple[str, str], ...], float]:
+    """The rendered samples called ``name`` of ``service``, keyed by their other labels (what this
+    process's FastAPI apps tallied written first, as their ``/metrics`` does)."""
+    if flush:
+        metrics.flush_all()
     found = {}
     for family in text_string_to_metric_families(metrics.render().decode()):
         for sample in family.samples:
@@ -122,6 +126,57 @@ def test_timings_feed_the_feature_store_and_model_histograms() -> None:
     assert samples("feature_store_read_seconds_sum", service) == {(): pytest.approx(0.0015)}
     assert samples("model_call_seconds_count", service) == {(): 2.0}
     assert samples("model_call_seconds_sum", service) == {(): pytest.approx(0.09)}
+
+
+def test_buffered_metrics_write_what_direct_ones_do() -> None:
+    """Tallied observations (an event loop's services) render as the same samples as observations
+    written at once: every bucket (values on a bound, above the last, zero), sums, counts, the gauge."""
+    direct, buffered = next(_names), next(_names)
+    recorders = (metrics.ServiceMetrics(direct), metrics.BufferedServiceMetrics(buffered, 3600.0))
+    seconds = [0.0, 0.005, 0.0051, 0.1, 0.2, 99.0, 0.05, 0.05]
+    for recorder in recorders:
+        for s in seconds:
+            recorder.request_started()
+            recorder.request_finished("/p", "POST", 200 if s < 1 else 504, s)
+        recorder.request_started()  # one still in progress
+        recorder.observe_timings(Timings(steps={"feature_store": 0.5, "model_0": 45.0, "model_1": 2500.0}))
+    for name in (
+        "http_request_duration_seconds_bucket",
+        "http_request_duration_seconds_sum",
+        "http_request_duration_seconds_count",
+        "http_requests_in_progress",
+        "feature_store_read_seconds_bucket",
+        "model_call_seconds_bucket",
+        "model_call_seconds_sum",
+    ):
+        assert samples(name, buffered) == pytest.approx(samples(name, direct)), name
+    assert samples("http_requests_in_progress", buffered) == {(): 1.0}
+
+
+def test_buffered_metrics_are_written_by_a_timer_on_the_loop() -> None:
+    service = next(_names)
+    recorder = metrics.BufferedServiceMetrics(service, 0.05)
+
+    def written() -> float:
+        return samples("feature_store_read_seconds_count", service, flush=False).get((), 0.0)
+
+    async def scenario() -> tuple[float, float]:
+        recorder.observe_timings(Timings(steps={"feature_store": 1.0}))
+        pending = written()  # tallied, not yet written
+        await asyncio.sleep(0.2)
+        return pending, written()
+
+    assert asyncio.run(scenario()) == (0.0, 1.0)
+    recorder.observe_timings(Timings(steps={"feature_store": 1.0}))  # no running loop: written at once
+    assert written() == 2.0
+
+
+def test_only_an_event_loop_s_recorder_is_buffered() -> None:
+    service = next(_names)
+    assert type(metrics.recorder(Settings(), service)) is metrics.ServiceMetrics
+    assert isinstance(metrics.recorder(Settings(), service, on_loop=True), metrics.BufferedServiceMetrics)
+    unbuffered = metrics.recorder(Settings(metrics_flush_s=0), next(_names), on_loop=True)
+    assert type(unbuffered) is metrics.ServiceMetrics
 
 
 def test_queue_counters_and_end_to_end_latency() -> None:
