@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 import orjson
@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match, Route
 
@@ -34,6 +35,11 @@ from scoring_bench.core.settings import Settings
 from scoring_bench.service import metrics
 
 log = logging.getLogger("scoring_bench")
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # FastAPI's native OpenTelemetry, off: the services' metrics are Prometheus's (scoring_bench.service.metrics),
 # and with it on FastAPI looked up the global tracer, meter and logger providers on every request.
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -68,6 +74,98 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """:func:`read_body` on the ASGI messages themselves (an endpoint without a Request): the same
+    400 for a malformed Content-Length, 413 over ``limit``, 408 when the client goes."""
+    length = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = value.decode("latin-1")
+            break
+    if length is not None:
+        if not (length.isascii() and length.isdigit()):  # "²".isdigit() is true too
+            raise InvalidBody(f"invalid Content-Length header: {length!r}")
+        if int(length) > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestTimeout("the body was not received: the client was too slow or went away")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+        if not message.get("more_body", False):
+            return b"".join(chunks) + chunk if chunks else chunk
+        chunks.append(chunk)
+
+
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+async def send_json(
+    send: Send, body: Any, status: int = 200, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """The response :func:`json_response` makes (the same head and bytes), sent without a Response object."""
+    payload = orjson.dumps(body)
+    head = [(b"content-length", str(len(payload)).encode()), JSON_CONTENT_TYPE, *headers]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class Endpoint:
+    """An ASGI endpoint for a Route: a plain function would be wrapped in a Request and a Response."""
+
+    def __init__(self, handle: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.handle = handle
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self.handle(scope, receive, send)
+
+
+class DirectRoute:
+    """A middleware, the innermost, that takes one route's requests (its path exactly, its one method, no
+    root path) straight to its endpoint, past the exception middleware, the router (which tries the routes
+    in order) and the route's own match. The route stays first in the router for everything else (another
+    method: 405). A ScoringError is answered as the app's handler answers it; anything else goes on to
+    ServerErrorMiddleware (the 500), as from the router."""
+
+    def __init__(self, app: ASGIApp, route: PlainRoute, method: str) -> None:
+        self.app = app
+        self.route = route
+        self.path = route.path
+        self.method = method
+        endpoint = route.endpoint
+        self.handle = endpoint.handle if isinstance(endpoint, Endpoint) else endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != self.path
+            or scope["method"] != self.method
+            or scope.get("root_path")
+        ):
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.route  # what the metrics label the request with, as the router would set
+        try:
+            await self.handle(scope, receive, send)
+        except ScoringError as exc:
+            await send_json(send, exc.body(), exc.status)
+
+
+def add_direct_route(
+    app: FastAPI, path: str, method: str, handle: Callable[[Scope, Receive, Send], Awaitable[None]]
+) -> None:
+    """``handle`` (an ASGI callable) serves ``method path``: first in the router, and taken there directly
+    (:class:`DirectRoute`). Before the app starts: its middleware stack is built on the first request."""
+    route = PlainRoute(path, Endpoint(handle), methods=[method])
+    app.router.routes.insert(0, route)
+    app.user_middleware.append(Middleware(DirectRoute, route=route, method=method))  # innermost
 
 
 class PlainRoute(Route):
@@ -123,13 +221,6 @@ def create_app(
         return json_response(index)
 
     return app
-
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
-]
 
 
 def install_metrics(app: FastAPI, settings: Settings, service: str) -> None:
