@@ -129,3 +129,38 @@ def test_the_async_handler_is_held_to_the_minimal_control_when_it_ran() -> None:
         c for c in check_targets(summary.model_copy(update={"control": control})) if "control" in c.target
     ]
     assert [(c.measured, c.limit, c.met) for c in checks] == [(0.96, 1.0, False), (0.16, 0.5, True)]
+
+
+def test_the_queue_on_taskiq_is_judged_from_the_attributions_engine_step() -> None:
+    from benchmark.summary import Attribution, Level, QueueWaterfall, WaterfallStep
+
+    engine = WaterfallStep(
+        step=10, factor="engine", from_="celery", to="taskiq", architecture="queue", p50_ms=53.1
+    )
+    engine = engine.model_copy(update={"max_rps": 515.0, "cpu_ms_per_request": 3.14})
+    queue = QueueWaterfall(ideal_p50_ms=47.1, engine=engine)
+    tuned_sync = Level(step=9, max_rps=527.0, cpu_ms_per_request=2.68)
+    attribution = Attribution(load_users=64, queue=queue, tuned={"sync": tuned_sync})
+    summary = _summary(1.0, 500.0, 1200.0, 5.0).model_copy(update={"attribution": attribution})
+    checks = {c.target.split()[0]: c for c in check_targets(summary) if c.architecture == "queue on taskiq"}
+    assert checks["p50"].measured == pytest.approx(6.0) and checks["p50"].met is True
+    assert checks["server"].measured == pytest.approx(3.14 / 2.68) and checks["server"].met is True
+    assert checks["completed"].measured == pytest.approx(515.0 / 527.0) and checks["completed"].met is True
+    assert "64 closed-loop users" in checks["completed"].target
+    slow = attribution.model_copy(
+        update={"queue": queue.model_copy(update={"engine": engine.model_copy(update={"max_rps": 300.0})})}
+    )
+    slow_checks = check_targets(summary.model_copy(update={"attribution": slow}))
+    assert next(c for c in slow_checks if c.target.startswith("completed")).met is False  # 300 / 527 < 0.7
+    unmeasured = attribution.model_copy(update={"tuned": None})
+    lacking = [
+        c
+        for c in check_targets(summary.model_copy(update={"attribution": unmeasured}))
+        if "tuned step" in c.target
+    ]
+    assert lacking and all(c.met is None and "not measured" in c.note for c in lacking)
+    no_engine = attribution.model_copy(update={"queue": queue.model_copy(update={"engine": None})})
+    assert not any(
+        c.architecture == "queue on taskiq"
+        for c in check_targets(summary.model_copy(update={"attribution": no_engine}))
+    )
