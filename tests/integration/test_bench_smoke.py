@@ -70,6 +70,9 @@ TINY = {
     "BENCH_CONTROL": "true",  # off in smoke: asked for, with the smallest sizes
     "BENCH_CONTROL_S": "1",
     "BENCH_CONTROL_REQUESTS": "5",
+    # Locust standalone in every phase: a master and its workers (LOCUST_WORKERS=auto) cost ~3.5 s more a
+    # phase; tests/integration/test_locust_workers.py runs them, chosen by auto, against a real stack.
+    "LOCUST_WORKERS": "0",
 }
 
 
@@ -208,6 +211,9 @@ def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> Non
         BENCH_PROFILE="smoke",
         EXPERIMENTS="locust",
         RUN_ID="interrupted",
+        # before the load: the gate and the calibration as small as the tiny bench's (the test is the Ctrl-C)
+        BENCH_VERIFY_REQUESTS="5",
+        BENCH_CALIBRATION_S="0.5",
     )
     run_dir = tmp_path / "results" / "interrupted"
     proc = subprocess.Popen(
