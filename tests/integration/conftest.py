@@ -90,8 +90,10 @@ def start_stack(settings: Settings) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The default stack (gthread, urllib3, uvloop), shared by read-only tests."""
-    with start_stack(stack_settings(tmp_path_factory.mktemp("stack"))) as running:
+    """The default stack (gthread, urllib3, uvloop), shared by read-only tests. Its request read timeout is
+    5 s, not 10: test_abuse.py's slow clients wait it out (a request sent at once is read in milliseconds)."""
+    settings = stack_settings(tmp_path_factory.mktemp("stack"), request_read_timeout_s=5.0)
+    with start_stack(settings) as running:
         yield running
 
 

@@ -17,13 +17,13 @@ from benchmark.openloop.records import COLUMNS
 from benchmark.openloop.schedule import arrival_offsets
 from benchmark.settings import BenchSettings
 from scoring_bench.core.settings import Settings
-from tests.integration.conftest import stack_settings, start_stack
+from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
 
 RATES = [10.0, 20.0]
 OPTIONS = OpenLoopOptions(
-    step_s=2.0,
+    step_s=1.0,
     arrivals="poisson",
     seed=1,
     connections=16,
@@ -50,17 +50,17 @@ def generators_running() -> list[psutil.Process]:
 
 
 @pytest.mark.timeout(180)
-def test_a_sweep_and_a_crosscheck_against_the_stack(tmp_path: Path) -> None:
+def test_a_sweep_and_a_crosscheck_against_the_stack(stack: Stack, tmp_path: Path) -> None:
+    """On the session's shared stack: the generator only sends it requests."""
     run_dir = tmp_path / "run"
     ticks: list[float] = []
-    with start_stack(stack_settings(tmp_path / "stack")) as stack:
-        bench = bench_settings(stack.settings)
-        for arch in ("sync", "queue"):
-            folder = run_openloop(bench, stack.state, arch, run_dir, RATES, 0, OPTIONS, ticks.append)
-            assert folder == run_dir / "openloop" / arch / "rep-0"
-            assert not generators_running()
-        run_crosscheck(bench, stack.state, "sync", run_dir, users=4, duration_s=2.0, warmup_s=0.5)
+    bench = bench_settings(stack.settings)
+    for arch in ("sync", "queue"):
+        folder = run_openloop(bench, stack.state, arch, run_dir, RATES, 0, OPTIONS, ticks.append)
+        assert folder == run_dir / "openloop" / arch / "rep-0"
         assert not generators_running()
+    run_crosscheck(bench, stack.state, "sync", run_dir, users=4, duration_s=2.0, warmup_s=0.5)
+    assert not generators_running()
     assert ticks
 
     for arch in ("sync", "queue"):
