@@ -47,7 +47,7 @@ LABELS: dict[str, str] = {
     "model-freeze": "model API frozen (SIGSTOP, then SIGCONT)",
     "redis-restart": "Redis killed (SIGKILL), restarted",
     "server-worker-kill": "one worker of the scoring server killed (SIGKILL)",
-    "queue-worker-kill": "Celery worker killed (SIGKILL), restarted",
+    "queue-worker-kill": "queue worker killed (SIGKILL), restarted",
     "broker-restart": "RabbitMQ broker restarted (stop_app, start_app)",
 }
 QUEUE_ONLY = ("queue-worker-kill", "broker-restart")
