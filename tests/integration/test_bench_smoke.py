@@ -201,6 +201,13 @@ def _check_the_attribution(summary: Summary) -> None:
     assert attribution.steps == [] and attribution.cpu is None and attribution.tail is None
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT as a terminal's foreground ``make bench`` gets it. A suite started in the background (``pytest
+    &``, nohup, some CI runners) has SIGINT ignored, the child inherits that, and Python then installs no
+    KeyboardInterrupt: the bench would never see the Ctrl-C this test sends (it waited out its 60 s)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> None:
     ports = {name: free_port() for name in PORTS}
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
@@ -221,6 +228,7 @@ def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> Non
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:
         deadline = time.monotonic() + 60
