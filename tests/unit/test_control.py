@@ -121,3 +121,44 @@ def test_the_sentences_state_the_ratio_and_the_difference_against_the_targets() 
     empty = Control()
     assert "not measured" in ratio_sentence(empty) and "not measured" in p50_sentence(empty)
     assert not any(isinstance(block, Table) for block in control_blocks(control))
+
+
+def test_sequential_requests_alternate_between_the_handlers(tmp_path: Path) -> None:
+    """Both handlers' sequential requests are interleaved request by request (no handler always measured
+    after the other), each to its own file; a warm-up writes nothing."""
+    import csv
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from benchmark.control import sequential
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.path)
+            self.send_response(200 if self.path == "/product" else 201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        urls = {"control": f"{base}/control", "product": f"{base}/product"}
+        paths = {name: tmp_path / f"{name}.csv" for name in urls}
+        sequential(urls, b"{}", 3, paths)
+        sequential(urls, b"{}", 1, {})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["/control", "/product"] * 4
+    for name, status in (("control", "201"), ("product", "200")):
+        with open(paths[name], newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [row["i"] for row in rows] == ["0", "1", "2"]
+        assert all(row["status"] == status and float(row["latency_ms"]) > 0 for row in rows)
