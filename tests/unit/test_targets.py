@@ -4,8 +4,9 @@ from typing import Any
 
 import pytest
 
+from benchmark.settings import EXPERIMENTS
 from benchmark.summary import ArchitectureSummary, Environment, OneUser, Summary, Sustained
-from benchmark.targets import check_targets
+from benchmark.targets import TargetCheck, check_targets
 from scoring_bench.core.settings import Settings
 
 
@@ -24,12 +25,38 @@ def _summary(overhead: float, sync_rps: float, async_rps: float, minutes: float,
     )
 
 
+def _whole(summary: Summary) -> Summary:
+    """The summary of a run of every architecture."""
+    return summary.model_copy(update={"architectures": {**summary.architectures, "queue": _arch(5.0, 300.0)}})
+
+
 def test_targets_met_and_missed() -> None:
-    checks = check_targets(_summary(2.0, 500.0, 900.0, 9.0))
+    checks = check_targets(_whole(_summary(2.0, 500.0, 900.0, 9.0)))
     met = {(c.architecture, c.target.split()[0]): c.met for c in checks}
     assert met[("sync", "p50")] is True and met[("async", "p50")] is True
     assert met[("sync", "maximum")] is True and met[("async", "maximum")] is False
     assert met[("all", "the")] is True
+    assert (
+        next(
+            c for c in check_targets(_whole(_summary(2.0, 500.0, 900.0, 11.0))) if c.architecture == "all"
+        ).met
+        is False
+    )
+
+
+def test_the_quick_duration_is_judged_only_for_a_whole_quick_run() -> None:
+    def duration(summary: Summary) -> TargetCheck:
+        return next(c for c in check_targets(summary) if c.architecture == "all")
+
+    assert duration(_whole(_summary(2.0, 500.0, 900.0, 2.0))).met is True
+    part = duration(_summary(2.0, 500.0, 900.0, 2.0))  # no queue
+    assert part.met is None and "only part" in part.note
+    some = _whole(_summary(2.0, 500.0, 900.0, 2.0)).model_copy(update={"experiments": ["timeit"]})
+    assert duration(some).met is None and "only part" in duration(some).note
+    every = some.model_copy(update={"experiments": [*EXPERIMENTS, "faults"]})
+    assert duration(every).met is True
+    full = every.model_copy(update={"profile": "full"})
+    assert duration(full).met is None and "not the quick profile" in duration(full).note
     assert check_targets(_summary(3.5, 500.0, 1200.0, 11.0))[0].met is False
 
 
