@@ -167,22 +167,29 @@ def test_health_reports_broker_workers_and_results(qstack: Stack) -> None:
     assert resp.json()["dependencies"] == {"broker": "OK", "workers": "OK", "result_backend": "OK"}
 
 
-@pytest.mark.parametrize("body", [SEED_BODY, {"entity_id": "42", "features": [0.5] * 30}])
-def test_a_task_succeeds_with_the_sync_handlers_detail(qstack: Stack, body: Any) -> None:
-    resp = submit(qstack, body)
+def succeeds_with_the_sync_handlers_detail(stack: Stack, body: Any) -> dict[str, Any]:
+    """Submit ``body`` (202, PENDING, its Location), wait for its SUCCESS: the sync handler's answer plus the
+    steps' timings, read again at its Location alike. The finished document (either engine)."""
+    resp = submit(stack, body)
     assert resp.status_code == 202, resp.text
     doc = resp.json()
     assert doc == {"task_id": doc["task_id"], "status": "PENDING"}
     assert resp.headers["Location"] == f"{QUEUE_TASKS_PATH}/{doc['task_id']}"
-    done = finished(qstack, doc["task_id"])
+    done = finished(stack, doc["task_id"])
     assert done["status"] == "SUCCESS", done
-    sync = qstack.post("scoring-sync", body).json()
+    sync = stack.post("scoring-sync", body).json()
     assert done["result"]["detail"] == sync["detail"] and done["result"]["scores"] == sync["scores"]
     timings = done["result"]["timings"]
     assert {"feature_store", "model_0", "model_1", "total", "queued"} <= set(timings)
     assert 0 <= timings["queued"] < 30_000  # submit to start: this test's own wait bounds it
-    again = qstack.http.get(requests.compat.urljoin(resp.url, resp.headers["Location"]), timeout=5)
+    again = stack.http.get(requests.compat.urljoin(resp.url, resp.headers["Location"]), timeout=5)
     assert again.json() == done
+    return done
+
+
+@pytest.mark.parametrize("body", [SEED_BODY, {"entity_id": "42", "features": [0.5] * 30}])
+def test_a_task_succeeds_with_the_sync_handlers_detail(qstack: Stack, body: Any) -> None:
+    succeeds_with_the_sync_handlers_detail(qstack, body)
 
 
 def test_an_unknown_task_id_is_404(qstack: Stack) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import redis
-import requests
 
 from scoring_bench.core.endpoints import HEALTH_PATH, QUEUE_PREDICT_PATH, QUEUE_TASKS_PATH
 from scoring_bench.core.tasks import new_task_id
@@ -34,6 +33,7 @@ from tests.integration.test_queue import (
     receiver,
     status,
     submit,
+    succeeds_with_the_sync_handlers_detail,
 )
 from tests.integration.test_services import BAD_BODIES
 
@@ -67,23 +67,12 @@ def test_the_stack_runs_the_taskiq_worker(tstack: Stack) -> None:
 
 @pytest.mark.parametrize("body", [SEED_BODY, {"entity_id": "42", "features": [0.5] * 30}])
 def test_a_task_succeeds_with_the_sync_handlers_detail(tstack: Stack, body: Any) -> None:
-    resp = submit(tstack, body)
-    assert resp.status_code == 202, resp.text
-    doc = resp.json()
-    assert doc == {"task_id": doc["task_id"], "status": "PENDING"}
-    assert resp.headers["Location"] == f"{QUEUE_TASKS_PATH}/{doc['task_id']}"
-    done = finished(tstack, doc["task_id"])
-    assert done["status"] == "SUCCESS", done
-    sync = tstack.post("scoring-sync", body).json()
-    assert done["result"]["detail"] == sync["detail"] and done["result"]["scores"] == sync["scores"]
-    assert {"feature_store", "model_0", "model_1", "total", "queued"} <= set(done["result"]["timings"])
-    again = tstack.http.get(requests.compat.urljoin(resp.url, resp.headers["Location"]), timeout=5)
-    assert again.json() == done
-    assert runs(tstack, doc["task_id"]) == {"0": 1}  # QUEUE_COUNT_RUNS: one run of the first attempt
+    done = succeeds_with_the_sync_handlers_detail(tstack, body)
+    assert runs(tstack, done["task_id"]) == {"0": 1}  # QUEUE_COUNT_RUNS: one run of the first attempt
     # JSON in the result store, under the queue's prefix; the message is gone from the stream once acked
     client = redis.Redis.from_url(tstack.settings.queue_results_url)
     try:
-        stored = client.get(queue_taskiq.result_key(tstack.settings, doc["task_id"]))
+        stored = client.get(queue_taskiq.result_key(tstack.settings, done["task_id"]))
     finally:
         client.close()
     assert stored is not None and queue_taskiq.decode_meta(stored)["status"] == "SUCCESS"
