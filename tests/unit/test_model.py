@@ -48,6 +48,6 @@ def test_latency_is_seedable_and_lognormal_has_its_median() -> None:
 def test_cpu_model_burns_cpu_rather_than_sleeping() -> None:
     cpu_before = time.process_time()
     burn_cpu(50.0)
-    # A sleep of 50 ms uses ~0.1 ms of CPU; burning gets what the scheduler gives it, which on a loaded 2-core
-    # machine (a suite beside a load run) was under half of the 50 ms: a tenth still tells burning from sleeping.
+    # A sleep of 50 ms uses ~0.1 ms of CPU; burning gets what the scheduler gives it, which on a loaded
+    # 2-core machine (a suite beside a load run) was under half of the 50 ms: a tenth still tells them apart.
     assert time.process_time() - cpu_before >= 0.005
