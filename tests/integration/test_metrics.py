@@ -85,6 +85,18 @@ def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
     return check()
 
 
+def settled(read: Callable[[], float], flush_s: float) -> float:
+    """A count once no worker has a tally left to write (METRICS_FLUSH_S): the same over two flushes."""
+    value = read()
+    for _ in range(20):
+        time.sleep(2 * flush_s + 0.1)
+        again = read()
+        if again == value:
+            return value
+        value = again
+    return value
+
+
 def test_every_service_serves_its_metrics(metrics_stack: Stack) -> None:
     for name in ("scoring-sync", "scoring-async"):
         assert metrics_stack.post(name, SEED_BODY).status_code == 200
@@ -106,8 +118,11 @@ def test_counts_are_the_whole_service_not_one_worker(metrics_stack: Stack, name:
     n = 30
     svc, model_svc = service(name), service(model)
     path, model_path = svc.predict_path or "", model_svc.predict_path or ""
+    flush_s = metrics_stack.settings.metrics_flush_s
+    # the earlier tests' last tallies written first: else a late one lands between before and after
+    settled(lambda: requests_of(metrics_stack, name, path), flush_s)
+    model_before = settled(lambda: requests_of(metrics_stack, model, model_path), flush_s)
     before = scrape(metrics_stack, name)[1]
-    model_before = requests_of(metrics_stack, model, model_path)
     for _ in range(n):
         response = requests.post(
             metrics_stack.url(name), json=SEED_BODY, timeout=10, headers={"Connection": "close"}
@@ -123,7 +138,9 @@ def test_counts_are_the_whole_service_not_one_worker(metrics_stack: Stack, name:
         assert requests_of(metrics_stack, name, path) - counted_before == n
     for name_, calls in (("feature_store_read_seconds_count", n), ("model_call_seconds_count", 2 * n)):
         assert value(after, name_) - value(before, name_) == calls, name_
-    assert requests_of(metrics_stack, model, model_path) - model_before == 2 * n
+    # the model API's workers write their tallies within METRICS_FLUSH_S too; then exactly 2N, no more
+    assert eventually(lambda: requests_of(metrics_stack, model, model_path) - model_before == 2 * n, 5.0)
+    assert settled(lambda: requests_of(metrics_stack, model, model_path), flush_s) - model_before == 2 * n
     assert len(pids_with_files(metrics_stack, name)) >= 2, "all requests went to one worker: nothing summed"
 
 
