@@ -14,13 +14,12 @@ its code.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from redis.exceptions import RedisError
-from starlette.concurrency import run_in_threadpool
 
 from scoring_bench.core import health, openapi
 from scoring_bench.core.callback_urls import check_callback_url
@@ -36,89 +35,16 @@ from scoring_bench.core.settings import Settings
 from scoring_bench.core.tasks import READY_STATES, is_task_id, new_task_id, parse_wait_ms, task_document
 from scoring_bench.service import fastapi_adapter, metrics, profiling
 from scoring_bench.service.fastapi_adapter import json_response, read_body
-from scoring_bench.service.queue import (
-    BROKER_ERRORS,
-    SCORE_TASK,
-    CachedCheck,
-    QueueDepthCollector,
-    broker_and_workers,
-    log,
-    make_celery,
-)
+from scoring_bench.service.queue import Engine, QueueDepthCollector, log, make_engine
 from scoring_bench.service.redis_clients import async_redis, pool_exhausted
 from scoring_bench.service.task_events import TaskEvents
 from scoring_bench.service.task_store import TaskStore
 
 SERVICE = "scoring-queue"
-PING_TIMEOUT_S = 0.5  # the health check's broker connect and worker ping
-PING_CACHE_S = 1.0  # at most one ping per second, however often health is asked
 
 
 def task_path(task_id: str) -> str:
     return f"{QUEUE_TASKS_PATH}/{task_id}"
-
-
-class CeleryEngine:
-    """The Celery engine's side of the API (QUEUE_ENGINE=celery): publish with ``send_task``, Celery's result
-    keys and decoder, the broker and a worker's ping."""
-
-    errors = BROKER_ERRORS
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.celery = make_celery(settings, reads_results_itself=True)
-        backend = self.celery.backend
-        self.result_key_prefix: str = backend.task_keyprefix.decode()
-        self.decode: Callable[[bytes], Mapping[str, Any]] = backend.decode_result
-        self.pings = CachedCheck(
-            lambda: run_in_threadpool(broker_and_workers, self.celery, PING_TIMEOUT_S), PING_CACHE_S
-        )
-
-    def result_key(self, task_id: str) -> Any:
-        return self.celery.backend.get_key_for_task(task_id)
-
-    def _publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
-        if self.settings.queue_message_repr == "short":  # not Celery's saferepr of every feature
-            short = f"{{{len(kwargs['features'])} features, entity {kwargs['entity_id']!r}}}"
-            self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id, argsrepr="()", kwargsrepr=short)
-        else:
-            self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
-
-    async def publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
-        """Publish (kombu blocks): on a worker thread (QUEUE_PUBLISH=thread), or on the event loop itself
-        (inline: no thread hand-off, but the loop waits for the broker meanwhile)."""
-        if self.settings.queue_publish == "inline":
-            self._publish(task_id, kwargs)
-        else:
-            await run_in_threadpool(self._publish, task_id, kwargs)
-
-    async def broker_and_workers(self) -> dict[str, str]:
-        return await self.pings.get()
-
-    async def close(self) -> None:
-        self.celery.close()
-
-
-class Engine(Protocol):
-    """What the API needs of a queue engine (:class:`CeleryEngine`, or
-    :class:`scoring_bench.service.queue_taskiq.TaskiqEngine`)."""
-
-    errors: tuple[type[BaseException], ...]  # what publishing raises when the broker is unreachable
-    result_key_prefix: str  # the result store's keys (and notification channels) start with it
-
-    def result_key(self, task_id: str) -> Any: ...
-    def decode(self, raw: bytes) -> Mapping[str, Any]: ...
-    async def publish(self, task_id: str, kwargs: dict[str, Any]) -> None: ...
-    async def broker_and_workers(self) -> dict[str, str]: ...
-    async def close(self) -> None: ...
-
-
-def make_engine(settings: Settings) -> Engine:
-    if settings.queue_engine == "taskiq":
-        from scoring_bench.service.queue_taskiq import TaskiqEngine  # taskiq is imported only when used
-
-        return TaskiqEngine(settings)
-    return CeleryEngine(settings)
 
 
 class Queue:

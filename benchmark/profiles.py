@@ -153,8 +153,8 @@ _QUEUE_FILES = (
 # The queue's services sit above the benchmark's layer (it may not import them): their files and the API's
 # Queue methods by name, checked against the code by tests/unit/test_profiling.py.
 QUEUE_API_FILE = "api_scoring_queue/app.py"
-# (of Queue, or of its CeleryEngine)
-QUEUE_API_FUNCTIONS = frozenset({"submit", "document", "publish", "_publish", "_republish"})
+# (the engines' publish is in scoring_bench/service/queue.py and queue_taskiq.py, queue files as a whole)
+QUEUE_API_FUNCTIONS = frozenset({"submit", "document", "_republish"})
 QUEUE_WORKER_FILE = "api_scoring_queue/worker.py"
 # C functions appear as "<built-in>" frames named by their __qualname__ only
 _JSON_BUILTINS = frozenset({"dumps", "loads", "from_json", "to_json"})

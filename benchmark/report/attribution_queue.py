@@ -65,6 +65,20 @@ def _delta(step: WaterfallStep, latency: bool) -> str:
     return text + " †" if noise else text
 
 
+def _step_cells(step: WaterfallStep, label: str) -> list[str]:
+    """A step's row up to its shares: what it switched, its p50, tasks/s, CPU per task and their changes."""
+    return [
+        label,
+        f"{step.from_} → {step.to}",
+        ms(step.p50_ms),
+        _delta(step, latency=True),
+        number(step.max_rps, ".1f", TASKS_PER_S),
+        _delta(step, latency=False),
+        number(step.cpu_ms_per_request, ".2f", "ms"),
+        number(step.polls_per_task, ".1f"),
+    ]
+
+
 def _level_row(label: str, level: Level | None) -> list[str]:
     return [
         f"{label} (level)",
@@ -85,36 +99,14 @@ def queue_waterfall_table(queue: QueueWaterfall) -> Table:
     rows = [_level_row("seed-faithful", queue.baseline)]
     for step in queue.steps:
         factor = shares.get(step.step)
-        rows.append(
-            [
-                step.factor,
-                f"{step.from_} → {step.to}",
-                ms(step.p50_ms),
-                _delta(step, latency=True),
-                number(step.max_rps, ".1f", TASKS_PER_S),
-                _delta(step, latency=False),
-                number(step.cpu_ms_per_request, ".2f", "ms"),
-                number(step.polls_per_task, ".1f"),
-                _percent(factor.share_of_ideal_gap if factor else None),
-                _percent(factor.share_rps if factor else None),
-            ]
-        )
+        shares_cells = [
+            _percent(factor.share_of_ideal_gap if factor else None),
+            _percent(factor.share_rps if factor else None),
+        ]
+        rows.append(_step_cells(step, step.factor) + shares_cells)
     rows.append(_level_row("tuned", queue.tuned))
     if (engine := queue.engine) is not None:  # beyond tuned: against it, no share
-        rows.append(
-            [
-                f"{engine.factor} (beyond tuned)",
-                f"{engine.from_} → {engine.to}",
-                ms(engine.p50_ms),
-                _delta(engine, latency=True),
-                number(engine.max_rps, ".1f", TASKS_PER_S),
-                _delta(engine, latency=False),
-                number(engine.cpu_ms_per_request, ".2f", "ms"),
-                number(engine.polls_per_task, ".1f"),
-                "",
-                "",
-            ]
-        )
+        rows.append(_step_cells(engine, f"{engine.factor} (beyond tuned)") + ["", ""])
     rows.append(["ideal (the model calls alone)", "", ms(queue.ideal_p50_ms), "", "", "", "", "", "", ""])
     header = [
         "factor",

@@ -1,5 +1,6 @@
 """The queue architecture's shared core: the Celery app built from the settings, the retry
-backoff, and the checks that a broker and a worker answer.
+backoff, the checks that a broker and a worker answer, and the API's engine seam (:class:`Engine`:
+:class:`CeleryEngine` here, ``TaskiqEngine`` in :mod:`scoring_bench.service.queue_taskiq`).
 
 Choices (measured or argued in doc/queue.md):
 
@@ -26,8 +27,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from celery import Celery, states
@@ -36,6 +37,7 @@ from celery.backends.redis import RedisBackend
 from kombu.exceptions import KombuError
 from kombu.utils.encoding import bytes_to_str
 from prometheus_client.core import GaugeMetricFamily
+from starlette.concurrency import run_in_threadpool
 
 from scoring_bench.core import health
 from scoring_bench.core.errors import FeatureStoreUnavailable, ModelTimeout, ModelUnavailable
@@ -56,6 +58,8 @@ REDIS_PRIORITY_STEPS = (0, 3, 6, 9)
 DEPTH_TIMEOUT_S = 0.5
 CANCELLING_POOLS = ("prefork", "gevent")  # the pools whose running tasks Celery can stop (terminate_job)
 RESULT_STORE_RETRIES, RESULT_STORE_MAX_SLEEP_MS = 30, 2000  # storing a result: ~25 s of retries at most
+PING_TIMEOUT_S = 0.5  # the API's health check: the broker's connect and a worker's ping
+PING_CACHE_S = 1.0  # at most one ping per second, however often health is asked
 
 
 def is_redis_url(url: str) -> bool:
@@ -363,3 +367,66 @@ class QueueDepthCollector:
         except Exception as exc:
             log.warning("queue_depth: the broker did not answer: %r", exc)
         return [family]
+
+
+class CeleryEngine:
+    """The Celery engine's side of the API (QUEUE_ENGINE=celery): publish with ``send_task``, Celery's result
+    keys and decoder, the broker and a worker's ping."""
+
+    errors = BROKER_ERRORS
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.celery = make_celery(settings, reads_results_itself=True)
+        backend = self.celery.backend
+        self.result_key_prefix: str = backend.task_keyprefix.decode()
+        self.decode: Callable[[bytes], Mapping[str, Any]] = backend.decode_result
+        self.pings = CachedCheck(
+            lambda: run_in_threadpool(broker_and_workers, self.celery, PING_TIMEOUT_S), PING_CACHE_S
+        )
+
+    def result_key(self, task_id: str) -> Any:
+        return self.celery.backend.get_key_for_task(task_id)
+
+    def _publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
+        if self.settings.queue_message_repr == "short":  # not Celery's saferepr of every feature
+            short = f"{{{len(kwargs['features'])} features, entity {kwargs['entity_id']!r}}}"
+            self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id, argsrepr="()", kwargsrepr=short)
+        else:
+            self.celery.send_task(SCORE_TASK, kwargs=kwargs, task_id=task_id)
+
+    async def publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
+        """Publish (kombu blocks): on a worker thread (QUEUE_PUBLISH=thread), or on the event loop itself
+        (inline: no thread hand-off, but the loop waits for the broker meanwhile)."""
+        if self.settings.queue_publish == "inline":
+            self._publish(task_id, kwargs)
+        else:
+            await run_in_threadpool(self._publish, task_id, kwargs)
+
+    async def broker_and_workers(self) -> dict[str, str]:
+        return await self.pings.get()
+
+    async def close(self) -> None:
+        self.celery.close()
+
+
+class Engine(Protocol):
+    """What the API needs of a queue engine (:class:`CeleryEngine`, or
+    :class:`scoring_bench.service.queue_taskiq.TaskiqEngine`)."""
+
+    errors: tuple[type[BaseException], ...]  # what publishing raises when the broker is unreachable
+    result_key_prefix: str  # the result store's keys (and notification channels) start with it
+
+    def result_key(self, task_id: str) -> Any: ...
+    def decode(self, raw: bytes) -> Mapping[str, Any]: ...
+    async def publish(self, task_id: str, kwargs: dict[str, Any]) -> None: ...
+    async def broker_and_workers(self) -> dict[str, str]: ...
+    async def close(self) -> None: ...
+
+
+def make_engine(settings: Settings) -> Engine:
+    if settings.queue_engine == "taskiq":
+        from scoring_bench.service.queue_taskiq import TaskiqEngine  # taskiq is imported only when used
+
+        return TaskiqEngine(settings)
+    return CeleryEngine(settings)

@@ -245,16 +245,22 @@ def test_a_waiting_request_is_woken_by_the_result_store_on_either_broker(qstack:
     assert doc["status"] == "SUCCESS" and set(doc["result"]["timings"]) >= {"total", "queued"}
 
 
-def test_callbacks_reach_a_local_receiver_with_retries(qstack: Stack) -> None:
+def callbacks_reach_a_local_receiver_with_retries(stack: Stack) -> None:
+    """A success and a failure each POSTed to the task's callback URL, the first POST retried after a 503
+    (either engine)."""
     with receiver([503]) as hook:  # the first POST is answered 503: the worker retries
-        task_id = submit(qstack, SEED_BODY, callback_url=hook.url).json()["task_id"]
+        task_id = submit(stack, SEED_BODY, callback_url=hook.url).json()["task_id"]
         first, second = hook.next(), hook.next()
         assert first == second and first["task_id"] == task_id and first["status"] == "SUCCESS"
-        assert first == status(qstack, task_id).json()
-        failing = submit(qstack, {"entity_id": "no-such-entity", "features": [1.0]}, callback_url=hook.url)
+        assert first == status(stack, task_id).json()
+        failing = submit(stack, {"entity_id": "no-such-entity", "features": [1.0]}, callback_url=hook.url)
         failed = hook.next()
         assert failed["task_id"] == failing.json()["task_id"] and failed["status"] == "FAILURE"
         assert failed["error"]["error"] == "unknown_entity"
+
+
+def test_callbacks_reach_a_local_receiver_with_retries(qstack: Stack) -> None:
+    callbacks_reach_a_local_receiver_with_retries(qstack)
 
 
 @pytest.mark.parametrize(

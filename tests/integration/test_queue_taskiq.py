@@ -27,6 +27,7 @@ from tests.integration.test_queue import (
     _current_pid,
     _kill_group,
     all_posts,
+    callbacks_reach_a_local_receiver_with_retries,
     finished,
     issued,
     queue_api_beside,
@@ -150,15 +151,7 @@ def test_a_transient_model_error_is_retried_then_fails(tstack: Stack) -> None:
 
 
 def test_callbacks_reach_a_local_receiver_with_retries(tstack: Stack) -> None:
-    with receiver([503]) as hook:  # the first POST is answered 503: the worker retries
-        task_id = submit(tstack, SEED_BODY, callback_url=hook.url).json()["task_id"]
-        first, second = hook.next(), hook.next()
-        assert first == second and first["task_id"] == task_id and first["status"] == "SUCCESS"
-        assert first == status(tstack, task_id).json()
-        failing = submit(tstack, {"entity_id": "no-such-entity", "features": [1.0]}, callback_url=hook.url)
-        failed = hook.next()
-        assert failed["task_id"] == failing.json()["task_id"] and failed["status"] == "FAILURE"
-        assert failed["error"]["error"] == "unknown_entity"
+    callbacks_reach_a_local_receiver_with_retries(tstack)
     with receiver([503] * 100) as hook:
         task_id = submit(tstack, SEED_BODY, callback_url=hook.url).json()["task_id"]
         assert finished(tstack, task_id)["status"] == "SUCCESS"

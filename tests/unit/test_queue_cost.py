@@ -112,7 +112,7 @@ def test_other_states_still_never_overwrite_a_success(
 
 @pytest.mark.parametrize(("publish", "on_the_loop"), [("thread", False), ("inline", True)])
 def test_the_api_publishes_on_a_thread_or_inline(publish: str, on_the_loop: bool) -> None:
-    from api_scoring_queue.app import CeleryEngine
+    from scoring_bench.service.queue import CeleryEngine
 
     queue = object.__new__(CeleryEngine)  # no broker: only where the publish runs is exercised
     queue.settings = _settings(queue_publish=publish)
@@ -130,7 +130,7 @@ def test_the_api_publishes_on_a_thread_or_inline(publish: str, on_the_loop: bool
 
 @pytest.mark.parametrize("message_repr", ["celery", "short"])
 def test_the_message_repr_of_a_task(message_repr: str) -> None:
-    from api_scoring_queue.app import CeleryEngine
+    from scoring_bench.service.queue import CeleryEngine
 
     sent: list[dict[str, Any]] = []
 
