@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from benchmark.external import BenchTarget, Targets, load_targets_file, resolve_targets
 from scoring_bench.core.settings import Architecture, Settings
 
 Experiment = Literal[
@@ -167,6 +168,19 @@ class BenchSettings(Settings):
     )
     results_dir: Path = Field(Path("results"), description="Run folders go here.")
     run_id: str = Field("", description="Name of the run folder; empty: the start time.")
+    # --- where the stack is (benchmark/external.py, doc/external.md) ---------------------------------
+    bench_target: BenchTarget = Field(
+        "local",
+        description="local: the runner starts, restarts and stops its own stack; external: it measures a "
+        "stack someone else started (at TARGET_HOST and the port settings, or BENCH_TARGETS_FILE), "
+        "starting nothing and skipping what needs a restart.",
+    )
+    target_host: str = Field(
+        "127.0.0.1", description="External target: the host every service is on by default."
+    )
+    bench_targets_file: Path | None = Field(
+        None, description="External target: a YAML file of per-service URLs and metrics URLs (--targets)."
+    )
 
     bench_profile_requests: int = Field(0, ge=1, description="Requests per profiled service.")
     bench_profile_concurrency: int = Field(4, ge=1, description="Concurrent clients while profiling.")
@@ -359,6 +373,20 @@ class BenchSettings(Settings):
         """Whether this run measures the async handler against the minimal control (BENCH_CONTROL)."""
         main_stack = any(name in self.experiments for name in CONTROL_EXPERIMENTS)
         return self.bench_control and "async" in self.architectures and main_stack
+
+    def targets(self, stack: Settings | None = None) -> Targets:
+        """Every service under test (benchmark/external.py): URLs and metrics URLs. Local: the stack
+        ``stack`` (default: :meth:`stack_settings`) the runner starts; external: TARGET_HOST and the port
+        settings, overridden by BENCH_TARGETS_FILE. Raises TargetsError for a bad targets file."""
+        file_path = self.bench_targets_file if self.bench_target == "external" else None
+        return resolve_targets(
+            stack or self.stack_settings(),
+            self.bench_target,
+            self.target_host,
+            load_targets_file(file_path) if file_path is not None else None,
+            file_path,
+            getattr(self, "prometheus_url", None),  # PROMETHEUS_URL, when the settings have it
+        )
 
     def stack_settings(self) -> Settings:
         """The stack's own settings (what the services are started with)."""

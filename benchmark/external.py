@@ -1,0 +1,226 @@
+"""Where the services under test are: the stack the harness starts, or one someone else started.
+
+``BENCH_TARGET=local`` (the default): the runner starts its own stack and every service is at
+``http://HOST:<its port setting>``. ``BENCH_TARGET=external``: the harness starts nothing; every service
+is at ``http://TARGET_HOST:<its port setting>`` (the same port settings ``make up`` uses, so
+``SCORING_SYNC_PORT=15001 ... make up`` and then the same environment with ``BENCH_TARGET=external``
+just works), and a targets file (``--targets targets.yaml`` or ``BENCH_TARGETS_FILE``) overrides any
+service's base URL and the metrics URLs its resources are read from (several pods or processes: summed)::
+
+    services:                # names as in scoring_bench/stack/servers.py
+      scoring-sync:
+        url: http://10.0.0.5:5001
+        metrics: [http://10.0.0.5:5001/metrics, http://10.0.0.6:5001/metrics]
+      queue-worker:
+        metrics: [http://10.0.0.7:8003/metrics]
+    prometheus_url: http://prometheus:9090   # optional: resources from Prometheus's HTTP API
+
+The file is validated as a whole before anything runs: a misspelt service or key, a URL that is not
+``http(s)://host...``, a URL for the worker (which serves no HTTP) each fail with the place named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scoring_bench.core.endpoints import HEALTH_PATH
+from scoring_bench.core.settings import Settings
+from scoring_bench.service.metrics import METRICS_PATH
+from scoring_bench.stack.servers import CONTROL, SERVICES, Service, stack_services
+
+BenchTarget = Literal["local", "external"]
+KNOWN_SERVICES: tuple[Service, ...] = (*SERVICES, CONTROL)
+
+
+class TargetsError(ValueError):
+    """The targets file cannot be used; the message names the file and the place in it."""
+
+
+def _http_url(value: str) -> str:
+    """An ``http(s)://host[:port][/prefix]`` URL without a trailing slash (paths are appended to it)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r}: a base URL takes no ?query or #fragment")
+    return value.strip().rstrip("/")
+
+
+class ServiceTarget(BaseModel):
+    """One service's entry in the targets file: both keys optional (missing: the default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, description="Base URL; the product's paths are appended to it.")
+    metrics: list[str] | None = Field(
+        None, description="Its /metrics URLs, summed (one per pod or process); []: not sampled."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_http_url(v) for v in value]
+
+
+class TargetsFile(BaseModel):
+    """The targets file as written (``--targets``): per-service overrides and an optional Prometheus."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    services: dict[str, ServiceTarget] = Field(default_factory=dict)
+    prometheus_url: str | None = None
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        """Only known services; ``scoring-sync:`` with nothing under it means "the defaults"."""
+        if isinstance(value, dict):
+            known = [s.name for s in KNOWN_SERVICES]
+            unknown = [str(k) for k in value if k not in known]
+            if unknown:  # before the entries: a misspelt name is the first thing to fix
+                raise ValueError(
+                    f"unknown service {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
+                )
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @field_validator("services")
+    @classmethod
+    def _known(cls, value: dict[str, ServiceTarget]) -> dict[str, ServiceTarget]:
+        known = {s.name: s for s in KNOWN_SERVICES}
+        for name, entry in value.items():
+            if entry.url is not None and not known[name].listens:
+                raise ValueError(f"{name} serves no HTTP: give it only metrics (its metrics port's /metrics)")
+        return value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+
+class Target(BaseModel):
+    """One service as the benchmark reaches it."""
+
+    name: str
+    url: str | None  # base URL; None: serves no HTTP (the queue's worker)
+    metrics: list[str]
+
+    @property
+    def health_url(self) -> str | None:
+        return None if self.url is None else self.url + HEALTH_PATH
+
+
+class Targets(BaseModel):
+    """Every service under test, resolved: what the runner checks, drives and samples."""
+
+    mode: BenchTarget
+    services: list[Target]
+    prometheus_url: str | None = None
+    file: str | None = None  # the targets file it came from, if any
+
+    def get(self, name: str) -> Target:
+        for target in self.services:
+            if target.name == name:
+                return target
+        raise KeyError(f"no target {name!r}; targets: {', '.join(t.name for t in self.services)}")
+
+    def url(self, name: str) -> str:
+        """A service's base URL (``KeyError``/``ValueError`` when it has none)."""
+        url = self.get(name).url
+        if url is None:
+            raise ValueError(f"{name} serves no HTTP")
+        return url
+
+    def urls(self) -> dict[str, str]:
+        """Service name -> base URL, for every service that serves HTTP."""
+        return {t.name: t.url for t in self.services if t.url is not None}
+
+    def metrics_urls(self) -> dict[str, list[str]]:
+        """Service name -> its /metrics URLs (summed by the resource sampler); services with none left out."""
+        return {t.name: list(t.metrics) for t in self.services if t.metrics}
+
+
+def load_targets_file(path: Path) -> TargetsFile:
+    """Read and validate a targets file; :class:`TargetsError` says what is wrong and where."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TargetsError(f"targets file {path}: cannot be read ({exc.strerror or exc})") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise TargetsError(f"targets file {path}: not valid YAML{where}: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise TargetsError(
+            f"targets file {path}: expected a mapping with 'services' (and optionally 'prometheus_url'), "
+            f"got {type(raw).__name__}"
+        )
+    try:
+        return TargetsFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise TargetsError(f"targets file {path}: {problems}") from exc
+
+
+def default_target(svc: Service, settings: Settings, host: str) -> Target:
+    """Where a service is by default: ``http://host:<its port setting>``, its ``/metrics`` there (the
+    queue's worker: its metrics port's)."""
+    base = f"http://{host}:{{}}"
+    url = base.format(svc.port(settings)) if svc.listens else None
+    return Target(name=svc.name, url=url, metrics=[base.format(svc.metrics_port(settings)) + METRICS_PATH])
+
+
+def resolve_targets(
+    settings: Settings,
+    mode: BenchTarget = "local",
+    target_host: str = "127.0.0.1",
+    file: TargetsFile | None = None,
+    file_path: Path | None = None,
+    prometheus_url: str | None = None,
+) -> Targets:
+    """Every service under test. Local: the stack's own services (the control when it runs) at ``HOST``.
+    External: the product's services at ``target_host``, each overridden by ``file``; the minimal
+    control only when the file gives its URL (an external stack does not run it otherwise).
+    ``prometheus_url``: the setting's, which the file's wins over."""
+    file = file or TargetsFile()
+    if mode == "local":
+        services = stack_services(settings)
+        host = settings.host
+    else:
+        services = tuple(s for s in KNOWN_SERVICES if s in SERVICES or s.name in file.services)
+        host = target_host
+    targets = []
+    for svc in services:
+        target = default_target(svc, settings, host)
+        entry = file.services.get(svc.name) if mode == "external" else None
+        if entry is not None:
+            url = entry.url if entry.url is not None else target.url
+            # a new base URL moves the default /metrics with it (a service's metrics are on its own port)
+            metrics = target.metrics if url == target.url or url is None else [url + METRICS_PATH]
+            target = Target(
+                name=svc.name, url=url, metrics=entry.metrics if entry.metrics is not None else metrics
+            )
+        targets.append(target)
+    return Targets(
+        mode=mode,
+        services=targets,
+        prometheus_url=file.prometheus_url or prometheus_url,
+        file=str(file_path) if file_path is not None else None,
+    )
