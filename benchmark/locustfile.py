@@ -30,6 +30,7 @@ from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 
+from benchmark import locust_forwarding as forwarding
 from benchmark.checks import check_score
 from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRun
 from benchmark.settings import BenchSettings
@@ -143,6 +144,10 @@ class QueueScoringUser(FastHttpUser):
         _default("bench_queue_timeout_s"),
     )
 
+    def on_start(self) -> None:
+        # a worker gets the master's options with each spawn (the runner's, when it drives a master)
+        self.options = _queue_options(self.environment.parsed_options, self.options)
+
     @task
     def predict(self) -> None:
         started = time.perf_counter()
@@ -180,19 +185,24 @@ class QueueScoringUser(FastHttpUser):
 def _configure(environment: Environment, **_: Any) -> None:
     """Aim each user class at its handler, with bodies naming seeded entities and the queue options."""
     settings = Settings()
-    for user, port in (
-        (SyncScoringUser, settings.scoring_sync_port),
-        (AsyncScoringUser, settings.scoring_async_port),
-        (QueueScoringUser, settings.scoring_queue_port),
+    for user, name, port in (
+        (SyncScoringUser, "scoring-sync", settings.scoring_sync_port),
+        (AsyncScoringUser, "scoring-async", settings.scoring_async_port),
+        (QueueScoringUser, "scoring-queue", settings.scoring_queue_port),
     ):
-        user.host = settings.base_url(port)
+        user.host = settings.service_base_url(name, port)
         user.bodies = _bodies(settings.num_entities)
     options = environment.parsed_options
     if options is not None:
-        QueueScoringUser.options = QueueClientOptions(
-            options.queue_wait_ms, options.queue_poll_wait_ms, options.queue_timeout_s
-        )
+        QueueScoringUser.options = _queue_options(options, QueueScoringUser.options)
         _open_records(environment, options.requests_csv)
+    forwarding.install(environment, options.requests_csv if options is not None else "")
+
+
+def _queue_options(options: Any, default: QueueClientOptions) -> QueueClientOptions:
+    if options is None or not hasattr(options, "queue_wait_ms"):
+        return default
+    return QueueClientOptions(options.queue_wait_ms, options.queue_poll_wait_ms, options.queue_timeout_s)
 
 
 def _bodies(num_entities: int) -> list[bytes]:
@@ -219,6 +229,8 @@ def _open_records(environment: Environment, target: str) -> None:
 def _record(name: str, response_time: float, exception: Exception | None, **_: Any) -> None:
     if _records is not None:
         _records.write(f"{time.time():.6f},{name},{response_time:.3f},{0 if exception else 1}\n")
+    elif forwarding.active:
+        forwarding.add(time.time(), name, response_time, exception is None)
 
 
 @events.quitting.add_listener
@@ -241,6 +253,14 @@ class StagesShape(LoadTestShape):
         super().__init__()
         self.current = -1
         self.steps: list[dict[str, Any]] = []
+        self.finished = False  # a master driven through its web API runs one shape after another
+
+    def reset_time(self) -> None:
+        """Locust calls this when a run starts (twice: before its first tick and after); a new run
+        after a finished one starts a new schedule."""
+        super().reset_time()
+        if self.finished:
+            self.current, self.steps, self.finished = -1, [], False
 
     def _options(self) -> Any:
         assert self.runner is not None
@@ -273,6 +293,7 @@ class StagesShape(LoadTestShape):
         now = time.time()
         if self.steps:
             self.steps[-1]["end"] = now
+        self.finished = index is None
         if index is not None:
             stage = stages[index]
             self.steps.append(

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         description="Also start the minimal async control handler beside the async one: the benchmark's "
         "control (BENCH_CONTROL sets it); off for `up` unless asked for.",
     )
+    service_urls: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Where the benchmark reaches each service, as name=base URL pairs, comma-separated "
+        "(BENCH_TARGET=external fills it from its targets); a service not named: http://HOST:<its port>.",
+    )
     model_sync_url: str = Field(
         "", description="Model API the sync handler calls; empty: derived from host and port."
     )
@@ -303,6 +308,17 @@ class Settings(BaseSettings):
     def _preset(cls, values: Any) -> Any:
         return apply_preset(values) if isinstance(values, dict) else values
 
+    @field_validator("service_urls", mode="before")
+    @classmethod
+    def _service_pairs(cls, value: Any) -> Any:
+        """``scoring-sync=http://10.0.0.5:5001,model-sync=http://...`` from the environment."""
+        if not isinstance(value, str):
+            return value
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError(f"SERVICE_URLS: name=URL pairs, comma-separated, not {value!r}")
+        return {name.strip(): url.strip().rstrip("/") for name, url in pairs}
+
     @field_validator("callback_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
@@ -360,6 +376,10 @@ class Settings(BaseSettings):
     def base_url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
 
+    def service_base_url(self, name: str, port: int) -> str:
+        """Where service ``name`` (on ``port``) is reached: SERVICE_URLS's, else HOST and the port."""
+        return self.service_urls.get(name) or self.base_url(port)
+
     @property
     def model_sync_endpoint(self) -> str:
         return self.model_sync_url or (self.base_url(self.model_sync_port) + "/api/v1/ml/sync/predict")
@@ -378,6 +398,8 @@ class Settings(BaseSettings):
                 env[name.upper()] = str(value).lower()
             elif isinstance(value, (tuple, list)):
                 env[name.upper()] = ",".join(str(v) for v in value)
+            elif isinstance(value, dict):
+                env[name.upper()] = ",".join(f"{k}={v}" for k, v in value.items())
             else:
                 env[name.upper()] = str(value)
         return env

@@ -57,7 +57,7 @@ class Service:
         port = self.port(settings)
         if port is None:
             raise ValueError(f"{self.name} serves no HTTP")
-        return settings.base_url(port) + path
+        return settings.service_base_url(self.name, port) + path
 
     def predict_url(self, settings: Settings) -> str:
         if self.predict_path is None:

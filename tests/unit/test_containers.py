@@ -78,6 +78,7 @@ NOT_PASSED_ON = {
     "PROMETHEUS_PORT": "the local stack's Prometheus; compose's is the prometheus service",
     "MINIMAL_CONTROL": "the benchmark's control handler runs under the local stack only (make bench)",
     "SCORING_MINIMAL_PORT": "the benchmark's control handler runs under the local stack only (make bench)",
+    "SERVICE_URLS": "where the benchmark reaches the services (BENCH_TARGET=external); the services never read it",
     **{name: "set by the service's image (its Dockerfile's ENV)" for name in PORT_SETTINGS},
 }
 # Environment variables of our containers that are not settings. PROMETHEUS_MULTIPROC_DIR is
