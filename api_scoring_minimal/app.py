@@ -2,9 +2,14 @@
 
 A plain ASGI app on the same server (uvicorn, ASYNC_LOOP, httptools, unguarded), one aiohttp session per
 process, ``redis.asyncio`` with the product's pool options, the model calls gathered: the same I/O as
-api_scoring_async, without FastAPI, pydantic validation, metrics, Server-Timing, profiler hook or slow-client
-guard. The benchmark runs it beside the product's handler (BENCH_CONTROL) and reports the product's
-throughput and latency against it: what the product's features cost per request. Not a product service.
+api_scoring_async, without FastAPI, pydantic validation, request metrics, Server-Timing, profiler hook or
+slow-client guard. The benchmark runs it beside the product's handler (BENCH_CONTROL) and reports the
+product's throughput and latency against it: what the product's features cost per request. Not a product
+service.
+
+``GET /metrics`` gives only the whole service's CPU and memory (``process_*``, as every service does:
+``scoring_bench.service.metrics``), which the benchmark's resource sampler reads when it samples from
+metrics; nothing is recorded per request. ``METRICS_ENABLED=false``: no ``/metrics``.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from scoring_bench.core.errors import (
 )
 from scoring_bench.core.scoring import parse_model_response, response_body
 from scoring_bench.core.settings import Settings
+from scoring_bench.service import metrics
 from scoring_bench.service.redis_clients import async_redis
 
 SERVICE = "scoring-minimal"
 JSON = [(b"content-type", b"application/json")]
+TEXT = [(b"content-type", metrics.CONTENT_TYPE.encode())]
 HEALTH_TIMEOUT_S = 0.5
 
 
@@ -47,6 +54,9 @@ class MinimalApp:
         self.urls = [f"{url}?model_id={i}" for i in range(settings.num_models)]
         self.session: aiohttp.ClientSession | None = None
         self.redis: aioredis.Redis | None = None
+        self.metrics = settings.metrics_enabled
+        if self.metrics:
+            metrics.install_process_collector(SERVICE)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -57,6 +67,10 @@ class MinimalApp:
                 status, body = 200, await self.predict(await read_body(receive))
             elif path == HEALTH_PATH and method == "GET":
                 body, status = health.health_response(await self.dependencies())
+            elif path == metrics.METRICS_PATH and method == "GET" and self.metrics:
+                await send({"type": "http.response.start", "status": 200, "headers": TEXT})
+                await send({"type": "http.response.body", "body": metrics.render(metrics.PROCESS_NAMES)})
+                return None
             else:
                 status, body = 404, error_body("not_found", f"no {method} {path} here")
         except ScoringError as exc:

@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     node = args.node or f"{settings.queue_name}@{socket.gethostname()}"
     if settings.metrics_enabled:
-        metrics.start_worker_server(settings.host, settings.queue_worker_metrics_port)
+        metrics.start_worker_server(settings.host, settings.queue_worker_metrics_port, WORKER_SERVICE)
     profiling.start_process(settings, WORKER_SERVICE)
     try:
         asyncio.run(run(settings, node))

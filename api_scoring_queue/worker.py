@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     app = create_worker(settings)
     profiling.install_celery(settings, WORKER_SERVICE)
     if settings.metrics_enabled:
-        metrics.start_worker_server(settings.host, settings.queue_worker_metrics_port)
+        metrics.start_worker_server(settings.host, settings.queue_worker_metrics_port, WORKER_SERVICE)
     app.worker_main(["worker", *(sys.argv[1:] if argv is None else argv)])
 
 

@@ -231,10 +231,13 @@ def install_metrics(app: FastAPI, settings: Settings, service: str) -> None:
     if recorder is None:
         return
 
+    metrics.install_process_collector(service)
+
     @app.get(metrics.METRICS_PATH, include_in_schema=False)
-    async def _metrics() -> Response:
+    async def _metrics(request: Request) -> Response:
         metrics.flush_all()
-        return Response(await run_in_threadpool(metrics.render), media_type=metrics.CONTENT_TYPE)
+        names = request.query_params.getlist("name[]")
+        return Response(await run_in_threadpool(metrics.render, names), media_type=metrics.CONTENT_TYPE)
 
     app.add_middleware(MetricsMiddleware, recorder=recorder)
 

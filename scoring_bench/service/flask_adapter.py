@@ -81,9 +81,11 @@ def install_metrics(app: Flask, settings: Settings, service: str) -> None:
     if recorder is None:
         return
 
+    metrics.install_process_collector(service)
+
     @app.get(metrics.METRICS_PATH)
     def _metrics() -> Response:
-        return Response(metrics.render(), content_type=metrics.CONTENT_TYPE)
+        return Response(metrics.render(request.args.getlist("name[]")), content_type=metrics.CONTENT_TYPE)
 
     @app.before_request
     def _started() -> None:

@@ -22,6 +22,13 @@ shared file, ten of them a scoring request (~16 us), where a tally costs a list 
 process's own ``/metrics`` flushes before it renders; another worker's last ``METRICS_FLUSH_S``
 arrives with its next flush; the process flushes when it exits. Threaded servers (gunicorn's
 gthread, the Celery worker) write through, as with ``METRICS_FLUSH_S=0``.
+
+Resources: ``process_cpu_seconds_total``, ``process_resident_memory_bytes`` and
+``process_start_time_seconds`` (labelled ``service``) are the WHOLE service's, every process of it,
+whichever process answers (:class:`ServiceProcessCollector`, :mod:`.process_tree`); the benchmark
+samples them (``benchmark/metrics_sampler.py``). A scrape asking only for those
+(``/metrics?name[]=process_cpu_seconds_total&...``, prometheus-client's own parameter) reads ``/proc``
+and nothing else: the benchmark scrapes every 0.5 s under load.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import logging
 import os
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +52,13 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 from scoring_bench.core.settings import Settings
 from scoring_bench.core.timing import FEATURE_STORE_STEP, MODEL_STEP_PREFIX, Timings
+from scoring_bench.service.process_tree import Floor, ProcessTree, find_root
 
 log = logging.getLogger("scoring_bench")
 
@@ -326,13 +334,65 @@ def _alive(pid: int) -> bool:
 
 
 class _Proxy:
-    """Another registry's metrics, as one collector (the default registry, single-process)."""
+    """Another registry's metrics, as one collector (the default registry, single-process), less its own
+    process metrics: :class:`ServiceProcessCollector` gives the whole service's under the same names."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
 
     def collect(self) -> Iterable[Metric]:
-        return self.registry.collect()
+        return [m for m in self.registry.collect() if not m.name.startswith("process_")]
+
+
+PROCESS_CPU = "process_cpu_seconds_total"
+PROCESS_RSS = "process_resident_memory_bytes"
+PROCESS_START = "process_start_time_seconds"
+PROCESS_COUNT = "service_processes"
+PROCESS_NAMES = (PROCESS_CPU, PROCESS_RSS, PROCESS_START, PROCESS_COUNT)
+
+
+class ServiceProcessCollector:
+    """CPU and memory of every process of the service (:mod:`.process_tree`), labelled ``service``.
+
+    The service's main process is found once (the topmost ancestor with this ``PROMETHEUS_MULTIPROC_DIR``);
+    each scrape reads the tree. The CPU counter never falls while that main process lives (:class:`Floor`);
+    a new main process (a restart) is a new counter, with a new ``process_start_time_seconds``.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        folder = multiproc_dir()
+        self._tree = ProcessTree(find_root(os.getpid(), str(folder) if folder is not None else None))
+        self._floor = Floor(folder)
+
+    def describe(self) -> Iterable[Metric]:
+        """The names (so a scrape asking only for them, ``name[]``, collects nothing else)."""
+        return self._families(0.0, 0.0, 0.0, 0)
+
+    def collect(self) -> Iterable[Metric]:
+        totals = self._tree.totals()
+        if not totals.processes:
+            return []
+        cpu = self._floor.apply(totals.cpu_seconds, totals.start_time)
+        return self._families(cpu, float(totals.rss_bytes), totals.start_time, totals.processes)
+
+    def _families(self, cpu: float, rss: float, start: float, processes: int) -> list[Metric]:
+        label = ["service"]
+        families: list[Metric] = [
+            CounterMetricFamily(
+                PROCESS_CPU, "CPU time (user + system) of every process of the service.", labels=label
+            ),
+            GaugeMetricFamily(
+                PROCESS_RSS, "Resident memory of the service's processes, summed.", labels=label
+            ),
+            GaugeMetricFamily(PROCESS_START, "Start time of the service's main process.", labels=label),
+            GaugeMetricFamily(
+                PROCESS_COUNT, "Processes counted in the service's process_* metrics.", labels=label
+            ),
+        ]
+        for family, value in zip(families, (cpu, rss, start, float(processes)), strict=True):
+            family.add_metric([self.service], value)  # type: ignore[attr-defined]
+        return families
 
 
 _registry: CollectorRegistry | None = None
@@ -368,8 +428,16 @@ def add_collector(name: str, collector: Collector) -> None:
     _collectors[name] = collector
 
 
-def render() -> bytes:
-    return generate_latest(registry())
+def install_process_collector(service: str) -> None:
+    """The whole service's ``process_*`` metrics in this process's ``/metrics`` (once per process)."""
+    add_collector("process", ServiceProcessCollector(service))
+
+
+def render(names: Sequence[str] = ()) -> bytes:
+    """The exposition; ``names`` (a scrape's ``name[]``): only those metrics, and only their collectors
+    run (prometheus-client's restricted registry: the multiprocess files are not read for ``process_*``)."""
+    reg = registry()
+    return generate_latest(reg.restricted_registry(names) if names else reg)
 
 
 def child_exit(_server: Any, worker: Any) -> None:
@@ -386,12 +454,14 @@ def prepare_multiproc_dir(path: Path) -> Path:
     return path
 
 
-def start_worker_server(host: str, port: int) -> bool:
+def start_worker_server(host: str, port: int, service: str) -> bool:
     """Serve ``/metrics`` (any path, in fact) on ``host:port`` from a daemon thread: the
-    Celery worker's metrics, summed over its pool's processes in multiprocess mode. False,
-    with an error logged, when the port cannot be bound: the worker runs on without."""
+    queue worker's metrics, summed over its pool's processes in multiprocess mode, and the whole
+    worker's ``process_*``. False, with an error logged, when the port cannot be bound: the worker
+    runs on without."""
     from prometheus_client import start_http_server
 
+    install_process_collector(service)
     try:
         start_http_server(port, addr=host, registry=registry())
     except OSError as exc:
