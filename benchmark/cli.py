@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from benchmark.external import TargetDown, TargetsError
 from benchmark.load import LOCUSTFILE
 from benchmark.report import build_report, compare_runs
 from benchmark.report.soak import METRIC_NAMES
@@ -37,6 +38,8 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
     ):
         if getattr(args, option, None):
             overrides[field] = getattr(args, option)
+    if getattr(args, "targets", None):  # a targets file means an external target
+        overrides.update(bench_target="external", bench_targets_file=args.targets)
     return BenchSettings(**overrides)
 
 
@@ -135,6 +138,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     bench.add_argument("--profile", choices=["smoke", "quick", "full", "soak"], help="BENCH_PROFILE")
     bench.add_argument("--experiments", help="EXPERIMENTS, e.g. timeit,locust")
     bench.add_argument("--architectures", help="ARCHITECTURES, e.g. async")
+    bench.add_argument(
+        "--targets",
+        type=Path,
+        metavar="FILE",
+        help="measure a stack started by someone else (BENCH_TARGET=external), its URLs from this YAML file "
+        "(BENCH_TARGETS_FILE; doc/external.md)",
+    )
     report = sub.add_parser("report", help="rebuild a run's report from its raw files")
     report.add_argument("run", type=Path, nargs="?", default=Path("results/latest"))
     compare = sub.add_parser("compare", help="compare two runs")
@@ -177,7 +187,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
             return 1
         console.print(f"[red]invalid settings:[/red]\n{exc}")
         return 2
-    except (StackError, RedisBinaryNotFound, FileExistsError, FileNotFoundError, SchemaVersionError) as exc:
+    except (
+        StackError,
+        RedisBinaryNotFound,
+        FileExistsError,
+        FileNotFoundError,
+        SchemaVersionError,
+        TargetsError,
+        TargetDown,
+    ) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1
 

@@ -100,7 +100,8 @@ def run_control(
             out = rep_dir(run_dir, name, rep)
             before = cpu_seconds(pids[name])
             closed(settings, stack, wrk, script, urls[name], out, settings.bench_control_s, targets)
-            (out / CPU_JSON).write_text(json.dumps({"cpu_s": cpu_seconds(pids[name]) - before}))
+            if pids[name]:  # an external target's processes are not here: no CPU, rather than zero
+                (out / CPU_JSON).write_text(json.dumps({"cpu_s": cpu_seconds(pids[name]) - before}))
         paths = {name: rep_dir(run_dir, name, rep) / SEQUENTIAL_CSV for name in order(rep)}
         sequential({name: urls[name] for name in order(rep)}, body, settings.bench_control_requests, paths)
         tick(rep)

@@ -21,6 +21,8 @@ The file is validated as a whole before anything runs: a misspelt service or key
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -28,10 +30,13 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from benchmark.summary import SkippedExperiment, StackTarget, TargetService
 from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.core.settings import Settings
 from scoring_bench.service.metrics import METRICS_PATH
+from scoring_bench.stack.probes import check_health, http_get
 from scoring_bench.stack.servers import CONTROL, SERVICES, Service, stack_services
+from scoring_bench.stack.supervisor import StackState
 
 BenchTarget = Literal["local", "external"]
 KNOWN_SERVICES: tuple[Service, ...] = (*SERVICES, CONTROL)
@@ -224,3 +229,115 @@ def resolve_targets(
         prometheus_url=file.prometheus_url or prometheus_url,
         file=str(file_path) if file_path is not None else None,
     )
+
+
+# --------------------------------------------------------------------------- the runner in external mode
+
+# What the runner skips against a stack it did not start, and why: each needs to start, restart, kill or
+# reach into the stack's own processes. ``profile`` is only its server side (the client profiles run).
+SKIP_REASONS: dict[str, str] = {
+    "profile": "server-side profiling restarts every service with a profiler inside (PROFILER); "
+    "the client-side profiles ran",
+    "burst": "it restarts the queue's worker at each concurrency of BENCH_BURST_CONCURRENCIES",
+    "attribution": "its waterfalls start a stack of their own for every step (settings that need a restart), "
+    "the queue's cost too",
+    "faults": "it kills, freezes and restarts the stack's processes",
+    "control": "the minimal control (api_scoring_minimal) is started by the harness beside the async "
+    "handler; give scoring-minimal's url in the targets file to measure it",
+}
+# What runs, but without a part that needs the stack's processes on this machine.
+PARTIAL_NOTES: dict[str, str] = {
+    "soak": "its per-process growth (file descriptors, threads, connections of each process) is not "
+    "sampled: the target's processes are not on this machine",
+    "control": "the handlers' CPU per request is not measured: their processes are not on this machine",
+}
+HEALTH_TIMEOUT_S = 5.0
+
+
+class TargetDown(RuntimeError):
+    """A target does not answer its health check: nothing is measured (the message names the URL)."""
+
+
+def stack_target(targets: Targets, skips: list[SkippedExperiment], problems: list[str]) -> StackTarget:
+    """What the run's environment records about its target (environment.json's ``target``)."""
+    return StackTarget(
+        mode=targets.mode,
+        services=[TargetService(name=t.name, url=t.url, metrics=t.metrics) for t in targets.services],
+        prometheus_url=targets.prometheus_url,
+        file=targets.file,
+        skipped=skips,
+        problems=problems,
+    )
+
+
+def has_control(targets: Targets) -> bool:
+    """Whether the targets name the minimal control (external: only when the targets file gives its url)."""
+    return any(t.name == CONTROL.name for t in targets.services)
+
+
+def skipped(targets: Targets, experiments: list[str], wants_control: bool) -> list[SkippedExperiment]:
+    """What of ``experiments`` (and of the control, when the run would measure it) the runner skips or
+    runs only in part against ``targets``. Local: nothing."""
+    if targets.mode == "local":
+        return []
+    rows = [
+        SkippedExperiment(experiment=name, reason=SKIP_REASONS[name])
+        for name in experiments
+        if name in SKIP_REASONS
+    ]
+    if wants_control:
+        rows.append(
+            SkippedExperiment(experiment="control (in part)", reason=PARTIAL_NOTES["control"])
+            if has_control(targets)
+            else SkippedExperiment(experiment="control", reason=SKIP_REASONS["control"])
+        )
+    if "soak" in experiments:
+        rows.append(SkippedExperiment(experiment="soak (in part)", reason=PARTIAL_NOTES["soak"]))
+    return rows
+
+
+def check_targets(targets: Targets, names: list[str], timeout_s: float = HEALTH_TIMEOUT_S) -> list[str]:
+    """Fail fast (:class:`TargetDown`, naming every URL that failed) unless each of ``names`` with a URL
+    answers its health check; return the metrics URLs that do not answer (warnings: the measurements run,
+    those services' resources are missing)."""
+    down = []
+    for name in names:
+        target = targets.get(name)
+        if target.health_url is None:
+            continue
+        healthy, detail = check_health(target.health_url, timeout_s)
+        if not healthy:
+            down.append(f"{name} at {target.health_url}: {detail}")
+    if down:
+        raise TargetDown(
+            "the external target is not healthy, nothing was measured: "
+            + "; ".join(down)
+            + " (is the stack up? are TARGET_HOST, the port settings and the targets file right?)"
+        )
+    missing = []
+    for target in targets.services:
+        for url in target.metrics:
+            try:
+                status, _ = http_get(url, timeout_s)
+            except OSError as exc:
+                missing.append(f"{target.name} metrics at {url}: unreachable ({type(exc).__name__})")
+                continue
+            if status != 200:
+                missing.append(f"{target.name} metrics at {url}: HTTP {status}")
+    return missing
+
+
+def health_names(targets: Targets, architectures: list[str]) -> list[str]:
+    """The services the run needs healthy: the model APIs, each measured architecture's handler, the
+    control when the targets name it (the queue's worker has no health URL: the queue API's says
+    whether a worker answers)."""
+    wanted = {"model-sync", "model-async", CONTROL.name, *(f"scoring-{arch}" for arch in architectures)}
+    return [t.name for t in targets.services if t.name in wanted]
+
+
+@contextmanager
+def external_stack(stack: Settings) -> Iterator[StackState]:
+    """The stack someone else started, as the experiments see a running stack: its Redis URL and no
+    process of this machine (nothing to sample by pid, nothing to stop). Started, restarted and stopped
+    by nobody here."""
+    yield StackState(redis_url=stack.feature_store_url, processes=[])

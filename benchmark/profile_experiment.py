@@ -91,7 +91,7 @@ def _progress(update: Callable[[str, float], None], name: str, before: int, done
 
 def run_client_profiles(settings: BenchSettings, arch: str, run_dir: Path) -> None:
     profiles.profile_client(
-        profile_url(settings, arch),
+        profile_url(settings.stack_settings(), arch),  # the target's URLs (SERVICE_URLS), external too
         EXAMPLE_FEATURES,
         max(10, settings.bench_profile_requests // 4),
         run_dir / "profiles" / f"client-{arch}",

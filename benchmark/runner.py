@@ -1,5 +1,9 @@
 """``make bench``: start the stack, run the experiments, stop the stack, write the report.
 
+``BENCH_TARGET=external``: the stack was started by someone else (benchmark/external.py): the runner checks
+that each target is healthy, starts, restarts and stops nothing, and skips what needs that, saying why in
+``environment.json``'s ``target`` (the report's "Skipped against the external target").
+
 Each run writes one folder (``results/<run-id>/``, ``results/latest`` points at it). Raw files
 are written as the experiments go; the report is built from them at the end — also after an
 error or Ctrl-C, in which case ``run.json`` says ``"complete": false``.
@@ -28,6 +32,17 @@ from benchmark.calibration import calibrate, drift_warning
 from benchmark.control import run_control, with_control
 from benchmark.decisive import focused_rates, p99_limit_ms, sweep_rates
 from benchmark.duration import CROSSCHECK_WARMUP_S, PAUSE_S, planned_duration_s
+from benchmark.external import (
+    SKIP_REASONS,
+    TargetDown,
+    Targets,
+    check_targets,
+    external_stack,
+    has_control,
+    health_names,
+    skipped,
+    stack_target,
+)
 from benchmark.faults.experiment import planned_faults, run_faults
 from benchmark.locust_experiment import PHASES, breaking_users, planned_seconds, run_locust, run_repeat
 from benchmark.openloop.experiment import OpenLoopOptions, run_crosscheck, run_openloop
@@ -302,8 +317,63 @@ def repetition(
     plan.update(f"repeats {arch}", rep - 1)
 
 
+def runnable(settings: BenchSettings, targets: Targets) -> BenchSettings:
+    """The settings of what runs against ``targets``: all of it locally; against an external target, not
+    the experiments that need a restart (:data:`SKIP_REASONS`; the profile's client side runs), and the
+    control only where the targets name it."""
+    if targets.mode == "local":
+        return settings
+    experiments = [name for name in settings.experiments if name == "profile" or name not in SKIP_REASONS]
+    return settings.model_copy(
+        update={"experiments": experiments, "bench_control": settings.bench_control and has_control(targets)}
+    )
+
+
+def check_external(targets: Targets, settings: BenchSettings, console: Console) -> list[str]:
+    """Before anything of an external run: every target the run needs answers its health check, or the run
+    stops here (:class:`TargetDown` names the URLs); the metrics URLs that do not answer, as warnings."""
+    if targets.mode == "local":
+        return []
+    urls = ", ".join(f"{name} {url}" for name, url in targets.urls().items())
+    console.print(f"external target (started by someone else): {urls}")
+    missing = check_targets(targets, health_names(targets, list(settings.architectures)))
+    for problem in missing:
+        console.print(f"[yellow]warning:[/yellow] {problem}: its resources will be missing")
+    return missing
+
+
+@contextmanager
+def stack_under_test(
+    settings: BenchSettings, stack: Settings, targets: Targets, console: Console
+) -> Iterator[StackState]:
+    """The stack the experiments run on: the local one, started here and stopped after the block; or the
+    external target, started by someone else, left as it is."""
+    if targets.mode == "local":
+        with running_stack(with_control(stack, settings), console.log) as state:
+            yield state
+        return
+    with external_stack(stack) as state:
+        yield state
+
+
+def check_external_after(targets: Targets, settings: BenchSettings) -> None:
+    """The harness started and stopped nothing: the external target should be as healthy as before."""
+    try:
+        check_targets(targets, health_names(targets, list(settings.architectures)))
+    except TargetDown as exc:
+        raise RuntimeError(f"after the measurements, {exc}") from exc
+
+
 def run(settings: BenchSettings, console: Console | None = None) -> Path:
     console = console or Console(stderr=True)
+    targets = settings.targets()  # a bad targets file stops here, before any folder is made
+    missing_metrics = check_external(targets, settings, console)
+    skips = skipped(targets, list(settings.experiments), settings.runs_control())
+    for skip in skips:
+        console.print(
+            f"[yellow]skipped against the external target:[/yellow] {skip.experiment}: {skip.reason}"
+        )
+    settings = runnable(settings, targets)
     run_dir = new_run_dir(settings)
     record = RunRecord(run_dir, settings)
     stack = settings.stack_settings()
@@ -318,15 +388,15 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
     complete = False
     try:
         calibration = measure_machine(settings, console)
-        (run_dir / "environment.json").write_text(
-            json.dumps(environment.describe(stack, record.data["bench"], PROJECT_ROOT, calibration), indent=2)
-        )
+        described = environment.describe(stack, record.data["bench"], PROJECT_ROOT, calibration)
+        described["target"] = stack_target(targets, skips, missing_metrics).model_dump(mode="json")
+        (run_dir / "environment.json").write_text(json.dumps(described, indent=2))
         with Progress(*columns, console=console) as progress:
             plan = Plan(settings, progress)
-            if "profile" in settings.experiments:
+            if "profile" in settings.experiments and targets.mode == "local":  # restarts the stack
                 with step(record, "profile", console):
                     run_service_profiles(settings, run_dir, plan.update)
-            with running_stack(with_control(stack, settings), console.log) as state:
+            with stack_under_test(settings, stack, targets, console) as state:
                 if settings.bench_verify_requests:
                     verify(settings, run_dir, plan, console)
                 for arch in settings.architectures:
@@ -341,6 +411,9 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
                     for arch in settings.architectures:
                         with step(record, f"soak {arch}", console):
                             run_soak(settings, state, arch, run_dir, plan.ticker(f"soak {arch}"))
+            if targets.mode == "external":
+                with step(record, "external target after the measurements", console):
+                    check_external_after(targets, settings)
             with step(record, "calibration after", console):
                 measure_machine_again(settings, run_dir, console)
             if "burst" in settings.experiments:  # a stack per worker concurrency: after the main one stopped

@@ -389,5 +389,11 @@ class BenchSettings(Settings):
         )
 
     def stack_settings(self) -> Settings:
-        """The stack's own settings (what the services are started with)."""
-        return Settings(**{name: getattr(self, name) for name in Settings.model_fields})
+        """The stack's own settings (what the services are started with). External: the stack as it was
+        deployed, HOST being TARGET_HOST (where its embedded Redis is, unless REDIS_URL says) and
+        SERVICE_URLS naming every service's base URL from the targets: how every experiment reaches it."""
+        stack = Settings(**{name: getattr(self, name) for name in Settings.model_fields})
+        if self.bench_target == "external":
+            urls = self.targets(stack).urls()
+            stack = stack.model_copy(update={"host": self.target_host, "service_urls": urls})
+        return stack

@@ -14,6 +14,8 @@ with those sections absent (None). 4 adds the soak (``soak``: growth per process
 minute's p99) and the faults under load (``faults``: per fault and architecture the errors, their p99, the
 recovery time, the queue's task ledger, a per-second timeline); older versions load with them None.
 ``control`` (the async handler against the minimal control) is optional: absent, it loads as None.
+``environment.target`` (where the stack was: local, or an external target and what was skipped) is optional
+too: absent, the run measured its own local stack.
 """
 
 from __future__ import annotations
@@ -92,6 +94,33 @@ class Calibration(Model):
     warnings: list[str] = Field(default_factory=list)  # a busy machine, high steal
 
 
+class TargetService(Model):
+    """One service as the run reached it: its base URL (None: serves no HTTP) and its metrics URLs."""
+
+    name: str
+    url: str | None = None
+    metrics: list[str] = Field(default_factory=list)
+
+
+class SkippedExperiment(Model):
+    """An experiment, or part of one, the run did not do against its target, and why."""
+
+    experiment: str
+    reason: str
+
+
+class StackTarget(Model):
+    """Where the measured stack was (``BENCH_TARGET``, benchmark/external.py): ``local``, started, restarted
+    and stopped by the harness; ``external``, started by someone else, with what the run skipped and why."""
+
+    mode: str = "local"
+    services: list[TargetService] = Field(default_factory=list)
+    prometheus_url: str | None = None
+    file: str | None = None  # the targets file, if one was given
+    skipped: list[SkippedExperiment] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)  # e.g. metrics URLs that did not answer
+
+
 class Environment(Model):
     """environment.json as the run recorded it."""
 
@@ -102,6 +131,7 @@ class Environment(Model):
     settings: dict[str, Any] | None = None  # the stack's settings (scoring_bench.core.settings.Settings)
     bench: dict[str, Any] | None = None  # the benchmark's knobs (benchmark.settings.BenchSettings)
     calibration: Calibration | None = None
+    target: StackTarget | None = None  # absent (older runs): the local stack
     # measured again when the main stack's measurements ended: did the machine's speed drift meanwhile?
     calibration_after: Calibration | None = None
 
