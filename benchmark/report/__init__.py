@@ -15,6 +15,7 @@ from benchmark.report.attribution import attribution_blocks
 from benchmark.report.blocks import Block, Bullets, Heading, Image, Paragraph, render_html, render_markdown
 from benchmark.report.compare import compare_runs
 from benchmark.report.control import control_blocks
+from benchmark.report.external import external_blocks, machine_heading, machine_note
 from benchmark.report.faults import FAULT_PLOT_PREFIX, faults_blocks
 from benchmark.report.headline import QUEUE_NOTE, SPREAD_NOTE, headline_table, status_blocks
 from benchmark.report.plot_captions import ATTRIBUTION_PLOTS, PLOT_CAPTIONS, QUEUE_PLOTS
@@ -57,6 +58,7 @@ def report_blocks(
     summary alone (its plots are only those of the summary)."""
     archs = summary.architectures
     blocks: list[Block] = [Heading(1, title(summary)), *status_blocks(summary)]
+    blocks += external_blocks(summary.environment)  # a stack started by someone else: where, what skipped
     if not raw_files:
         blocks.append(Paragraph(NO_RAW_FILES.format(version=summary.schema_version)))
     blocks += [
@@ -89,8 +91,12 @@ def report_blocks(
     if measured or general or plot_problems:
         blocks += _plot_blocks(general, plot_problems)
     blocks += [
-        Heading(2, "Machine"),
-        Bullets(machine_lines(summary.environment) + calibration_lines(summary.environment)),
+        Heading(2, machine_heading(summary.environment)),
+        Bullets(
+            machine_note(summary.environment)
+            + machine_lines(summary.environment)
+            + calibration_lines(summary.environment)
+        ),
     ]
     return blocks
 
