@@ -7,20 +7,28 @@ queue a :class:`QueueDepthSampler` the broker's queue depth.
 ``LOCUST_WORKERS=auto`` (see :func:`auto_workers`): the 1-user phase runs one Locust process; each
 later phase a master and as many workers as the previous phase needed: one, plus one whenever the
 previous phase's load generator peaked above ``HOT_GENERATOR_PERCENT`` of a core.
+
+The load from other machines (:mod:`benchmark.locust_remote`): with ``LOCUST_MASTER_URL`` every phase
+runs on that master, through its web API; with ``LOCUST_EXPECT_WORKERS=N`` the runner starts one master
+for the whole run (:func:`local_master`), waits for N workers started elsewhere, and drives it the same
+way. Either way ``LOCUST_WORKERS`` is ignored and no worker runs here.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.locust_remote import MasterClient, RemoteLocustError, drive_phase
 from benchmark.processes import stop, wait
 from benchmark.queue_depth import QueueDepthSampler
 from benchmark.sampler import ResourceSampler
@@ -143,7 +151,9 @@ def run_phase(
     ``auto`` meaning one process); return the phase folder."""
     out = run_dir / "locust" / phase
     out.mkdir(parents=True, exist_ok=True)
-    env = process_env(settings.stack_settings())
+    if settings.locust_master_url or settings.locust_expect_workers:
+        return _run_distributed(settings, state, arch, phase, stages, run_dir, out, tick)
+    env = _local_env(settings)
     options = locust_options(settings, arch, phase, stages, out)
     planned = sum(s.duration_s for s in stages)
     procs: list[subprocess.Popen[bytes]] = []
@@ -173,6 +183,170 @@ def run_phase(
     return out
 
 
+def _local_env(settings: BenchSettings) -> dict[str, str]:
+    """The Locust processes' environment; without our own LOCUST_EXPECT_WORKERS, which Locust itself
+    would read (and refuse when 0): every option is on their command line."""
+    env = process_env(settings.stack_settings())
+    env.pop("LOCUST_EXPECT_WORKERS", None)
+    return env
+
+
+def _queue_options(settings: BenchSettings) -> dict[str, object]:
+    """The locustfile's queue options as the master's form names them (sent on to its workers)."""
+    return {
+        "queue_wait_ms": settings.bench_queue_wait_ms,
+        "queue_poll_wait_ms": settings.bench_queue_poll_wait_ms,
+        "queue_timeout_s": settings.bench_queue_timeout_s,
+    }
+
+
+def _run_distributed(
+    settings: BenchSettings,
+    state: StackState,
+    arch: str,
+    phase: str,
+    stages: list[Stage],
+    run_dir: Path,
+    out: Path,
+    tick: Callable[[float], None],
+) -> Path:
+    """One phase on a master whose workers run elsewhere: ``LOCUST_MASTER_URL``'s, or the one the
+    runner keeps for the run (``LOCUST_EXPECT_WORKERS``), the only Locust process sampled here."""
+    procs: list[subprocess.Popen[bytes]] = []
+    if settings.locust_master_url:
+        url = settings.locust_master_url
+    else:
+        master = local_master(settings, run_dir)
+        url, procs = master.url, [master.proc]
+    planned = sum(s.duration_s for s in stages)
+    targets = _targets(state, procs)
+    resources = ResourceSampler(
+        run_dir / "resources" / f"{phase}_{arch}.csv", targets, settings.bench_sample_interval_s
+    )
+    with resources, _depth_sampler(settings, arch, phase, run_dir):
+        drive_phase(
+            MasterClient(url),
+            USER_CLASSES[arch],
+            arch,
+            phase,
+            [asdict(s) for s in stages],
+            _queue_options(settings),
+            out,
+            planned + GRACE_S,
+            tick,
+        )
+    return out
+
+
+@dataclass
+class LocalMaster:
+    """A master the runner started for ``LOCUST_EXPECT_WORKERS``: kept for the whole run, because a
+    master that quits tells its workers to quit, and workers on other machines are not restarted."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    key: tuple[str, int, int]
+
+
+_master: LocalMaster | None = None
+
+
+def local_master(settings: BenchSettings, run_dir: Path) -> LocalMaster:
+    """The run's master (started on first use, log in ``locust/master.log``) once
+    ``LOCUST_EXPECT_WORKERS`` workers are connected; raises after ``LOCUST_EXPECT_WORKERS_WAIT_S``."""
+    global _master
+    key = (settings.locust_master_bind_host, settings.locust_master_bind_port, settings.locust_expect_workers)
+    if _master is not None and (_master.key != key or _master.proc.poll() is not None):
+        close_local_master()
+    if _master is None:
+        _master = _start_master(settings, run_dir, key)
+    _wait_for_workers(settings, _master)
+    return _master
+
+
+def master_command(settings: BenchSettings, web_port: int) -> list[str]:
+    """argv of the run's master: its web UI on loopback (the runner's only), the class picker so one
+    master serves every architecture, workers welcome on the bind host and port."""
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--loglevel",
+        "WARNING",
+        "--master",
+        "--master-bind-host",
+        settings.locust_master_bind_host,
+        "--master-bind-port",
+        str(settings.locust_master_bind_port),
+        "--web-host",
+        "127.0.0.1",
+        "--web-port",
+        str(web_port),
+        "--class-picker",
+    ]
+
+
+def worker_command_hint(settings: BenchSettings) -> str:
+    host = settings.locust_master_bind_host
+    shown = "<this machine's address>" if host in ("0.0.0.0", "::") else host
+    return (
+        "HOST=<stack host> .venv/bin/locust -f benchmark/locustfile.py --worker "
+        f"--master-host {shown} --master-port {settings.locust_master_bind_port}"
+    )
+
+
+def _start_master(settings: BenchSettings, run_dir: Path, key: tuple[str, int, int]) -> LocalMaster:
+    web_port = _free_port()
+    (run_dir / "locust").mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "locust" / "master.log", "ab") as log:
+        proc = subprocess.Popen(
+            master_command(settings, web_port),
+            env=_local_env(settings),
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    master = LocalMaster(proc, f"http://127.0.0.1:{web_port}", key)
+    atexit.register(close_local_master)
+    return master
+
+
+def _wait_for_workers(settings: BenchSettings, master: LocalMaster) -> None:
+    client = MasterClient(master.url, timeout_s=5.0)
+    expected = settings.locust_expect_workers
+    deadline = time.monotonic() + settings.locust_expect_workers_wait_s
+    connected = 0
+    while time.monotonic() < deadline:
+        if master.proc.poll() is not None:
+            raise RuntimeError(
+                f"the Locust master exited with {master.proc.returncode}; see locust/master.log"
+            )
+        try:
+            connected = int(client.status().get("worker_count") or 0)
+        except RemoteLocustError:
+            connected = 0  # its web UI not up yet
+        if connected >= expected:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(
+        f"LOCUST_EXPECT_WORKERS={expected}: {connected} Locust worker(s) connected to "
+        f"{settings.locust_master_bind_host}:{settings.locust_master_bind_port} within "
+        f"{settings.locust_expect_workers_wait_s:.0f} s (LOCUST_EXPECT_WORKERS_WAIT_S). Start them on the "
+        f"other machines: {worker_command_hint(settings)}"
+    )
+
+
+def close_local_master() -> None:
+    """Stop the run's master, if there is one (its workers quit with it)."""
+    global _master
+    if _master is not None:
+        stop([_master.proc])
+        _master = None
+
+
 def _depth_sampler(
     settings: BenchSettings, arch: str, phase: str, run_dir: Path
 ) -> AbstractContextManager[Any]:
@@ -186,6 +360,7 @@ def _depth_sampler(
 
 def _targets(state: StackState, procs: list[subprocess.Popen[bytes]]) -> Callable[[], dict[str, list[int]]]:
     fixed = {p.name: [p.pid] for p in state.processes}
-    fixed["locust"] = [procs[0].pid]  # standalone, or the master
+    if procs:  # none with a master on another machine (LOCUST_MASTER_URL)
+        fixed["locust"] = [procs[0].pid]  # standalone, or the master
     fixed.update({f"locust-worker-{i}": [p.pid] for i, p in enumerate(procs[1:], start=1)})
     return lambda: fixed

@@ -6,10 +6,10 @@ read that machine's disk; without its records the report would have no per-step 
 a worker sends its records to its master as Locust custom messages: once a second, and a last batch,
 marked final, when its run stops. The master moves them into its own clock (by the difference between
 its clock and the batch's send time: the one-way network delay, well under a millisecond on a LAN, is
-the error) and keeps them in memory. Its web UI serves them, with the schedule of the stages and whether every worker's
-final batch has arrived, to the runner (:mod:`benchmark.locust_remote`).
+the error) and keeps them in memory. Its web UI serves them, with the schedule of the stages and
+whether every worker's final batch has arrived, to the runner (:mod:`benchmark.locust_remote`).
 
-Imported by the locustfile only (it needs gevent and Locust's runners).
+Imported by the locustfile only (it runs inside Locust, whose gevent patches ``time.sleep``).
 """
 
 from __future__ import annotations
@@ -17,15 +17,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import gevent
 from flask import Response, jsonify
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-MESSAGE = "scoring_bench_requests"
-STATUS_PATH = "/scoring-bench/status"
-REQUESTS_PATH = "/scoring-bench/requests.csv"
-HEADER = "t,name,latency_ms,ok\n"
+from benchmark.locust_remote import HEADER, MESSAGE, REQUESTS_PATH, STATUS_PATH
+
 SEND_EVERY_S = 1.0
 
 Row = tuple[float, str, float, bool]
@@ -40,7 +37,9 @@ def add(t: float, name: str, latency_ms: float, ok: bool) -> None:
 
 def csv_lines(rows: list[Any], offset_s: float) -> list[str]:
     """Rows ``(t, name, latency_ms, ok)`` as lines of a requests CSV, ``t`` moved by ``offset_s``."""
-    return [f"{float(t) + offset_s:.6f},{name},{float(ms):.3f},{1 if ok else 0}\n" for t, name, ms, ok in rows]
+    return [
+        f"{float(t) + offset_s:.6f},{name},{float(ms):.3f},{1 if ok else 0}\n" for t, name, ms, ok in rows
+    ]
 
 
 class Collected:
@@ -66,7 +65,7 @@ def install(environment: Environment, requests_csv: str) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner) and not requests_csv:
         active = True
-        gevent.spawn(_send_loop, runner)
+        runner.greenlet.spawn(_send_loop, runner)
         environment.events.test_stop.add_listener(lambda **_: _send(runner, final=True))
     elif isinstance(runner, MasterRunner):
         collected = Collected()
@@ -86,7 +85,7 @@ def _send(runner: WorkerRunner, final: bool = False) -> None:
 
 def _send_loop(runner: WorkerRunner) -> None:
     while True:
-        gevent.sleep(SEND_EVERY_S)
+        time.sleep(SEND_EVERY_S)  # a greenlet's sleep: Locust has monkey-patched time
         _send(runner)
 
 

@@ -200,6 +200,29 @@ class BenchSettings(Settings):
     locust_workers: int | Literal["auto"] = Field(
         AUTO, description="Locust worker processes; 0: one process; auto: as many as the load needs."
     )
+    # --- Locust on other machines (benchmark/locust_remote.py, doc/methodology.md) -------------------
+    locust_master_url: str = Field(
+        "",
+        description="A Locust master someone else started with benchmark/locustfile.py and its web UI on "
+        "(e.g. http://10.0.0.9:8089): the runner drives every phase through its web API and starts no "
+        "Locust process; empty: the runner runs Locust itself.",
+    )
+    locust_expect_workers: int = Field(
+        0,
+        ge=0,
+        description="> 0: the runner starts a Locust master (its web UI on loopback), kept for the run, and "
+        "waits for this many workers started elsewhere to connect to LOCUST_MASTER_BIND_HOST:"
+        "LOCUST_MASTER_BIND_PORT; it starts no worker itself. 0: LOCUST_WORKERS.",
+    )
+    locust_master_bind_host: str = Field(
+        "127.0.0.1",
+        description="LOCUST_EXPECT_WORKERS: where the master listens for its workers; 0.0.0.0 lets other "
+        "machines connect (on a trusted network: nothing is authenticated).",
+    )
+    locust_master_bind_port: int = Field(5557, ge=1, le=65535, description="LOCUST_EXPECT_WORKERS: its port.")
+    locust_expect_workers_wait_s: float = Field(
+        120.0, gt=0, description="LOCUST_EXPECT_WORKERS: how long to wait for the workers before failing."
+    )
     bench_queue_wait_ms: int = Field(
         1000,
         ge=0,
