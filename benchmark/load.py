@@ -31,7 +31,7 @@ from typing import Any
 from benchmark.locust_remote import MasterClient, RemoteLocustError, drive_phase
 from benchmark.processes import stop, wait
 from benchmark.queue_depth import QueueDepthSampler
-from benchmark.sampler import ResourceSampler
+from benchmark.sampler import phase_sampler
 from benchmark.settings import AUTO, BenchSettings
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
 from scoring_bench.stack.supervisor import StackState
@@ -171,9 +171,7 @@ def run_phase(
                     )
                 )
             targets = _targets(state, procs)
-            resources = ResourceSampler(
-                run_dir / "resources" / f"{phase}_{arch}.csv", targets, settings.bench_sample_interval_s
-            )
+            resources = phase_sampler(settings, run_dir / "resources" / f"{phase}_{arch}.csv", targets)
             with resources, _depth_sampler(settings, arch, phase, run_dir):
                 wait(procs[0], planned + GRACE_S, tick)
         finally:
@@ -220,9 +218,7 @@ def _run_distributed(
         url, procs = master.url, [master.proc]
     planned = sum(s.duration_s for s in stages)
     targets = _targets(state, procs)
-    resources = ResourceSampler(
-        run_dir / "resources" / f"{phase}_{arch}.csv", targets, settings.bench_sample_interval_s
-    )
+    resources = phase_sampler(settings, run_dir / "resources" / f"{phase}_{arch}.csv", targets)
     with resources, _depth_sampler(settings, arch, phase, run_dir):
         drive_phase(
             MasterClient(url),

@@ -1,25 +1,54 @@
-"""Resource sampling (psutil): CPU and memory of every process of the stack and of the
-load generator, while a load phase runs.
+"""Resource sampling: CPU and memory of every process of the stack and of the load generator, while a
+load phase runs.
 
 Rows are ``t, name, cpu_percent, rss_mb``; ``cpu_percent`` is in percent of ONE core (a
 service's whole process tree summed), and the ``machine`` row is the whole machine on the
 same scale (200 = two cores busy). The ``others`` row is the machine less every sampled process
 and this one: the CPU of processes that are not the run's (another job on the machine), which would
 make the run's numbers lower than the machine can do.
+
+Two sources for the services (``RESOURCE_SOURCE``; an external target always uses metrics):
+``psutil`` reads the process trees of the pids the runner started; ``metrics`` reads each service's own
+``process_*`` metrics from its ``/metrics`` URLs, or from Prometheus with ``PROMETHEUS_URL``
+(:mod:`benchmark.metrics_sampler`), which works for a stack on other machines too. The load generator,
+``machine`` and ``others`` stay psutil rows of the same file; ``others`` subtracts only services whose
+metrics URLs are on this machine's loopback (a remote service's CPU is not this machine's).
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import psutil
 
+from benchmark.metrics_sampler import MetricsTargets, PrometheusSource, Row, ScrapeSource, is_local
+
+if TYPE_CHECKING:
+    from benchmark.settings import BenchSettings
+
+log = logging.getLogger("benchmark")
+
 Targets = Callable[[], dict[str, list[int]]]  # name -> root pids, asked again at every sample
+
+
+class ServiceSource(Protocol):
+    """Rows of services read some other way than psutil (:mod:`benchmark.metrics_sampler`)."""
+
+    def names(self) -> set[str]: ...
+
+    def rows(self) -> list[Row]: ...
+
+    def drain(self, stopped_at: float) -> list[Row]: ...
+
+    def local_names(self) -> set[str]: ...
+
+    def close(self) -> None: ...
 
 
 class BackgroundSampler:
@@ -36,23 +65,54 @@ class BackgroundSampler:
         self._thread.start()
         return self
 
+    join_timeout_s = 5.0
+
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=self.join_timeout_s)
 
     def _run(self) -> None:
         raise NotImplementedError
 
 
 class ResourceSampler(BackgroundSampler):
-    """CPU and memory of the target processes, sampled until the ``with`` block ends."""
+    """CPU and memory of the target processes (psutil), and of the ``services`` source's services
+    (their metrics; a name both have is the source's), sampled until the ``with`` block ends."""
 
-    def __init__(self, path: Path, targets: Targets, interval_s: float = 0.5) -> None:
+    def __init__(
+        self, path: Path, targets: Targets, interval_s: float = 0.5, services: ServiceSource | None = None
+    ) -> None:
         super().__init__(path, interval_s)
         self.targets = targets
+        self.services = services
+        if isinstance(services, PrometheusSource):
+            self.join_timeout_s += 62.0  # its drain: the scrape after the stop
         self._procs: dict[int, psutil.Process] = {}
         self._primed: set[int] = set()  # pids whose CPU counter has a previous sample
         self._me = psutil.Process()
+
+    @classmethod
+    def from_sources(
+        cls,
+        path: Path,
+        pid_targets: Targets,
+        metrics: MetricsTargets | None = None,
+        prometheus_url: str | None = None,
+        interval_s: float = 0.5,
+    ) -> ResourceSampler:
+        """The sampler of one phase: the services of ``metrics`` (name -> its metrics URLs, summed) from
+        their ``/metrics``, or from Prometheus at ``prometheus_url`` (by their ``service`` label; the URLs
+        then only say which services, and which are on this machine), and every name of ``pid_targets``
+        not among them with psutil. No ``metrics``: psutil only."""
+        if not metrics:
+            return cls(path, pid_targets, interval_s)
+        source: ServiceSource
+        if prometheus_url:
+            local = {name for name, urls in metrics.items() if urls and all(is_local(u) for u in urls)}
+            source = PrometheusSource(prometheus_url, list(metrics), local)
+        else:
+            source = ScrapeSource(metrics)
+        return cls(path, pid_targets, interval_s, source)
 
     def _process(self, pid: int) -> psutil.Process | None:
         proc = self._procs.get(pid)
@@ -77,10 +137,26 @@ class ResourceSampler(BackgroundSampler):
                 pass
         return procs
 
+    def _service_rows(self, writer: Any, rows: list[Row]) -> float:
+        """Write the source's rows; the CPU of those on this machine (% of a core)."""
+        local = self.services.local_names() if self.services is not None else set()
+        ours = 0.0
+        for row in rows:
+            writer.writerow([f"{row.t:.3f}", row.name, f"{row.cpu_percent:.1f}", f"{row.rss_mb:.1f}"])
+            if row.name in local:
+                ours += row.cpu_percent
+        return ours
+
     def _sample(self, writer: Any) -> None:  # a csv writer
         now = time.time()
         ours = self._me.cpu_percent(None)
+        skip: set[str] = set()
+        if self.services is not None:
+            ours += self._service_rows(writer, self.services.rows())
+            skip = self.services.names()
         for name, roots in self.targets().items():
+            if name in skip:
+                continue
             cpu = rss = 0.0
             for proc in self._tree(roots):
                 try:
@@ -106,6 +182,34 @@ class ResourceSampler(BackgroundSampler):
         with open(self.path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["t", "name", "cpu_percent", "rss_mb"])
-            while not self._stop.wait(self.interval_s):
-                self._sample(writer)
-                f.flush()
+            try:
+                while not self._stop.wait(self.interval_s):
+                    self._sample(writer)
+                    f.flush()
+                if self.services is not None:
+                    self._service_rows(writer, self.services.drain(time.time()))
+            finally:
+                if self.services is not None:
+                    self.services.close()
+
+
+def phase_sampler(settings: BenchSettings, path: Path, pid_targets: Targets) -> ResourceSampler:
+    """The resource sampler the settings ask for: psutil for every process (``RESOURCE_SOURCE=psutil``,
+    the local default), or the services from their metrics (``RESOURCE_SOURCE=metrics``, and always
+    against an external target), at the URLs of ``settings.targets()`` (local: the stack's ports; the
+    queue's worker: its metrics port) or through ``PROMETHEUS_URL``; the rest of ``pid_targets`` (Redis,
+    the load generator) with psutil. Local with ``METRICS_ENABLED=false``: psutil (nothing to read)."""
+    external = settings.bench_target == "external"
+    if not external and settings.resource_source == "psutil":
+        return ResourceSampler(path, pid_targets, settings.bench_sample_interval_s)
+    if not external and not settings.metrics_enabled:
+        log.warning("RESOURCE_SOURCE=metrics but METRICS_ENABLED=false: sampling with psutil")
+        return ResourceSampler(path, pid_targets, settings.bench_sample_interval_s)
+    targets = settings.targets()
+    return ResourceSampler.from_sources(
+        path,
+        pid_targets,
+        targets.metrics_urls(),
+        targets.prometheus_url,
+        settings.bench_sample_interval_s,
+    )

@@ -168,6 +168,18 @@ class BenchSettings(Settings):
     )
     results_dir: Path = Field(Path("results"), description="Run folders go here.")
     run_id: str = Field("", description="Name of the run folder; empty: the start time.")
+    # --- where server-side resources come from (benchmark/sampler.py, benchmark/metrics_sampler.py) ---
+    resource_source: Literal["psutil", "metrics"] = Field(
+        "psutil",
+        description="Local stack: the services' CPU and memory from psutil (their process trees) or from "
+        "their own /metrics (process_cpu_seconds_total, process_resident_memory_bytes); an external target "
+        "always uses metrics.",
+    )
+    prometheus_url: str | None = Field(
+        None,
+        description="Read the services' resources from this Prometheus's HTTP API instead of scraping them "
+        "(resolution: its scrape interval); a targets file's prometheus_url wins over it.",
+    )
     # --- where the stack is (benchmark/external.py, doc/external.md) ---------------------------------
     bench_target: BenchTarget = Field(
         "local",
