@@ -94,12 +94,13 @@ Objects = list[dict[str, Any]]
 
 # --- reading and rendering ----------------------------------------------------------------------
 def kustomize_cli() -> list[str] | None:
-    """``kubectl kustomize`` (kubectl has kustomize built in), else a ``kustomize build``."""
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    return None
+    """``kubectl kustomize`` (kubectl has kustomize built in): $KUBECTL, kubectl on PATH, or the one
+    deploy/kubernetes/get-kubectl.sh puts into .venv/bin; else a ``kustomize build``."""
+    for kubectl in (os.environ.get("KUBECTL"), shutil.which("kubectl"), ROOT / ".venv" / "bin" / "kubectl"):
+        if kubectl and Path(kubectl).is_file():
+            return [str(kubectl), "kustomize"]
+    kustomize = shutil.which("kustomize")
+    return [kustomize, "build"] if kustomize else None
 
 
 def render(tree: Path) -> Objects:
