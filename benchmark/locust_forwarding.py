@@ -21,7 +21,7 @@ from flask import Response, jsonify
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from benchmark.locust_remote import HEADER, MESSAGE, REQUESTS_PATH, STATUS_PATH
+from benchmark.locust_remote import HEADER, MESSAGE, REQUESTS_PATH, STATUS_PATH, csv_lines
 
 SEND_EVERY_S = 1.0
 
@@ -33,13 +33,6 @@ _pending: list[Row] = []
 
 def add(t: float, name: str, latency_ms: float, ok: bool) -> None:
     _pending.append((t, name, latency_ms, ok))
-
-
-def csv_lines(rows: list[Any], offset_s: float) -> list[str]:
-    """Rows ``(t, name, latency_ms, ok)`` as lines of a requests CSV, ``t`` moved by ``offset_s``."""
-    return [
-        f"{float(t) + offset_s:.6f},{name},{float(ms):.3f},{1 if ok else 0}\n" for t, name, ms, ok in rows
-    ]
 
 
 class Collected:

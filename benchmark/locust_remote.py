@@ -84,9 +84,23 @@ def swarm_form(
     return form + [(key, str(value)) for key, value in queue.items()]
 
 
-def clock_offset(before: float, master_now: float, after: float) -> float:
-    """The master's clock minus ours, from its ``now`` read between ``before`` and ``after``."""
+CLOCK_SAMPLES = 5
+
+
+def clock_offset(samples: Sequence[tuple[float, float, float]]) -> float:
+    """The master's clock minus ours, from ``(before, master_now, after)`` readings: the one with the
+    shortest round trip, whose midpoint is closest to when the master read its clock (as NTP does);
+    the error is at most half that round trip."""
+    before, master_now, after = min(samples, key=lambda sample: sample[2] - sample[0])
     return master_now - (before + after) / 2.0
+
+
+def csv_lines(rows: Sequence[Sequence[Any]], offset_s: float) -> list[str]:
+    """Forwarded rows ``(t, name, latency_ms, ok)`` as lines of a requests CSV, ``t`` moved by
+    ``offset_s`` (the master's side of :mod:`benchmark.locust_forwarding`)."""
+    return [
+        f"{float(t) + offset_s:.6f},{name},{float(ms):.3f},{1 if ok else 0}\n" for t, name, ms, ok in rows
+    ]
 
 
 def shift_requests_csv(text: str, shift_s: float) -> tuple[str, int]:
@@ -202,10 +216,13 @@ class MasterClient:
         return data
 
     def timed_status(self) -> tuple[dict[str, Any], float]:
-        """The status and the master's clock offset from ours."""
-        before = time.time()
-        status = self.status()
-        return status, clock_offset(before, float(status["now"]), time.time())
+        """The status and the master's clock offset from ours (:func:`clock_offset`)."""
+        samples = []
+        for _ in range(CLOCK_SAMPLES):
+            before = time.time()
+            status = self.status()
+            samples.append((before, float(status["now"]), time.time()))
+        return status, clock_offset(samples)
 
     def request_stats(self) -> dict[str, Any]:
         data: dict[str, Any] = self._get("/stats/requests").json()

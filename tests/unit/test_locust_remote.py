@@ -1,0 +1,146 @@
+"""The plain decisions of driving a Locust master from elsewhere (benchmark/locust_remote.py) and of the
+master the runner starts (benchmark/load.py): the /swarm form, the clock, the CSV conversion, when a phase
+is done, the commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmark.analysis.raw import read_requests, read_schedule
+from benchmark.load import master_command, worker_command_hint
+from benchmark.locust_remote import (
+    HEADER,
+    class_problem,
+    clock_offset,
+    counted,
+    csv_lines,
+    missing_finals,
+    schedule_document,
+    shape_done,
+    shift_requests_csv,
+    swarm_form,
+    worker_rows,
+)
+from benchmark.settings import BenchSettings
+
+STAGES = [{"users": 1, "duration_s": 2.0, "warmup_s": 0.5}, {"users": 8, "duration_s": 3.0, "warmup_s": 0.5}]
+
+
+def test_the_swarm_form_carries_the_class_the_shape_the_stages_and_the_locustfile_options() -> None:
+    form = swarm_form(
+        "QueueScoringUser", "ramp", "queue", STAGES, {"queue_wait_ms": 0, "queue_timeout_s": 30.0}
+    )
+    fields = dict(form)
+    assert fields["user_classes"] == "QueueScoringUser" and fields["shape_class"] == "StagesShape"
+    assert json.loads(fields["stages"]) == STAGES
+    assert fields["phase"] == "ramp" and fields["architecture"] == "queue"
+    assert fields["queue_wait_ms"] == "0" and fields["queue_timeout_s"] == "30.0"
+    assert fields["user_count"] == "1" and float(fields["spawn_rate"]) >= 1
+    # no file of the master's: it would be written on the master's machine
+    assert not {"requests_csv", "schedule_json"} & set(fields)
+
+
+def test_the_clock_offset_comes_from_the_shortest_round_trip() -> None:
+    assert clock_offset([(100.0, 110.5, 101.0)]) == pytest.approx(10.0)
+    slow, fast = (100.0, 112.0, 104.0), (200.0, 209.9, 200.2)
+    assert clock_offset([slow, fast]) == pytest.approx(9.8)
+
+
+def test_forwarded_rows_become_requests_csv_lines_in_the_masters_clock() -> None:
+    lines = csv_lines([(1000.0, "predict", 12.3456, True), [1001.5, "poll", 3, False]], 0.25)
+    assert lines == ["1000.250000,predict,12.346,1\n", "1001.750000,poll,3.000,0\n"]
+
+
+def test_shifting_a_requests_csv_moves_times_and_drops_what_does_not_parse() -> None:
+    text = (
+        HEADER
+        + "1000.000000,predict,10.000,1\n1000.5,cut\nnot-a-time,predict,1.0,1\n1001.000000,predict,x,1\n"
+    )
+    shifted, count = shift_requests_csv(text, -2.5)
+    assert count == 1
+    assert shifted == HEADER + "997.500000,predict,10.000,1\n"
+    assert shift_requests_csv("", 1.0) == (HEADER, 0)
+
+
+def test_the_schedule_document_is_the_masters_steps_in_our_clock_and_parses_with_the_analysis(
+    tmp_path: Path,
+) -> None:
+    status = {
+        "phase": "ramp",
+        "architecture": "async",
+        "steps": [
+            {"users": 1, "start": 1000.0, "end": 1002.0, "warmup_s": 0.5},
+            {"users": 8, "start": 1002.0, "end": None, "warmup_s": 0.5},
+        ],
+    }
+    document = schedule_document(status, -10.0)
+    assert [step["start"] for step in document["steps"]] == [990.0, 992.0]
+    assert document["steps"][1]["end"] is None and document["phase"] == "ramp"
+    out = tmp_path / "locust" / "ramp"
+    out.mkdir(parents=True)
+    (out / "async_schedule.json").write_text(json.dumps(document))
+    shifted, _ = shift_requests_csv(HEADER + "1003.000000,predict,40.000,1\n", -10.0)
+    (out / "async_requests.remote.csv").write_text(shifted)
+    steps = read_schedule(tmp_path, "ramp", "async")
+    assert steps is not None and [step.users for step in steps] == [1, 8]
+    assert steps[1].end == 993.0  # a step without an end ends at its last request
+    assert [request.t for request in read_requests(tmp_path, "ramp", "async")] == [993.0]
+
+
+def test_a_phase_is_done_when_the_shape_ended_and_the_master_stopped() -> None:
+    ended = [{"users": 1, "start": 1.0, "end": 2.0}]
+    assert shape_done({"state": "stopped", "steps": ended})
+    assert not shape_done({"state": "running", "steps": ended})  # users still stopping
+    assert not shape_done({"state": "stopped", "steps": []})  # the run not started yet
+    assert not shape_done({"state": "stopped", "steps": [{"users": 1, "start": 1.0, "end": None}]})
+
+
+def test_missing_finals_are_the_connected_workers_without_a_last_batch() -> None:
+    assert missing_finals({"workers": ["a", "b"], "finals": ["b"]}) == ["a"]
+    assert missing_finals({"workers": ["a"], "finals": ["a", "gone"]}) == []
+
+
+def test_a_master_running_other_user_classes_is_named_with_the_fix() -> None:
+    assert class_problem({"user_classes": ["AsyncScoringUser"]}, "AsyncScoringUser", "http://m:8089") is None
+    problem = class_problem(
+        {"user_classes": ["AsyncScoringUser", "SyncScoringUser"]}, "AsyncScoringUser", "http://m:8089"
+    )
+    assert problem is not None and "--class-picker" in problem and "http://m:8089" in problem
+
+
+def test_counted_is_locusts_aggregated_row() -> None:
+    stats = {"stats": [{"name": "predict", "num_requests": 7}, {"name": "Aggregated", "num_requests": 9}]}
+    assert counted(stats) == 9
+    assert counted({"stats": []}) is None
+
+
+def test_worker_rows_give_each_workers_cpu_and_memory() -> None:
+    stats = {"workers": [{"id": "w1", "cpu_usage": 42.5, "memory_usage": 52_000_000}, {"id": "w2"}]}
+    assert worker_rows(5.0, stats) == ["5.000,w1,42.5,52.0\n", "5.000,w2,0.0,\n"]
+
+
+def test_the_runners_master_listens_where_the_settings_say_with_its_web_ui_on_loopback() -> None:
+    settings = BenchSettings(
+        bench_profile="smoke",
+        locust_expect_workers=3,
+        locust_master_bind_host="0.0.0.0",
+        locust_master_bind_port=6000,
+    )
+    argv = master_command(settings, 18089)
+    assert argv[argv.index("--master-bind-host") + 1] == "0.0.0.0"
+    assert argv[argv.index("--master-bind-port") + 1] == "6000"
+    assert argv[argv.index("--web-host") + 1] == "127.0.0.1" and argv[argv.index("--web-port") + 1] == "18089"
+    assert "--master" in argv and "--class-picker" in argv and "--headless" not in argv
+    hint = worker_command_hint(settings)
+    assert "--worker" in hint and "--master-port 6000" in hint and "<this machine's address>" in hint
+
+
+def test_the_distribution_settings_default_to_local_locust() -> None:
+    settings = BenchSettings(bench_profile="smoke")
+    assert settings.locust_master_url == "" and settings.locust_expect_workers == 0
+    assert settings.locust_master_bind_host == "127.0.0.1" and settings.locust_master_bind_port == 5557
+    with pytest.raises(ValueError):
+        BenchSettings(bench_profile="smoke", locust_expect_workers=-1)
