@@ -167,7 +167,8 @@ def load_targets_file(path: Path) -> TargetsFile:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise TargetsError(f"targets file {path}: not valid YAML{where}: {exc}") from exc
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TargetsError(f"targets file {path}: not valid YAML{where}: {problem}") from exc
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -179,7 +180,9 @@ def load_targets_file(path: Path) -> TargetsFile:
         return TargetsFile.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: "
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors()
         )
         raise TargetsError(f"targets file {path}: {problems}") from exc
 
