@@ -69,25 +69,26 @@ def worker_argv(port: int) -> list[str]:
     return ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
 
 
-def check_phase(out: Path, run_dir: Path, phase: str) -> None:
+def check_phase(out: Path, run_dir: Path, phase: str, arch: str = ARCH) -> None:
     """The phase's files parse with the analysis and hold every request the master counted."""
-    schedule = read_schedule(run_dir, phase, ARCH)
+    schedule = read_schedule(run_dir, phase, arch)
     assert schedule is not None and [step.users for step in schedule] == [1, 4]
-    entries = read_requests(run_dir, phase, ARCH)
+    entries = read_requests(run_dir, phase, arch)
     assert entries and all(entry.ok for entry in entries)
     assert schedule[0].start - 1.0 < entries[0].t and entries[-1].t < schedule[-1].end + 1.0  # one clock
-    with (out / f"{ARCH}_stats.csv").open() as handle:
+    every = read_requests(run_dir, phase, arch, "*")  # the queue's submit, poll and end_to_end
+    with (out / f"{arch}_stats.csv").open() as handle:
         aggregated = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
-    assert int(aggregated["Request Count"]) == len(entries)  # predict is the async user's only entry
-    for name in (f"{ARCH}_failures.csv", f"{ARCH}_exceptions.csv", f"{ARCH}.html", f"{ARCH}_workers.csv"):
+    assert int(aggregated["Request Count"]) == len(every)
+    for name in (f"{arch}_failures.csv", f"{arch}_exceptions.csv", f"{arch}.html", f"{arch}_workers.csv"):
         assert (out / name).is_file(), name
-    record = json.loads((out / f"{ARCH}_remote.json").read_text())
-    assert record["requests"] == len(entries) and len(record["workers"]) == 1
-    assert f"{ARCH}_requests.remote.csv" not in record["missing"]
-    ramp = ramp_section(run_dir, ARCH, None)
+    record = json.loads((out / f"{arch}_remote.json").read_text())
+    assert record["requests"] == len(every) and len(record["workers"]) == 1
+    assert f"{arch}_requests.remote.csv" not in record["missing"]
+    ramp = ramp_section(run_dir, arch, None)
     assert ramp is not None and [step.users for step in ramp.steps] == [1, 4]
     assert all(step.requests > 0 for step in ramp.steps)
-    assert not list(out.glob(f"{ARCH}_requests.[0-9]*.csv"))  # the worker wrote nothing of its own here
+    assert not list(out.glob(f"{arch}_requests.[0-9]*.csv"))  # the worker wrote nothing of its own here
 
 
 @pytest.fixture
@@ -135,14 +136,20 @@ def test_the_runner_starts_a_master_and_waits_for_a_worker_started_elsewhere(
     stack: Stack, tmp_path: Path, logs: Path
 ) -> None:
     port = free_port()
-    bench = bench_settings(stack, locust_expect_workers=1, locust_master_bind_port=port)
+    # the queue user: its options reach the worker with the master's spawn (here: submit, then poll)
+    bench = bench_settings(
+        stack, locust_expect_workers=1, locust_master_bind_port=port, bench_queue_wait_ms=0
+    )
     worker = start(worker_argv(port), stack, logs / "worker.log")  # waits for its master to appear
     run_dir = tmp_path / "run"
     try:
-        out = run_phase(bench, stack.state, ARCH, "ramp", STAGES, run_dir)
-        check_phase(out, run_dir, "ramp")
-        sampled = {sample.name for sample in read_resources(resource_path(run_dir, "ramp", ARCH))}
+        out = run_phase(bench, stack.state, "queue", "ramp", STAGES, run_dir)
+        check_phase(out, run_dir, "ramp", "queue")
+        polls = read_requests(run_dir, "ramp", "queue", "poll")
+        assert len(polls) >= len(read_requests(run_dir, "ramp", "queue"))  # wait_ms=0: every task polled
+        sampled = {sample.name for sample in read_resources(resource_path(run_dir, "ramp", "queue"))}
         assert "locust" in sampled and not any(name.startswith("locust-worker") for name in sampled)
+        assert (run_dir / "resources" / "ramp_queue_depth.csv").is_file()
         assert worker.poll() is None  # the master is kept between phases: its worker stays
     finally:
         load.close_local_master()
