@@ -591,10 +591,51 @@ def check_keda(objects: Objects) -> list[str]:
     return problems
 
 
+# monitoring/ (compose's) → the overlay's copies (kustomize reads no file outside the overlay)
+GRAFANA_COPIES = {
+    "monitoring/grafana/dashboards/scoring-bench.json": "grafana/dashboard-scoring-bench.json",
+    "monitoring/grafana/provisioning/datasources/prometheus.yml": "grafana/datasource-prometheus.yml",
+    "monitoring/grafana/provisioning/dashboards/scoring-bench.yml": "grafana/dashboards-scoring-bench.yml",
+}
+
+
+def check_monitoring(objects: Objects) -> list[str]:
+    """Prometheus scrapes the annotated pods, its job named after the service, at compose's interval;
+    Grafana gets monitoring/'s files unchanged and a data source that is this Prometheus."""
+    problems: list[str] = []
+    overlay = DEPLOY / "overlays" / "monitoring"
+    for source, copy_ in GRAFANA_COPIES.items():
+        if (ROOT / source).read_bytes() != (overlay / copy_).read_bytes():
+            problems.append(
+                f"{copy_} is not a copy of {source}: cp {source} {overlay.relative_to(ROOT) / copy_}"
+            )
+    config_map = next((o for o in objects if o["metadata"]["name"].startswith("prometheus-config")), None)
+    prometheus, service = find(objects, "Deployment", "prometheus"), find(objects, "Service", "prometheus")
+    if config_map is None or prometheus is None or service is None or not selects(service, prometheus):
+        return [*problems, "no Prometheus Deployment, Service and configuration"]
+    config = yaml.safe_load(config_map["data"]["prometheus.yml"])
+    compose_config = yaml.safe_load((ROOT / "monitoring/prometheus.yml").read_text())
+    if config["global"]["scrape_interval"] != compose_config["global"]["scrape_interval"]:
+        problems.append("Prometheus scrapes at another interval than compose's")
+    relabels = [r for job in config["scrape_configs"] for r in job.get("relabel_configs", [])]
+    keep = {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], "action": "keep"}
+    if not any(keep.items() <= r.items() and r.get("regex") == "true" for r in relabels):
+        problems.append("Prometheus does not keep the pods annotated prometheus.io/scrape: true")
+    targets = {r.get("target_label"): r.get("source_labels") for r in relabels}
+    if targets.get("job") != ["__meta_kubernetes_pod_label_app_kubernetes_io_name"] or "service" in targets:
+        problems.append("Prometheus's job is not the pod's service name, or it sets a `service` label")
+    datasource = yaml.safe_load((overlay / "grafana/datasource-prometheus.yml").read_text())
+    url = urlsplit(datasource["datasources"][0]["url"])
+    if url.hostname != "prometheus" or service_port(service, url.port or 80) is None:
+        problems.append(f"Grafana's data source {url.geturl()} is not the prometheus Service")
+    return problems
+
+
 OVERLAY_CHECKS: dict[str, Callable[[Objects], list[str]]] = {
     "rabbitmq": check_rabbitmq,
     "hpa": check_hpa,
     "keda": check_keda,
+    "monitoring": check_monitoring,
 }
 
 
@@ -780,6 +821,12 @@ OVERLAY_DRIFTS: dict[str, tuple[str, Callable[[Objects], None]]] = {
         lambda objs: next(o for o in objs if o["kind"] == "ScaledObject")["spec"]["triggers"][0][
             "metadata"
         ].update(listLength=64),
+    ),
+    "Prometheus names its jobs otherwise": (
+        "monitoring",
+        lambda objs: next(o for o in objs if o["metadata"]["name"].startswith("prometheus-config"))[
+            "data"
+        ].update({"prometheus.yml": "global: {scrape_interval: 5s}\nscrape_configs: []\n"}),
     ),
     "KEDA scales the queue API": (
         "keda",
