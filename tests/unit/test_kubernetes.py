@@ -843,3 +843,23 @@ def test_an_overlay_drift_is_caught(drift: str) -> None:
     objects = rendered(DEPLOY / "overlays" / overlay)
     mutate(objects)
     assert OVERLAY_CHECKS[overlay](objects), f"{drift}: not caught"
+
+
+def test_one_pair_of_variables_names_every_image(tmp_path: Path) -> None:
+    """with-images.sh: IMAGE_PREFIX and IMAGE_TAG (compose's variables) rename every image of ours."""
+    env = {**os.environ, "IMAGE_PREFIX": "registry.example/team/sb", "IMAGE_TAG": "v7"}
+    out = subprocess.run(
+        ["sh", str(DEPLOY / "with-images.sh"), str(tmp_path), str(DEPLOY / "overlays" / "hpa")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    objects = render(tmp_path)
+    images = {o["metadata"]["name"]: container(o)["image"] for o in objects if o["kind"] in WORKLOADS}
+    for svc in SERVICES:
+        assert images[svc.name] == f"registry.example/team/sb-{svc.name}:v7"
+    for name in ("seed", "locust-master", "locust-worker"):
+        assert images[name] == "registry.example/team/sb-base:v7"
+    assert find(objects, "HorizontalPodAutoscaler", "scoring-async") is not None  # the overlay's, too
