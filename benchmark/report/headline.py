@@ -74,14 +74,17 @@ def missing_sections(summary: Summary) -> tuple[list[str], list[str]]:
     experiments = summary.experiments
     missing: list[str] = []
     not_run: list[str] = []
+    # what an external target skipped has its own section, with why ("Skipped against the external target")
+    target = summary.environment.target if summary.environment else None
+    skipped_here = {skip.experiment for skip in target.skipped} if target else set()
     for section, experiment in SECTION_EXPERIMENT.items():
         absent = [arch for arch, data in summary.architectures.items() if getattr(data, section) is None]
-        if not absent:
+        if not absent or experiment in skipped_here:
             continue
         label = f"{section.replace('_', ' ')} ({', '.join(absent)})"
         skipped = experiments is not None and experiment not in experiments
         (not_run if skipped else missing).append(label)
-    if experiments is not None:
+    if experiments is not None and "attribution" not in skipped_here:
         attribution = summary.attribution
         if attribution is None:
             (missing if "attribution" in experiments else not_run).append("attribution")

@@ -26,8 +26,9 @@ from benchmark.external import (
 )
 from benchmark.report import report_blocks
 from benchmark.report.blocks import render_markdown
+from benchmark.report.headline import status_blocks
 from benchmark.settings import EXPERIMENTS, BenchSettings
-from benchmark.summary import Environment, Summary
+from benchmark.summary import ArchitectureSummary, Environment, Summary
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.servers import service
 from tests.integration.conftest import free_port
@@ -318,6 +319,22 @@ def test_the_report_says_where_the_target_was_and_what_was_skipped(tmp_path: Pat
     assert "⚠ m: unreachable: its resources are missing." in text
     assert "## Machine (the load generator's)" in text
     assert "This is the machine that generated the load, and its calibration" in text
+
+
+def test_what_was_skipped_is_not_reported_missing(tmp_path: Path) -> None:
+    base = external_summary(tmp_path)
+    summary = base.model_copy(
+        update={
+            "experiments": ["profile", "timeit"],
+            "complete": True,
+            "architectures": {"async": ArchitectureSummary()},
+        }
+    )
+    text = render_markdown(status_blocks(summary), tmp_path)
+    assert "profile" not in text and "attribution" not in text  # in the Skipped section instead
+    assert "timeit (async)" in text  # what should have run and did not is still missing
+    local = summary.model_copy(update={"environment": None})
+    assert "profile (async)" in render_markdown(status_blocks(local), tmp_path)
 
 
 def test_a_local_run_has_no_external_lines(tmp_path: Path) -> None:
