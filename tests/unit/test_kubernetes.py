@@ -54,6 +54,7 @@ KUBERNETES_VERSION = "1.32.0"  # the schemas validated against; kubectl here is 
 DEPLOY = ROOT / "deploy" / "kubernetes"
 BASE = DEPLOY / "base"
 OVERLAYS = sorted(p.parent for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
+COMPONENTS = sorted(p.parent for p in (DEPLOY / "components").glob("*/kustomization.yaml"))
 TREES = [BASE, *OVERLAYS]
 REQUIRED = os.environ.get("SCORING_BENCH_REQUIRE_SERVICES") == "1"
 SERVE = ["python", "-m", "scoring_bench.stack.serve"]
@@ -475,7 +476,7 @@ CHECKS: list[Callable[[Objects], list[str]]] = [
 ]
 
 
-# --- the overlays' own checks (on their rendered objects) ----------------------------------------
+# --- the components' own checks (on the rendered objects of a tree with the component) -----------
 def check_rabbitmq(objects: Objects) -> list[str]:
     cm, broker = settings_configmap(objects), find(objects, "Deployment", "rabbitmq")
     service = find(objects, "Service", "rabbitmq")
@@ -603,7 +604,7 @@ def check_monitoring(objects: Objects) -> list[str]:
     """Prometheus scrapes the annotated pods, its job named after the service, at compose's interval;
     Grafana gets monitoring/'s files unchanged and a data source that is this Prometheus."""
     problems: list[str] = []
-    overlay = DEPLOY / "overlays" / "monitoring"
+    overlay = DEPLOY / "components" / "monitoring"
     for source, copy_ in GRAFANA_COPIES.items():
         if (ROOT / source).read_bytes() != (overlay / copy_).read_bytes():
             problems.append(
@@ -660,10 +661,37 @@ def test_every_tree_renders_and_agrees(tree: Path) -> None:
     assert namespaces == {"scoring-bench"}, namespaces
 
 
-def test_every_overlay_is_checked_and_builds_on_the_base() -> None:
-    assert {t.name for t in OVERLAYS} >= set(OVERLAY_CHECKS)
-    for tree in OVERLAYS:
-        assert "../../base" in yaml.safe_load((tree / "kustomization.yaml").read_text())["resources"], tree
+def test_every_component_is_checked_and_has_its_overlay() -> None:
+    """Each component (deploy/kubernetes/components) has its checks and an overlay: the base with it."""
+    assert {c.name for c in COMPONENTS} == set(OVERLAY_CHECKS)
+    for component in COMPONENTS:
+        assert yaml.safe_load((component / "kustomization.yaml").read_text())["kind"] == "Component"
+        overlay = yaml.safe_load((DEPLOY / "overlays" / component.name / "kustomization.yaml").read_text())
+        assert overlay["resources"] == ["../../base"], component.name
+        assert overlay["components"] == [f"../../components/{component.name}"], component.name
+
+
+def test_components_combine(tmp_path: Path) -> None:
+    """A tree of one's own with several components renders, validates and passes every check (KEDA
+    and the HPA both scale the worker: one or the other)."""
+    combined = [c for c in COMPONENTS if c.name != "keda"]
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": "scoring-bench",
+                "resources": [os.path.relpath(BASE, tmp_path)],
+                "components": [os.path.relpath(c, tmp_path) for c in combined],
+            }
+        )
+    )
+    objects = render(tmp_path)
+    assert [p for check in CHECKS for p in check(objects)] == []
+    for component in combined:
+        assert OVERLAY_CHECKS[component.name](objects) == [], component.name
+    for obj in objects:
+        kv.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
 @pytest.mark.parametrize("tree", TREES, ids=_id)
