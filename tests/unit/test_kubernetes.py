@@ -41,6 +41,7 @@ from scoring_bench.service.metrics import METRICS_PATH
 from scoring_bench.service.queue import queue_keys
 from scoring_bench.stack.servers import SERVICES, Service
 from tests.container_files import (
+    BASE_DOCKERFILE,
     ROOT,
     compose_service,
     dockerfile_of,
@@ -312,6 +313,13 @@ def _check_ports_and_probes(
     return problems
 
 
+@cache
+def image_uid() -> int | None:
+    """The uid the base image's user has (docker/base.Dockerfile: useradd --uid)."""
+    match = re.search(r"useradd [^\n]*--uid (\d+)", read_files().dockerfiles[BASE_DOCKERFILE])
+    return int(match[1]) if match else None
+
+
 def check_pods(objects: Objects) -> list[str]:
     """Every pod: no service links (Kubernetes would set SCORING_ASYNC_PORT=tcp://10.0.0.7:8001 and
     the like, on the settings of those names, and LOCUST_MASTER_PORT on Locust's option), and every
@@ -327,6 +335,11 @@ def check_pods(objects: Objects) -> list[str]:
         if pod_spec(o).get("enableServiceLinks") is not False:
             problems.append(f"{name}: enableServiceLinks is not false")
         c = container(o)
+        security = pod_spec(o).get("securityContext", {})
+        if image_name(c["image"]).startswith("scoring-bench-") and (
+            security.get("runAsNonRoot") is not True or security.get("runAsUser") != image_uid()
+        ):
+            problems.append(f"{name} does not run as the images' user (uid {image_uid()})")
         if image_name(c["image"]).startswith("scoring-bench-") and {
             "configMapRef": {"name": cm["metadata"]["name"]}
         } not in c.get("envFrom", []):
@@ -787,6 +800,9 @@ DRIFTS: dict[str, Callable[[Objects], None]] = {
         "Deployment",
         "queue-worker",
         lambda o: o["spec"]["template"]["metadata"]["annotations"].update({"prometheus.io/port": "8002"}),
+    ),
+    "a pod runs as another user": _mutate(
+        "Deployment", "scoring-queue", lambda o: pod_spec(o)["securityContext"].update(runAsUser=0)
     ),
     "service links come back": _mutate(
         "Deployment", "locust-worker", lambda o: pod_spec(o).pop("enableServiceLinks")
