@@ -116,7 +116,7 @@ def render(tree: Path) -> Objects:
             pytest.fail(f"{reason}, but SCORING_BENCH_REQUIRE_SERVICES=1")
         pytest.skip(reason)
     out = subprocess.run([*cli, str(tree)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, f"{' '.join(cli)} {tree.relative_to(ROOT)}:\n{out.stderr}"
+    assert out.returncode == 0, f"{' '.join(cli)} {tree}:\n{out.stderr}"
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
 
