@@ -18,7 +18,7 @@ from benchmark.analysis.phases import one_user_section, ramp_section
 from benchmark.openloop.accounting import closed_loop_stats
 from benchmark.openloop.experiment import Sampled, closed_loop
 from benchmark.openloop.records import CLOSED_CSV
-from benchmark.sampler import ResourceSampler
+from benchmark.sampler import phase_sampler
 from benchmark.settings import BenchSettings
 from scoring_bench.stack.supervisor import StackState
 
@@ -60,7 +60,7 @@ def probe_capacity_rps(
     folder = probe_dir(run_dir, arch)
     resources = Path(run_dir) / "resources" / f"capacity_{arch}.csv"
     targets = Sampled(state)
-    with ResourceSampler(resources, targets, settings.bench_sample_interval_s):
+    with phase_sampler(settings, resources, targets):
         closed_loop(settings, arch, folder, users, duration_s, PROBE_WARMUP_S, lambda _: None, targets)
     stats = closed_loop_stats(read_records(folder / CLOSED_CSV), PROBE_WARMUP_S, duration_s)
     if not stats.rps:

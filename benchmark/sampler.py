@@ -193,23 +193,27 @@ class ResourceSampler(BackgroundSampler):
                     self.services.close()
 
 
-def phase_sampler(settings: BenchSettings, path: Path, pid_targets: Targets) -> ResourceSampler:
+def phase_sampler(
+    settings: BenchSettings, path: Path, pid_targets: Targets, interval_s: float | None = None
+) -> ResourceSampler:
     """The resource sampler the settings ask for: psutil for every process (``RESOURCE_SOURCE=psutil``,
     the local default), or the services from their metrics (``RESOURCE_SOURCE=metrics``, and always
     against an external target), at the URLs of ``settings.targets()`` (local: the stack's ports; the
     queue's worker: its metrics port) or through ``PROMETHEUS_URL``; the rest of ``pid_targets`` (Redis,
-    the load generator) with psutil. Local with ``METRICS_ENABLED=false``: psutil (nothing to read)."""
+    the load generator) with psutil. Local with ``METRICS_ENABLED=false``: psutil (nothing to read).
+    ``interval_s``: the period (default ``BENCH_SAMPLE_INTERVAL_S``)."""
+    interval = settings.bench_sample_interval_s if interval_s is None else interval_s
     external = settings.bench_target == "external"
     if not external and settings.resource_source == "psutil":
-        return ResourceSampler(path, pid_targets, settings.bench_sample_interval_s)
+        return ResourceSampler(path, pid_targets, interval)
     if not external and not settings.metrics_enabled:
         log.warning("RESOURCE_SOURCE=metrics but METRICS_ENABLED=false: sampling with psutil")
-        return ResourceSampler(path, pid_targets, settings.bench_sample_interval_s)
+        return ResourceSampler(path, pid_targets, interval)
     targets = settings.targets()
     return ResourceSampler.from_sources(
         path,
         pid_targets,
         targets.metrics_urls(),
         targets.prometheus_url,
-        settings.bench_sample_interval_s,
+        interval,
     )

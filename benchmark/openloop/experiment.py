@@ -33,7 +33,7 @@ from benchmark.openloop.records import (
 from benchmark.openloop.schedule import Arrivals
 from benchmark.openloop.wrk import wrk_command, wrk_script
 from benchmark.processes import stop, wait
-from benchmark.sampler import ResourceSampler
+from benchmark.sampler import phase_sampler
 from benchmark.settings import BenchSettings
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
@@ -133,7 +133,7 @@ def run_openloop(
     )
     limit = planned_seconds(len(rates_rps), options) + options.timeout_s(arch) + QUEUE_SLACK_S + GRACE_S
     targets = Sampled(state)
-    with ResourceSampler(sweep_resources(run_dir, arch, rep), targets, settings.bench_sample_interval_s):
+    with phase_sampler(settings, sweep_resources(run_dir, arch, rep), targets):
         run_process(argv, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)
     return folder
 
@@ -155,7 +155,7 @@ def run_crosscheck(
     url = target_url(stack, arch)
     wrk = shutil.which(WRK) if arch != "queue" else None
     targets = Sampled(state)
-    with ResourceSampler(crosscheck_resources(run_dir, arch), targets, settings.bench_sample_interval_s):
+    with phase_sampler(settings, crosscheck_resources(run_dir, arch), targets):
         closed_loop(settings, arch, folder, users, duration_s, warmup_s, tick, targets)
         if wrk is not None:
             script = folder / WRK_LUA

@@ -26,7 +26,7 @@ from benchmark.openloop.experiment import (
 )
 from benchmark.openloop.generator import QUEUE_SLACK_S
 from benchmark.openloop.records import GENERATOR, GENERATOR_LOG
-from benchmark.sampler import ResourceSampler
+from benchmark.sampler import phase_sampler
 from benchmark.settings import BenchSettings
 from benchmark.soak.records import PLAN_JSON, PROCESSES_CSV, soak_dir, soak_resources
 from benchmark.soak.sampler import ProcessSampler
@@ -89,7 +89,7 @@ def run_soak(
     interval = settings.soak_sample_s
     with (
         ProcessSampler(folder / PROCESSES_CSV, lambda: services, interval),
-        ResourceSampler(soak_resources(run_dir, arch), targets, interval),
+        phase_sampler(settings, soak_resources(run_dir, arch), targets, interval),
     ):
         run_process(argv, stack, folder / GENERATOR_LOG, limit, tick, targets, GENERATOR)
     return folder
