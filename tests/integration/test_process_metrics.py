@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import psutil
 import pytest
 import requests
 
-from benchmark.metrics_sampler import ScrapeSource, parse, process_metrics_url
+from benchmark.metrics_sampler import PrometheusSource, ScrapeSource, parse, process_metrics_url
 from benchmark.sampler import ResourceSampler
 from scoring_bench.stack.servers import CONTROL, SERVICES, Service
 from tests.integration.conftest import SEED_BODY, Stack, free_port, stack_settings, start_stack
@@ -146,3 +147,26 @@ def test_a_url_that_does_not_answer_leaves_a_gap_not_an_error(several: Stack, tm
     with open(path) as f:
         names = [row["name"] for row in csv.DictReader(f)]
     assert "model-async" in names and "model-sync" not in names
+
+
+def test_the_prometheus_source_reads_every_service_through_a_real_prometheus(tmp_path: Path) -> None:
+    """MONITORING=1's Prometheus scrapes the stack every 5 s; the source groups its series by the
+    services' own ``service`` label and gives each service a rate once a second scrape has landed."""
+    if shutil.which("prometheus") is None:
+        reason = "Prometheus is not installed (apt-get install prometheus)"
+        if os.environ.get("SCORING_BENCH_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason}, but SCORING_BENCH_REQUIRE_SERVICES=1 (CI installs it)")
+        pytest.skip(reason)
+    settings = stack_settings(tmp_path, monitoring=True, prometheus_port=free_port())
+    with start_stack(settings) as stack:
+        source = PrometheusSource(f"http://127.0.0.1:{settings.prometheus_port}", [s.name for s in SERVICES])
+        seen: dict[str, list[float]] = {s.name: [] for s in SERVICES}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(len(v) >= 2 for v in seen.values()):
+            stack.post("scoring-async", SEED_BODY)
+            for row in source.rows():
+                seen[row.name].append(row.cpu_percent)
+            time.sleep(0.2)
+        source.close()
+    assert all(len(v) >= 2 for v in seen.values()), seen
+    assert max(seen["scoring-async"][1:]) > 0
