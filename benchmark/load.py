@@ -41,6 +41,7 @@ USER_CLASSES = {"sync": "SyncScoringUser", "async": "AsyncScoringUser", "queue":
 GRACE_S = 60.0  # beyond the planned duration before a Locust run counts as hung
 HOT_GENERATOR_PERCENT = 80.0  # auto workers: a Locust process above this (% of one core) gets help
 QUEUE_DEPTH_INTERVAL_S = 0.25
+LOCAL_MASTER = "locust_master"  # resources name of a master whose workers run elsewhere
 
 
 @dataclass(frozen=True)
@@ -209,16 +210,16 @@ def _run_distributed(
     tick: Callable[[float], None],
 ) -> Path:
     """One phase on a master whose workers run elsewhere: ``LOCUST_MASTER_URL``'s, or the one the
-    runner keeps for the run (``LOCUST_EXPECT_WORKERS``), the only Locust process sampled here."""
-    procs: list[subprocess.Popen[bytes]] = []
+    runner keeps for the run (``LOCUST_EXPECT_WORKERS``), the only Locust process sampled here: as
+    ``locust_master``, not as the load generator (``locust``), whose CPU is its workers' and unknown."""
+    fixed = _targets(state, [])()
     if settings.locust_master_url:
         url = settings.locust_master_url
     else:
         master = local_master(settings, run_dir)
-        url, procs = master.url, [master.proc]
+        url, fixed[LOCAL_MASTER] = master.url, [master.proc.pid]
     planned = sum(s.duration_s for s in stages)
-    targets = _targets(state, procs)
-    resources = phase_sampler(settings, run_dir / "resources" / f"{phase}_{arch}.csv", targets)
+    resources = phase_sampler(settings, run_dir / "resources" / f"{phase}_{arch}.csv", lambda: fixed)
     with resources, _depth_sampler(settings, arch, phase, run_dir):
         drive_phase(
             MasterClient(url),
@@ -230,6 +231,7 @@ def _run_distributed(
             out,
             planned + GRACE_S,
             tick,
+            same_clock=not settings.locust_master_url,
         )
     return out
 

@@ -271,9 +271,11 @@ def drive_phase(
     out: Path,
     timeout_s: float,
     tick: Callable[[float], None] = lambda _: None,
+    same_clock: bool = False,
 ) -> PhaseRecord:
     """Run ``stages`` on the master and write the phase's files to ``out``; raise
-    :class:`RemoteLocustError` when it cannot (the master is then stopped if it had started)."""
+    :class:`RemoteLocustError` when it cannot (the master is then stopped if it had started).
+    ``same_clock``: the master runs on this machine, its times need no moving."""
     status = client.status()
     if busy(status):
         raise RemoteLocustError(
@@ -311,12 +313,12 @@ def drive_phase(
     waited, records = time.monotonic(), status.get("records")
     while counted(client.request_stats()) != records and time.monotonic() - waited < STATS_WAIT_S:
         time.sleep(0.5)
-    return _fetch(client, arch, out)
+    return _fetch(client, arch, out, same_clock)
 
 
-def _fetch(client: MasterClient, arch: str, out: Path) -> PhaseRecord:
+def _fetch(client: MasterClient, arch: str, out: Path, same_clock: bool) -> PhaseRecord:
     """Write the phase's files, every time in this machine's clock."""
-    status, offset = client.timed_status()
+    status, offset = (client.status(), 0.0) if same_clock else client.timed_status()
     text, count = shift_requests_csv(client.text(REQUESTS_PATH) or HEADER, -offset)
     record = PhaseRecord(client.url, list(status.get("workers") or []), offset, count)
     record.locust_counted = counted(client.request_stats())

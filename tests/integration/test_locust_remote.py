@@ -148,7 +148,8 @@ def test_the_runner_starts_a_master_and_waits_for_a_worker_started_elsewhere(
         polls = read_requests(run_dir, "ramp", "queue", "poll")
         assert len(polls) >= len(read_requests(run_dir, "ramp", "queue"))  # wait_ms=0: every task polled
         sampled = {sample.name for sample in read_resources(resource_path(run_dir, "ramp", "queue"))}
-        assert "locust" in sampled and not any(name.startswith("locust-worker") for name in sampled)
+        # the master sampled apart from the load generator (its workers, not sampled here)
+        assert "locust_master" in sampled and not {"locust", "locust-worker-1"} & sampled
         assert (run_dir / "resources" / "ramp_queue_depth.csv").is_file()
         assert worker.poll() is None  # the master is kept between phases: its worker stays
     finally:
