@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+import redis
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -297,6 +298,37 @@ def skipped(targets: Targets, experiments: list[str], wants_control: bool) -> li
     if "soak" in experiments:
         rows.append(SkippedExperiment(experiment="soak (in part)", reason=PARTIAL_NOTES["soak"]))
     return rows
+
+
+def redis_problem(url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> str | None:
+    """Why the Redis at ``url`` does not answer a PING from here; None when it does."""
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def gate_skip(targets: Targets, stack: Settings, verify_requests: int) -> SkippedExperiment | None:
+    """The verification gate against an external target when its feature store cannot be reached from
+    here: the gate counts the feature-store reads on that Redis (INFO, MONITOR), so it is skipped, saying
+    where it looked (no credentials shown). None: it runs (or was not asked for, or the stack is local)."""
+    if targets.mode == "local" or verify_requests == 0:
+        return None
+    problem = redis_problem(stack.feature_store_url)
+    if problem is None:
+        return None
+    parts = urlsplit(stack.feature_store_url)
+    where = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+    return SkippedExperiment(
+        experiment="verification gate",
+        reason=f"it counts the feature-store reads on the stack's Redis, and {where} does not answer from "
+        f"here ({problem}): set REDIS_URL (or TARGET_HOST and EMBEDDED_REDIS_PORT) to where it answers",
+    )
 
 
 def check_targets(targets: Targets, names: list[str], timeout_s: float = HEALTH_TIMEOUT_S) -> list[str]:

@@ -38,6 +38,7 @@ from benchmark.external import (
     Targets,
     check_targets,
     external_stack,
+    gate_skip,
     has_control,
     health_names,
     skipped,
@@ -202,7 +203,11 @@ def measure_machine_again(settings: BenchSettings, run_dir: Path, console: Conso
 
 def verify(settings: BenchSettings, run_dir: Path, plan: Plan, console: Console) -> None:
     """The gate before any load: ``verification.json``; a failure stops the run."""
-    verification = run_gate(settings.stack_settings(), settings.architectures, settings.bench_verify_requests)
+    targets = settings.targets()  # external: the model APIs' counts from every metrics URL (pods summed)
+    metrics = targets.metrics_urls() if targets.mode == "external" else None
+    verification = run_gate(
+        settings.stack_settings(), settings.architectures, settings.bench_verify_requests, None, metrics
+    )
     (run_dir / VERIFICATION_FILE).write_text(verification.model_dump_json(indent=1))
     plan.update("verification", 1)
     if not verification.passed:
@@ -369,6 +374,10 @@ def run(settings: BenchSettings, console: Console | None = None) -> Path:
     targets = settings.targets()  # a bad targets file stops here, before any folder is made
     missing_metrics = check_external(targets, settings, console)
     skips = skipped(targets, list(settings.experiments), settings.runs_control())
+    gate = gate_skip(targets, settings.stack_settings(), settings.bench_verify_requests)
+    if gate is not None:
+        skips.append(gate)
+        settings = settings.model_copy(update={"bench_verify_requests": 0})
     for skip in skips:
         console.print(
             f"[yellow]skipped against the external target:[/yellow] {skip.experiment}: {skip.reason}"

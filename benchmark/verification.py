@@ -211,22 +211,28 @@ class Answer:
 
 
 class ModelCalls:
-    """The model APIs' predict counts, summed (None throughout when metrics are off)."""
+    """The model APIs' predict counts, summed (None throughout when metrics are off). ``metrics_urls``:
+    each model API's /metrics URLs, summed (an external target's pods); default: its own /metrics; a model
+    API with none leaves the count None (not counted)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics_urls: Mapping[str, Sequence[str]] | None = None) -> None:
         self.settings = settings
+        if metrics_urls is None:
+            self.urls = {name: [service(name).url(settings, METRICS_PATH)] for name in MODEL_APIS}
+        else:
+            self.urls = {name: list(metrics_urls.get(name, ())) for name in MODEL_APIS}
         self.before = self.read()
 
     def read(self) -> int | None:
-        if not self.settings.metrics_enabled:
+        if not self.settings.metrics_enabled or not all(self.urls.values()):
             return None
         total = 0
-        for name in MODEL_APIS:
-            svc = service(name)
-            status, body = http_get(svc.url(self.settings, METRICS_PATH), timeout=5.0)
-            if status != 200:
-                raise RuntimeError(f"{name} {METRICS_PATH}: HTTP {status}")
-            total += predict_calls(body.decode(), name, str(svc.predict_path))
+        for name, urls in self.urls.items():
+            for url in urls:
+                status, body = http_get(url, timeout=5.0)
+                if status != 200:
+                    raise RuntimeError(f"{name} {url}: HTTP {status}")
+                total += predict_calls(body.decode(), name, str(service(name).predict_path))
         return total
 
     def since(self, expected: int) -> int | None:
@@ -374,10 +380,15 @@ class Counts:
     problem: str | None = None  # why the counters could not be read
 
 
-def counted(settings: Settings, work: Callable[[], None], expected_calls: int) -> Counts:
+def counted(
+    settings: Settings,
+    work: Callable[[], None],
+    expected_calls: int,
+    metrics_urls: Mapping[str, Sequence[str]] | None = None,
+) -> Counts:
     """Run ``work``; the feature-store reads and model calls the services counted meanwhile."""
     try:
-        model_calls = ModelCalls(settings)
+        model_calls = ModelCalls(settings, metrics_urls)
         with GetCount(settings) as gets:
             work()
             calls = model_calls.since(expected_calls)
@@ -387,7 +398,11 @@ def counted(settings: Settings, work: Callable[[], None], expected_calls: int) -
 
 
 def verify_architecture(
-    settings: Settings, arch: str, requests: int, on_request: Callable[[str], None] | None = None
+    settings: Settings,
+    arch: str,
+    requests: int,
+    on_request: Callable[[str], None] | None = None,
+    metrics_urls: Mapping[str, Sequence[str]] | None = None,
 ) -> VerificationRow:
     """``requests`` requests to ``arch``, one after another, counted by the services."""
     expected_calls = requests * settings.num_models
@@ -402,7 +417,7 @@ def verify_architecture(
                 on_request(arch)
 
     try:
-        counts = counted(settings, work, expected_calls)
+        counts = counted(settings, work, expected_calls, metrics_urls)
     finally:
         session.close()
     failed = [answer.problem for answer in answers if answer.problem is not None]
@@ -429,11 +444,14 @@ def run_gate(
     architectures: Sequence[str],
     requests: int = DEFAULT_REQUESTS,
     on_request: Callable[[str], None] | None = None,
+    metrics_urls: Mapping[str, Sequence[str]] | None = None,
 ) -> Verification:
     """Verify each architecture in turn against the running stack ``settings`` describes.
-    ``on_request(arch)`` is called after each request (the tests use it to play a faulty stack)."""
+    ``on_request(arch)`` is called after each request (the tests use it to play a faulty stack).
+    ``metrics_urls``: where the model APIs' counts are read (an external target's pods, summed; default:
+    each model API's own /metrics)."""
     unknown = [arch for arch in architectures if arch not in ARCHITECTURES]
     if unknown or requests < 1:
         raise ValueError(f"run_gate: architectures among {ARCHITECTURES} and requests >= 1, not {unknown}")
-    rows = [verify_architecture(settings, arch, requests, on_request) for arch in architectures]
+    rows = [verify_architecture(settings, arch, requests, on_request, metrics_urls) for arch in architectures]
     return Verification(rows=rows, problems=check_agreement({row.architecture: row.detail for row in rows}))

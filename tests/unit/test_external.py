@@ -18,6 +18,7 @@ from benchmark.external import (
     TargetDown,
     TargetsError,
     check_targets,
+    gate_skip,
     health_names,
     load_targets_file,
     resolve_targets,
@@ -29,6 +30,7 @@ from benchmark.report.blocks import render_markdown
 from benchmark.report.headline import status_blocks
 from benchmark.settings import EXPERIMENTS, BenchSettings
 from benchmark.summary import ArchitectureSummary, Environment, Summary
+from benchmark.verification import ModelCalls
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.servers import service
 from tests.integration.conftest import free_port
@@ -226,13 +228,23 @@ def test_runnable_leaves_out_what_is_skipped(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the health check
 
 
+# Two model APIs' request counts, as their /metrics give them (one pod of each).
+MODEL_METRICS = "# TYPE http_request_duration_seconds histogram\n" + "".join(
+    f'http_request_duration_seconds_count{{service="{name}",route="{route}",method="POST"}} 3.0\n'
+    for name, route in (
+        ("model-sync", "/api/v1/ml/sync/predict"),
+        ("model-async", "/api/v1/ml/async/predict"),
+    )
+)
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.endswith("/healthcheck"):
             body = json.dumps({"status": "OK"}).encode()
             self.send_response(200)
         elif self.path == "/metrics":
-            body = b"process_cpu_seconds_total 1.0\n"
+            body = MODEL_METRICS.encode()
             self.send_response(200)
         else:
             body = b"{}"
@@ -289,6 +301,29 @@ def test_metrics_that_do_not_answer_are_warnings(tmp_path: Path, healthy: str) -
     assert check_targets(targets, ["scoring-async"], timeout_s=2) == [
         f"scoring-async metrics at {gone}: unreachable (URLError)"
     ]
+
+
+def test_the_gate_counts_model_calls_over_every_metrics_url(healthy: str) -> None:
+    stack = Settings()
+    two_pods = {
+        "model-sync": [f"{healthy}/metrics", f"{healthy}/metrics"],
+        "model-async": [f"{healthy}/metrics"],
+    }
+    assert ModelCalls(stack, two_pods).read() == 9  # 3 + 3 from model-sync's two pods, 3 from model-async's
+    assert (
+        ModelCalls(stack, {"model-sync": [f"{healthy}/metrics"]}).read() is None
+    )  # model-async: not counted
+
+
+def test_the_gate_is_skipped_when_the_targets_redis_does_not_answer() -> None:
+    quiet = free_port()
+    settings = bench(bench_target="external", redis_url=f"redis://:hunter2@127.0.0.1:{quiet}/0")
+    skip = gate_skip(settings.targets(), settings.stack_settings(), 5)
+    assert skip is not None and skip.experiment == "verification gate"
+    assert f"redis://127.0.0.1:{quiet}/0 does not answer" in skip.reason and "hunter2" not in skip.reason
+    assert gate_skip(settings.targets(), settings.stack_settings(), 0) is None  # not asked for
+    local = bench(redis_url=f"redis://127.0.0.1:{quiet}/0")
+    assert gate_skip(local.targets(), local.stack_settings(), 5) is None  # the local stack: the gate runs
 
 
 def test_health_names_are_the_measured_handlers_and_the_model_apis() -> None:
