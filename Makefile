@@ -11,7 +11,7 @@ CLI := $(BIN)/scoring-bench
 .PHONY: help install up down status bench soak report locust-ui test lint doc clean fuzz \
 	docker-build docker-run-model-sync docker-run-model-async docker-run-scoring-sync \
 	docker-run-scoring-async docker-run-queue docker-run-redis docker-stop docker-up docker-down \
-	docker-bench
+	docker-bench docker-wheels docker-test podman-up podman-down
 
 help:
 	@echo "make bench    run the benchmark (starts and stops the stack itself)"
@@ -21,6 +21,7 @@ help:
 	@echo "make up | down | status    the local stack on loopback (make up MONITORING=1: and Prometheus)"
 	@echo "make report RUN=results/<id>   rebuild a report;  make locust-ui   Locust's web UI"
 	@echo "make docker-build | docker-up | docker-bench | docker-down    the stack in containers"
+	@echo "make docker-test   every image built and the stack run under podman, then removed (doc/containers.md)"
 
 install: $(STAMP)
 
@@ -85,6 +86,16 @@ clean: down
 	rm -rf $(VENV) .stack .pytest_cache *.egg-info
 
 # --- containers: docker-compose.yml (needs a Docker engine) -----------------------------------
+# Images are $(IMAGE_PREFIX)-<service>:$(IMAGE_TAG) (docker-compose.yml and deploy/kubernetes name them so).
+IMAGE_PREFIX ?= scoring-bench
+IMAGE_TAG ?= latest
+export IMAGE_PREFIX IMAGE_TAG
+# The engine's CLI for the base image's build and the health wait (DOCKER=podman: see doc/containers.md).
+DOCKER ?= docker
+export DOCKER
+# The base image's build arguments, e.g. --build-arg PIP_SOURCE=wheels after `make docker-wheels`
+# (an air-gapped build) or --build-arg PYTHON_IMAGE=<another Python 3.11 image>.
+DOCKER_BUILD_ARGS ?=
 # `docker compose` (v2) where the Docker CLI has it, else the standalone docker-compose.
 DOCKER_COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE = $(DOCKER_COMPOSE) -p scoring-bench
@@ -101,8 +112,24 @@ UP = $(COMPOSE) $(addprefix --profile ,$(DOCKER_PROFILES) $(DOCKER_RABBITMQ))
 
 # The base image first: every service's image starts FROM it (compose would build them at once).
 docker-build:
-	docker build -f docker/base.Dockerfile -t scoring-bench-base .
+	$(DOCKER) build -f docker/base.Dockerfile -t $(IMAGE_PREFIX)-base:$(IMAGE_TAG) $(DOCKER_BUILD_ARGS) .
 	$(COMPOSE) build
+
+# The wheel folder of an air-gapped build (docker/wheels/, made by this project's pip; not committed).
+docker-wheels: $(STAMP)
+	$(BIN)/python -m benchmark.containers wheels
+
+# Every image built and the stack run for real under podman (host network, the port set of
+# docker/host-network.env), the README's calls and a short load answered, everything removed:
+# doc/containers.md. podman-up / podman-down: that stack left running (e.g. for BENCH_TARGET=external).
+docker-test: $(STAMP)
+	$(BIN)/python -m benchmark.containers test
+
+podman-up: $(STAMP)
+	$(BIN)/python -m benchmark.containers up
+
+podman-down: $(STAMP)
+	$(BIN)/python -m benchmark.containers down
 
 # Seed 002's way: one per terminal, in the foreground, after `make docker-build`.
 docker-run-model-sync docker-run-model-async docker-run-scoring-sync docker-run-scoring-async:

@@ -10,13 +10,13 @@ deadline=$(($(date +%s) + timeout))
 format='{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} {{.State.ExitCode}}'
 while :; do
     waiting=""
-    for line in $(docker inspect -f "$format" "$@" | tr ' ' ':'); do
+    for line in $(${DOCKER:-docker} inspect -f "$format" "$@" | tr ' ' ':'); do
         IFS=: read -r name status health code <<END
 $line
 END
         name=${name#/}
         if [ "$status" = exited ] && [ "$code" != 0 ]; then
-            echo "$name exited with code $code: docker logs $name" >&2
+            echo "$name exited with code $code: ${DOCKER:-docker} logs $name" >&2
             exit 1
         fi
         case "$status/$health" in

@@ -1,4 +1,5 @@
-"""``python -m benchmark.containers test|wheels|standin`` (``make docker-test``, ``make docker-wheels``).
+"""``python -m benchmark.containers test|up|down|wheels|standin`` (``make docker-test``, ``make
+podman-up``, ``make podman-down``, ``make docker-wheels``).
 
 ``test``: the stand-in base (built when missing), the wheel folder, every image built, the stack
 started under podman on the host network with the port set of docker/host-network.env, every health
@@ -13,6 +14,7 @@ import argparse
 import fcntl
 import json
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -81,7 +83,7 @@ def test(settings: ContainerTestSettings) -> int:
                     with HealthTicker(settings.project):
                         t0 = time.monotonic()
                         stack.up()
-                        summary["healthy_after_s"] = stack.wait_healthy()
+                        stack.wait_healthy()
                         step(summary, "stack healthy", t0)
                         t0 = time.monotonic()
                         summary["curl"] = {c.readme: run_curl(c)[:200] for c in readme_calls(port_map(ports))}
@@ -114,10 +116,52 @@ def test(settings: ContainerTestSettings) -> int:
             print(f"docker-test passed in {summary['seconds']['total']} s: {run_dir}")
 
 
+def up(settings: ContainerTestSettings) -> int:
+    """The test's stack started and left running (``make podman-up``): removed again if it does not
+    get healthy. Its health is not checked any more once it is up (see :class:`HealthTicker`)."""
+    run_dir = settings.results_dir / (time.strftime("%Y%m%d-%H%M%S") + "-up")
+    run_dir.mkdir(parents=True)
+    ports = host_network_env(HOST_NETWORK_ENV)
+    python_image = ensure_python_image(settings)
+    make_wheels()
+    with api_service(run_dir) as docker_host:
+        stack = ComposeStack(settings, docker_host, ports, run_dir)
+        stack.render()
+        stack.build(python_image)
+        try:
+            with HealthTicker(settings.project):
+                stack.up()
+                stack.wait_healthy()
+        except BaseException:
+            stack.save_logs()
+            stack.down()
+            raise
+    listing = " ".join(f"{k}={v}" for k, v in ports.items())
+    print(f"the stack is up on 127.0.0.1 ({listing}); files in {run_dir}")
+    print("for a runner: set -a; . docker/host-network.env; set +a   then make podman-down")
+    return 0
+
+
+def down(settings: ContainerTestSettings) -> int:
+    run_dir = settings.results_dir / (time.strftime("%Y%m%d-%H%M%S") + "-down")
+    run_dir.mkdir(parents=True)
+    with api_service(run_dir) as docker_host:
+        stack = ComposeStack(settings, docker_host, host_network_env(HOST_NETWORK_ENV), run_dir)
+        stack.render()
+        stack.save_logs()
+        left = stack.down()
+    if left:
+        print(f"containers left behind: {left}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.containers", description=__doc__)
-    parser.add_argument("command", choices=["test", "wheels", "standin"])
+    parser.add_argument("command", choices=["test", "up", "down", "wheels", "standin"])
     args = parser.parse_args(argv)
+    # SIGTERM (a CI timeout, kill): unwound like Ctrl-C, so the stack is removed on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = ContainerTestSettings()
     if args.command == "wheels":
         print(f"{len(make_wheels())} wheels in docker/wheels/")
@@ -125,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "standin":
         print(ensure_python_image(settings))
         return 0
+    if args.command == "up":
+        return up(settings)
+    if args.command == "down":
+        return down(settings)
     return test(settings)
 
 
