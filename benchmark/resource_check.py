@@ -9,7 +9,9 @@ phase per architecture with both samplers running at once (two CSV files:
 then gives each architecture's server CPU per request (the sustained step's window, the analysis's own
 :func:`~benchmark.analysis.phases.cpu_seconds`) from each file and their ratio. ``--psutil-only`` adds, per
 architecture, the same phase sampled by psutil alone (no scraping), which shows what the scrapes
-themselves cost the services. Writes ``resource_check.json`` in the run folder.
+themselves cost the services, and at the end the services' CPU per scrape is measured directly (their
+own counters over ``SCRAPES`` scrapes, process metrics only and whole ``/metrics``). Writes
+``resource_check.json`` in the run folder.
 """
 
 from __future__ import annotations
@@ -20,12 +22,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import urllib3
+
 from benchmark.analysis.phases import cpu_seconds, phase_steps, service_names, window_stats
 from benchmark.analysis.raw import read_resources
 from benchmark.load import Stage, run_phase
+from benchmark.metrics_sampler import parse, process_metrics_url
 from benchmark.sampler import ResourceSampler
 from benchmark.settings import BenchSettings
+from scoring_bench.core.settings import Settings
+from scoring_bench.service.metrics import METRICS_PATH
+from scoring_bench.stack.servers import stack_services
 from scoring_bench.stack.supervisor import StackState, running_stack
+
+SCRAPES = 300
 
 
 def cpu_ms_per_request(
@@ -64,6 +74,27 @@ def alone(settings: BenchSettings, state: StackState, arch: str, stage: Stage, r
     return cpu_ms_per_request(run_dir, "sustained_psutil_only", arch, csv, settings)
 
 
+def scrape_cost(stack: Settings, scrapes: int = SCRAPES) -> dict[str, dict[str, float]]:
+    """Each service's CPU per scrape (µs, from its own counter), asking for the process metrics only and
+    for the whole ``/metrics``, over one keep-alive connection."""
+    http = urllib3.PoolManager(maxsize=1, retries=False)
+    cost: dict[str, dict[str, float]] = {}
+    for svc in stack_services(stack):
+        base = stack.base_url(svc.metrics_port(stack)) + METRICS_PATH
+        probe = process_metrics_url(base)
+        cost[svc.name] = {}
+        for label, url in (("process_only_us", probe), ("full_us", base)):
+            for _ in range(10):
+                http.request("GET", url)
+            before = parse(http.request("GET", probe).data.decode())[0]
+            for _ in range(scrapes):
+                http.request("GET", url)
+            after = parse(http.request("GET", probe).data.decode())[0]
+            if before is not None and after is not None:
+                cost[svc.name][label] = (after - before) / (scrapes + 1) * 1e6
+    return cost
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.resource_check", description=__doc__)
     parser.add_argument("--users", type=int, default=32, help="Locust users of the sustained phase")
@@ -82,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.psutil_only:
                 results[arch]["psutil_only_ms"] = alone(settings, state, arch, stage, run_dir)
             print(arch, json.dumps(results[arch]), flush=True)
+        results["scrape_cpu"] = scrape_cost(settings.stack_settings())
+        print("scrape_cpu", json.dumps(results["scrape_cpu"]), flush=True)
     (run_dir / "resource_check.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"written: {run_dir / 'resource_check.json'}")
     return 0
