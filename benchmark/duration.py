@@ -44,7 +44,11 @@ CROSSCHECK_WARMUP_S = 2.0
 
 def locust_overhead_s(s: BenchSettings, first: bool) -> float:
     """A Locust phase's time beyond its stages: ``LOCUST_WORKERS=auto`` runs the first phase of an
-    architecture (and every attribution load) standalone and the others with a master and workers."""
+    architecture (and every attribution load) standalone and the others with a master and workers.
+    Workers on other machines: every phase waits for their last records and statistics after it ends
+    (1–4 s a phase in results c3-remote-1)."""
+    if s.locust_master_url or s.locust_expect_workers:
+        return LOCUST_S
     if s.locust_workers == AUTO:
         return LOCUST_STANDALONE_S if first else LOCUST_S
     return LOCUST_S if int(s.locust_workers) else LOCUST_STANDALONE_S
