@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from dockerfile_parse import DockerfileParser
+
+from benchmark.containers.stack import host_network_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_DOCKERFILE = "docker/base.Dockerfile"
@@ -23,6 +26,9 @@ class Files:
     prometheus: dict[str, Any]
     grafana_datasources: dict[str, Any]
     makefile: str
+    host_override: dict[str, Any] = field(default_factory=dict)  # docker-compose.host.yml
+    host_env: dict[str, str] = field(default_factory=dict)  # docker/host-network.env
+    containers_conf: dict[str, Any] = field(default_factory=dict)  # docker/podman/containers.conf
 
 
 def read_files() -> Files:
@@ -38,6 +44,9 @@ def read_files() -> Files:
             (ROOT / "monitoring/grafana/provisioning/datasources/prometheus.yml").read_text()
         ),
         makefile=(ROOT / "Makefile").read_text(),
+        host_override=yaml.safe_load((ROOT / "docker-compose.host.yml").read_text()),
+        host_env=host_network_env(ROOT / "docker/host-network.env"),
+        containers_conf=tomllib.loads((ROOT / "docker/podman/containers.conf").read_text()),
     )
 
 

