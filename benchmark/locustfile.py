@@ -14,7 +14,9 @@ benchmark's knobs are Locust options (``locust -f benchmark/locustfile.py --help
 "Custom arguments"), each with its default from :class:`benchmark.settings.BenchSettings`:
 ``--stages`` (a JSON list of ``{"users", "duration_s", "warmup_s"}``) drives a load shape, whose
 steps are written to ``--schedule-json``; ``--requests-csv`` records every request (one file per
-Locust process), so the report computes per-step statistics from raw data.
+Locust process), so the report computes per-step statistics from raw data. A worker started without
+it (by hand, on another machine) sends its records to its master instead, whose web UI serves them
+with the schedule to the runner (:mod:`benchmark.locust_forwarding`, :mod:`benchmark.locust_remote`).
 """
 
 from __future__ import annotations
