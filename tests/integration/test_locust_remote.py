@@ -24,6 +24,7 @@ from benchmark import load
 from benchmark.analysis.phases import ramp_section
 from benchmark.analysis.raw import read_requests, read_resources, read_schedule, resource_path
 from benchmark.load import LOCUSTFILE, Stage, run_phase
+from benchmark.locust_remote import RemoteLocustError
 from benchmark.settings import BenchSettings
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
@@ -69,6 +70,18 @@ def worker_argv(port: int) -> list[str]:
     return ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
 
 
+def wait_for_worker(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/scoring-bench/status", timeout=2).json()["worker_count"] == 1:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"no worker connected to {url}")
+
+
 def check_phase(out: Path, run_dir: Path, phase: str, arch: str = ARCH) -> None:
     """The phase's files parse with the analysis and hold every request the master counted."""
     schedule = read_schedule(run_dir, phase, arch)
@@ -109,14 +122,7 @@ def test_a_master_started_elsewhere_is_driven_through_its_web_api(
     worker = start(worker_argv(port), stack, logs / "worker.log")
     try:
         url = f"http://127.0.0.1:{web}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(url + "/scoring-bench/status", timeout=2).json()["worker_count"] == 1:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
+        wait_for_worker(url)
         bench = bench_settings(stack, locust_master_url=url)
         run_dir = tmp_path / "run"
         out = run_phase(bench, stack.state, ARCH, "ramp", STAGES, run_dir)
@@ -168,3 +174,26 @@ def test_too_few_workers_is_a_clear_error_naming_the_worker_command(stack: Stack
             run_phase(bench, stack.state, ARCH, "ramp", STAGES, tmp_path)
     finally:
         load.close_local_master()
+
+
+@pytest.mark.timeout(40)
+def test_a_master_running_another_user_class_is_stopped_and_named(
+    stack: Stack, tmp_path: Path, logs: Path
+) -> None:
+    web, port = free_port(), free_port()
+    master_argv = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+    master_argv += ["--web-host", "127.0.0.1", "--web-port", str(web), "SyncScoringUser"]  # no class picker
+    master = start(master_argv, stack, logs / "master.log")
+    worker = start(worker_argv(port), stack, logs / "worker.log")
+    try:
+        url = f"http://127.0.0.1:{web}"
+        wait_for_worker(url)
+        bench = bench_settings(stack, locust_master_url=url)
+        with pytest.raises(
+            RemoteLocustError, match=r"runs SyncScoringUser, not AsyncScoringUser alone.*--class-picker"
+        ):
+            run_phase(bench, stack.state, ARCH, "ramp", STAGES, tmp_path)
+        time.sleep(1.0)
+        assert requests.get(url + "/scoring-bench/status", timeout=5).json()["state"] == "stopped"
+    finally:
+        stop(worker, master)
