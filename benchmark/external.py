@@ -251,8 +251,9 @@ SKIP_REASONS: dict[str, str] = {
 }
 # What runs, but without a part that needs the stack's processes on this machine.
 PARTIAL_NOTES: dict[str, str] = {
-    "soak": "its per-process growth (file descriptors, threads, connections of each process) is not "
-    "sampled: the target's processes are not on this machine",
+    "soak": "its per-process growth (RSS, file descriptors, threads, connections of each process) is not "
+    "measured: the target's processes are not on this machine; its latency over time is, and the services' "
+    "memory over it is in resources/soak_<arch>.csv (from their metrics)",
     "control": "the handlers' CPU per request is not measured: their processes are not on this machine",
 }
 HEALTH_TIMEOUT_S = 5.0
