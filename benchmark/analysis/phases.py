@@ -22,6 +22,7 @@ from benchmark.analysis.raw import (
     Step,
     TimeitRow,
     ok_latencies,
+    read_remote_workers,
     read_requests,
     read_resources,
     read_schedule,
@@ -423,12 +424,17 @@ def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturat
             continue
         samples = within_windows(read_resources(path), [step.window for step in steps])
         generator = max_cpu(samples, LOAD_GENERATOR)
+        who = "the load generator (locust)"
+        if generator is None:  # workers on other machines: their own figures (<arch>_workers.csv)
+            remote = [s for s in read_remote_workers(run_dir, phase, arch) if _inside(s.t, steps)]
+            generator = max_cpu(remote, LOAD_GENERATOR)
+            who = "a Locust worker on another machine (as it reports itself)"
         machine = max_cpu(samples, MACHINE)
         generator_max = _max_optional(generator_max, generator)
         machine_max = _max_optional(machine_max, machine)
         if generator is not None and generator > SATURATION_PERCENT:
             flags.append(
-                f"{phase}: the load generator (locust) reached {generator:.0f}% of one core "
+                f"{phase}: {who} reached {generator:.0f}% of one core "
                 f"(> {SATURATION_PERCENT:.0f}%): the client may have limited the measurement"
             )
         others = mean_cpu(samples, OTHERS)
@@ -449,6 +455,10 @@ def saturation_section(run_dir: Path, arch: str, cores: float | None) -> Saturat
         others_cpu_percent=others_max,
         flags=flags,
     )
+
+
+def _inside(t: float, steps: Sequence[Step]) -> bool:
+    return any(low <= t <= high for low, high in (step.window for step in steps))
 
 
 def within_windows(samples: Sequence[Sample], windows: Sequence[tuple[float, float]]) -> list[Sample]:

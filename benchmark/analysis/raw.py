@@ -400,6 +400,20 @@ def read_resources(path: Path) -> list[Sample]:
     return samples
 
 
+def read_remote_workers(run_dir: Path, phase: str, arch: str) -> list[Sample]:
+    """``locust/<phase>/<arch>_workers.csv``: the CPU of Locust workers on other machines, as each
+    reports itself to its master (``LOCUST_MASTER_URL``, ``LOCUST_EXPECT_WORKERS``), named
+    ``locust-worker-<id>``; empty for a local run, whose workers are in ``resources/``."""
+    samples = [
+        Sample(t, f"{LOAD_GENERATOR}-worker-{row['worker']}", cpu, number(row.get("rss_mb")))
+        for row in csv_rows(locust_dir(run_dir, phase) / f"{arch}_workers.csv")
+        if (t := number(row.get("t"))) is not None
+        and (cpu := number(row.get("cpu_percent"))) is not None
+        and row.get("worker")
+    ]
+    return sorted(samples, key=lambda sample: sample.t)
+
+
 def read_depth(path: Path) -> list[tuple[float, float]]:
     """``(t, depth)`` rows of a queue depth CSV, ordered by time."""
     rows = [

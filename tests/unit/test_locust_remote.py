@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.analysis.phases import saturation_section
 from benchmark.analysis.raw import read_requests, read_schedule
 from benchmark.load import master_command, worker_command_hint
 from benchmark.locust_remote import (
@@ -144,3 +145,28 @@ def test_the_distribution_settings_default_to_local_locust() -> None:
     assert settings.locust_master_bind_host == "127.0.0.1" and settings.locust_master_bind_port == 5557
     with pytest.raises(ValueError):
         BenchSettings(bench_profile="smoke", locust_expect_workers=-1)
+
+
+def test_remote_workers_own_cpu_stands_for_the_load_generator_in_the_saturation_check(tmp_path: Path) -> None:
+    phase_dir = tmp_path / "locust" / "ramp"
+    phase_dir.mkdir(parents=True)
+    schedule = {
+        "phase": "ramp",
+        "architecture": "async",
+        "steps": [{"users": 8, "start": 100.0, "end": 110.0}],
+    }
+    (phase_dir / "async_schedule.json").write_text(json.dumps(schedule))
+    (tmp_path / "resources").mkdir()
+    rows = [f"{t},machine,50.0,\n{t},scoring-async,40.0,80.0\n" for t in (100.0, 101.0, 102.0)]
+    (tmp_path / "resources" / "ramp_async.csv").write_text("t,name,cpu_percent,rss_mb\n" + "".join(rows))
+    workers = "t,worker,cpu_percent,rss_mb\n99.0,w1,99.0,50.0\n105.0,w1,95.0,50.0\n"
+    workers += "105.0,w2,20.0,\n111.0,w1,99.0,50\n"  # before and after the step: left out
+    (phase_dir / "async_workers.csv").write_text(workers)
+    saturation = saturation_section(tmp_path, "async", 2)
+    assert saturation is not None
+    assert saturation.load_generator_max_cpu_percent == 95.0  # inside the step only
+    assert any("Locust worker on another machine" in flag and "95%" in flag for flag in saturation.flags)
+    (phase_dir / "async_workers.csv").unlink()  # nothing known of the generator: no number, no flag
+    saturation = saturation_section(tmp_path, "async", 2)
+    assert saturation is not None and saturation.load_generator_max_cpu_percent is None
+    assert not any("worker" in flag for flag in saturation.flags)
