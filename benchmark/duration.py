@@ -97,7 +97,7 @@ def planned_duration_s(s: BenchSettings) -> float:
     archs, experiments = len(s.architectures), s.experiments
     total = 2 * (s.bench_calibration_s + CALIBRATION_S) + STACK_S  # before the run and after the main stack
     total += archs * s.bench_verify_requests * REQUEST_S
-    if "profile" in experiments:
+    if "profile" in experiments and s.bench_target == "local":  # an external target: client profiles only
         per_mode = len(profiled(s)) * s.bench_profile_requests * REQUEST_S / s.bench_profile_concurrency
         total += len(MODES) * (STACK_S + per_mode)
     if "timeit" in experiments:

@@ -120,8 +120,8 @@ class Plan:
         if settings.bench_verify_requests:
             self._add("verification", 1)
         for arch in settings.architectures:
-            if "profile" in experiments and arch in profiled(settings):
-                self._add(f"profile {arch}", 3 * settings.bench_profile_requests)
+            if "profile" in experiments and arch in profiled(settings) and settings.bench_target == "local":
+                self._add(f"profile {arch}", 3 * settings.bench_profile_requests)  # the server-side profiles
             if "timeit" in experiments:
                 self._add(f"timeit {arch}", settings.bench_timeit_requests)
             if "locust" in experiments:

@@ -380,3 +380,11 @@ def test_a_local_run_has_no_external_lines(tmp_path: Path) -> None:
     )
     assert "External target" not in text and "Skipped against" not in text
     assert "## Machine\n" in text
+
+
+def test_the_plan_leaves_out_the_server_side_profiles() -> None:
+    from benchmark.duration import planned_duration_s
+
+    local = bench(experiments=["profile", "timeit"])
+    external = local.model_copy(update={"bench_target": "external"})
+    assert planned_duration_s(external) < planned_duration_s(local)
