@@ -17,11 +17,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import psutil
 from flask import Response, jsonify
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from benchmark.locust_remote import HEADER, MESSAGE, REQUESTS_PATH, STATUS_PATH, csv_lines
+from benchmark.locust_remote import (
+    HEADER,
+    MESSAGE,
+    REQUESTS_PATH,
+    STATUS_PATH,
+    WORKERS_HEADER,
+    WORKERS_PATH,
+    csv_lines,
+)
 
 SEND_EVERY_S = 1.0
 
@@ -29,6 +38,7 @@ Row = tuple[float, str, float, bool]
 
 active = False  # this process is a worker that forwards its records
 _pending: list[Row] = []
+_process = psutil.Process()
 
 
 def add(t: float, name: str, latency_ms: float, ok: bool) -> None:
@@ -37,19 +47,25 @@ def add(t: float, name: str, latency_ms: float, ok: bool) -> None:
 
 class Collected:
     """The master's side: the forwarded records of the current run (in memory, about 100 bytes a
-    request, dropped when the next run starts) and the workers done sending."""
+    request, dropped when the next run starts), each worker's CPU and memory once a second, and the
+    workers done sending."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.usage: list[str] = []
         self.finals: set[str] = set()
 
     def receive(self, environment: Environment, msg: Any, **_: Any) -> None:
-        self.lines.extend(csv_lines(msg.data["rows"], time.time() - float(msg.data["sent"])))
+        now = time.time()
+        self.lines.extend(csv_lines(msg.data["rows"], now - float(msg.data["sent"])))
+        cpu, rss = msg.data.get("cpu_percent"), msg.data.get("rss_mb")
+        if cpu is not None:
+            self.usage.append(f"{now:.3f},{msg.node_id},{float(cpu):.1f},{float(rss or 0.0):.1f}\n")
         if msg.data.get("final"):
             self.finals.add(str(msg.node_id))
 
     def new_run(self) -> None:
-        self.lines, self.finals = [], set()
+        self.lines, self.usage, self.finals = [], [], set()
 
 
 def install(environment: Environment, requests_csv: str) -> None:
@@ -58,6 +74,7 @@ def install(environment: Environment, requests_csv: str) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner) and not requests_csv:
         active = True
+        _process.cpu_percent()  # the first interval starts now
         runner.greenlet.spawn(_send_loop, runner)
         environment.events.test_stop.add_listener(lambda **_: _send(runner, final=True))
     elif isinstance(runner, MasterRunner):
@@ -70,10 +87,20 @@ def install(environment: Environment, requests_csv: str) -> None:
 
 
 def _send(runner: WorkerRunner, final: bool = False) -> None:
+    """The records since the last batch, and this worker's CPU (% of one core since the last batch)
+    and memory: what the runner, on another machine, cannot sample."""
     rows = _pending[:]
     del _pending[: len(rows)]
-    if rows or final:
-        runner.send_message(MESSAGE, {"sent": time.time(), "rows": rows, "final": final})
+    runner.send_message(
+        MESSAGE,
+        {
+            "sent": time.time(),
+            "rows": rows,
+            "final": final,
+            "cpu_percent": _process.cpu_percent(),
+            "rss_mb": _process.memory_info().rss / 1048576,
+        },
+    )
 
 
 def _send_loop(runner: WorkerRunner) -> None:
@@ -116,3 +143,7 @@ def _routes(environment: Environment, runner: MasterRunner, collected: Collected
     @app.route(REQUESTS_PATH)
     def requests_csv() -> Response:
         return Response(HEADER + "".join(collected.lines), mimetype="text/csv")
+
+    @app.route(WORKERS_PATH)
+    def workers_csv() -> Response:
+        return Response(WORKERS_HEADER + "".join(collected.usage), mimetype="text/csv")

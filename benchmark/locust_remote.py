@@ -33,7 +33,9 @@ import requests
 MESSAGE = "scoring_bench_requests"
 STATUS_PATH = "/scoring-bench/status"
 REQUESTS_PATH = "/scoring-bench/requests.csv"
+WORKERS_PATH = "/scoring-bench/workers.csv"
 HEADER = "t,name,latency_ms,ok\n"
+WORKERS_HEADER = "t,worker,cpu_percent,rss_mb\n"
 SHAPE_CLASS = "StagesShape"
 POLL_S = 1.0
 FINAL_WAIT_S = 15.0  # after the shape ends, for every worker's last batch of records
@@ -51,9 +53,10 @@ LOCUST_FILES = (
     ("/stats/report?download=1", ".html"),
 )
 NOT_SAMPLED = (
-    "the Locust workers run on other machines: their CPU and memory are not in resources/ "
-    "(the workers' own CPU figures, as Locust reports them, are in <arch>_workers.csv), so the report "
-    "cannot flag a saturated load generator"
+    "the Locust workers run on other machines: the runner does not sample them (resources/ has no "
+    "locust rows); each worker measures its own CPU and memory once a second and sends them with its "
+    "records (<arch>_workers.csv), which the report's load generator check reads; their machines' "
+    "CPU is not measured"
 )
 
 
@@ -103,20 +106,22 @@ def csv_lines(rows: Sequence[Sequence[Any]], offset_s: float) -> list[str]:
     ]
 
 
-def shift_requests_csv(text: str, shift_s: float) -> tuple[str, int]:
-    """A requests CSV (``t,name,latency_ms,ok``) with ``t`` moved by ``shift_s``; rows that do not
-    parse are dropped. Returns the text and the number of rows kept."""
-    out = [HEADER]
+def shift_csv(text: str, header: str, shift_s: float) -> tuple[str, int]:
+    """A forwarded CSV (``header``: ``t`` first, a number third: the records' ``latency_ms``, the
+    workers' ``cpu_percent``) with ``t`` moved by ``shift_s``; rows that do not parse are dropped.
+    Returns the text and the number of rows kept."""
+    columns = header.count(",") + 1
+    out = [header]
     for line in text.splitlines()[1:]:
         parts = line.split(",")
-        if len(parts) != 4:
+        if len(parts) != columns:
             continue
         try:
             t = float(parts[0]) + shift_s
             float(parts[2])
         except ValueError:
             continue
-        out.append(f"{t:.6f},{parts[1]},{parts[2]},{parts[3]}\n")
+        out.append(f"{t:.6f},{','.join(parts[1:])}\n")
     return "".join(out), len(out) - 1
 
 
@@ -164,17 +169,6 @@ def counted(stats: Mapping[str, Any]) -> int | None:
     rows = stats.get("stats") or []
     total = rows[-1].get("num_requests") if rows else None
     return int(total) if isinstance(total, (int, float)) else None
-
-
-def worker_rows(t: float, stats: Mapping[str, Any]) -> list[str]:
-    """``<arch>_workers.csv`` rows from ``GET /stats/requests``: each worker's CPU (% of one core, as
-    the worker measures itself) and memory."""
-    rows = []
-    for worker in stats.get("workers") or []:
-        memory = worker.get("memory_usage")
-        mb = f"{float(memory) / 1e6:.1f}" if isinstance(memory, (int, float)) else ""
-        rows.append(f"{t:.3f},{worker.get('id')},{float(worker.get('cpu_usage') or 0.0):.1f},{mb}\n")
-    return rows
 
 
 # --------------------------------------------------------------------------- I/O
@@ -292,23 +286,19 @@ def drive_phase(
     client.reset_stats()
     client.swarm(swarm_form(user_class, phase, arch, stages, queue))
     began = time.monotonic()
-    workers_csv = out / f"{arch}_workers.csv"
     try:
         problem = class_problem(client.status(), user_class, client.url)
         if problem:
             raise RemoteLocustError(problem)
-        with workers_csv.open("w", encoding="utf-8") as samples:
-            samples.write("t,worker,cpu_percent,rss_mb\n")
-            while not shape_done(status := client.status()):
-                elapsed = time.monotonic() - began
-                if elapsed > timeout_s:
-                    raise RemoteLocustError(
-                        f"the phase did not finish on {client.url} within {timeout_s:.0f} s "
-                        f"({status.get('state')})"
-                    )
-                samples.writelines(worker_rows(time.time(), client.request_stats()))
-                tick(elapsed)
-                time.sleep(POLL_S)
+        while not shape_done(status := client.status()):
+            elapsed = time.monotonic() - began
+            if elapsed > timeout_s:
+                raise RemoteLocustError(
+                    f"the phase did not finish on {client.url} within {timeout_s:.0f} s "
+                    f"({status.get('state')})"
+                )
+            tick(elapsed)
+            time.sleep(POLL_S)
     except BaseException:
         client.stop()
         raise
@@ -325,7 +315,7 @@ def drive_phase(
 def _fetch(client: MasterClient, arch: str, out: Path, same_clock: bool) -> PhaseRecord:
     """Write the phase's files, every time in this machine's clock."""
     status, offset = (client.status(), 0.0) if same_clock else client.timed_status()
-    text, count = shift_requests_csv(client.text(REQUESTS_PATH) or HEADER, -offset)
+    text, count = shift_csv(client.text(REQUESTS_PATH) or HEADER, HEADER, -offset)
     record = PhaseRecord(client.url, list(status.get("workers") or []), offset, count)
     record.locust_counted = counted(client.request_stats())
     if record.locust_counted != count:
@@ -338,6 +328,8 @@ def _fetch(client: MasterClient, arch: str, out: Path, same_clock: bool) -> Phas
     (out / schedule_file).write_text(
         json.dumps(schedule_document(status, -offset), indent=1), encoding="utf-8"
     )
+    workers_text, _ = shift_csv(client.text(WORKERS_PATH) or WORKERS_HEADER, WORKERS_HEADER, -offset)
+    (out / f"{arch}_workers.csv").write_text(workers_text, encoding="utf-8")
     record.fetched += [requests_file, schedule_file, f"{arch}_workers.csv"]
     late = missing_finals(status)
     if late:

@@ -402,8 +402,9 @@ def read_resources(path: Path) -> list[Sample]:
 
 def read_remote_workers(run_dir: Path, phase: str, arch: str) -> list[Sample]:
     """``locust/<phase>/<arch>_workers.csv``: the CPU of Locust workers on other machines, as each
-    reports itself to its master (``LOCUST_MASTER_URL``, ``LOCUST_EXPECT_WORKERS``), named
-    ``locust-worker-<id>``; empty for a local run, whose workers are in ``resources/``."""
+    measures itself every second and sends it to its master (``LOCUST_MASTER_URL``,
+    ``LOCUST_EXPECT_WORKERS``), named ``locust-worker-<id>``; empty for a local run, whose workers
+    are in ``resources/``."""
     samples = [
         Sample(t, f"{LOAD_GENERATOR}-worker-{row['worker']}", cpu, number(row.get("rss_mb")))
         for row in csv_rows(locust_dir(run_dir, phase) / f"{arch}_workers.csv")

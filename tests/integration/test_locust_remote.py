@@ -22,7 +22,13 @@ import requests
 
 from benchmark import load
 from benchmark.analysis.phases import ramp_section
-from benchmark.analysis.raw import read_requests, read_resources, read_schedule, resource_path
+from benchmark.analysis.raw import (
+    read_remote_workers,
+    read_requests,
+    read_resources,
+    read_schedule,
+    resource_path,
+)
 from benchmark.load import LOCUSTFILE, Stage, run_phase
 from benchmark.locust_remote import RemoteLocustError
 from benchmark.settings import BenchSettings
@@ -98,6 +104,9 @@ def check_phase(out: Path, run_dir: Path, phase: str, arch: str = ARCH) -> None:
     record = json.loads((out / f"{arch}_remote.json").read_text())
     assert record["requests"] == len(every) and len(record["workers"]) == 1
     assert f"{arch}_requests.remote.csv" not in record["missing"]
+    usage = read_remote_workers(run_dir, phase, arch)  # the worker's own CPU, once a second
+    assert {sample.name for sample in usage} == {f"locust-worker-{record['workers'][0]}"}
+    assert any(schedule[0].start <= sample.t <= schedule[-1].end for sample in usage)
     ramp = ramp_section(run_dir, arch, None)
     assert ramp is not None and [step.users for step in ramp.steps] == [1, 4]
     assert all(step.requests > 0 for step in ramp.steps)

@@ -14,6 +14,7 @@ from benchmark.analysis.raw import read_requests, read_schedule
 from benchmark.load import master_command, worker_command_hint
 from benchmark.locust_remote import (
     HEADER,
+    WORKERS_HEADER,
     class_problem,
     clock_offset,
     counted,
@@ -21,9 +22,8 @@ from benchmark.locust_remote import (
     missing_finals,
     schedule_document,
     shape_done,
-    shift_requests_csv,
+    shift_csv,
     swarm_form,
-    worker_rows,
 )
 from benchmark.settings import BenchSettings
 
@@ -55,15 +55,17 @@ def test_forwarded_rows_become_requests_csv_lines_in_the_masters_clock() -> None
     assert lines == ["1000.250000,predict,12.346,1\n", "1001.750000,poll,3.000,0\n"]
 
 
-def test_shifting_a_requests_csv_moves_times_and_drops_what_does_not_parse() -> None:
+def test_shifting_a_forwarded_csv_moves_times_and_drops_what_does_not_parse() -> None:
     text = (
         HEADER
         + "1000.000000,predict,10.000,1\n1000.5,cut\nnot-a-time,predict,1.0,1\n1001.000000,predict,x,1\n"
     )
-    shifted, count = shift_requests_csv(text, -2.5)
+    shifted, count = shift_csv(text, HEADER, -2.5)
     assert count == 1
     assert shifted == HEADER + "997.500000,predict,10.000,1\n"
-    assert shift_requests_csv("", 1.0) == (HEADER, 0)
+    assert shift_csv("", HEADER, 1.0) == (HEADER, 0)
+    workers, count = shift_csv(WORKERS_HEADER + "10.5,w1,42.5,50.0\n11.5,w1,,\n", WORKERS_HEADER, 1.0)
+    assert (workers, count) == (WORKERS_HEADER + "11.500000,w1,42.5,50.0\n", 1)
 
 
 def test_the_schedule_document_is_the_masters_steps_in_our_clock_and_parses_with_the_analysis(
@@ -83,7 +85,7 @@ def test_the_schedule_document_is_the_masters_steps_in_our_clock_and_parses_with
     out = tmp_path / "locust" / "ramp"
     out.mkdir(parents=True)
     (out / "async_schedule.json").write_text(json.dumps(document))
-    shifted, _ = shift_requests_csv(HEADER + "1003.000000,predict,40.000,1\n", -10.0)
+    shifted, _ = shift_csv(HEADER + "1003.000000,predict,40.000,1\n", HEADER, -10.0)
     (out / "async_requests.remote.csv").write_text(shifted)
     steps = read_schedule(tmp_path, "ramp", "async")
     assert steps is not None and [step.users for step in steps] == [1, 8]
@@ -116,11 +118,6 @@ def test_counted_is_locusts_aggregated_row() -> None:
     stats = {"stats": [{"name": "predict", "num_requests": 7}, {"name": "Aggregated", "num_requests": 9}]}
     assert counted(stats) == 9
     assert counted({"stats": []}) is None
-
-
-def test_worker_rows_give_each_workers_cpu_and_memory() -> None:
-    stats = {"workers": [{"id": "w1", "cpu_usage": 42.5, "memory_usage": 52_000_000}, {"id": "w2"}]}
-    assert worker_rows(5.0, stats) == ["5.000,w1,42.5,52.0\n", "5.000,w2,0.0,\n"]
 
 
 def test_the_runners_master_listens_where_the_settings_say_with_its_web_ui_on_loopback() -> None:
