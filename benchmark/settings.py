@@ -404,6 +404,17 @@ class BenchSettings(Settings):
             raise ValueError(f"BENCH_PROFILE must be one of {', '.join(PROFILES)}, got {profile!r}")
         return {**PROFILES[profile], **values}
 
+    @model_validator(mode="after")
+    def _targets_file_is_external(self) -> BenchSettings:
+        """A targets file is read only against an external target: one given with BENCH_TARGET=local would
+        be ignored without a word, and the runner would start its own stack instead."""
+        if self.bench_targets_file is not None and self.bench_target == "local":
+            raise ValueError(
+                "BENCH_TARGETS_FILE names a targets file, which only an external target reads: set "
+                "BENCH_TARGET=external (or use scoring-bench bench --targets FILE)"
+            )
+        return self
+
     def runs_control(self) -> bool:
         """Whether this run measures the async handler against the minimal control (BENCH_CONTROL)."""
         main_stack = any(name in self.experiments for name in CONTROL_EXPERIMENTS)

@@ -125,9 +125,9 @@ def test_the_control_is_a_target_only_when_the_file_names_it(tmp_path: Path) -> 
     assert targets.url("scoring-minimal") == "http://h:9004"
 
 
-def test_the_file_is_ignored_in_local_mode(tmp_path: Path) -> None:
-    path = write(tmp_path, "services: [this is not read]\n")
-    assert bench(bench_targets_file=path).targets().file is None
+def test_a_file_with_a_local_target_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="set BENCH_TARGET=external"):
+        bench(bench_targets_file=write(tmp_path, "services: {}\n"))
 
 
 @pytest.mark.parametrize(
