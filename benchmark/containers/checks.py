@@ -85,7 +85,13 @@ def run_load(arch: str, ports: dict[str, str], out_dir: Path, users: int, second
     """Locust headless against one architecture's handler; its aggregated numbers (requests,
     failures, req/s). Raises if a request failed or none was made."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    # the stack's settings from this shell (SERVICE_URLS, another port, ...) would aim it elsewhere
+    settings = {name.upper() for name in Settings.model_fields}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.upper() not in settings and not k.startswith(("LOCUST_", "BENCH_"))
+    }
     env.update(ports)
     env.update({"HOST": "127.0.0.1", "LOCUST_ARCHITECTURE": arch, "LOCUST_PHASE": "docker-test"})
     argv = [
@@ -106,9 +112,14 @@ def run_load(arch: str, ports: dict[str, str], out_dir: Path, users: int, second
         str(out_dir / arch),
         USER_CLASSES[arch],
     ]
-    with (out_dir / f"{arch}.log").open("w") as log:
-        subprocess.run(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 120)
-    with (out_dir / f"{arch}_stats.csv").open() as f:
+    log_path, stats = out_dir / f"{arch}.log", out_dir / f"{arch}_stats.csv"
+    with log_path.open("w") as log:
+        code = subprocess.run(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 120
+        ).returncode
+    if not stats.exists():
+        raise RuntimeError(f"load on {arch}: Locust exited {code} without its statistics (see {log_path})")
+    with stats.open() as f:
         rows = list(csv.DictReader(f))
     total = next(r for r in rows if r["Name"] == "Aggregated")
     result = {
