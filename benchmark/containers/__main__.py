@@ -125,7 +125,7 @@ def up(settings: ContainerTestSettings) -> int:
     python_image = ensure_python_image(settings)
     make_wheels()
     with api_service(run_dir) as docker_host:
-        stack = ComposeStack(settings, docker_host, ports, run_dir)
+        stack = ComposeStack(settings, docker_host, ports, run_dir, hermetic=False)
         stack.render()
         stack.build(python_image)
         try:

@@ -18,6 +18,7 @@ import yaml
 
 from benchmark.containers.podman import engine_env, inspect, podman, project_containers
 from benchmark.containers.settings import BASE_DOCKERFILE, COMPOSE_FILES, ROOT, ContainerTestSettings
+from scoring_bench.core.settings import Settings
 
 
 def host_network_env(path: Path) -> dict[str, str]:
@@ -29,12 +30,28 @@ def host_network_env(path: Path) -> dict[str, str]:
 
 
 class ComposeStack:
+    """``hermetic``: no setting of this shell reaches the containers (make docker-test: a
+    BROKER_URL set here would send the test's tasks to the machine's RabbitMQ); otherwise compose
+    passes them on as ``make docker-up`` does (make podman-up: NUM_MODELS=4 make podman-up)."""
+
     def __init__(
-        self, settings: ContainerTestSettings, docker_host: str, ports: dict[str, str], run_dir: Path
+        self,
+        settings: ContainerTestSettings,
+        docker_host: str,
+        ports: dict[str, str],
+        run_dir: Path,
+        hermetic: bool = True,
     ):
         self.settings = settings
         self.run_dir = run_dir
-        self.env = engine_env(
+        stack_settings = {name.upper() for name in Settings.model_fields}
+        self.env = {
+            k: v
+            for k, v in engine_env().items()
+            # compose's own knobs from the shell would change what runs
+            if not k.startswith("COMPOSE_") and not (hermetic and k.upper() in stack_settings)
+        }
+        self.env.update(
             {
                 "DOCKER_HOST": docker_host,
                 "IMAGE_PREFIX": settings.image_prefix,
@@ -42,9 +59,6 @@ class ComposeStack:
                 **ports,
             }
         )
-        for name in list(self.env):  # compose's own knobs from the shell would change what runs
-            if name.startswith("COMPOSE_"):
-                del self.env[name]
         self.rendered = run_dir / "compose.yml"
 
     def compose(

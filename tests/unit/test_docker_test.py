@@ -93,25 +93,24 @@ def test_the_wheel_folder_covers_every_python_3_11(tmp_path: Path) -> None:
     subprocess.run(["which", "docker-compose"], capture_output=True).returncode != 0,
     reason="needs docker-compose (CI installs it)",
 )
-def test_the_compose_file_run_has_no_published_ports(tmp_path: Path) -> None:
+def test_the_compose_file_run_has_no_published_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The merged file docker-test runs: every default service on the host network, no `ports`
-    (docker-py refuses them there), the settings at the test's port set."""
-    stack = ComposeStack(ContainerTestSettings(), "unix:///nonexistent.sock", PORTS, tmp_path)
+    (docker-py refuses them there), the settings at the test's port set, none from this shell
+    (podman-up passes them on, as make docker-up does)."""
+    monkeypatch.setenv("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    passing_on = ComposeStack(ContainerTestSettings(), "unix:///x.sock", PORTS, tmp_path, hermetic=False)
+    assert passing_on.render()["services"]["queue-worker"]["environment"]["BROKER_URL"].startswith("amqp:")
+    stack = ComposeStack(ContainerTestSettings(), "unix:///x.sock", PORTS, tmp_path)
     config = stack.render()
     assert yaml.safe_load(stack.rendered.read_text()) == config
-    for name in (
-        "model-sync",
-        "scoring-sync",
-        "scoring-async",
-        "scoring-queue",
-        "queue-worker",
-        "redis",
-        "seed",
-    ):
+    default_stack = [n for n, e in config["services"].items() if not e.get("profiles")]
+    assert {"redis", "seed", "model-sync", "scoring-sync", "queue-worker", "scoring-queue"} <= set(
+        default_stack
+    )
+    for name in default_stack:
         entry = config["services"][name]
         assert entry["network_mode"] == "host" and "ports" not in entry, name
-    assert (
-        config["services"]["scoring-async"]["environment"]["SCORING_ASYNC_PORT"]
-        == PORTS["SCORING_ASYNC_PORT"]
-    )
+    env = config["services"]["queue-worker"]["environment"]
+    assert env["BROKER_URL"] is None  # unset: the queue's broker is the stack's own Redis
+    assert env["SCORING_ASYNC_PORT"] == PORTS["SCORING_ASYNC_PORT"]
     assert config["services"]["scoring-sync"]["image"] == "scoring-bench-scoring-sync:latest"
