@@ -65,7 +65,7 @@ def test(settings: ContainerTestSettings) -> int:
     t_all = time.monotonic()
     try:
         t0 = time.monotonic()
-        python_image = ensure_python_image(settings)
+        python_image = ensure_python_image(settings, run_dir / "build-python-standin.log")
         step(summary, "python base", t0)
         t0 = time.monotonic()
         summary["wheels"] = len(make_wheels())

@@ -40,8 +40,9 @@ def import_debian(settings: ContainerTestSettings) -> None:
             raise RuntimeError(f"podman import of the debootstrap root failed: {imported.stderr}")
 
 
-def ensure_python_image(settings: ContainerTestSettings) -> str:
-    """The stand-in Python image's name, built if missing (about a minute: debootstrap, apt)."""
+def ensure_python_image(settings: ContainerTestSettings, log: Path | None = None) -> str:
+    """The stand-in Python image's name, built if missing (about a minute: debootstrap, apt);
+    podman's build output to ``log`` if given."""
     if image_exists(settings.python_image):
         return settings.python_image
     if not image_exists(settings.debian_image):
@@ -59,5 +60,7 @@ def ensure_python_image(settings: ContainerTestSettings) -> str:
             settings.python_image,
             context,
             capture=False,
+            stdout=log.open("w") if log else None,
+            stderr=subprocess.STDOUT if log else None,
         )
     return settings.python_image
