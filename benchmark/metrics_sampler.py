@@ -19,7 +19,12 @@ plots read them as they read psutil's:
   than two scrape intervals gets no CPU. The series are grouped by their ``service`` label
   (``exported_service`` when the scrape configuration put its own ``service`` label on the target).
 
-Counter rules (both sources), as Prometheus's ``rate``: a counter that fell, or a new start time, is a
+Redis has no ``/metrics``: a ``redis://`` (``rediss://``) URL among a service's URLs is read with ``INFO``
+instead, whose ``used_cpu_*`` (its own and its reaped children's, as ``getrusage`` counts them) and
+``used_memory_rss`` are the server's CPU and memory, its ``run_id`` telling a restart. A Redis shared with
+other work counts that work too.
+
+Counter rules (all sources), as Prometheus's ``rate``: a counter that fell, or a new start time, is a
 restarted service, whose new value is the increase. A metrics URL that does not answer (a pod gone, a
 service down) leaves a **gap**: no row for that service until every one of its URLs answers again; the
 first row after it covers the whole gap (the counters lost nothing meanwhile). Nothing here raises on a
@@ -39,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import redis
 import urllib3
 
 log = logging.getLogger("benchmark")
@@ -52,6 +58,8 @@ SCRAPE_TIMEOUT_S = 2.0
 MAX_PARALLEL = 8
 DRAIN_MAX_S = 60.0
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+REDIS_SCHEMES = ("redis", "rediss")
+REDIS_CPU = ("used_cpu_sys", "used_cpu_user", "used_cpu_sys_children", "used_cpu_user_children")
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,33 @@ def _mean(values: Iterable[float]) -> float:
     return sum(items) / len(items)
 
 
+def redis_reading(info: Mapping[str, Any], t: float) -> Reading | None:
+    """A Redis server's ``INFO`` as a reading: CPU (its own and its reaped children's), RSS, and its
+    ``run_id`` as the start (equal while the same server runs)."""
+    try:
+        cpu = sum(float(info[key]) for key in REDIS_CPU if key in info)
+        rss = float(info["used_memory_rss"])
+        run = str(info.get("run_id") or "")
+        start = float(int(run[:13], 16)) if run else None
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not any(key in info for key in REDIS_CPU):
+        return None
+    return Reading(t, cpu, rss, start)
+
+
+def is_redis(url: str) -> bool:
+    return urlsplit(url).scheme in REDIS_SCHEMES
+
+
+def redacted(url: str) -> str:
+    """A URL without its password, for the log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=f"***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")).geturl()
+
+
 def process_metrics_url(url: str) -> str:
     """``url`` asking only for the process metrics (prometheus-client's ``name[]``)."""
     query = urlencode([("name[]", n) for n in NAMES])
@@ -175,16 +210,21 @@ class _Outages:
     def failed(self, url: str, why: str) -> None:
         if url not in self._down:
             self._down.add(url)
-            log.warning("resources: %s does not answer (%s): no rows for its service until it does", url, why)
+            log.warning(
+                "resources: %s does not answer (%s): no rows for its service until it does",
+                redacted(url),
+                why,
+            )
 
     def answered(self, url: str) -> None:
         if url in self._down:
             self._down.discard(url)
-            log.warning("resources: %s answers again", url)
+            log.warning("resources: %s answers again", redacted(url))
 
 
 class ScrapeSource:
-    """Each service's metrics URLs scraped at every sample (concurrently, ``MAX_PARALLEL`` at a time)."""
+    """Each service's metrics URLs scraped at every sample (concurrently, ``MAX_PARALLEL`` at a time);
+    ``redis://`` URLs read with ``INFO``."""
 
     def __init__(self, targets: MetricsTargets, timeout_s: float = SCRAPE_TIMEOUT_S) -> None:
         self.targets = {name: list(urls) for name, urls in targets.items() if urls}
@@ -195,6 +235,8 @@ class ScrapeSource:
             retries=False,
             headers={"Accept": "text/plain"},
         )
+        self._timeout_s = timeout_s
+        self._redis: dict[str, redis.Redis] = {}
         self._outages = _Outages()
         urls = [u for us in self.targets.values() for u in us]
         self._pool = ThreadPoolExecutor(max(1, min(MAX_PARALLEL, len(urls))), thread_name_prefix="scrape")
@@ -207,6 +249,8 @@ class ScrapeSource:
         return {name for name, urls in self.targets.items() if all(is_local(u) for u in urls)}
 
     def read(self, url: str) -> Reading | None:
+        if is_redis(url):
+            return self.read_redis(url)
         started = time.time()
         try:
             response = self._http.request("GET", process_metrics_url(url))
@@ -223,6 +267,26 @@ class ScrapeSource:
             return None
         self._outages.answered(url)
         return Reading(t, cpu, rss, start)
+
+    def read_redis(self, url: str) -> Reading | None:
+        client = self._redis.get(url)
+        if client is None:
+            timeout = self._timeout_s
+            client = self._redis[url] = redis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        started = time.time()
+        try:
+            info = client.info()
+        except (redis.RedisError, OSError) as exc:
+            self._outages.failed(url, repr(exc))
+            return None
+        reading = redis_reading(info, (started + time.time()) / 2)
+        if reading is None:
+            self._outages.failed(url, "no used_cpu_* or used_memory_rss in its INFO")
+            return None
+        self._outages.answered(url)
+        return reading
 
     def rows(self) -> list[Row]:
         futures = {
@@ -244,6 +308,31 @@ class ScrapeSource:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.clear()
+        for client in self._redis.values():
+            client.close()
+
+
+class Sources:
+    """Several sources as one (Prometheus for the services, ``INFO`` for Redis)."""
+
+    def __init__(self, *sources: ScrapeSource | PrometheusSource) -> None:
+        self.sources = sources
+
+    def names(self) -> set[str]:
+        return set().union(*(s.names() for s in self.sources))
+
+    def local_names(self) -> set[str]:
+        return set().union(*(s.local_names() for s in self.sources))
+
+    def rows(self) -> list[Row]:
+        return [row for s in self.sources for row in s.rows()]
+
+    def drain(self, stopped_at: float) -> list[Row]:
+        return [row for s in self.sources for row in s.drain(stopped_at)]
+
+    def close(self) -> None:
+        for s in self.sources:
+            s.close()
 
 
 class PrometheusSource:

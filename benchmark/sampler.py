@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import psutil
 
-from benchmark.metrics_sampler import MetricsTargets, PrometheusSource, Row, ScrapeSource, is_local
+from benchmark.metrics_sampler import (
+    MetricsTargets,
+    PrometheusSource,
+    Row,
+    ScrapeSource,
+    Sources,
+    is_local,
+    is_redis,
+)
 
 if TYPE_CHECKING:
     from benchmark.settings import BenchSettings
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("benchmark")
 
 Targets = Callable[[], dict[str, list[int]]]  # name -> root pids, asked again at every sample
+REDIS = "redis"  # the stack's Redis, as the supervisor names it (benchmark.analysis.phases.service_names)
 
 
 class ServiceSource(Protocol):
@@ -85,7 +94,9 @@ class ResourceSampler(BackgroundSampler):
         super().__init__(path, interval_s)
         self.targets = targets
         self.services = services
-        if isinstance(services, PrometheusSource):
+        if isinstance(services, PrometheusSource) or (
+            isinstance(services, Sources) and any(isinstance(s, PrometheusSource) for s in services.sources)
+        ):
             self.join_timeout_s += 62.0  # its drain: the scrape after the stop
         self._procs: dict[int, psutil.Process] = {}
         self._primed: set[int] = set()  # pids whose CPU counter has a previous sample
@@ -102,16 +113,17 @@ class ResourceSampler(BackgroundSampler):
     ) -> ResourceSampler:
         """The sampler of one phase: the services of ``metrics`` (name -> its metrics URLs, summed) from
         their ``/metrics``, or from Prometheus at ``prometheus_url`` (by their ``service`` label; the URLs
-        then only say which services, and which are on this machine), and every name of ``pid_targets``
-        not among them with psutil. No ``metrics``: psutil only."""
+        then only say which services, and which are on this machine), ``redis://`` URLs with ``INFO``,
+        and every name of ``pid_targets`` not among them with psutil. No ``metrics``: psutil only."""
         if not metrics:
             return cls(path, pid_targets, interval_s)
-        source: ServiceSource
-        if prometheus_url:
-            local = {name for name, urls in metrics.items() if urls and all(is_local(u) for u in urls)}
-            source = PrometheusSource(prometheus_url, list(metrics), local)
-        else:
-            source = ScrapeSource(metrics)
+        if not prometheus_url:
+            return cls(path, pid_targets, interval_s, ScrapeSource(metrics))
+        redis_info = {name: urls for name, urls in metrics.items() if urls and all(is_redis(u) for u in urls)}
+        scraped = {name: urls for name, urls in metrics.items() if urls and name not in redis_info}
+        local = {name for name, urls in scraped.items() if all(is_local(u) for u in urls)}
+        prometheus = PrometheusSource(prometheus_url, list(scraped), local)
+        source: ServiceSource = Sources(prometheus, ScrapeSource(redis_info)) if redis_info else prometheus
         return cls(path, pid_targets, interval_s, source)
 
     def _process(self, pid: int) -> psutil.Process | None:
@@ -200,8 +212,10 @@ def phase_sampler(
     the local default), or the services from their metrics (``RESOURCE_SOURCE=metrics``, and always
     against an external target), at the URLs of ``settings.targets()`` (local: the stack's ports; the
     queue's worker: its metrics port) or through ``PROMETHEUS_URL``; the rest of ``pid_targets`` (Redis,
-    the load generator) with psutil. Local with ``METRICS_ENABLED=false``: psutil (nothing to read).
-    ``interval_s``: the period (default ``BENCH_SAMPLE_INTERVAL_S``)."""
+    the load generator) with psutil; Redis with its ``INFO`` (``redis``: the feature store's, which is the
+    broker's and the results' unless BROKER_URL or RESULT_BACKEND_URL say otherwise), locally only the
+    embedded one the stack runs, as psutil samples only that one. Local with ``METRICS_ENABLED=false``:
+    psutil (nothing to read). ``interval_s``: the period (default ``BENCH_SAMPLE_INTERVAL_S``)."""
     interval = settings.bench_sample_interval_s if interval_s is None else interval_s
     external = settings.bench_target == "external"
     if not external and settings.resource_source == "psutil":
@@ -210,10 +224,8 @@ def phase_sampler(
         log.warning("RESOURCE_SOURCE=metrics but METRICS_ENABLED=false: sampling with psutil")
         return ResourceSampler(path, pid_targets, interval)
     targets = settings.targets()
-    return ResourceSampler.from_sources(
-        path,
-        pid_targets,
-        targets.metrics_urls(),
-        targets.prometheus_url,
-        interval,
-    )
+    metrics = targets.metrics_urls()
+    stack = settings.stack_settings()
+    if external or stack.redis_url is None:
+        metrics[REDIS] = [stack.feature_store_url]
+    return ResourceSampler.from_sources(path, pid_targets, metrics, targets.prometheus_url, interval)

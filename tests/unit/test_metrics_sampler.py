@@ -21,11 +21,14 @@ from benchmark.metrics_sampler import (
     Reading,
     ScrapeSource,
     ServiceRates,
+    Sources,
     group_series,
     increase,
     is_local,
     parse,
     process_metrics_url,
+    redacted,
+    redis_reading,
 )
 from benchmark.sampler import ResourceSampler, phase_sampler
 from benchmark.settings import BenchSettings
@@ -163,6 +166,54 @@ def test_prometheus_down_gives_no_rows() -> None:
     assert PrometheusSource("http://prom:9090", ["s"], get=get).rows() == []
 
 
+INFO = {
+    "used_cpu_sys": 1.25,
+    "used_cpu_user": 2.5,
+    "used_cpu_sys_children": 0.25,
+    "used_cpu_user_children": 0.0,
+    "used_memory_rss": 2**21,
+    "run_id": "4e5ba36f8c8a1c6d2b2e0c1a9f0e3d2c1b0a9f8e",
+}
+
+
+def test_redis_is_read_with_info() -> None:
+    reading = redis_reading(INFO, 5.0)
+    assert reading is not None and (reading.cpu_s, reading.rss_bytes) == (4.0, 2**21)
+    other = redis_reading({**INFO, "run_id": "0" * 40}, 6.0)
+    assert other is not None and other.start_time != reading.start_time  # a restarted server
+    assert redis_reading({"used_memory_rss": 1}, 5.0) is None
+    assert redacted("redis://:secret@h:6379/0") == "redis://***@h:6379/0"
+    assert redacted("http://h:1/metrics") == "http://h:1/metrics"
+
+
+class _FakeRedis:
+    def __init__(self) -> None:
+        self.cpu = 1.0
+        self.down = False
+
+    def info(self) -> dict[str, Any]:
+        if self.down:
+            raise ConnectionError("refused")
+        self.cpu += 0.5
+        return {**INFO, "used_cpu_user": self.cpu, "used_cpu_sys": 0.0, "used_cpu_sys_children": 0.0}
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_redis_url_gives_rows_and_gaps_like_a_metrics_url() -> None:
+    url = "redis://:secret@127.0.0.1:1/0"
+    source = ScrapeSource({"redis": [url]})
+    fake = _FakeRedis()
+    source._redis[url] = fake  # type: ignore[assignment]
+    first, second = source.rows(), source.rows()
+    assert [r.name for r in first] == ["redis"] and first[0].cpu_percent == 0.0
+    assert second[0].cpu_percent > 0 and second[0].rss_mb == 2.0
+    fake.down = True
+    assert source.rows() == []
+    source.close()
+
+
 class _Metrics(BaseHTTPRequestHandler):
     cpu = 0.0
 
@@ -224,4 +275,23 @@ def test_phase_sampler_follows_the_settings(tmp_path: Path) -> None:
     via = phase_sampler(
         BenchSettings(resource_source="metrics", prometheus_url="http://127.0.0.1:9090"), path, dict
     )
-    assert isinstance(via.services, PrometheusSource) and "scoring-async" in via.services.local_names()
+    assert isinstance(via.services, Sources)
+    prometheus, redis_info = via.services.sources
+    assert isinstance(prometheus, PrometheusSource) and "scoring-async" in prometheus.local_names()
+    assert isinstance(redis_info, ScrapeSource) and redis_info.names() == {"redis"}
+    assert "redis" not in prometheus.names() and "redis" in via.services.local_names()
+    user_redis = phase_sampler(
+        BenchSettings(resource_source="metrics", redis_url="redis://h:1/0"), path, dict
+    )
+    assert isinstance(user_redis.services, ScrapeSource) and "redis" not in user_redis.services.names()
+    # an external target's Redis is read with INFO wherever it is
+    external = phase_sampler(
+        BenchSettings(
+            bench_target="external", target_host="10.0.0.5", redis_url="redis://:pw@10.0.0.6:6379/0"
+        ),
+        path,
+        dict,
+    )
+    assert isinstance(external.services, ScrapeSource)
+    assert external.services.targets["redis"] == ["redis://:pw@10.0.0.6:6379/0"]
+    assert not external.services.local_names() & {"redis", "scoring-sync"}
