@@ -125,20 +125,23 @@ def test_a_worker_that_exits_keeps_its_cpu_in_the_count(several: Stack) -> None:
 
 
 def test_the_metrics_sampler_writes_a_row_for_every_service(several: Stack, tmp_path: Path) -> None:
-    """ResourceSampler with the services from their metrics URLs and Redis from psutil, in one file."""
+    """ResourceSampler with the services from their metrics URLs, Redis from its INFO and a local process
+    (here the test itself) from psutil, in one file."""
     urls = {svc.name: [metrics_url(several, svc)] for svc in ALL}
-    redis = {p.name: [p.pid] for p in several.state.processes if p.name == "redis"}
+    urls["redis"] = [several.settings.feature_store_url]
+    me = {"pytest": [os.getpid()]}
     path = tmp_path / "resources.csv"
-    with ResourceSampler(path, lambda: redis, 0.2, ScrapeSource(urls)):
+    with ResourceSampler(path, lambda: me, 0.2, ScrapeSource(urls)):
         for _ in range(20):
             several.post("scoring-async", SEED_BODY)
         time.sleep(1.0)
     with open(path) as f:
         rows = list(csv.DictReader(f))
     names = {row["name"] for row in rows}
-    assert names >= {*urls, "redis", "machine", "others"}
-    async_cpu = [float(r["cpu_percent"]) for r in rows if r["name"] == "scoring-async"]
-    assert len(async_cpu) >= 3 and sum(async_cpu[1:]) > 0
+    assert names >= {*urls, "pytest", "machine", "others"}
+    for name in ("scoring-async", "redis"):
+        cpu = [float(r["cpu_percent"]) for r in rows if r["name"] == name]
+        assert len(cpu) >= 3 and sum(cpu[1:]) > 0, name
 
 
 def test_a_url_that_does_not_answer_leaves_a_gap_not_an_error(several: Stack, tmp_path: Path) -> None:
