@@ -15,12 +15,14 @@ from benchmark.containers.settings import STANDIN_DOCKERFILE, ContainerTestSetti
 
 
 def import_debian(settings: ContainerTestSettings) -> None:
-    if not shutil.which("debootstrap"):
+    # /usr/sbin: where Debian installs it, not on every PATH
+    debootstrap = shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin:/sbin")
+    if not debootstrap:
         raise RuntimeError("the stand-in base needs debootstrap (apt-get install debootstrap)")
     with tempfile.TemporaryDirectory(prefix="scoring-bench-debootstrap-", dir="/var/tmp") as tmp:
         root = Path(tmp) / "rootfs"
         subprocess.run(
-            ["debootstrap", "--variant=minbase", settings.debian_suite, str(root), settings.debian_mirror],
+            [debootstrap, "--variant=minbase", settings.debian_suite, str(root), settings.debian_mirror],
             check=True,
             stdout=subprocess.DEVNULL,
         )

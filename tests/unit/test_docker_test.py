@@ -4,6 +4,7 @@ wheel folder's marker closure, and the compose file it runs."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -47,6 +48,7 @@ def test_a_readme_call_on_another_port_is_left_alone(tmp_path: Path) -> None:
     assert calls[0].grep == "up"
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (CI installs it)")
 def test_run_curl_judges_the_answer(tmp_path: Path) -> None:
     """A call fails on a body that is not JSON or lacks the grep pattern, and on a refused connection."""
     page = tmp_path / "page"
