@@ -662,8 +662,12 @@ def check_host_network(files: Files) -> list[str]:
         problems.append(f"docker/host-network.env gives a port twice: {ports}")
     for port in sorted(set(ports) & (default_ports | RESERVED_PORTS)):
         problems.append(f"docker/host-network.env takes port {port}: a local default or the machine's own")
-    for var in sorted(set(env) - {f.upper() for f in port_fields} - {"DOCKER_REDIS_PORT"}):
+    for var in sorted(set(env) - {f.upper() for f in port_fields} - {"DOCKER_REDIS_PORT", "REDIS_URL"}):
         problems.append(f"docker/host-network.env sets {var}, not a port setting")
+    if env.get("REDIS_URL") != f"redis://127.0.0.1:{env.get('DOCKER_REDIS_PORT')}/0":
+        problems.append(
+            f"docker/host-network.env's REDIS_URL {env.get('REDIS_URL')} is not its DOCKER_REDIS_PORT"
+        )
     if shared.get("HOST") != "127.0.0.1":
         problems.append(f"the override's HOST is {shared.get('HOST')!r}, not 127.0.0.1 (loopback only)")
     if shared.get("REDIS_URL") != "redis://127.0.0.1:${DOCKER_REDIS_PORT:?see docker/host-network.env}/0":
@@ -863,6 +867,7 @@ DRIFTS: dict[str, Callable[[Files], None]] = {
     "the override leaves a service on compose's network": _set_host(["services", "model-async"], {}),
     "the test's port set takes a local default": _set_env("SCORING_ASYNC_PORT", "8001"),
     "the test's Redis takes the machine's": _set_env("DOCKER_REDIS_PORT", "6379"),
+    "the env file's REDIS_URL is another Redis": _set_env("REDIS_URL", "redis://127.0.0.1:6379/0"),
     "a compose health check podman would split": _set_host(
         ["services", "redis", "healthcheck"], {"test": ["CMD", "python", "-c", "import redis"]}
     ),
