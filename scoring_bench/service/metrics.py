@@ -362,7 +362,8 @@ class ServiceProcessCollector:
     def __init__(self, service: str) -> None:
         self.service = service
         folder = multiproc_dir()
-        self._tree = ProcessTree(find_root(os.getpid(), str(folder) if folder is not None else None))
+        # the variable's value as written (/proc/<pid>/environ is compared with it), not as a Path
+        self._tree = ProcessTree(find_root(os.getpid(), os.environ.get(MULTIPROC_ENV) or None))
         self._floor = Floor(folder)
 
     def describe(self) -> Iterable[Metric]:

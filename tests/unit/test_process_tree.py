@@ -3,8 +3,11 @@ on a fake /proc: the root found by the environment, the tree, reaped children, t
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
+from scoring_bench.core.settings import Settings
 from scoring_bench.service.metrics import PROCESS_NAMES, ServiceProcessCollector, render
 from scoring_bench.service.process_tree import (
     PAGE_SIZE,
@@ -149,3 +152,25 @@ def test_a_scrape_for_process_names_renders_only_them() -> None:
     assert "http_request" not in text and "python_gc" not in text
     # the whole render: the service's process metrics once (the default registry's own are left out)
     assert render().decode().count("# TYPE process_cpu_seconds_total") == 1
+
+
+def _get(app: Any, path: str) -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "path": path, "method": "GET"}, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_the_minimal_control_serves_only_the_process_metrics_unless_disabled() -> None:
+    from api_scoring_minimal.app import create_app
+
+    status, body = _get(create_app(Settings()), "/metrics")
+    assert status == 200 and b'process_cpu_seconds_total{service="scoring-minimal"}' in body
+    assert b"http_request" not in body
+    assert _get(create_app(Settings(metrics_enabled=False)), "/metrics")[0] == 404
