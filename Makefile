@@ -11,7 +11,7 @@ CLI := $(BIN)/scoring-bench
 .PHONY: help install up down status bench soak report locust-ui test lint doc clean fuzz \
 	docker-build docker-run-model-sync docker-run-model-async docker-run-scoring-sync \
 	docker-run-scoring-async docker-run-queue docker-run-redis docker-stop docker-up docker-down \
-	docker-bench docker-wheels docker-test podman-up podman-down
+	docker-bench docker-locust docker-wheels docker-test podman-up podman-down
 
 help:
 	@echo "make bench    run the benchmark (starts and stops the stack itself)"
@@ -155,10 +155,28 @@ docker-up: docker-build
 docker-down:
 	$(COMPOSE_ALL) down --remove-orphans --volumes
 
-# The benchmark's Locust load against the compose stack: for each architecture a Locust master
-# and LOCUST_WORKERS workers in containers (the `load` profile), aimed at the compose service
-# scoring-<architecture>. LOCUST_USERS, LOCUST_SPAWN_RATE, LOCUST_RUN_TIME (64, 16, 60s) or
-# BENCH_STAGES set the load; Locust's CSV and HTML files go to results/docker/<DOCKER_RUN_ID>/.
+# The benchmark against the stack in containers: `make bench` in external mode (doc/external.md),
+# the runner on this machine, its Locust local, every service reached where compose publishes it
+# (the default ports on 127.0.0.1; Redis at DOCKER_REDIS_PORT for the verification gate); the full
+# report minus what needs a restart of the stack. DOCKER=podman: the host-network stack of
+# `make podman-up` at the port set of docker/host-network.env. The stack stays up afterwards
+# (make docker-down, or make podman-down).
+DOCKER_REDIS_PORT ?= 16379
+ifeq ($(DOCKER),podman)
+DOCKER_BENCH_UP := podman-up
+DOCKER_BENCH_ENV := set -a; . docker/host-network.env; set +a;
+else
+DOCKER_BENCH_UP := docker-up
+DOCKER_BENCH_ENV := REDIS_URL=redis://127.0.0.1:$(DOCKER_REDIS_PORT)/0
+endif
+
+docker-bench: $(DOCKER_BENCH_UP)
+	$(DOCKER_BENCH_ENV) BENCH_TARGET=external $(CLI) bench
+
+# Locust itself in containers (the `load` profile): for each architecture a master and
+# LOCUST_WORKERS workers aimed at the compose service scoring-<architecture>. LOCUST_USERS,
+# LOCUST_SPAWN_RATE, LOCUST_RUN_TIME (64, 16, 60s) or BENCH_STAGES set the load; Locust's CSV and
+# HTML files go to results/docker/<DOCKER_RUN_ID>/ (Locust's own files, no report).
 DOCKER_ARCHITECTURES ?= sync async queue
 LOCUST_WORKERS ?= 2
 USER_CLASS_sync := SyncScoringUser
@@ -169,10 +187,10 @@ DOCKER_RUN_ID := $(shell date +%Y%m%d-%H%M%S)
 endif
 LOAD = $(COMPOSE) --profile load
 
-docker-bench: docker-up $(DOCKER_ARCHITECTURES:%=docker-bench-%)
+docker-locust: docker-up $(DOCKER_ARCHITECTURES:%=docker-locust-%)
 	@echo "Locust's results: results/docker/$(DOCKER_RUN_ID)/"
 
-docker-bench-%: docker-up
+docker-locust-%: docker-up
 	$(if $(USER_CLASS_$*),,$(error unknown architecture '$*' (DOCKER_ARCHITECTURES): one of sync async queue))
 	@mkdir -p results/docker/$(DOCKER_RUN_ID)
 	export BENCH_ARCHITECTURE=$* BENCH_USER_CLASS=$(USER_CLASS_$*) BENCH_RUN_ID=$(DOCKER_RUN_ID) \

@@ -151,6 +151,7 @@ REQUIRED_TARGETS = [
     "docker-up",
     "docker-down",
     "docker-bench",
+    "docker-locust",
 ]
 # What each role waits for in compose (depends_on), and with which condition. A new role must be
 # added here: the test says so.
@@ -364,6 +365,9 @@ def check_compose(files: Files) -> list[str]:
     redis_image = str(services.get(redis_url.hostname or "", {}).get("image", ""))
     if not (redis_url.scheme == "redis" and redis_image.startswith("redis:") and redis_url.port == 6379):
         problems.append(f"REDIS_URL {shared.get('REDIS_URL')!r} is not the compose redis service on 6379")
+    # published for the verification gate, never on the host's Redis port (nor the local stack's)
+    if services.get("redis", {}).get("ports") != ["127.0.0.1:${DOCKER_REDIS_PORT:-16379}:6379"]:
+        problems.append(f"redis publishes {services.get('redis', {}).get('ports')}, not DOCKER_REDIS_PORT")
     for svc in http_services():
         url_var = f"{svc.settings_key}_URL".upper()
         if url_var in SETTINGS:
@@ -381,8 +385,9 @@ def check_compose(files: Files) -> list[str]:
             problems.append(
                 f"{svc.name}: its environment is not x-settings (the supervisor gives every service the same)"
             )
-        port = default_port(svc) if svc.listens else None
-        if entry.get("ports", []) != ([f"127.0.0.1:{port}:{port}"] if port else []):
+        # what the runner reaches from the host (make docker-bench): the API, or the worker's /metrics
+        port = default_port(svc) if svc.listens else svc.metrics_port(Settings.model_construct())
+        if entry.get("ports", []) != [f"127.0.0.1:{port}:{port}"]:
             problems.append(f"{svc.name}: publishes {entry.get('ports')}, not 127.0.0.1:{port}:{port}")
         if svc.role not in NEEDS:
             problems.append(f"{svc.name}: role {svc.role!r} has no dependency rule in NEEDS")
@@ -600,9 +605,18 @@ def _check_makefile(files: Files, tmp: Path) -> list[str]:
         # PYTHON given: an out-of-date .venv stamp would make make look for an interpreter (slow)
         if f"-m benchmark.containers {subcommand}" not in make_dry_run(target, tmp, "PYTHON=python3"):
             problems.append(f"make {target} does not run python -m benchmark.containers {subcommand}")
-    bench = make_dry_run("docker-bench", tmp)
-    if "run --rm --use-aliases locust-master" not in bench or "--scale locust-worker=" not in bench:
-        problems.append("docker-bench does not run the compose load profile (a master and its workers)")
+    locust = make_dry_run("docker-locust", tmp)
+    if "run --rm --use-aliases locust-master" not in locust or "--scale locust-worker=" not in locust:
+        problems.append("docker-locust does not run the compose load profile (a master and its workers)")
+    # docker-bench: the runner in external mode against what compose publishes (the default ports,
+    # Redis at DOCKER_REDIS_PORT), or against podman-up's host-network port set
+    bench = make_dry_run("docker-bench", tmp, "PYTHON=python3").splitlines()
+    runner = [line for line in bench if "BENCH_TARGET=external" in line and line.rstrip().endswith(" bench")]
+    if not runner or "REDIS_URL=redis://127.0.0.1:16379/0" not in runner[-1] or bench.index(runner[-1]) < len(bench) - 1:
+        problems.append("docker-bench does not end with the runner in external mode against compose's ports")
+    podman = make_dry_run("docker-bench", tmp, "PYTHON=python3", "DOCKER=podman")
+    if "-m benchmark.containers up" not in podman or ". docker/host-network.env" not in podman:
+        problems.append("docker-bench DOCKER=podman does not run the runner against podman-up's port set")
     return problems
 
 
