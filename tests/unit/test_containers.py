@@ -612,7 +612,8 @@ def _check_makefile(files: Files, tmp: Path) -> list[str]:
     # Redis at DOCKER_REDIS_PORT), or against podman-up's host-network port set
     bench = make_dry_run("docker-bench", tmp, "PYTHON=python3").splitlines()
     runner = [line for line in bench if "BENCH_TARGET=external" in line and line.rstrip().endswith(" bench")]
-    if not runner or "REDIS_URL=redis://127.0.0.1:16379/0" not in runner[-1] or bench.index(runner[-1]) < len(bench) - 1:
+    last = bench[-1] if bench else ""
+    if not runner or runner[-1] != last or "REDIS_URL=redis://127.0.0.1:16379/0" not in last:
         problems.append("docker-bench does not end with the runner in external mode against compose's ports")
     podman = make_dry_run("docker-bench", tmp, "PYTHON=python3", "DOCKER=podman")
     if "-m benchmark.containers up" not in podman or ". docker/host-network.env" not in podman:
