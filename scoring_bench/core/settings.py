@@ -19,6 +19,8 @@ from scoring_bench.core.presets import apply_preset
 
 Architecture = Literal["sync", "async", "queue"]
 SyncWorkerClass = Literal["gthread", "meinheld", "gevent", "sync"]
+SyncServer = Literal["gunicorn", "granian"]
+AsyncServer = Literal["uvicorn", "granian"]
 ModelKind = Literal["io", "cpu"]
 LatencyDistribution = Literal["uniform", "fixed", "lognormal"]
 QueueWorkerPool = Literal["prefork", "threads", "gevent", "solo"]
@@ -129,6 +131,24 @@ class Settings(BaseSettings):
     scoring_sync_threads: int = Field(64, ge=1, description="Threads (gthread) or greenlets (gevent).")
     model_async_workers: int = Field(1, ge=1)
     scoring_async_workers: int = Field(1, ge=1)
+    # The server apart from the framework (README, "Why these server defaults"): granian (a Rust HTTP
+    # server) runs the Flask handler as WSGI and the FastAPI handler as ASGI, with the worker counts above.
+    scoring_sync_server: SyncServer = Field(
+        "gunicorn",
+        description="Server of the Flask scoring handler: gunicorn (SCORING_SYNC_WORKER_CLASS), or granian's "
+        "WSGI (SCORING_SYNC_WORKERS processes × SCORING_SYNC_THREADS blocking threads).",
+    )
+    scoring_async_server: AsyncServer = Field(
+        "uvicorn",
+        description="Server of the FastAPI scoring handler: uvicorn, or granian's ASGI "
+        "(SCORING_ASYNC_WORKERS processes, ASYNC_LOOP).",
+    )
+    scoring_granian_backpressure: int = Field(
+        0,
+        ge=0,
+        description="granian's --backpressure: connections one worker serves at once, the rest wait in the "
+        "kernel's backlog (0: granian's default, backlog / workers).",
+    )
     async_loop: Literal["uvloop", "asyncio"] = "uvloop"
     async_http: Literal["httptools", "h11"] = "httptools"
     scoring_async_gc_threshold: int = Field(

@@ -197,12 +197,79 @@ def taskiq_worker_command(svc: Service, settings: Settings) -> list[str]:
     return [sys.executable, "-m", f"{svc.package}.taskiq_worker", "--node", worker_node_name(settings)]
 
 
+def server_of(svc: Service, settings: Settings) -> str:
+    """The server that runs ``svc`` with ``settings``: the registry's, except for the scoring handlers,
+    whose server is a setting apart from their framework (SCORING_SYNC_SERVER, SCORING_ASYNC_SERVER)."""
+    if svc.name == "scoring-sync":
+        return settings.scoring_sync_server
+    if svc.name == "scoring-async":
+        return settings.scoring_async_server
+    return svc.server
+
+
+def granian_command(svc: Service, settings: Settings) -> list[str]:
+    """granian serving the service's app factory: WSGI for a Flask service, ASGI for a FastAPI one.
+
+    The tuning its documentation names (README, "Workers and threads", "Backpressure"): worker processes
+    from the service's ``*_WORKERS``; for WSGI, the blocking threads that run the Flask handler from its
+    ``*_THREADS`` (the handler blocks on Redis and the model calls, so it needs as many threads as gthread
+    has to overlap them; granian warns above 2 × cores + 1, which is meant here); for ASGI, the event
+    loop (ASYNC_LOOP; granian runs one Python thread per worker). Backpressure (connections a worker
+    takes at once; kept-alive ones count) stays granian's default unless SCORING_GRANIAN_BACKPRESSURE sets
+    it. HTTP/1 only, as every other server here; the head's read timeout and buffer from
+    REQUEST_READ_TIMEOUT_S and MAX_HEADER_BYTES (granian's bounds: at most 60 s, at least 8 KiB; what
+    they do and do not guard: doc/limits.md). A worker that ignores SIGTERM is killed after 5 s, as
+    gunicorn's ``graceful_timeout``.
+    """
+    wsgi = svc.server == "gunicorn"
+    key = svc.settings_key
+    argv = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi" if wsgi else "asgi",
+        "--factory",
+        "--host",
+        settings.host,
+        "--port",
+        str(svc.port(settings)),
+        "--workers",
+        str(getattr(settings, f"{key}_workers")),
+    ]
+    if wsgi:
+        argv += ["--blocking-threads", str(getattr(settings, f"{key}_threads"))]
+    else:
+        argv += ["--loop", async_loop(settings)]
+    if settings.scoring_granian_backpressure:
+        argv += ["--backpressure", str(settings.scoring_granian_backpressure)]
+    return [
+        *argv,
+        "--http",
+        "1",
+        "--no-ws",
+        "--http1-header-read-timeout",
+        str(min(60_000, round(settings.request_read_timeout_s * 1000))),
+        "--http1-buffer-size",
+        str(max(8192, settings.max_header_bytes)),
+        "--workers-kill-timeout",
+        "5",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        f"{svc.package}.app:{APP_FACTORY}",
+    ]
+
+
 def command(svc: Service, settings: Settings) -> list[str]:
-    """argv that serves ``svc`` with its real server (the queue's worker: the engine's, QUEUE_ENGINE)."""
+    """argv that serves ``svc`` with its real server (the queue's worker: the engine's, QUEUE_ENGINE;
+    the scoring handlers: granian where SCORING_SYNC_SERVER / SCORING_ASYNC_SERVER choose it)."""
     if svc.server == "celery":
         if settings.queue_engine == "taskiq":
             return taskiq_worker_command(svc, settings)
         return celery_worker_command(svc, settings)
+    if server_of(svc, settings) == "granian":
+        return granian_command(svc, settings)
     if svc.server == "gunicorn":
         return [
             sys.executable,

@@ -11,6 +11,7 @@ from scoring_bench.stack.servers import (
     SERVICES,
     command,
     gunicorn_config,
+    server_of,
     service,
 )
 
@@ -62,6 +63,67 @@ def test_uvicorn_command_follows_settings() -> None:
     assert "--http httptools" in plain and "--h11-max" not in plain
     guarded = " ".join(command(service("scoring-async"), Settings()))
     assert f"--http {GUARDED_UVICORN_PROTOCOLS['httptools']}" in guarded
+
+
+def _granian_options(argv: list[str]) -> dict[str, object]:
+    """The argv as granian's own command line parses it (its option names and ranges checked, nothing run)."""
+    from granian.cli import cli
+
+    assert argv[1:3] == ["-m", "granian"]
+    return dict(cli.make_context("granian", argv[3:], auto_envvar_prefix="GRANIAN").params)
+
+
+def test_granian_serves_flask_as_wsgi_with_its_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRANIAN_BACKPRESSURE", raising=False)
+    s = Settings(
+        scoring_sync_server="granian", scoring_sync_workers=3, scoring_sync_threads=48, scoring_sync_port=6001
+    )
+    assert server_of(service("scoring-sync"), s) == "granian"
+    options = _granian_options(command(service("scoring-sync"), s))
+    assert options["app"] == "api_scoring_sync.app:from_environment" and options["factory"]
+    assert str(options["interface"]) == "wsgi" and str(options["http"]) == "1"
+    assert (options["host"], options["port"], options["workers"]) == ("127.0.0.1", 6001, 3)
+    assert options["blocking_threads"] == 48 and options["backpressure"] is None
+    assert options["http1_header_read_timeout"] == 10_000  # REQUEST_READ_TIMEOUT_S
+    assert options["http1_buffer_size"] == s.max_header_bytes
+    assert options["workers_kill_timeout"] == 5 and not options["websockets"]
+    assert not options["log_access_enabled"]
+    # granian's bounds: a header read timeout of at most 60 s, a buffer of at least 8 KiB
+    bounded = Settings(
+        scoring_sync_server="granian",
+        request_read_timeout_s=300,
+        max_header_bytes=2048,
+        scoring_granian_backpressure=64,
+    )
+    options = _granian_options(command(service("scoring-sync"), bounded))
+    assert options["http1_header_read_timeout"] == 60_000 and options["http1_buffer_size"] == 8192
+    assert options["backpressure"] == 64
+
+
+def test_granian_serves_fastapi_as_asgi_on_the_async_loop() -> None:
+    s = Settings(scoring_async_server="granian", scoring_async_workers=2, async_loop="asyncio")
+    argv = command(service("scoring-async"), s)
+    options = _granian_options(argv)
+    assert options["app"] == "api_scoring_async.app:from_environment" and str(options["interface"]) == "asgi"
+    assert (options["port"], options["workers"], str(options["loop"])) == (8001, 2, "asyncio")
+    assert "--blocking-threads" not in argv  # granian fixes it at 1 on ASGI
+    # the pyinstrument rule of uvicorn's loop holds here too
+    profiled = Settings(scoring_async_server="granian", async_loop="uvloop", profiler="pyinstrument")
+    assert str(_granian_options(command(service("scoring-async"), profiled))["loop"]) == "asyncio"
+
+
+def test_granian_only_where_the_settings_choose_it() -> None:
+    defaults = Settings()
+    assert server_of(service("scoring-sync"), defaults) == "gunicorn"
+    assert server_of(service("scoring-async"), defaults) == "uvicorn"
+    both = Settings(scoring_sync_server="granian", scoring_async_server="granian")
+    for svc in SERVICES:
+        argv = command(svc, both)
+        on_granian = svc.name in ("scoring-sync", "scoring-async")
+        assert (argv[1:3] == ["-m", "granian"]) is on_granian, svc.name
+    assert command(service("scoring-minimal"), both)[2] == "uvicorn"  # the control keeps its server
+    with pytest.raises(ValueError):
+        Settings(scoring_sync_server="uvicorn")
 
 
 def test_embedded_redis_binary_choice(tmp_path) -> None:  # type: ignore[no-untyped-def]
