@@ -19,6 +19,8 @@ PACKAGES = (
     "celery",
     "fastapi",
     "flask",
+    "gevent",
+    "granian",
     "greenlet",
     "gunicorn",
     "httptools",

@@ -265,12 +265,17 @@ def machine_lines(environment: Environment | None) -> list[str]:
         f"Python {_or_dash(environment.python)}, git commit {str(environment.git_commit or DASH)[:12]}",
     ]
     if settings:
+        # the scoring handlers' servers (a run folder older than the setting: gunicorn and uvicorn)
+        sync_server = settings.get("scoring_sync_server") or "gunicorn"
+        sync_worker = "granian" if sync_server == "granian" else settings.get("scoring_sync_worker_class")
+        async_server = settings.get("scoring_async_server") or "uvicorn"
         lines.append(
             f"stack: {settings.get('num_models')} model calls per request, "
             f"model kind {settings.get('model_kind')}, latency {settings.get('model_latency')}; "
-            f"sync {settings.get('scoring_sync_worker_class')} "
+            f"sync {sync_worker} "
             f"{settings.get('scoring_sync_workers')} × {settings.get('scoring_sync_threads')} threads, "
-            f"async {settings.get('scoring_async_workers')} worker(s) on {settings.get('async_loop')}"
+            f"async {settings.get('scoring_async_workers')} {async_server} worker(s) "
+            f"on {settings.get('async_loop')}"
         )
     packages = environment.packages or {}
     if packages:
