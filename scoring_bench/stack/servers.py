@@ -219,7 +219,8 @@ def granian_command(svc: Service, settings: Settings) -> list[str]:
     it. HTTP/1 only, as every other server here; the head's read timeout and buffer from
     REQUEST_READ_TIMEOUT_S and MAX_HEADER_BYTES (granian's bounds: at most 60 s, at least 8 KiB; what
     they do and do not guard: doc/limits.md). A worker that ignores SIGTERM is killed after 5 s, as
-    gunicorn's ``graceful_timeout``.
+    gunicorn's ``graceful_timeout``; a worker that dies is replaced, as gunicorn and uvicorn replace theirs
+    (granian's default is to stop the whole server).
     """
     wsgi = svc.server == "gunicorn"
     key = svc.settings_key
@@ -254,6 +255,7 @@ def granian_command(svc: Service, settings: Settings) -> list[str]:
         str(max(8192, settings.max_header_bytes)),
         "--workers-kill-timeout",
         "5",
+        "--respawn-failed-workers",
         "--no-access-log",
         "--log-level",
         "warning",

@@ -87,7 +87,7 @@ def test_granian_serves_flask_as_wsgi_with_its_threads(monkeypatch: pytest.Monke
     assert options["http1_header_read_timeout"] == 10_000  # REQUEST_READ_TIMEOUT_S
     assert options["http1_buffer_size"] == s.max_header_bytes
     assert options["workers_kill_timeout"] == 5 and not options["websockets"]
-    assert not options["log_access_enabled"]
+    assert not options["log_access_enabled"] and options["respawn_failed_workers"]
     # granian's bounds: a header read timeout of at most 60 s, a buffer of at least 8 KiB
     bounded = Settings(
         scoring_sync_server="granian",
