@@ -19,11 +19,12 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from benchmark.containers.checks import port_map, readme_calls, run_curl, run_load
 from benchmark.containers.podman import HealthTicker, api_service
-from benchmark.containers.settings import HOST_NETWORK_ENV, LOAD_LOCK, ContainerTestSettings
+from benchmark.containers.settings import HOST_NETWORK_ENV, ContainerTestSettings
 from benchmark.containers.stack import ComposeStack, host_network_env
 from benchmark.containers.standin import ensure_python_image
 from benchmark.containers.wheels import make_wheels
@@ -33,10 +34,13 @@ TOOLS = ("podman", "docker-compose", "curl")
 
 
 @contextmanager
-def exclusive_load_lock() -> Iterator[None]:
-    """The machine's load lock (as ``flock -x /tmp/scoring-bench-load.lock``): the stack's start and
-    its load are CPU-heavy and must not overlap another benchmark."""
-    with LOAD_LOCK.open("a") as f:
+def exclusive_load_lock(path: Path | None) -> Iterator[None]:
+    """``DOCKER_TEST_LOAD_LOCK``, held as ``flock -x`` would: the stack's start and its load are
+    CPU-heavy and must not overlap another benchmark that takes the same lock. None: no lock."""
+    if path is None:
+        yield
+        return
+    with path.open("a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -77,7 +81,7 @@ def test(settings: ContainerTestSettings) -> int:
             stack.build(python_image)
             step(summary, "images built", t0)
             t0 = time.monotonic()
-            with exclusive_load_lock():
+            with exclusive_load_lock(settings.load_lock):
                 step(summary, "waited for the load lock", t0)
                 try:
                     with HealthTicker(settings.project):

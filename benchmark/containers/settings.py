@@ -14,7 +14,6 @@ WHEELS_DIR = ROOT / "docker/wheels"
 COMPOSE_FILES = (ROOT / "docker-compose.yml", ROOT / "docker-compose.host.yml")
 STANDIN_DOCKERFILE = ROOT / "docker/python-standin.Dockerfile"
 BASE_DOCKERFILE = ROOT / "docker/base.Dockerfile"
-LOAD_LOCK = Path("/tmp/scoring-bench-load.lock")
 
 
 class ContainerTestSettings(BaseSettings):
@@ -40,6 +39,11 @@ class ContainerTestSettings(BaseSettings):
     load_s: int = Field(10, description="Seconds of load against each scoring handler.")
     load_users: int = Field(8, description="Locust users of that load.")
     results_dir: Path = ROOT / "results/docker-test"
+    load_lock: Path | None = Field(
+        None,
+        description="A lock file held exclusively (flock) while the stack starts and is loaded, for a "
+        "machine where other benchmarks take the same lock (ours: /tmp/scoring-bench-load.lock); unset: none.",
+    )
 
     def image(self, name: str) -> str:
         """An image of the project: ``${IMAGE_PREFIX}-<name>:${IMAGE_TAG}``, as compose names it."""
