@@ -42,7 +42,8 @@ class ContainerTestSettings(BaseSettings):
     load_lock: Path | None = Field(
         None,
         description="A lock file held exclusively (flock) while the stack starts and is loaded, for a "
-        "machine where other benchmarks take the same lock (ours: /tmp/scoring-bench-load.lock); unset: none.",
+        "machine where other benchmarks take the same lock (ours: /tmp/scoring-bench-load.lock); "
+        "unset: none.",
     )
 
     def image(self, name: str) -> str:
