@@ -8,11 +8,11 @@ import asyncio
 from fastapi import FastAPI, Request, Response
 
 from scoring_bench.core import openapi
-from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, HEALTH_PATH, index
+from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, HEALTH_PATH, batch_path, index
 from scoring_bench.core.health import health_response
 from scoring_bench.core.model import LatencySampler, burn_cpu, score
 from scoring_bench.core.schemas import RequestParser, parse_model_id
-from scoring_bench.core.scoring import model_body
+from scoring_bench.core.scoring import model_batch_body, model_body
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import fastapi_adapter, profiling
 from scoring_bench.service.fastapi_adapter import json_response, read_body
@@ -21,7 +21,7 @@ SERVICE = "model-async"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    parser = RequestParser(settings.max_features, settings.max_body_bytes)
+    parser = RequestParser(settings.max_features, settings.max_body_bytes, settings.model_max_batch)
     latency = LatencySampler(settings)
     contract = openapi.document("model", "scoring-bench model API (async)", ASYNC_PREDICT_PATH, parser)
     app = fastapi_adapter.create_app(contract, index(SERVICE, ASYNC_PREDICT_PATH, docs=True), settings)
@@ -32,11 +32,22 @@ def create_app(settings: Settings) -> FastAPI:
         features = parser.features(await read_body(request, settings.max_body_bytes))
         mid = parse_model_id(model_id)
         ms = latency.draw_ms()
+        await wait(ms)
+        return json_response(model_body(score(features, mid), ms))
+
+    @app.post(batch_path(ASYNC_PREDICT_PATH))
+    async def predict_batch(request: Request, model_id: str | None = None) -> Response:
+        items = parser.feature_batch(await read_body(request, settings.max_body_bytes))
+        mid = parse_model_id(model_id)
+        ms = latency.draw_batch_ms(len(items))
+        await wait(ms)
+        return json_response(model_batch_body([score(features, mid) for features in items], ms))
+
+    async def wait(ms: float) -> None:
         if settings.model_kind == "cpu":
             burn_cpu(ms)
         else:
             await asyncio.sleep(ms / 1000.0)
-        return json_response(model_body(score(features, mid), ms))
 
     @app.get(HEALTH_PATH)
     async def healthcheck() -> Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +14,7 @@ from scoring_bench.core.schemas import RequestParser
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import fastapi_adapter, metrics, profiling
 from scoring_bench.service.fastapi_adapter import Receive, Scope, Send, json_response, receive_body, send_json
+from scoring_bench.service.gc_tuning import tune_gc
 from scoring_bench.service.scorer_async import AsyncScorer
 
 SERVICE = "scoring-async"
@@ -61,20 +61,6 @@ def create_app(settings: Settings) -> FastAPI:
         return json_response(*health_response(await scorer.health()))
 
     return app
-
-
-def tune_gc(settings: Settings) -> None:
-    """Fewer, cheaper garbage collections once started. Most of a request's objects die by reference count,
-    yet CPython's young collection runs every 700 net allocations and the full one walks every object the
-    imports made (FastAPI, pydantic, aiohttp, redis): at 64 connections that was about a tenth of the
-    handler's CPU (gc callbacks, 2-core VM). The start-up objects are frozen (never collected: they live as
-    long as the process) and the young threshold is SCORING_ASYNC_GC_THRESHOLD."""
-    gc.freeze()
-    if settings.scoring_async_gc_threshold == 0:
-        gc.disable()
-    else:
-        _, older, oldest = gc.get_threshold()
-        gc.set_threshold(settings.scoring_async_gc_threshold, older, oldest)
 
 
 def from_environment() -> FastAPI:

@@ -17,6 +17,7 @@ the same ports, such as ``make up``'s); and ``fuzz.json``, the numbers of every 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ from scoring_bench.stack.supervisor import StackError, running_stack
 HTTP_SERVICES = tuple(s.name for s in SERVICES if s.listens)
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 SUMMARY_FILE = "fuzz.json"
+HOOKS = Path(__file__).with_name("fuzz_hooks.py")  # schemathesis's SCHEMATHESIS_HOOKS: why, in the file
 
 
 class FuzzSettings(Settings):
@@ -196,6 +198,7 @@ def fuzz_service(
         proc = subprocess.Popen(
             command(url, out, settings, max_examples),
             cwd=out,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

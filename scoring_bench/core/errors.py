@@ -37,6 +37,12 @@ class InvalidBody(ScoringError):
     status, code = 422, "invalid_body"
 
 
+class BatchTooLarge(ScoringError):
+    """A model API's batch of more items than MODEL_MAX_BATCH."""
+
+    status, code = 422, "batch_too_large"
+
+
 class PayloadTooLarge(ScoringError):
     status, code = 413, "payload_too_large"
 

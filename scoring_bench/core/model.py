@@ -2,8 +2,8 @@
 
 The score is a fixed logistic model whose weights depend only on the model id,
 so every architecture gives the same answer for the same input. The latency is
-drawn from the configured distribution; the model APIs either sleep for it
-(``io``) or burn CPU for it (``cpu``).
+drawn from the configured distribution (a batch: one draw plus a cost per item); the model
+APIs either sleep for it (``io``) or burn CPU for it (``cpu``).
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ class LatencySampler:
         else:
             value = s.model_latency_median_ms * math.exp(self.rng.gauss(0.0, s.model_latency_sigma))
         return min(value, s.model_latency_cap_ms)
+
+    def draw_batch_ms(self, n: int) -> float:
+        """A batch of ``n`` items: one draw (the fixed cost of a call) plus MODEL_BATCH_PER_ITEM_MS per
+        item, so batching pays as it does for a real model; the cap bounds the whole."""
+        s = self.settings
+        return min(self.draw_ms() + s.model_batch_per_item_ms * n, s.model_latency_cap_ms)
 
 
 def burn_cpu(ms: float) -> None:

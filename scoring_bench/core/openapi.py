@@ -25,9 +25,11 @@ from scoring_bench.core.endpoints import (
     HEALTH_PATH,
     QUEUE_PREDICT_PATH,
     QUEUE_TASKS_PATH,
+    batch_path,
 )
 from scoring_bench.core.errors import (
     HTTP_ERROR_CODES,
+    BatchTooLarge,
     ErrorBody,
     FeatureStoreUnavailable,
     InvalidBody,
@@ -41,14 +43,28 @@ from scoring_bench.core.errors import (
     UnknownEntity,
     UnknownTask,
 )
-from scoring_bench.core.schemas import HealthBody, ModelAnswer, RequestParser, ScoreAnswer, TaskDocument
+from scoring_bench.core.schemas import (
+    HealthBody,
+    ModelAnswer,
+    ModelBatchAnswer,
+    RequestParser,
+    ScoreAnswer,
+    TaskDocument,
+)
 from scoring_bench.core.tasks import TASK_ID_PATTERN
 
 API_VERSION = "1.0.0"  # the contract's version (the paths carry /v1)
 Kind = Literal["model", "scoring", "queue"]
 TASK_PATH = QUEUE_TASKS_PATH + "/{task_id}"
 REF = "#/components/schemas/{model}"
-MODELS: tuple[type[BaseModel], ...] = (ErrorBody, ModelAnswer, ScoreAnswer, TaskDocument, HealthBody)
+MODELS: tuple[type[BaseModel], ...] = (
+    ErrorBody,
+    ModelAnswer,
+    ModelBatchAnswer,
+    ScoreAnswer,
+    TaskDocument,
+    HealthBody,
+)
 
 # An error the framework raises itself, as (status, code): a path parameter that decodes to
 # another path (``%2F``) matches no route.
@@ -126,21 +142,46 @@ def health_operation(can_degrade: bool) -> dict[str, Any]:
     return {"operationId": "healthcheck", "summary": "Health of the service", "responses": responses}
 
 
+MODEL_ID = query(
+    "model_id",
+    {"type": "integer", "minimum": 0, "maximum": 9999},
+    "Which model (its weights and offset depend on it); 0 by default.",
+)
+
+
 def model_predict(parser: RequestParser) -> dict[str, Any]:
     return {
         "operationId": "predict",
         "summary": "Score a feature vector with one fake model",
-        "parameters": [
-            query(
-                "model_id",
-                {"type": "integer", "minimum": 0, "maximum": 9999},
-                "Which model (its weights and offset depend on it); 0 by default.",
-            )
-        ],
+        "parameters": [MODEL_ID],
         "requestBody": request_body(parser.features_adapter.json_schema()),
         "responses": {
             "200": answer(ModelAnswer, "The score."),
             **error_responses([*BODY_ERRORS, HEAD_TOO_LARGE]),
+        },
+    }
+
+
+def model_predict_batch(parser: RequestParser) -> dict[str, Any]:
+    return {
+        "operationId": "predictBatch",
+        "summary": "Score a batch of feature vectors with one fake model in one call",
+        "description": "One score per item, each equal to the item's single-call score; one simulated "
+        "latency for the whole batch (a draw plus MODEL_BATCH_PER_ITEM_MS per item). At most "
+        f"{parser.max_batch} items (MODEL_MAX_BATCH).",
+        "parameters": [MODEL_ID],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": parser.batch_adapter.json_schema(),
+                    "example": [EXAMPLE_FEATURES, EXAMPLE_FEATURES],
+                }
+            },
+        },
+        "responses": {
+            "200": answer(ModelBatchAnswer, "One score per item, in item order."),
+            **error_responses([*BODY_ERRORS, BatchTooLarge, HEAD_TOO_LARGE]),
         },
     }
 
@@ -227,7 +268,10 @@ def document(
 ) -> dict[str, Any]:
     """The OpenAPI document of one service: a model API, a scoring handler or the queue API."""
     if kind == "model":
-        paths: dict[str, Any] = {predict_path: {"post": model_predict(parser)}}
+        paths: dict[str, Any] = {
+            predict_path: {"post": model_predict(parser)},
+            batch_path(predict_path): {"post": model_predict_batch(parser)},
+        }
     elif kind == "scoring":
         paths = {predict_path: {"post": scoring_predict(parser)}}
     else:

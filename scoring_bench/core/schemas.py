@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from scoring_bench.core.errors import (
+    BatchTooLarge,
     ErrorBody,
     InvalidBody,
     InvalidJSON,
@@ -56,6 +57,7 @@ Feature = Annotated[
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 ARRAY_HINT = "expected a JSON array of numbers"
+BATCH_HINT = "expected a JSON array of feature vectors (arrays of numbers)"
 SHAPE_HINT = 'expected a JSON array of numbers or an object {"entity_id": ..., "features": [...]}'
 
 
@@ -70,8 +72,9 @@ class ScoreRequest:
 class RequestParser:
     """Validates request bodies; built once per process from the settings."""
 
-    def __init__(self, max_features: int, max_body_bytes: int) -> None:
+    def __init__(self, max_features: int, max_body_bytes: int, max_batch: int = 1) -> None:
         features = Annotated[list[Feature], Field(min_length=1, max_length=max_features)]
+        batch = Annotated[list[features], Field(min_length=1, max_length=max_batch)]
 
         class EntityRequest(BaseModel):
             model_config = ConfigDict(extra="forbid")
@@ -80,6 +83,8 @@ class RequestParser:
 
         self.max_body_bytes = max_body_bytes
         self.features_adapter: TypeAdapter[list[float]] = TypeAdapter(features)
+        self.max_batch = max_batch
+        self.batch_adapter: TypeAdapter[list[list[float]]] = TypeAdapter(batch)
         self.entity_request_model = EntityRequest
 
     def scoring_json_schema(self) -> dict[str, Any]:
@@ -108,6 +113,24 @@ class RequestParser:
         if not isinstance(value, list):
             raise InvalidBody(ARRAY_HINT + ", got " + _json_type(value))
         return self._features(value)
+
+    def feature_batch(self, body: bytes) -> list[tuple[float, ...]]:
+        """A model API's batch body: a JSON array of 1 to ``max_batch`` feature vectors (MODEL_MAX_BATCH:
+        beyond it 422 batch_too_large, counted before any item is validated)."""
+        value = self._load(body, BATCH_HINT)
+        if not isinstance(value, list):
+            raise InvalidBody(BATCH_HINT + ", got " + _json_type(value))
+        if not value:
+            raise InvalidBody("the batch is empty: " + BATCH_HINT)
+        if len(value) > self.max_batch:
+            raise BatchTooLarge(
+                f"the batch has {len(value)} items, more than {self.max_batch} (MODEL_MAX_BATCH)",
+                [{"loc": [], "msg": f"at most {self.max_batch} items", "type": "too_long"}],
+            )
+        try:
+            return [tuple(item) for item in self.batch_adapter.validate_python(value)]
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
 
     def scoring(self, body: bytes) -> ScoreRequest:
         """A scoring handler's body: a bare array, or ``{"entity_id", "features"}``."""
@@ -149,6 +172,18 @@ class ModelAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     detail: float = Field(ge=0.0, le=1.0, description="The model's score, a probability.")
     model_time_ms: float = Field(ge=0.0, description="The simulated latency it waited (or burned).")
+
+
+class ModelBatchAnswer(BaseModel):
+    """A model API's answer to a batch."""
+
+    model_config = ConfigDict(extra="forbid")
+    detail: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        min_length=1, description="One score per item, in item order: each the item's single-call score."
+    )
+    model_time_ms: float = Field(
+        ge=0.0, description="The one simulated latency the batch waited (or burned)."
+    )
 
 
 class ScoreAnswer(BaseModel):

@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     model_latency_sigma: float = Field(0.5, gt=0, description="lognormal: sigma of log.")
     model_latency_cap_ms: float = Field(5_000.0, gt=0, description="Upper cap on any draw.")
     model_latency_seed: int | None = Field(None, description="Seed of the latency draws.")
+    model_batch_per_item_ms: float = Field(
+        1.0,
+        ge=0,
+        description="A model API's batch route: a batch of n waits (or burns) one draw of the latency above "
+        "plus this × n, so a call's cost is mostly fixed, as for a real model (doc/batching.md).",
+    )
+    model_max_batch: int = Field(
+        256,
+        ge=1,
+        le=10_000,
+        description="Most items in one batch call of a model API, else 422 batch_too_large.",
+    )
 
     # --- scoring handlers -----------------------------------------------------
     model_timeout_s: float = Field(2.0, gt=0, description="Whole model call, else 504.")
@@ -118,6 +130,23 @@ class Settings(BaseSettings):
     )
     max_features: int = Field(1_000, ge=1, description="Most features in one request.")
     max_body_bytes: int = Field(1 << 20, ge=64, description="Largest request body.")
+
+    # --- the batching scoring handler (api_scoring_batched/, doc/batching.md) ----------------
+    scoring_batched_port: int = Field(8005, description="FastAPI batching scoring handler.")
+    scoring_batched_workers: int = Field(
+        1, ge=1, description="uvicorn worker processes of the batching handler (each batches on its own)."
+    )
+    batch_max_size: int = Field(
+        32,
+        ge=1,
+        description="Most requests' calls of one model sent in one batch call (at most MODEL_MAX_BATCH).",
+    )
+    batch_max_wait_ms: float = Field(
+        5.0,
+        ge=0,
+        description="A batch is sent when full or when its oldest item has waited this long (0: what "
+        "arrived in the same turn of the event loop).",
+    )
 
     # --- servers ----------------------------------------------------------------
     # The model API only sleeps: gevent serves many sleeping requests per process at the least
@@ -353,6 +382,8 @@ class Settings(BaseSettings):
     def _check_ranges(self) -> Settings:
         if self.model_latency_max_ms < self.model_latency_min_ms:
             raise ValueError("MODEL_LATENCY_MAX_MS must be >= MODEL_LATENCY_MIN_MS")
+        if self.batch_max_size > self.model_max_batch:
+            raise ValueError("BATCH_MAX_SIZE must be <= MODEL_MAX_BATCH (a model API refuses a larger batch)")
         self._check_queue()
         return self
 

@@ -8,6 +8,18 @@ from dataclasses import dataclass, field
 FEATURE_STORE_STEP = "feature_store"
 MODEL_STEP_PREFIX = "model_"
 QUEUED_STEP = "queued"  # the queue's task: from the API's submit to the task's start (not in its total)
+# The batching handler (doc/batching.md): per model, the request's wait for its batch to be sent (a step,
+# ms) and the size of the batch it rode in (a note: Server-Timing's desc, not a duration).
+BATCH_WAIT_PREFIX = "batch_wait_"
+BATCH_SIZE_PREFIX = "batch_size_"
+
+
+def batch_wait_step(model_id: int) -> str:
+    return f"{BATCH_WAIT_PREFIX}{model_id}"
+
+
+def batch_size_note(model_id: int) -> str:
+    return f"{BATCH_SIZE_PREFIX}{model_id}"
 
 
 def model_step(model_id: int) -> str:
@@ -21,6 +33,7 @@ class Timings:
 
     start: float = field(default_factory=time.perf_counter)
     steps: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # values without a duration (a batch's size)
 
     def add(self, name: str, started: float) -> float:
         """Record the step that began at ``started`` (a perf_counter value)."""
@@ -32,8 +45,9 @@ class Timings:
         return (time.perf_counter() - self.start) * 1000.0
 
     def header(self) -> str:
-        """``Server-Timing`` value: every step plus ``total``."""
+        """``Server-Timing`` value: every step, every note (``name;desc=value``), then ``total``."""
         parts = [f"{name};dur={ms:.3f}" for name, ms in self.steps.items()]
+        parts += [f"{name};desc={value}" for name, value in self.notes.items()]
         parts.append(f"total;dur={self.total_ms():.3f}")
         return ", ".join(parts)
 
@@ -47,6 +61,18 @@ def parse_server_timing(value: str) -> dict[str, float]:
             key, _, number = param.strip().partition("=")
             if key == "dur":
                 result[name] = float(number)
+    return result
+
+
+def parse_server_timing_notes(value: str) -> dict[str, str]:
+    """The ``desc`` of each entry that has one (the batching handler's batch sizes)."""
+    result: dict[str, str] = {}
+    for part in value.split(","):
+        name, _, params = part.strip().partition(";")
+        for param in params.split(";"):
+            key, _, text = param.strip().partition("=")
+            if key == "desc":
+                result[name] = text.strip('"')
     return result
 
 

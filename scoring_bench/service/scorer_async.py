@@ -21,10 +21,10 @@ from yarl import URL
 
 from scoring_bench.core import features as fs
 from scoring_bench.core import health
-from scoring_bench.core.endpoints import health_url
+from scoring_bench.core.endpoints import batch_url, health_url
 from scoring_bench.core.errors import ModelTimeout, ModelUnavailable
 from scoring_bench.core.schemas import ScoreRequest
-from scoring_bench.core.scoring import parse_model_response
+from scoring_bench.core.scoring import parse_model_batch_response, parse_model_response
 from scoring_bench.core.settings import Architecture, Settings
 from scoring_bench.core.timing import FEATURE_STORE_STEP, Timings, model_step
 from scoring_bench.service.redis_clients import async_redis, sync_redis
@@ -33,6 +33,7 @@ from scoring_bench.service.scorer_base import HEALTH_TIMEOUT_S, JSON_HEADERS, Ba
 
 class AsyncModelClient(Protocol):
     async def predict(self, body: bytes, model_id: int) -> float: ...
+    async def predict_batch(self, body: bytes, model_id: int, size: int) -> list[float]: ...
     async def health(self) -> str: ...
     async def aclose(self) -> None: ...
 
@@ -46,6 +47,8 @@ class AiohttpModelClient:
         # each model's URL built once: a query string from params= costs yarl a parse and an encode per call
         base = URL(self.url)
         self.urls = [base.update_query(model_id=i) for i in range(settings.num_models)]
+        self.batch_url = URL(batch_url(self.url))
+        self.batch_urls = [self.batch_url.update_query(model_id=i) for i in range(settings.num_models)]
         connector = aiohttp.TCPConnector(limit=settings.http_pool_size, keepalive_timeout=30.0)
         self.session = aiohttp.ClientSession(
             connector=connector,
@@ -55,6 +58,7 @@ class AiohttpModelClient:
         )
 
     async def predict(self, body: bytes, model_id: int) -> float:
+        # inline, not through _post: the async handler's hot path, one coroutine frame less per call
         try:
             url = self.urls[model_id] if model_id < len(self.urls) else URL(self.url) % {"model_id": model_id}
             async with self.session.post(url, data=body, headers=JSON_HEADERS) as resp:
@@ -67,6 +71,24 @@ class AiohttpModelClient:
         except aiohttp.ClientError as exc:
             raise ModelUnavailable(f"model {model_id} is unreachable: {exc!r}") from None
         return parse_model_response(status, data, model_id)
+
+    async def predict_batch(self, body: bytes, model_id: int, size: int) -> list[float]:
+        """One call of the model API's batch route (``body``: a JSON array of ``size`` feature vectors)."""
+        ids = self.batch_urls
+        url = ids[model_id] if model_id < len(ids) else self.batch_url % {"model_id": model_id}
+        return parse_model_batch_response(*await self._post(url, body, model_id), model_id, size)
+
+    async def _post(self, url: URL, body: bytes, model_id: int) -> tuple[int, bytes]:
+        """The batch route's POST, with predict's errors."""
+        try:
+            async with self.session.post(url, data=body, headers=JSON_HEADERS) as resp:
+                return resp.status, await resp.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise ModelUnavailable(f"model {model_id}: cannot connect: {exc!r}") from None
+        except TimeoutError:
+            raise ModelTimeout(f"model {model_id} did not answer within {self.timeout} s") from None
+        except aiohttp.ClientError as exc:
+            raise ModelUnavailable(f"model {model_id} is unreachable: {exc!r}") from None
 
     async def health(self) -> str:
         try:
@@ -95,9 +117,17 @@ class HttpxModelClient:
         )
 
     async def predict(self, body: bytes, model_id: int) -> float:
+        resp = await self._post(self.url, body, model_id)
+        return parse_model_response(resp.status_code, resp.content, model_id)
+
+    async def predict_batch(self, body: bytes, model_id: int, size: int) -> list[float]:
+        resp = await self._post(batch_url(self.url), body, model_id)
+        return parse_model_batch_response(resp.status_code, resp.content, model_id, size)
+
+    async def _post(self, url: str, body: bytes, model_id: int) -> httpx.Response:
         try:
-            resp = await self.client.post(
-                self.url, params={"model_id": model_id}, content=body, headers=JSON_HEADERS
+            return await self.client.post(
+                url, params={"model_id": model_id}, content=body, headers=JSON_HEADERS
             )
         except httpx.ConnectTimeout as exc:
             raise ModelUnavailable(f"model {model_id}: cannot connect: {exc!r}") from None
@@ -105,7 +135,6 @@ class HttpxModelClient:
             raise ModelTimeout(f"model {model_id} did not answer within {self.timeout} s") from None
         except httpx.HTTPError as exc:
             raise ModelUnavailable(f"model {model_id} is unreachable: {exc!r}") from None
-        return parse_model_response(resp.status_code, resp.content, model_id)
 
     async def health(self) -> str:
         try:

@@ -28,11 +28,17 @@ from werkzeug.serving import make_server
 import api_model_async.app
 import api_model_sync.app
 import api_scoring_async.app
+import api_scoring_batched.app
 import api_scoring_queue.app
 import api_scoring_sync.app
 from feature_store import embedded
 from feature_store.seed import seed
-from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, QUEUE_PREDICT_PATH, SYNC_PREDICT_PATH
+from scoring_bench.core.endpoints import (
+    ASYNC_PREDICT_PATH,
+    BATCHED_PREDICT_PATH,
+    QUEUE_PREDICT_PATH,
+    SYNC_PREDICT_PATH,
+)
 from scoring_bench.core.settings import Settings
 
 SEED_BODY = [5.1, 3.5, 1.4, 0.2]
@@ -43,6 +49,7 @@ APPS = {
     "scoring-sync": (api_scoring_sync.app, SYNC_PREDICT_PATH),
     "scoring-async": (api_scoring_async.app, ASYNC_PREDICT_PATH),
     "scoring-queue": (api_scoring_queue.app, QUEUE_PREDICT_PATH),
+    "scoring-batched": (api_scoring_batched.app, BATCHED_PREDICT_PATH),
 }
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard: nothing listens there
 

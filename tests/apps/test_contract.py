@@ -12,7 +12,13 @@ import pytest
 import schemathesis
 from starlette.requests import Request
 
-from scoring_bench.core.endpoints import HEALTH_PATH, OPENAPI_PATH, QUEUE_PREDICT_PATH, QUEUE_TASKS_PATH
+from scoring_bench.core.endpoints import (
+    HEALTH_PATH,
+    OPENAPI_PATH,
+    QUEUE_PREDICT_PATH,
+    QUEUE_TASKS_PATH,
+    batch_path,
+)
 from scoring_bench.core.errors import InvalidBody
 from scoring_bench.core.openapi import TASK_PATH
 from scoring_bench.service.fastapi_adapter import read_body
@@ -55,16 +61,42 @@ def test_the_flask_and_fastapi_twins_serve_the_same_contract(
     first, second = client(sync), client(asynchronous)
     a, b = contract(first), contract(second)
     assert a["paths"][first.predict_path] == b["paths"][second.predict_path]
+    if sync.startswith("model"):
+        assert a["paths"][batch_path(first.predict_path)] == b["paths"][batch_path(second.predict_path)]
     assert a["paths"][HEALTH_PATH] == b["paths"][HEALTH_PATH]
     assert a["components"] == b["components"]
 
 
-@pytest.mark.parametrize("name", ["model-sync", "model-async", "scoring-sync", "scoring-async"])
+@pytest.mark.parametrize(
+    "name", ["model-sync", "model-async", "scoring-sync", "scoring-async", "scoring-batched"]
+)
 @pytest.mark.parametrize("body", range(len(BODIES)))
 def test_answers_and_errors_conform(client: Any, name: str, body: int) -> None:
     app = client(name)
     conforms(app, "POST", app.predict_path, app.predict_path, BODIES[body])
     conforms(app, "GET", HEALTH_PATH, HEALTH_PATH)
+
+
+BATCH_BODIES = [
+    [SEED_BODY, [1.0]],
+    [],
+    [SEED_BODY] * 4,  # over the cap the test sets (MODEL_MAX_BATCH=3)
+    SEED_BODY,
+    [[]],
+    [["x"]],
+    b"[[1], [2]",
+    b"",
+    b"[[" + b"1," * 600_000 + b"1]]",
+]
+
+
+@pytest.mark.parametrize("name", ["model-sync", "model-async"])
+@pytest.mark.parametrize("body", range(len(BATCH_BODIES)))
+def test_batch_answers_and_errors_conform(client: Any, name: str, body: int) -> None:
+    app = client(name, model_max_batch=3, batch_max_size=3)
+    path = batch_path(app.predict_path)
+    resp = conforms(app, "POST", f"{path}?model_id=1", path, BATCH_BODIES[body])
+    assert (resp.status_code == 200) == (body == 0), resp.text
 
 
 @pytest.mark.parametrize("name", ["model-sync", "model-async"])
@@ -74,7 +106,7 @@ def test_a_model_id_conforms(client: Any, name: str, model_id: str) -> None:
     conforms(app, "POST", f"{app.predict_path}?model_id={model_id}", app.predict_path, SEED_BODY)
 
 
-@pytest.mark.parametrize("name", ["scoring-sync", "scoring-async"])
+@pytest.mark.parametrize("name", ["scoring-sync", "scoring-async", "scoring-batched"])
 def test_dependency_errors_conform(client: Any, redis_url: str, name: str) -> None:
     unknown = client(name)
     resp = conforms(

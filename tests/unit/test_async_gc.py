@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from api_scoring_async.app import tune_gc
 from scoring_bench.core.settings import Settings
+from scoring_bench.service.gc_tuning import tune_gc
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ API = (
     "api_scoring_async",
     "api_scoring_queue",
     "api_scoring_minimal",
+    "api_scoring_batched",
 )
 # What each layer may import of the project, besides itself.
 ALLOWED: dict[str, set[str]] = {

@@ -15,11 +15,19 @@ from scoring_bench.core.endpoints import (
     HEALTH_PATH,
     QUEUE_PREDICT_PATH,
     SYNC_PREDICT_PATH,
+    batch_path,
 )
 from scoring_bench.core.errors import ErrorBody, InvalidBody, error_body
 from scoring_bench.core.health import health_response
-from scoring_bench.core.schemas import HealthBody, ModelAnswer, RequestParser, ScoreAnswer, TaskDocument
-from scoring_bench.core.scoring import model_body, response_body
+from scoring_bench.core.schemas import (
+    HealthBody,
+    ModelAnswer,
+    ModelBatchAnswer,
+    RequestParser,
+    ScoreAnswer,
+    TaskDocument,
+)
+from scoring_bench.core.scoring import model_batch_body, model_body, response_body
 from scoring_bench.core.tasks import new_task_id, task_document
 
 PARSER = RequestParser(max_features=1000, max_body_bytes=1 << 20)
@@ -44,7 +52,8 @@ def error_codes(document: dict[str, Any], path: str, method: str, status: str) -
 def test_each_document_loads_in_schemathesis(kind: openapi.Kind) -> None:
     loaded = schemathesis.openapi.from_dict(doc(kind))
     labels = {op.ok().label for op in loaded.get_all_operations()}
-    assert f"GET {HEALTH_PATH}" in labels and len(labels) == (3 if kind == "queue" else 2)
+    # the model API: predict, predict_batch, health; the queue: submit, task, health
+    assert f"GET {HEALTH_PATH}" in labels and len(labels) == (2 if kind == "scoring" else 3)
 
 
 def test_every_status_a_handler_can_answer_is_documented() -> None:
@@ -76,6 +85,9 @@ def test_every_status_a_handler_can_answer_is_documented() -> None:
     }
     assert statuses(queue, TASK, "get") == {"200", "404", "422", "431", "503"}
     assert statuses(doc("model"), HEALTH_PATH, "get") == {"200", "431"}
+    batch = batch_path(SYNC_PREDICT_PATH)
+    assert statuses(doc("model"), batch, "post") == {"200", "400", "408", "413", "422", "431"}
+    assert error_codes(doc("model"), batch, "post", "422") == ["invalid_body", "batch_too_large"]
     assert statuses(doc("scoring"), HEALTH_PATH, "get") == {"200", "431", "503"}
     assert error_codes(queue, TASK, "get", "431") == ["headers_too_large"]
 
@@ -105,6 +117,7 @@ def test_the_queue_links_a_submit_to_its_task() -> None:
 
 def test_the_answers_match_their_models() -> None:
     ModelAnswer.model_validate(model_body(0.25, 45.1234))
+    ModelBatchAnswer.model_validate(model_batch_body([0.25, 1.0], 47.1234))
     ScoreAnswer.model_validate(response_body("7", [0.2, 0.4]))
     ErrorBody.model_validate(InvalidBody("bad", [{"loc": [0], "msg": "x"}]).body())
     ErrorBody.model_validate(error_body("not_found", "no such path"))
