@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scoring_bench.core.presets import apply_preset
 
-Architecture = Literal["sync", "async", "queue"]
+Architecture = Literal["sync", "async", "batched", "queue"]
 SyncWorkerClass = Literal["gthread", "meinheld", "gevent", "sync"]
 SyncServer = Literal["gunicorn", "granian"]
 AsyncServer = Literal["uvicorn", "granian"]
@@ -417,7 +417,7 @@ class Settings(BaseSettings):
             return self.queue_model_calls == "concurrent"
         if self.model_calls != "auto":
             return self.model_calls == "concurrent"
-        return architecture == "async"
+        return architecture in ("async", "batched")
 
     @property
     def scoring_minimal_workers(self) -> int:

@@ -11,7 +11,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, QUEUE_PREDICT_PATH, SYNC_PREDICT_PATH
+from scoring_bench.core.endpoints import (
+    ASYNC_PREDICT_PATH,
+    BATCHED_PREDICT_PATH,
+    QUEUE_PREDICT_PATH,
+    SYNC_PREDICT_PATH,
+)
 from scoring_bench.core.settings import Settings
 
 MEINHELD_WORKER = "meinheld.gmeinheld.MeinheldWorker"
@@ -71,6 +76,7 @@ SERVICES: tuple[Service, ...] = (
     Service("model-async", "api_model_async", "uvicorn", "model", ASYNC_PREDICT_PATH),
     Service("scoring-sync", "api_scoring_sync", "gunicorn", "scoring", SYNC_PREDICT_PATH),
     Service("scoring-async", "api_scoring_async", "uvicorn", "scoring", ASYNC_PREDICT_PATH),
+    Service("scoring-batched", "api_scoring_batched", "uvicorn", "scoring", BATCHED_PREDICT_PATH),
     Service("queue-worker", "api_scoring_queue", "celery", "worker", None),
     Service("scoring-queue", "api_scoring_queue", "uvicorn", "queue", QUEUE_PREDICT_PATH),
 )
