@@ -413,11 +413,13 @@ class Settings(BaseSettings):
     def concurrent_model_calls(self, architecture: Architecture) -> bool:
         """Whether ``architecture`` makes its model calls concurrently (MODEL_CALLS): the one
         answer the scorers act on and the benchmark computes the ideal latency from."""
+        if architecture == "batched":  # its batcher sends all models' batches at once, whatever MODEL_CALLS
+            return True
         if architecture == "queue" and self.queue_model_calls != "auto":
             return self.queue_model_calls == "concurrent"
         if self.model_calls != "auto":
             return self.model_calls == "concurrent"
-        return architecture in ("async", "batched")
+        return architecture == "async"
 
     @property
     def scoring_minimal_workers(self) -> int:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
 from scoring_bench.core import features as fs
 from scoring_bench.core.schemas import ScoreRequest
 from scoring_bench.core.scoring import response_body
-from scoring_bench.core.settings import Settings
+from scoring_bench.core.settings import Architecture, Settings
 from scoring_bench.core.timing import (
     FEATURE_STORE_STEP,
     Timings,
@@ -35,6 +35,8 @@ ModelInput = list[float]
 
 class BatchedScorer(AsyncScorer):
     """Made with the app, started in its lifespan (the batcher's timers and tasks live on its loop)."""
+
+    architecture: ClassVar[Architecture] = "batched"
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
