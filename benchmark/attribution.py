@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark import attribution_servers as servers
 from benchmark.analysis.phases import cpu_seconds, service_names, window_stats
 from benchmark.analysis.raw import read_requests, read_resources, read_schedule, resource_path
 from benchmark.load import Stage, run_phase
@@ -169,6 +170,8 @@ class Config:
     meta: dict[str, Any] = field(default_factory=dict)
     architectures: tuple[str, ...] = ("sync", "async")  # the ones measured (of those the run drives)
     client: str = ""  # the queue's: PLAIN_POLLING or LONG_POLL ("": the benchmark's own client)
+    labels: dict[str, str] = field(default_factory=dict)  # an architecture's row label, if not ``label``
+    bench: dict[str, Any] = field(default_factory=dict)  # benchmark knobs of its own (the servers study)
 
 
 def tuned_values(names: list[str]) -> dict[str, Any]:
@@ -301,7 +304,25 @@ def _gap_studies(base: BenchSettings) -> list[Config]:
         configs.append(
             Config("tail", 0, "lognormal latency, 4 models", {"model_latency": "lognormal", "num_models": 4})
         )
+    if servers.STUDY in base.bench_attribution_studies:
+        configs += servers_study(base)
     return configs
+
+
+def servers_study(base: BenchSettings) -> list[Config]:
+    """The servers study (benchmark/attribution_servers.py): a stack per pair of configurations, in rounds."""
+    return [
+        Config(
+            servers.STUDY,
+            stack.step,
+            stack.label,
+            stack.overrides,
+            architectures=stack.architectures,
+            labels=stack.labels,
+            bench=servers.bench_overrides(base),
+        )
+        for stack in servers.plan(base.bench_servers_rounds)
+    ]
 
 
 def config_settings(base: BenchSettings, config: Config, stack_dir: Path) -> Settings:
@@ -314,6 +335,7 @@ def measure(
 ) -> list[dict[str, Any]]:
     """Start the configuration's stack and measure both architectures; one row per arch and rep."""
     folder = run_dir / "attribution" / config.study / str(config.step)
+    base = base.model_copy(update=config.bench)
     settings = config_settings(base, config, base.stack_dir)
     bench = base.model_copy(update=settings.model_dump())
     timeit_options: QueueClientOptions | None = None
@@ -389,7 +411,7 @@ def _row(
     return {
         "study": config.study,
         "step": config.step,
-        "label": config.label,
+        "label": config.labels.get(arch, config.label),
         "factor": config.factor,
         "from": config.before,
         "to": config.after,

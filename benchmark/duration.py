@@ -55,7 +55,9 @@ def locust_overhead_s(s: BenchSettings, first: bool) -> float:
 
 
 def attribution_config_s(s: BenchSettings, config: Config) -> float:
-    """One attribution configuration: its stack, and each architecture's sequential requests and load."""
+    """One attribution configuration: its stack, and each architecture's sequential requests and load (with
+    the configuration's own knobs: the servers study's)."""
+    s = s.model_copy(update=config.bench)
     load = s.bench_attribution_load_s + locust_overhead_s(s, first=True)
     per_arch = s.bench_attribution_timeit * REQUEST_S + load
     stack = STACK_S + (PREFORK_STOP_S if config.overrides.get("queue_worker_pool") == "prefork" else 0.0)

@@ -30,7 +30,7 @@ FAULTS: tuple[FaultName, ...] = (
     "queue-worker-kill",
     "broker-restart",
 )
-Study = Literal["waterfall", "fanout", "cpu", "tail", "queue", "engine"]
+Study = Literal["waterfall", "fanout", "cpu", "tail", "queue", "engine", "servers"]
 Arrivals = Literal["poisson", "constant"]
 EXPERIMENTS: tuple[Experiment, ...] = (
     "profile",
@@ -62,6 +62,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_attribution_repeats": 1,
         "bench_attribution_timeit": 6,
         "bench_attribution_load_s": 1.5,
+        "bench_servers_rounds": 1,
+        "bench_servers_timeit": 6,
+        "bench_servers_load_s": 1.5,
         "bench_fanout": [1, 8],
         "bench_burst_concurrencies": [8, 64],
         "bench_repeats": 1,
@@ -93,6 +96,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_attribution_repeats": 2,
         "bench_attribution_timeit": 8,
         "bench_attribution_load_s": 1,
+        # the servers study: 2 rounds of 3 stacks in ~90 s (benchmark/attribution_servers.py)
+        "bench_servers_rounds": 2,
+        "bench_servers_timeit": 16,
+        "bench_servers_load_s": 3,
         # the fan-out's ends (its sentences compare them); full has the steps between
         "bench_fanout": [1, 8],
         "bench_burst_concurrencies": [8, 64],
@@ -124,6 +131,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_attribution_repeats": 5,
         "bench_attribution_timeit": 100,
         "bench_attribution_load_s": 20,
+        "bench_servers_rounds": 3,
+        "bench_servers_timeit": 100,
+        "bench_servers_load_s": 20,
         "bench_fanout": [1, 2, 4, 8, 16],
         "bench_burst_concurrencies": [8, 16, 32, 64, 128],
         "bench_repeats": 5,
@@ -353,15 +363,23 @@ class BenchSettings(Settings):
     )
 
     bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(
-        ["waterfall", "fanout", "cpu", "tail", "queue", "engine"],
+        ["waterfall", "fanout", "cpu", "tail", "queue", "engine", "servers"],
         description="Which attribution studies to run (queue: the queue's own waterfall; engine: its last "
-        "step, the tuned queue on taskiq instead of Celery, QUEUE_ENGINE).",
+        "step, the tuned queue on taskiq instead of Celery, QUEUE_ENGINE; servers: the scoring handlers' "
+        "servers apart from their frameworks).",
     )
     bench_attribution_repeats: int = Field(0, ge=1, description="Repetitions of each waterfall step.")
     bench_attribution_timeit: int = Field(0, ge=2, description="Sequential requests per measurement.")
     bench_attribution_users: int = Field(64, ge=1, description="Users of each throughput measurement.")
     bench_attribution_load_s: float = Field(0, gt=0, description="Length of each throughput measurement.")
     bench_fanout: Annotated[list[int], NoDecode] = Field([], min_length=1, description="NUM_MODELS values.")
+    bench_servers_rounds: int = Field(0, ge=1, description="Servers study: rounds (each stack once a round).")
+    bench_servers_timeit: int = Field(
+        0, ge=2, description="Servers study: sequential requests per measurement."
+    )
+    bench_servers_load_s: float = Field(
+        0, gt=0, description="Servers study: seconds of each throughput measurement."
+    )
 
     @field_validator(
         "bench_open_fractions",

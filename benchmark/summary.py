@@ -562,6 +562,60 @@ class QueueWaterfall(Model):
     engine: WaterfallStep | None = None
 
 
+class ServerLevel(Model):
+    """The servers study: one framework on one server over the rounds (means, and each round's spread)."""
+
+    label: str
+    framework: str = ""
+    server: str = ""
+    architecture: str = ""
+    rounds: int = 0
+    p50_ms: float | None = None
+    p50_spread: Spread | None = None
+    rps: float | None = None
+    rps_spread: Spread | None = None
+    cpu_ms_per_request: float | None = None
+    cpu_spread: Spread | None = None
+    failure_ratio: float | None = None
+
+
+class Share(Model):
+    """A part of a gap over the gap: the ratio of the means, and its range over the rounds' min–max (None
+    with a single round or when the gap's own range reaches zero)."""
+
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+
+class GapSplit(Model):
+    """One metric's sync–async gap (p50 at one user: sync − async; throughput: async − sync) between the
+    default servers (Flask on gunicorn gthread, FastAPI on uvicorn), the part of it that remains with both
+    frameworks on granian (the framework's and its I/O model's), and the part gevent-patched Flask closes."""
+
+    metric: str  # "p50_ms" or "rps"
+    gap: float | None = None
+    gap_low: float | None = None
+    gap_high: float | None = None
+    framework_gap: float | None = None  # FastAPI on granian against Flask on granian
+    framework: Share = Field(default_factory=Share)  # framework_gap / gap; the servers': 1 − it
+    gevent: Share = Field(default_factory=Share)  # (gevent − gthread) / gap, oriented as the gap
+    gap_within_noise: bool | None = None  # the gap's range reaches zero: nothing to split
+    framework_within_noise: bool | None = None  # the framework's share's range reaches 0 %
+    servers_within_noise: bool | None = None  # ... reaches 100 %: the servers' part is within the noise
+
+
+class ServerFramework(Model):
+    """The attribution's servers study (benchmark/attribution_servers.py)."""
+
+    rounds: int = 0
+    load_users: int | None = None
+    servers: list[ServerLevel] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)  # configurations without a measurement
+    latency: GapSplit | None = None
+    throughput: GapSplit | None = None
+
+
 class Attribution(Model):
     architectures: list[str] = Field(default_factory=list)
     load_users: int | None = None
@@ -574,6 +628,7 @@ class Attribution(Model):
     cpu: dict[str, StudyEntry] | None = None
     tail: dict[str, StudyEntry] | None = None
     queue: QueueWaterfall | None = None  # the queue's own waterfall (absent: it did not run)
+    servers: ServerFramework | None = None  # the server apart from the framework (absent: it did not run)
 
 
 # --------------------------------------------------------------------------- the verification gate

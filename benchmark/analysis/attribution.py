@@ -21,6 +21,7 @@ from benchmark.analysis.raw import (
     recorded_settings,
     settings_from,
 )
+from benchmark.analysis.servers import servers_section
 from benchmark.ideal import ideal_latency_ms
 from benchmark.stats import spread
 from benchmark.summary import (
@@ -537,4 +538,5 @@ def attribution_section(run_dir: Path, settings: Settings | None = None) -> Attr
         cpu=_by_architecture(_study_entries(run_dir, rows, "cpu", settings, plan)),
         tail=_by_architecture(_study_entries(run_dir, rows, "tail", settings, plan)),
         queue=queue_waterfall_section(run_dir, rows, plan, settings),
+        servers=servers_section(rows),
     )

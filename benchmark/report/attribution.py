@@ -11,6 +11,7 @@ from benchmark.report.attribution_queue import queue_waterfall_blocks
 from benchmark.report.blocks import Block, Heading, Image, Paragraph, Table
 from benchmark.report.format import difference, ms, number, positive, rps, times, whole_percent
 from benchmark.report.plot_captions import PLOT_CAPTIONS
+from benchmark.report.servers import servers_blocks
 from benchmark.summary import (
     ArchitectureSummary,
     Attribution,
@@ -52,6 +53,7 @@ def attribution_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[Bl
     blocks += _plot_image(plot_paths, "fanout")
     blocks += [Heading(3, "A CPU-bound model"), *_cpu_blocks(attribution)]
     blocks += [Heading(3, "A long tail"), *_tail_blocks(attribution)]
+    blocks += servers_blocks(attribution.servers)
     return blocks
 
 
