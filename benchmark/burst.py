@@ -1,17 +1,18 @@
 """Seed 000's scenario: N requests arrive at once. The queue takes them as tasks and its workers drain
-them; the sync and async handlers must answer all N over N open connections.
+them; the sync, async and batching handlers must answer all N over N open connections.
 
 For each worker concurrency (``BENCH_BURST_CONCURRENCIES``) the stack is started with
 ``QUEUE_WORKER_CONCURRENCY`` set to it; ``BENCH_BURST_TASKS`` tasks are submitted at once (one
 connection each, asyncio + aiohttp), then each is long-polled until its result is there. Meanwhile the
 broker's queue depth and the processes' CPU are sampled. On the first stack the same N requests go at
-once to the sync and async handlers, for comparison. ``BENCH_BURST_SIZES``: more burst sizes, each
-measured the same way after the main one (their files are named ``_n<size>``), so the report can say at
-which size the queue beats the direct handlers, if it does.
+once to the direct handlers (sync, async, batched: those asked for), for comparison.
+``BENCH_BURST_SIZES``: more burst sizes, each measured the same way after the main one (their files are
+named ``_n<size>``), so the report can say at which size the queue beats the direct handlers, if it does.
 
 Raw files, in ``burst/``: ``runs.json`` (the index, rewritten after each burst), one CSV per burst
-(``queue_c<concurrency>.csv``, ``sync.csv``, ``async.csv``: ``i``, ``submitted_s``, ``accepted_s``,
-``done_s`` — seconds since the burst started — ``latency_ms`` (submit → result), ``status``, ``ok``),
+(``queue_c<concurrency>.csv``, ``sync.csv``, ``async.csv``, ``batched.csv``: ``i``, ``submitted_s``,
+``accepted_s``, ``done_s`` — seconds since the burst started — ``latency_ms`` (submit → result),
+``status``, ``ok``),
 and for the queue ``queue_c<concurrency>_depth.csv`` and ``resources_c<concurrency>.csv``.
 """
 
@@ -224,8 +225,8 @@ def run_burst(
     tick: Callable[[], None] = lambda: None,
     say: Callable[[str], None] = lambda _: None,
 ) -> Path:
-    """Every burst: the queue at each worker concurrency (a stack each), sync and async on the first; each
-    burst size in turn."""
+    """Every burst: the queue at each worker concurrency (a stack each), the direct handlers on the first;
+    each burst size in turn."""
     folder = run_dir / "burst"
     index = BurstIndex(folder, bench.bench_burst_tasks)
     for position, concurrency in enumerate(bench.bench_burst_concurrencies):

@@ -6,6 +6,13 @@ The sync handler makes the calls one after another, so its ideal latency is the 
 handler makes them concurrently, so its ideal latency is their maximum. Whatever a measured latency adds
 to these is overhead: network, serialisation, queueing, the feature store.
 
+The batching handler (``batched``, doc/batching.md) makes its model calls concurrently too, each a batch
+call: one draw plus ``MODEL_BATCH_PER_ITEM_MS`` per item, the cap bounding the whole
+(``LatencySampler.draw_batch_ms``). Its ideal is at one user (:func:`batched_ideal_latency_ms`): every batch
+holds the request's one item and, never filling, is sent only when it has waited ``BATCH_MAX_WAIT_MS``
+(at once when ``BATCH_MAX_SIZE`` is 1). That wait and the one item's cost are the price of batching at
+low load, not overhead, so they are in its ideal.
+
 Closed forms are used where they exist (means; quantiles of the maximum; the uniform sum through the
 exact Irwin-Hall distribution). Quantiles of a lognormal sum, and of a uniform sum whose cap bites, come
 from a deterministic Monte Carlo (fixed seed).
@@ -66,6 +73,34 @@ def ideal_latency_ms(settings: Settings, concurrent: bool, num_models: int | Non
     return IdealLatency(mean, p50, p95, p99, _describe(dist.label, n, concurrent, mean, note))
 
 
+def batched_ideal_latency_ms(settings: Settings, num_models: int | None = None) -> IdealLatency:
+    """The batching handler's ideal latency at one user: ``BATCH_MAX_WAIT_MS`` of waiting for a batch that
+    never fills (none when ``BATCH_MAX_SIZE`` is 1: a batch of one is full), then the maximum of
+    ``num_models`` concurrent batch calls of one item, each ``min(draw + MODEL_BATCH_PER_ITEM_MS, cap)``.
+    Under load batches fill and the wait shrinks, while each call's per-item cost grows: this is the
+    1-user bound only."""
+    n = settings.num_models if num_models is None else num_models
+    if n < 1:
+        raise ValueError(f"num_models must be at least 1, not {n}")
+    per_item = settings.model_batch_per_item_ms
+    wait = batch_wait_at_one_user_ms(settings)
+    dist = _distribution(settings, per_item)
+    mean = dist.mean_of_max(n) + wait
+    p50, p95, p99 = (dist.quantile(q ** (1 / n)) + wait for q in QUANTILES)
+    what = dist.label if n == 1 else f"max of {n} × {dist.label}"
+    description = (
+        f"E[{what}] + {wait:g} ms = {mean:.1f} ms: at one user each batch holds one item "
+        f"(+{per_item:g} ms per item) and waits BATCH_MAX_WAIT_MS = {wait:g} ms for company that never comes"
+    )
+    return IdealLatency(mean, p50, p95, p99, description)
+
+
+def batch_wait_at_one_user_ms(settings: Settings) -> float:
+    """How long a lone request's batch waits before it is sent: ``BATCH_MAX_WAIT_MS``, unless a batch of
+    one is already full (``BATCH_MAX_SIZE`` 1)."""
+    return 0.0 if settings.batch_max_size <= 1 else float(settings.batch_max_wait_ms)
+
+
 def _describe(label: str, n: int, concurrent: bool, mean: float, note: str) -> str:
     """E.g. "E[max of 2 × U(40, 50)] = 46.7 ms"."""
     what = label if n == 1 else f"{'max' if concurrent else 'sum'} of {n} × {label}"
@@ -73,8 +108,16 @@ def _describe(label: str, n: int, concurrent: bool, mean: float, note: str) -> s
     return f"{text}; {note}" if note else text
 
 
-def _distribution(settings: Settings) -> _Distribution:
+def _distribution(settings: Settings, shift_ms: float = 0.0) -> _Distribution:
+    """One model call's capped latency; ``shift_ms`` added to each draw before the cap (a batch call's
+    per-item cost): ``min(x + d, cap)`` is ``min(x, cap - d) + d``, the same distribution with its cap
+    lowered by ``d``, shifted."""
     cap = settings.model_latency_cap_ms
+    if shift_ms >= cap:  # the per-item cost alone reaches the cap: every call takes the cap
+        return _Fixed(cap)
+    if shift_ms > 0:
+        lowered = settings.model_copy(update={"model_latency_cap_ms": cap - shift_ms})
+        return _Shifted(_distribution(lowered), shift_ms, _distribution(settings).label)
     if settings.model_latency == "fixed":
         return _Fixed(min(settings.model_latency_fixed_ms, cap))
     if settings.model_latency == "uniform":
@@ -188,6 +231,29 @@ class _LogNormal(_Distribution):
 
         below_cap = _simpson(density_weighted, low, high) if high > low else 0.0
         return below_cap + self.cap * (1 - _phi_cdf(z_cap) ** n)
+
+
+@dataclass(frozen=True)
+class _Shifted(_Distribution):
+    """``inner`` + ``shift`` (``inner`` capped ``shift`` lower, so the whole keeps the cap); ``base``: the
+    unshifted distribution's label."""
+
+    inner: _Distribution
+    shift: float
+    base: str
+
+    @property
+    def label(self) -> str:
+        return f"({self.base} + {self.shift:g})"
+
+    def quantile(self, p: float) -> float:
+        return self.inner.quantile(p) + self.shift
+
+    def mean_of_max(self, n: int) -> float:
+        return self.inner.mean_of_max(n) + self.shift
+
+    def mean(self) -> float:
+        return self.inner.mean() + self.shift
 
 
 def _irwin_hall_quantile(n: int, q: float) -> float:

@@ -37,7 +37,12 @@ from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
 from scoring_bench.stack.supervisor import StackState
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-USER_CLASSES = {"sync": "SyncScoringUser", "async": "AsyncScoringUser", "queue": "QueueScoringUser"}
+USER_CLASSES = {
+    "sync": "SyncScoringUser",
+    "async": "AsyncScoringUser",
+    "batched": "BatchedScoringUser",
+    "queue": "QueueScoringUser",
+}
 GRACE_S = 60.0  # beyond the planned duration before a Locust run counts as hung
 HOT_GENERATOR_PERCENT = 80.0  # auto workers: a Locust process above this (% of one core) gets help
 QUEUE_DEPTH_INTERVAL_S = 0.25

@@ -1,6 +1,7 @@
 """One locustfile for every architecture: pick the user class by name.
 
-    locust -f benchmark/locustfile.py SyncScoringUser      # or AsyncScoringUser, QueueScoringUser
+    locust -f benchmark/locustfile.py SyncScoringUser
+    # or AsyncScoringUser, BatchedScoringUser, QueueScoringUser
 
 Every response is checked (status 200 and a score in [0, 1]), not only counted. The queue user
 submits a task (entry ``submit``), polls it until it is done (entry ``poll``, a long poll) and
@@ -36,7 +37,12 @@ from benchmark import locust_forwarding as forwarding
 from benchmark.checks import check_score
 from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRun
 from benchmark.settings import BenchSettings
-from scoring_bench.core.endpoints import ASYNC_PREDICT_PATH, EXAMPLE_FEATURES, SYNC_PREDICT_PATH
+from scoring_bench.core.endpoints import (
+    ASYNC_PREDICT_PATH,
+    BATCHED_PREDICT_PATH,
+    EXAMPLE_FEATURES,
+    SYNC_PREDICT_PATH,
+)
 from scoring_bench.core.settings import Settings
 
 END_TO_END = "end_to_end"
@@ -135,6 +141,10 @@ class AsyncScoringUser(_ScoringUser):
     path = ASYNC_PREDICT_PATH
 
 
+class BatchedScoringUser(_ScoringUser):
+    path = BATCHED_PREDICT_PATH
+
+
 class QueueScoringUser(FastHttpUser):
     """Submit a task, poll it until it is done, report submit → result as ``end_to_end``."""
 
@@ -190,6 +200,7 @@ def _configure(environment: Environment, **_: Any) -> None:
     for user, name, port in (
         (SyncScoringUser, "scoring-sync", settings.scoring_sync_port),
         (AsyncScoringUser, "scoring-async", settings.scoring_async_port),
+        (BatchedScoringUser, "scoring-batched", settings.scoring_batched_port),
         (QueueScoringUser, "scoring-queue", settings.scoring_queue_port),
     ):
         user.host = settings.service_base_url(name, port)

@@ -19,7 +19,15 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from scoring_bench.core import schemas
-from scoring_bench.service import queue, scorer_async, scorer_sync, task_events, task_store
+from scoring_bench.service import (
+    batcher,
+    queue,
+    scorer_async,
+    scorer_batched,
+    scorer_sync,
+    task_events,
+    task_store,
+)
 from scoring_bench.service.profiling import (
     PYINSTRUMENT_SUFFIX,
     SAMPLE_INTERVAL_S,
@@ -122,7 +130,7 @@ def _source(module: ModuleType) -> str:
 
 # Taken from the code itself, so a renamed scorer, client method or module fails here, at import,
 # instead of silently moving time into "framework".
-_SCORERS = (_source(scorer_sync), _source(scorer_async))
+_SCORERS = (_source(scorer_sync), _source(scorer_async), _source(scorer_batched))
 MODEL_CALL_FUNCTIONS = frozenset(
     method.__name__
     for method in (
@@ -131,8 +139,14 @@ MODEL_CALL_FUNCTIONS = frozenset(
         scorer_sync.RequestsModelClient.predict,
         scorer_async.AiohttpModelClient.predict,
         scorer_async.HttpxModelClient.predict,
+        scorer_async.AiohttpModelClient.predict_batch,
+        scorer_async.HttpxModelClient.predict_batch,
+        scorer_batched.BatchedScorer.call_batch,  # the batching handler's model call: one per batch
     )
 )
+# The batching handler's model calls are its batches: a request's wait for its batch to be sent and for
+# the batch call's answer is in the micro-batcher (its submit, its send, the call's task), all of it.
+_BATCHER_FILES = (_source(batcher),)
 FEATURE_STORE_FUNCTIONS = frozenset(
     method.__name__
     for method in (scorer_sync.SyncScorer.read_features, scorer_async.AsyncScorer.read_features)
@@ -181,6 +195,8 @@ def frame_category(function: str, file_path: str | None) -> str | None:
         return "framework"  # a task's own code (under Celery's frames): the handler's again
     if path.endswith(_QUEUE_FILES) or (path.endswith(QUEUE_API_FILE) and function in QUEUE_API_FUNCTIONS):
         return "queue"
+    if path.endswith(_BATCHER_FILES):
+        return "model_calls"
     if path.endswith(_SCORERS):
         if function in MODEL_CALL_FUNCTIONS:
             return "model_calls"
@@ -213,7 +229,11 @@ def breakdown(session: Session) -> dict[str, Any]:
 
     - ``model_calls``: the model-call functions of ``scoring_bench/service/scorer_sync.py``
       and ``scorer_async.py`` (``predict``: the HTTP call and the wait for the
-      model API), with the library frames, sockets and awaits under them; and
+      model API), with the library frames, sockets and awaits under them; for the
+      batching handler (``scorer_batched.py``) its batch calls (``call_batch``,
+      the clients' ``predict_batch``) and every frame of the micro-batcher
+      (``scoring_bench/service/batcher.py``: a request's wait for its batch to be
+      sent and answered, a model call's share of batching); and
       frames of the HTTP clients ``urllib3``, ``requests`` and ``aiohttp``
       wherever they are, because a scoring handler uses them only to call the
       models (health checks are not profiled) and aiohttp writes a request body
@@ -232,7 +252,7 @@ def breakdown(session: Session) -> dict[str, Any]:
       request's wait for its task counts here), with every frame under them —
       their Redis and JSON too — except a task's own code
       (``api_scoring_queue/worker.py``), which starts over as ``framework`` and
-      is split like a handler's. Zero for the sync and async handlers.
+      is split like a handler's. Zero for the sync, async and batching handlers.
     - ``framework``: everything else: the server, Flask/werkzeug or
       FastAPI/Starlette, the handler's own code and the profiler's.
 

@@ -41,11 +41,21 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     "burst",
     "attribution",
 )
-ARCHITECTURES: tuple[Architecture, ...] = ("sync", "async", "queue")
+ARCHITECTURES: tuple[Architecture, ...] = ("sync", "async", "batched", "queue")
 # The architectures whose handler the attribution studies cover: they are about the sync-async gap (the
 # profiler covers every architecture, the queue's API and worker too: benchmark/profile_experiment.py).
 REQUEST_RESPONSE: tuple[Architecture, ...] = ("sync", "async")
 AUTO: Literal["auto"] = "auto"
+
+
+def model_api_of(arch: str, queue_model_api: str = "async") -> str:
+    """The model API service (``model-sync``, ``model-async``) an architecture's requests reach: the sync and
+    async handlers their own, the batching handler the async one's batch route (doc/batching.md), the
+    queue's worker ``QUEUE_MODEL_API``'s."""
+    if arch == "queue":
+        return f"model-{queue_model_api}"
+    return "model-async" if arch == "batched" else f"model-{arch}"
+
 
 PROFILES: dict[str, dict[str, Any]] = {
     # every experiment, tiny: checks that everything works end to end
@@ -174,7 +184,9 @@ class BenchSettings(Settings):
         "(in the full profile's default).",
     )
     architectures: Annotated[list[Architecture], NoDecode] = Field(
-        list(ARCHITECTURES), description="Which stacks to drive: sync,async,queue."
+        list(ARCHITECTURES),
+        description="Which stacks to drive: sync,async,batched,queue (batched: the async handler with "
+        "micro-batched model calls, doc/batching.md).",
     )
     results_dir: Path = Field(Path("results"), description="Run folders go here.")
     run_id: str = Field("", description="Name of the run folder; empty: the start time.")

@@ -22,7 +22,7 @@ MIN_SUSTAINED_RPS = {"async": 1000.0, "sync": 450.0}
 # on (2026-11, µs per sum(range(10000))); a machine twice as slow is held to half the throughput.
 REFERENCE_CPU_US = 100.0
 MAX_QUICK_MINUTES = 10.0  # the whole quick profile: every default experiment, every architecture
-ARCHITECTURES = ("sync", "async", "queue")
+ARCHITECTURES = ("sync", "async", "batched", "queue")
 # The queue at its best (issue 13): its p50 at one user above its ideal, and its cost and throughput against
 # the sync handler's measured in the same run (ratios: no calibration needed).
 MAX_QUEUE_OVERHEAD_MS = 8.0

@@ -8,8 +8,8 @@ one after another and three things are checked:
 - the feature store was read exactly once per request and the model APIs were called exactly
   ``NUM_MODELS`` times per request, as the services count them: Redis's ``INFO commandstats``
   (``cmdstat_get`` calls, after − before) and the ``http_request_duration_seconds_count`` of the
-  model APIs' predict routes on their ``/metrics`` (summed over statuses and over both model APIs:
-  the queue's worker calls ``QUEUE_MODEL_API``'s);
+  model APIs' predict and batch (``predict_batch``) routes on their ``/metrics`` (summed over statuses
+  and over both model APIs: the queue's worker calls ``QUEUE_MODEL_API``'s);
 - the architectures answer the same ``detail`` for the same input (:data:`REFERENCE`, the first
   request of each architecture).
 
@@ -41,6 +41,17 @@ MONITOR missed can only raise the count: an error makes the gate fail, never pas
 off is a problem of the row. A Redis that refuses ``MONITOR`` (an ACL) leaves the reads uncounted
 (``feature_store_reads`` None).
 
+**The batching handler's model calls are batches.** A model API counts one request per HTTP call on each
+route, whatever a batch holds: its ``/metrics`` has no count of items. The batching handler calls only the
+batch route, one call per batch per model, so ``r`` requests make between ``r × NUM_MODELS /
+BATCH_MAX_SIZE`` (every batch full) and ``r × NUM_MODELS`` (every batch of one) batch calls. The gate's
+requests go one after another, each answered before the next is sent: a batch never finds company and is
+sent with its one item when ``BATCH_MAX_WAIT_MS`` is up, so the count is exactly ``r × NUM_MODELS``
+batch calls and no single call, as for the other architectures' single calls (none of which may be a
+batch call). Each batched answer's ``Server-Timing`` says the size of the batch it rode in
+(``batch_size_<i>``): a size above one means someone else sent requests meanwhile, and the counts'
+premise is gone: a problem of the row.
+
 **A count that cannot be taken is None and is not judged.** With ``METRICS_ENABLED=false`` the model
 APIs serve no ``/metrics``: ``model_calls`` is None (``expected_model_calls`` still says what it should
 have been) and the row passes or fails on the rest; likewise the reads when ``MONITOR`` is refused. A
@@ -58,7 +69,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -70,13 +81,15 @@ from benchmark.checks import check_score
 from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRun
 from benchmark.summary import Verification, VerificationRow
 from scoring_bench.core import features as fs
-from scoring_bench.core.endpoints import EXAMPLE_FEATURES
+from scoring_bench.core.endpoints import EXAMPLE_FEATURES, batch_path
 from scoring_bench.core.settings import Settings
+from scoring_bench.core.timing import BATCH_SIZE_PREFIX, parse_server_timing_notes
 from scoring_bench.service.metrics import METRICS_PATH
 from scoring_bench.stack.probes import http_get
 from scoring_bench.stack.servers import service
 
-ARCHITECTURES = ("sync", "async", "queue")
+ARCHITECTURES = ("sync", "async", "batched", "queue")
+BATCHING = "batched"  # the architecture whose model calls are batch calls
 DEFAULT_REQUESTS = 50
 REFERENCE: dict[str, Any] = {"entity_id": "1", "features": EXAMPLE_FEATURES}  # the first request of each
 MODEL_APIS = ("model-sync", "model-async")
@@ -130,6 +143,13 @@ def predict_calls(metrics_text: str, service_name: str, route: str) -> int:
     return round(total)
 
 
+def expected_model_calls(arch: str, requests: int, num_models: int) -> int:
+    """The model-API calls ``requests`` sequential requests to ``arch`` make: ``NUM_MODELS`` each; for the
+    batching handler these are batch calls of one item (module docstring), ``NUM_MODELS`` per request too."""
+    del arch  # the same count for every architecture: only its kind differs (check_counts)
+    return requests * num_models
+
+
 def is_foreign_get(db: int, command: str, feature_db: int, prefix: str) -> bool:
     """A MONITOR line (its db and its command, ``"GET key"``) that is a GET but not a feature-store read."""
     name, _, key = command.partition(" ")
@@ -167,21 +187,53 @@ def check_counts(
     model_calls: int | None,
     num_models: int,
     first_problem: str | None = None,
+    batch_calls: int | None = None,
 ) -> list[str]:
-    """What is wrong with one architecture's counts (empty: nothing); a None count is not judged."""
+    """What is wrong with one architecture's counts (empty: nothing); a None count is not judged.
+    ``model_calls``: the model APIs' predict and batch calls together; ``batch_calls``: how many of them
+    were batch calls (every one for the batching handler, none for the others)."""
     problems = []
     if valid != requests:
         first = f" (first: {first_problem})" if first_problem else ""
         problems.append(f"{arch}: {requests - valid} of {requests} answers are not valid scores{first}")
     if reads is not None and reads != requests:
         problems.append(f"{arch}: {reads} feature-store reads for {requests} requests (expected {requests})")
-    expected_calls = requests * num_models
+    expected_calls = expected_model_calls(arch, requests, num_models)
     if model_calls is not None and model_calls != expected_calls:
+        each = "one batch call of one item per model per request" if arch == BATCHING else "per request"
         problems.append(
             f"{arch}: {model_calls} model calls for {requests} requests "
-            f"(expected {expected_calls}: NUM_MODELS={num_models} per request)"
+            f"(expected {expected_calls}: NUM_MODELS={num_models} {each})"
         )
+    if model_calls is not None and batch_calls is not None:
+        if arch == BATCHING and batch_calls != model_calls:
+            problems.append(
+                f"{arch}: {model_calls - batch_calls} of its {model_calls} model calls were single predict "
+                "calls (expected none: it calls the batch route, predict_batch)"
+            )
+        if arch != BATCHING and batch_calls:
+            problems.append(f"{arch}: {batch_calls} batch calls (predict_batch) (expected none)")
     return problems
+
+
+def check_batch_sizes(arch: str, sizes: Sequence[int]) -> list[str]:
+    """The batching handler's answers at the gate's sequential requests each rode in batches of one item
+    (``sizes``: every answer's ``batch_size_<i>``); a larger one means other requests came meanwhile."""
+    larger = [size for size in sizes if size != 1]
+    if not larger:
+        return []
+    return [
+        f"{arch}: {len(larger)} batches of more than one item (largest {max(larger)}) at sequential "
+        "requests: another client sent requests during the gate, so its counts cannot be judged exactly"
+    ]
+
+
+def batch_sizes(server_timing: str) -> list[int]:
+    """The ``batch_size_<i>`` notes of a batching handler's ``Server-Timing`` (none for the others)."""
+    notes = parse_server_timing_notes(server_timing)
+    return [
+        int(value) for name, value in notes.items() if name.startswith(BATCH_SIZE_PREFIX) and value.isdigit()
+    ]
 
 
 def check_agreement(details: Mapping[str, float | None]) -> list[str]:
@@ -208,12 +260,28 @@ def answer_detail(content: bytes) -> float | None:
 class Answer:
     detail: float | None
     problem: str | None  # None: a valid score
+    batch_sizes: list[int] = field(default_factory=list)  # the batching handler's, per model
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    """The model APIs' counted calls: single predicts and batch calls (``predict_batch``)."""
+
+    single: int
+    batch: int
+
+    @property
+    def total(self) -> int:
+        return self.single + self.batch
+
+    def __sub__(self, other: CallCounts) -> CallCounts:
+        return CallCounts(self.single - other.single, self.batch - other.batch)
 
 
 class ModelCalls:
-    """The model APIs' predict counts, summed (None throughout when metrics are off). ``metrics_urls``:
-    each model API's /metrics URLs, summed (an external target's pods); default: its own /metrics; a model
-    API with none leaves the count None (not counted)."""
+    """The model APIs' predict and batch counts, each summed (None throughout when metrics are off).
+    ``metrics_urls``: each model API's /metrics URLs, summed (an external target's pods); default: its own
+    /metrics; a model API with none leaves the count None (not counted)."""
 
     def __init__(self, settings: Settings, metrics_urls: Mapping[str, Sequence[str]] | None = None) -> None:
         self.settings = settings
@@ -223,28 +291,31 @@ class ModelCalls:
             self.urls = {name: list(metrics_urls.get(name, ())) for name in MODEL_APIS}
         self.before = self.read()
 
-    def read(self) -> int | None:
+    def read(self) -> CallCounts | None:
         if not self.settings.metrics_enabled or not all(self.urls.values()):
             return None
-        total = 0
+        single = batch = 0
         for name, urls in self.urls.items():
+            route = str(service(name).predict_path)
             for url in urls:
                 status, body = http_get(url, timeout=5.0)
                 if status != 200:
                     raise RuntimeError(f"{name} {url}: HTTP {status}")
-                total += predict_calls(body.decode(), name, str(service(name).predict_path))
-        return total
+                text = body.decode()
+                single += predict_calls(text, name, route)
+                batch += predict_calls(text, name, batch_path(route))
+        return CallCounts(single, batch)
 
-    def since(self, expected: int) -> int | None:
+    def since(self, expected: int) -> CallCounts | None:
         """The calls since this object was made; read again for up to SETTLE_S while fewer than
-        ``expected`` are counted (a surplus is never waited away)."""
+        ``expected`` (single and batch together) are counted (a surplus is never waited away)."""
         if self.before is None:
             return None
         deadline = time.monotonic() + SETTLE_S
         while True:
             after = self.read()
             assert after is not None
-            if after - self.before >= expected or time.monotonic() >= deadline:
+            if (after - self.before).total >= expected or time.monotonic() >= deadline:
                 return after - self.before
             time.sleep(0.05)
 
@@ -330,13 +401,14 @@ def loopback_session() -> requests.Session:
 
 
 def score_once(session: requests.Session, url: str, body: bytes) -> Answer:
-    """One request to a sync or async scoring handler."""
+    """One request to a sync, async or batching scoring handler."""
     try:
         resp = session.post(url, data=body, headers=JSON_HEADERS, timeout=REQUEST_TIMEOUT_S)
     except requests.RequestException as exc:
         return Answer(None, f"{type(exc).__name__}: {exc}")
     problem = check_score(resp.status_code, resp.content)
-    return Answer(None if problem else answer_detail(resp.content), problem)
+    sizes = batch_sizes(resp.headers.get("Server-Timing", ""))
+    return Answer(None if problem else answer_detail(resp.content), problem, sizes)
 
 
 def task_once(session: requests.Session, base: str, body: bytes, options: QueueClientOptions) -> Answer:
@@ -376,7 +448,7 @@ class Counts:
     """What the services counted during a piece of work (None: not counted)."""
 
     reads: int | None = None
-    model_calls: int | None = None
+    model_calls: CallCounts | None = None
     problem: str | None = None  # why the counters could not be read
 
 
@@ -405,7 +477,7 @@ def verify_architecture(
     metrics_urls: Mapping[str, Sequence[str]] | None = None,
 ) -> VerificationRow:
     """``requests`` requests to ``arch``, one after another, counted by the services."""
-    expected_calls = requests * settings.num_models
+    expected_calls = expected_model_calls(arch, requests, settings.num_models)
     answers: list[Answer] = []
     session = loopback_session()
     send = sender(settings, arch, session)
@@ -423,16 +495,26 @@ def verify_architecture(
     failed = [answer.problem for answer in answers if answer.problem is not None]
     valid = len(answers) - len(failed)
     problems = [f"{arch}: {counts.problem}"] if counts.problem else []
+    calls = counts.model_calls
     problems += check_counts(
-        arch, requests, valid, counts.reads, counts.model_calls, settings.num_models, next(iter(failed), None)
+        arch,
+        requests,
+        valid,
+        counts.reads,
+        calls.total if calls is not None else None,
+        settings.num_models,
+        next(iter(failed), None),
+        calls.batch if calls is not None else None,
     )
+    if arch == BATCHING:
+        problems += check_batch_sizes(arch, [size for answer in answers for size in answer.batch_sizes])
     return VerificationRow(
         architecture=arch,
         requests=requests,
         valid_answers=valid,
         feature_store_reads=counts.reads,
         expected_reads=requests,
-        model_calls=counts.model_calls,
+        model_calls=calls.total if calls is not None else None,
         expected_model_calls=expected_calls,
         detail=answers[0].detail if answers else None,
         problems=problems,

@@ -30,7 +30,8 @@ from benchmark.analysis.raw import (
     resource_path,
 )
 from benchmark.breaking_point import RampStep, find_breaking_point
-from benchmark.ideal import ideal_latency_ms
+from benchmark.ideal import batched_ideal_latency_ms, ideal_latency_ms
+from benchmark.settings import model_api_of
 from benchmark.stats import improvement_ci, percentiles
 from benchmark.summary import (
     BreakingPoint,
@@ -143,17 +144,20 @@ def difference(a: float | None, b: float | None) -> float | None:
 
 def concurrent_calls(settings: Settings | None, arch: str) -> bool:
     """Whether ``arch`` makes its model calls concurrently: the recorded settings' answer
-    (``Settings.concurrent_model_calls``); without settings, async does (the queue's worker runs the sync
-    handler's scoring code: one call after another)."""
+    (``Settings.concurrent_model_calls``); without settings, async and batched do (the queue's worker runs
+    the sync handler's scoring code: one call after another)."""
     if settings is None or arch not in get_args(Architecture):
-        return arch == "async"
+        return arch in ("async", "batched")
     return settings.concurrent_model_calls(cast(Architecture, arch))
 
 
 def ideal_section(settings: Settings | None, arch: str) -> Ideal | None:
     if settings is None:
         return None
-    ideal = ideal_latency_ms(settings, concurrent=concurrent_calls(settings, arch))
+    if arch == "batched":  # at one user: a batch of one, sent after BATCH_MAX_WAIT_MS (benchmark/ideal.py)
+        ideal = batched_ideal_latency_ms(settings)
+    else:
+        ideal = ideal_latency_ms(settings, concurrent=concurrent_calls(settings, arch))
     return Ideal(
         mean_ms=ideal.mean_ms,
         p50_ms=ideal.p50_ms,
@@ -306,11 +310,12 @@ def _ramp_step(stats: WindowStats) -> RampStep:
 
 def service_names(arch: str, settings: Settings | None = None) -> tuple[str, ...]:
     """The processes that serve an architecture's requests (Redis is shared). The queue's: its API, its
-    worker, the model API the worker calls (``QUEUE_MODEL_API``) and Redis (broker, results, features)."""
+    worker, the model API the worker calls (``QUEUE_MODEL_API``) and Redis (broker, results, features).
+    The batching handler's model API is the async one (its batch route)."""
     if arch == "queue":
         model = settings.queue_model_api if settings is not None else "async"
         return "scoring-queue", QUEUE_WORKER, f"model-{model}", "redis"
-    return f"scoring-{arch}", f"model-{arch}", "redis"
+    return f"scoring-{arch}", model_api_of(arch), "redis"
 
 
 def sustained_section(

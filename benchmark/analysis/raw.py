@@ -21,7 +21,7 @@ from benchmark.summary import Environment, Machine
 from scoring_bench.core.settings import Settings
 from scoring_bench.core.timing import parse_server_timing
 
-KNOWN_ARCHITECTURES = ("sync", "async", "queue")
+KNOWN_ARCHITECTURES = ("sync", "async", "batched", "queue")
 PHASES = ("one_user", "ramp", "sustained", "stress")
 LOAD_GENERATOR = "locust"
 MACHINE = "machine"

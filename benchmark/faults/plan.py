@@ -24,6 +24,9 @@ the failed answers must stay under that timeout + :data:`FAST_MARGIN_MS`.
   ``start_app``) when ``BROKER_URL`` is amqp:// and ``BENCH_FAULTS_RABBITMQ_NODE`` names its node; with
   the embedded Redis as the broker, ``redis-restart`` is the broker's restart.
 
+The batching handler's model calls are batch calls sent up to ``BATCH_MAX_WAIT_MS`` after the request
+asked: its model and server-worker bounds add that wait.
+
 The queue's failed answers are its refused submits (no task id): its bound is the submit's, the result
 store's ``REDIS_TIMEOUT_S`` plus the broker's connect timeout. A task that was accepted and failed later
 is not an answer that was slow to fail: the task ledger follows it to its end.
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from benchmark.faults.verdicts import FAST_MARGIN_MS
-from benchmark.settings import BenchSettings, FaultName
+from benchmark.settings import BenchSettings, FaultName, model_api_of
 from scoring_bench.core.settings import Settings
 from scoring_bench.service.queue import celery_config, is_redis_url, retry_delay_s
 
@@ -78,8 +81,9 @@ class Fault:
 
 
 def model_api(settings: Settings, arch: str) -> str:
-    """The model API ``arch`` calls (the queue's worker: ``QUEUE_MODEL_API``)."""
-    return f"model-{settings.queue_model_api if arch == 'queue' else arch}"
+    """The model API ``arch`` calls (the queue's worker: ``QUEUE_MODEL_API``; the batching handler: the
+    async one's batch route)."""
+    return model_api_of(arch, settings.queue_model_api)
 
 
 def scoring_server(arch: str) -> str:
@@ -101,6 +105,14 @@ def submit_timeout_s(settings: Settings) -> float:
     return settings.redis_timeout_s + broker_connect_timeout_s(settings)
 
 
+def batch_wait(settings: Settings, arch: str, name: str, timeout_s: float) -> tuple[str, float]:
+    """A model-call bound (its name, seconds); the batching handler's calls start only when their batch is
+    sent, up to ``BATCH_MAX_WAIT_MS`` after the request asked: that wait is added to its bound."""
+    if arch != "batched":
+        return name, timeout_s
+    return f"{name} + BATCH_MAX_WAIT_MS", timeout_s + settings.batch_max_wait_ms / 1000.0
+
+
 def fault(bench: BenchSettings, arch: str, name: FaultName) -> Fault:
     """``name`` on ``arch``: its target, action and bound, or why it does not apply."""
     queue = arch == "queue"
@@ -108,10 +120,14 @@ def fault(bench: BenchSettings, arch: str, name: FaultName) -> Fault:
         return Fault(name, arch, "", "kill-restart", 0.0, "", f"{arch} has no queue")
     submit = ("REDIS_TIMEOUT_S + the broker's connect timeout", submit_timeout_s(bench))
     if name == "model-kill":
-        bound = submit if queue else ("MODEL_CONNECT_TIMEOUT_S", bench.model_connect_timeout_s)
+        bound = (
+            submit
+            if queue
+            else batch_wait(bench, arch, "MODEL_CONNECT_TIMEOUT_S", bench.model_connect_timeout_s)
+        )
         return Fault(name, arch, model_api(bench, arch), "kill-restart", bound[1], bound[0])
     if name == "model-freeze":
-        bound = submit if queue else ("MODEL_TIMEOUT_S", bench.model_timeout_s)
+        bound = submit if queue else batch_wait(bench, arch, "MODEL_TIMEOUT_S", bench.model_timeout_s)
         return Fault(name, arch, model_api(bench, arch), "freeze", bound[1], bound[0])
     if name == "redis-restart":
         bound = submit if queue else ("REDIS_TIMEOUT_S", bench.redis_timeout_s)
@@ -124,7 +140,7 @@ def fault(bench: BenchSettings, arch: str, name: FaultName) -> Fault:
                 f"uvicorn runs one process (SCORING_{arch.upper()}_WORKERS=1): it is the server, not a "
                 f"worker of it; with 2 or more, uvicorn restarts a killed one"
             )
-        bound = submit if queue else ("MODEL_TIMEOUT_S", bench.model_timeout_s)
+        bound = submit if queue else batch_wait(bench, arch, "MODEL_TIMEOUT_S", bench.model_timeout_s)
         return Fault(name, arch, scoring_server(arch), "kill-child", bound[1], bound[0], skip)
     if name == "queue-worker-kill":
         return Fault(name, arch, "queue-worker", "kill-restart", submit[1], submit[0])

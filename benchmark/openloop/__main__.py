@@ -5,7 +5,7 @@
     python -m benchmark.openloop closed --arch sync --url URL --out DIR --users 64 --duration-s 10 \\
         [--warmup-s 1] [--entities N]
 
-``--url``: the predict URL (sync, async) or the queue API's base URL (queue). The files it writes are
+``--url``: the predict URL (sync, async, batched) or the queue API's base URL (queue). The files it writes are
 described in :mod:`benchmark.openloop.records`.
 """
 
@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="command", required=True)
     for name in ("sweep", "closed"):
         sub = commands.add_parser(name)
-        sub.add_argument("--arch", required=True, choices=("sync", "async", "queue"))
+        sub.add_argument("--arch", required=True, choices=("sync", "async", "batched", "queue"))
         sub.add_argument("--url", required=True)
         sub.add_argument("--out", required=True, type=Path, help="the folder of its files")
         sub.add_argument("--entities", type=int, default=1, help="request i reads entity i % entities")

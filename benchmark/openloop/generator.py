@@ -55,7 +55,7 @@ clock = time.perf_counter
 
 @dataclass(frozen=True)
 class Target:
-    """What to drive. ``url``: the predict URL (sync, async) or the queue API's base URL (queue).
+    """What to drive. ``url``: the predict URL (sync, async, batched) or the queue API's base URL (queue).
     ``timeout_s``: a request (a queue task) not done by then, counted from when it was issued, gets
     no answer."""
 

@@ -27,8 +27,9 @@ A request's row, times in seconds since the start of its rate (or of the closed 
                  issued_s when every connection was busy (that wait counts in the corrected latency)
     done_s       when its answer (a queue task: its result) was there, or the client gave up
     ok           1: a valid score (a task that succeeded with one)
-    status       the HTTP status (sync, async), the task's final status (queue), or ``no answer: <why>``
-                 (no answer came: a transport error, a timeout, a task not done in time)
+    status       the HTTP status (sync, async, batched), the task's final status (queue), or
+                 ``no answer: <why>`` (no answer came: a transport error, a timeout, a task not done in
+                 time)
     task_id      queue: the id its submit was answered with (empty: the submit was refused or got no
                  answer); the faults experiment's task ledger follows every such task to its end
 

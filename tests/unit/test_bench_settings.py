@@ -52,7 +52,7 @@ def test_quick_profile_plans_under_ten_minutes_of_load() -> None:
 
 def test_the_queue_and_the_burst_are_in_by_default() -> None:
     s = BenchSettings(bench_profile="smoke")
-    assert s.architectures == ["sync", "async", "queue"] and "burst" in s.experiments
+    assert s.architectures == ["sync", "async", "batched", "queue"] and "burst" in s.experiments
     assert s.bench_burst_tasks == 100 and s.bench_burst_concurrencies == [8, 64]
     assert len(BenchSettings(bench_profile="quick").bench_burst_concurrencies) >= 2
     assert s.bench_queue_wait_ms == 1000 and s.bench_queue_poll_wait_ms == 1000

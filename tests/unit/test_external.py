@@ -30,12 +30,20 @@ from benchmark.report.blocks import render_markdown
 from benchmark.report.headline import status_blocks
 from benchmark.settings import EXPERIMENTS, BenchSettings
 from benchmark.summary import ArchitectureSummary, Environment, Summary
-from benchmark.verification import ModelCalls
+from benchmark.verification import CallCounts, ModelCalls
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.servers import service
 from tests.integration.conftest import free_port
 
-PRODUCT = ["model-sync", "model-async", "scoring-sync", "scoring-async", "queue-worker", "scoring-queue"]
+PRODUCT = [
+    "model-sync",
+    "model-async",
+    "scoring-sync",
+    "scoring-async",
+    "scoring-batched",
+    "queue-worker",
+    "scoring-queue",
+]
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -229,12 +237,17 @@ def test_runnable_leaves_out_what_is_skipped(tmp_path: Path) -> None:
 
 
 # Two model APIs' request counts, as their /metrics give them (one pod of each).
-MODEL_METRICS = "# TYPE http_request_duration_seconds histogram\n" + "".join(
-    f'http_request_duration_seconds_count{{service="{name}",route="{route}",method="POST"}} 3.0\n'
-    for name, route in (
-        ("model-sync", "/api/v1/ml/sync/predict"),
-        ("model-async", "/api/v1/ml/async/predict"),
+MODEL_METRICS = (
+    "# TYPE http_request_duration_seconds histogram\n"
+    + "".join(
+        f'http_request_duration_seconds_count{{service="{name}",route="{route}",method="POST"}} 3.0\n'
+        for name, route in (
+            ("model-sync", "/api/v1/ml/sync/predict"),
+            ("model-async", "/api/v1/ml/async/predict"),
+        )
     )
+    + 'http_request_duration_seconds_count{service="model-async",route="/api/v1/ml/async/predict_batch",'
+    + 'method="POST"} 2.0\n'
 )
 
 
@@ -309,7 +322,8 @@ def test_the_gate_counts_model_calls_over_every_metrics_url(healthy: str) -> Non
         "model-sync": [f"{healthy}/metrics", f"{healthy}/metrics"],
         "model-async": [f"{healthy}/metrics"],
     }
-    assert ModelCalls(stack, two_pods).read() == 9  # 3 + 3 from model-sync's two pods, 3 from model-async's
+    # single: 3 + 3 from model-sync's two pods, 3 from model-async's; batch calls: model-async's 2
+    assert ModelCalls(stack, two_pods).read() == CallCounts(single=9, batch=2)
     assert (
         ModelCalls(stack, {"model-sync": [f"{healthy}/metrics"]}).read() is None
     )  # model-async: not counted

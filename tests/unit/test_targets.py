@@ -27,7 +27,8 @@ def _summary(overhead: float, sync_rps: float, async_rps: float, minutes: float,
 
 def _whole(summary: Summary) -> Summary:
     """The summary of a run of every architecture."""
-    return summary.model_copy(update={"architectures": {**summary.architectures, "queue": _arch(5.0, 300.0)}})
+    others = {"batched": _arch(8.0, 1500.0), "queue": _arch(5.0, 300.0)}
+    return summary.model_copy(update={"architectures": {**summary.architectures, **others}})
 
 
 def test_targets_met_and_missed() -> None:
@@ -49,8 +50,11 @@ def test_the_quick_duration_is_judged_only_for_a_whole_quick_run() -> None:
         return next(c for c in check_targets(summary) if c.architecture == "all")
 
     assert duration(_whole(_summary(2.0, 500.0, 900.0, 2.0))).met is True
-    part = duration(_summary(2.0, 500.0, 900.0, 2.0))  # no queue
+    part = duration(_summary(2.0, 500.0, 900.0, 2.0))  # no queue, no batched
     assert part.met is None and "only part" in part.note
+    no_batched = _whole(_summary(2.0, 500.0, 900.0, 2.0))
+    no_batched.architectures.pop("batched")
+    assert duration(no_batched).met is None
     some = _whole(_summary(2.0, 500.0, 900.0, 2.0)).model_copy(update={"experiments": ["timeit"]})
     assert duration(some).met is None and "only part" in duration(some).note
     every = some.model_copy(update={"experiments": [*EXPERIMENTS, "faults"]})
