@@ -33,7 +33,7 @@ from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.core.settings import Settings
 from scoring_bench.service import metrics
 from scoring_bench.stack import monitoring
-from scoring_bench.stack.probes import check_health, check_ready, check_worker
+from scoring_bench.stack.probes import check_health, check_ready, check_worker, http_get
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
 from scoring_bench.stack.servers import Service, command, service, stack_services
 
@@ -175,7 +175,14 @@ class Supervisor:
         return state
 
     def _check_ports(self) -> None:
+        planned: dict[int, str] = {}
         for name, (port, setting) in planned_ports(self.settings).items():
+            if port in planned:  # the later one would fail to bind, or share the port (SO_REUSEPORT)
+                raise StackError(
+                    f"port {port} is planned for both {planned[port]} and {name}: choose another "
+                    f"port with {setting}=..."
+                )
+            planned[port] = name
             if not port_is_free(self.settings.host, port):
                 raise StackError(
                     f"port {port} on {self.settings.host} (for {name}) is already in use by another "
@@ -292,6 +299,7 @@ class Supervisor:
                 )
             ok, last = self._probe(record)
             if ok:
+                self._check_identity(svc, record)
                 self.say(f"{svc.name}: healthy" + (f" on port {record.port}" if record.port else ""))
                 return
             time.sleep(0.1)
@@ -299,6 +307,23 @@ class Supervisor:
             f"{svc.name} did not become healthy within {self.settings.health_timeout_s} s "
             f"(last answer: {last}); last lines of {record.log}:\n{log_tail(record.log)}"
         )
+
+    def _check_identity(self, svc: Service, record: ProcessRecord) -> None:
+        """The health answer on its port must come from it: a port found free, then bound by another
+        server before this one bound it, has that server answer (and this one exit). A service's index
+        (``/``) names it; the control serves none (404), so nothing there may name a service."""
+        if not svc.listens:
+            return
+        try:
+            _, body = http_get(svc.url(self.settings, "/"), 1.0)
+            answers_as = json.loads(body).get("service")
+        except (OSError, ValueError, AttributeError):
+            answers_as = None
+        if answers_as != (None if svc.role == "control" else svc.name):
+            raise StackError(
+                f"port {record.port} answers as {answers_as or 'another server'}, not as {svc.name}: "
+                f"another process bound it first; last lines of {record.log}:\n{log_tail(record.log)}"
+            )
 
     def restart(self, name: str) -> ProcessRecord:
         """Stop one service of the running stack (whatever is left of it), start it again and

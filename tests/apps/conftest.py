@@ -8,7 +8,6 @@ killing processes, the Celery worker) is tested in tests/integration/.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping
@@ -40,6 +39,7 @@ from scoring_bench.core.endpoints import (
     SYNC_PREDICT_PATH,
 )
 from scoring_bench.core.settings import Settings
+from tests.ports import free_port
 
 SEED_BODY = [5.1, 3.5, 1.4, 0.2]
 ENTITIES = 50
@@ -52,12 +52,6 @@ APPS = {
     "scoring-batched": (api_scoring_batched.app, BATCHED_PREDICT_PATH),
 }
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard: nothing listens there
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

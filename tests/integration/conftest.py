@@ -5,7 +5,6 @@ Every stack is stopped again when its fixture ends, whatever the test did.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,28 +14,38 @@ import pytest
 import requests
 
 from scoring_bench.core.settings import Settings
-from scoring_bench.stack.servers import SERVICES, service
+from scoring_bench.stack.servers import CONTROL, SERVICES, service
 from scoring_bench.stack.supervisor import StackState, Supervisor
+from tests.ports import free_port as free_port  # the tests' port helpers: many tests import them from here
+from tests.ports import free_ports as free_ports
 
 SEED_BODY = [5.1, 3.5, 1.4, 0.2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# Every port a stack may open: each service's (the control's too), the worker's /metrics, the embedded
+# Redis, Prometheus. A service added to the registry gets a free port here without further ado.
+STACK_PORT_SETTINGS = (
+    *(f"{s.settings_key}_port" for s in (*SERVICES, CONTROL) if s.listens),
+    "queue_worker_metrics_port",
+    "embedded_redis_port",
+    "prometheus_port",
+)
+
+
+def stack_ports() -> dict[str, int]:
+    """A free port for every port setting of a stack (``model_sync_port``: ...), all picked in one go."""
+    return dict(zip(STACK_PORT_SETTINGS, free_ports(len(STACK_PORT_SETTINGS)), strict=True))
+
+
+def stack_port_env() -> dict[str, int]:
+    """:func:`stack_ports` by environment variable (``MODEL_SYNC_PORT``: ...), for a bench run."""
+    return {name.upper(): port for name, port in stack_ports().items()}
 
 
 def stack_settings(stack_dir: Path, **overrides: Any) -> Settings:
     """Settings of a test stack: its own free ports and folder, a small store."""
     values: dict[str, Any] = {
-        "model_sync_port": free_port(),
-        "scoring_sync_port": free_port(),
-        "model_async_port": free_port(),
-        "scoring_async_port": free_port(),
-        "scoring_queue_port": free_port(),
-        "queue_worker_metrics_port": free_port(),
-        "embedded_redis_port": free_port(),
+        **stack_ports(),
         "redis_url": None,
         "stack_dir": stack_dir,
         "num_entities": 200,

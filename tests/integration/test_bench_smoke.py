@@ -20,21 +20,9 @@ import pytest
 from benchmark.cli import main
 from benchmark.summary import SCHEMA_VERSION, Summary
 from scoring_bench.stack.supervisor import port_is_free
-from tests.integration.conftest import free_port
+from tests.integration.conftest import stack_port_env
 
 pytestmark = pytest.mark.integration
-PORTS = (
-    "MODEL_SYNC_PORT",
-    "SCORING_SYNC_PORT",
-    "MODEL_ASYNC_PORT",
-    "SCORING_ASYNC_PORT",
-    "SCORING_QUEUE_PORT",
-    "QUEUE_WORKER_METRICS_PORT",
-    "EMBEDDED_REDIS_PORT",
-    "SCORING_MINIMAL_PORT",
-)
-
-
 # The smoke profile, smaller still: every experiment and every code path of a run, in a fraction of
 # the time (the numbers mean nothing; the test checks structure only). A stage lasts at least 2 s:
 # Locust's load shape ticks once a second, and every stage must see a tick.
@@ -82,7 +70,7 @@ def _finite(value: object) -> bool:
 
 @pytest.mark.timeout(420)
 def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ports = {name: free_port() for name in PORTS}
+    ports = stack_port_env()
     for name, value in {**{n: str(p) for n, p in ports.items()}, **TINY}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
@@ -209,7 +197,7 @@ def _ctrl_c_as_in_a_terminal() -> None:
 
 
 def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in PORTS}
+    ports = stack_port_env()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update({name: str(port) for name, port in ports.items()})
     env.update(

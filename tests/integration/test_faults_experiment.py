@@ -15,7 +15,7 @@ from benchmark.faults.experiment import run_faults
 from benchmark.report.faults import faults_blocks
 from benchmark.report.plots_faults import plot_fault_timeline
 from benchmark.settings import BenchSettings
-from tests.integration.conftest import free_port
+from tests.integration.conftest import stack_ports
 from tests.integration.test_queue import QUEUE_TEST_SETTINGS
 
 pytestmark = pytest.mark.integration
@@ -42,13 +42,7 @@ def test_a_uvicorn_worker_and_the_celery_worker_killed_under_load(tmp_path: Path
         bench_faults_recover_s=5.0,
         bench_open_connections=64,
         bench_queue_timeout_s=10,
-        model_sync_port=free_port(),
-        scoring_sync_port=free_port(),
-        model_async_port=free_port(),
-        scoring_async_port=free_port(),
-        scoring_queue_port=free_port(),
-        queue_worker_metrics_port=free_port(),
-        embedded_redis_port=free_port(),
+        **stack_ports(),
         stack_dir=stack_dir,
         num_entities=200,
         model_sync_workers=1,

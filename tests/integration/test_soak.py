@@ -19,8 +19,7 @@ from benchmark.soak.records import PROCESSES_CSV
 from benchmark.soak.sampler import COLUMNS
 from benchmark.summary import SoakProcess, Summary
 from scoring_bench.stack.supervisor import port_is_free
-from tests.integration.conftest import free_port
-from tests.integration.test_bench_smoke import PORTS
+from tests.integration.conftest import stack_port_env
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +58,7 @@ def generators_running() -> list[psutil.Process]:
 def test_a_short_soak_writes_its_files_summary_and_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ports = {name: free_port() for name in PORTS}
+    ports = stack_port_env()
     for name, value in {**{n: str(p) for n, p in ports.items()}, **SOAK}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
