@@ -4,6 +4,7 @@ twice is refused before anything starts; the tests' port helper never hands out 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from scoring_bench.core.endpoints import HEALTH_PATH
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.servers import CONTROL, service
 from scoring_bench.stack.supervisor import ProcessRecord, StackError, Supervisor, state_path
+from tests import ports
 from tests.integration.conftest import free_port, free_ports, stack_ports, stack_settings
 
 pytestmark = pytest.mark.integration
@@ -83,4 +85,13 @@ def test_the_port_helper_never_hands_out_a_port_twice() -> None:
     handed = [*stack_ports().values(), *free_ports(50), *(free_port() for _ in range(50))]
     handed += stack_ports().values()
     assert len(handed) == len(set(handed))
-    assert all(1024 < port < 65536 for port in handed)
+    # below the ephemeral range: no outgoing connection and no bind(0) elsewhere takes one meanwhile
+    assert all(ports.LOWEST <= port < ports._ephemeral_low() for port in handed)
+
+
+def test_the_port_helper_skips_a_port_in_use() -> None:
+    taken = ports._allocator.next  # the port the walk tries next
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        assert taken not in free_ports(3)
