@@ -18,6 +18,7 @@ from rich.table import Table
 from benchmark.external import TargetDown, TargetsError
 from benchmark.load import LOCUSTFILE
 from benchmark.report import build_report, compare_runs
+from benchmark.report.batched import BATCHED_TITLE, batched_sentence
 from benchmark.report.soak import METRIC_NAMES
 from benchmark.settings import BenchSettings
 from benchmark.summary import ArchitectureSummary, SchemaVersionError, Summary
@@ -104,6 +105,9 @@ def _print_result(run_dir: Path, console: Console) -> None:
     soak = soak_table(summary)
     if summary.experiments != ["soak"] or soak is None:
         Console().print(headline(summary))
+        batching = batched_sentence(summary.comparison.batched_vs_async)
+        if batching:
+            Console().print(f"{BATCHED_TITLE}: {batching}", markup=False)
     if soak is not None:
         Console().print(soak)
     console.print(f"report: {run_dir / 'report.html'}  (and report.md, summary.json)")

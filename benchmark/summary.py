@@ -182,6 +182,8 @@ class TimeSplit(Model):
     # the client (result store, notification, the answer); None for the direct handlers.
     queued_ms: float | None = None
     returned_ms: float | None = None
+    # batched: the slowest model's wait for its batch to be sent (its call is in models_ms); None otherwise
+    batch_wait_ms: float | None = None
 
 
 class RampStepStats(Model):
@@ -394,8 +396,26 @@ class Improvement(Model):
     n_async: int | None = None
 
 
+class BatchedVsAsync(Model):
+    """The batching handler against the async one in the same run (doc/batching.md): what batching buys at
+    the breaking point, what it costs at one user. Of the repetitions' medians when there are several; the
+    ranges pair repetition k of one with repetition k of the other (the runner interleaves them)."""
+
+    sustained_rps_ratio: float | None = None  # batched's max sustained throughput ÷ async's
+    sustained_rps_ratio_range: Repeated | None = None  # per repetition pair: median, min–max
+    ramp_peak_ratio: float | None = None  # the ramps' highest throughputs, batched ÷ async
+    batched_breaking_users: int | None = None  # the users each was sustained at (its ramp's breaking point)
+    async_breaking_users: int | None = None
+    one_user_p50_cost_ms: float | None = None  # batched's p50 at one user − async's
+    one_user_p50_cost_range_ms: Repeated | None = None  # per repetition pair
+    ideal_p50_cost_ms: float | None = None  # what the ideals predict: BATCH_MAX_WAIT_MS + one item's cost
+    batch_max_wait_ms: float | None = None  # the run's BATCH_MAX_WAIT_MS and BATCH_MAX_SIZE
+    batch_max_size: int | None = None
+
+
 class Comparison(Model):
     timeit_improvement_pct: Improvement | None = None
+    batched_vs_async: BatchedVsAsync | None = None  # None: the run did not measure both
 
 
 class BurstRun(Model):
@@ -642,7 +662,7 @@ class VerificationRow(Model):
     valid_answers: int = 0
     feature_store_reads: int | None = None  # Redis GETs counted (INFO commandstats), after − before
     expected_reads: int = 0
-    model_calls: int | None = None  # predict requests counted by the model APIs (/metrics)
+    model_calls: int | None = None  # predict and predict_batch requests counted by the model APIs (/metrics)
     expected_model_calls: int = 0
     detail: float | None = None  # the answer to the reference input
     problems: list[str] = Field(default_factory=list)

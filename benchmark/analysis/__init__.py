@@ -2,9 +2,10 @@
 
 The only package that reads a run folder. One module per concern: :mod:`.raw` (the files as records),
 :mod:`.phases` (one user, ramp, sustained, stress, saturation, timeit, time split, ideal),
-:mod:`.queue` (the queue's phases and the burst), :mod:`.attribution`, :mod:`.soak`, :mod:`.faults`,
-:mod:`.profile` (breakdown.json) and :mod:`.series` (what the plots need beyond the summary). A section whose
-raw files are absent is None, so an interrupted run still gets a summary.
+:mod:`.queue` (the queue's phases and the burst), :mod:`.comparison` (batched against async),
+:mod:`.attribution`, :mod:`.soak`, :mod:`.faults`, :mod:`.profile` (breakdown.json) and :mod:`.series` (what
+the plots need beyond the summary). A section whose raw files are absent is None, so an interrupted run
+still gets a summary.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.analysis.attribution import attribution_section
+from benchmark.analysis.comparison import batched_vs_async
 from benchmark.analysis.control import control_section
 from benchmark.analysis.faults import faults_section
 from benchmark.analysis.openloop import crosscheck_section, openloop_rates_at_limit, openloop_section
@@ -146,13 +148,15 @@ def build_summary(run_dir: Path) -> Summary:
     machine = environment.machine if environment else None
     cores = float(machine.cores) if machine and machine.cores is not None else None
     archs = architectures(run_dir, run)
-    comparison = Comparison()
+    summaries = {arch: architecture_summary(run_dir, arch, settings, cores, environment) for arch in archs}
+    timeit_improvement = None
     if "sync" in archs and "async" in archs:
-        comparison = Comparison(
-            timeit_improvement_pct=improvement_section(
-                ok_latencies(read_timeit(run_dir, "sync")), ok_latencies(read_timeit(run_dir, "async"))
-            )
+        timeit_improvement = improvement_section(
+            ok_latencies(read_timeit(run_dir, "sync")), ok_latencies(read_timeit(run_dir, "async"))
         )
+    comparison = Comparison(
+        timeit_improvement_pct=timeit_improvement, batched_vs_async=batched_vs_async(summaries, settings)
+    )
     return Summary(
         run_id=run.run_id or run_dir.resolve().name,
         complete=run.complete,
@@ -162,9 +166,7 @@ def build_summary(run_dir: Path) -> Summary:
         errors=run.errors + problems + ([] if run.present else [RUN_JSON_MISSING]),
         experiments=run.experiments,
         environment=environment,
-        architectures={
-            arch: architecture_summary(run_dir, arch, settings, cores, environment) for arch in archs
-        },
+        architectures=summaries,
         comparison=comparison,
         attribution=attribution_section(run_dir, settings),
         burst=burst_section(run_dir),

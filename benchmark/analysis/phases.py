@@ -49,7 +49,7 @@ from benchmark.summary import (
     TimeSplit,
 )
 from scoring_bench.core.settings import Architecture, Settings
-from scoring_bench.core.timing import FEATURE_STORE_STEP, MODEL_STEP_PREFIX, QUEUED_STEP
+from scoring_bench.core.timing import BATCH_WAIT_PREFIX, FEATURE_STORE_STEP, MODEL_STEP_PREFIX, QUEUED_STEP
 
 SATURATION_PERCENT = 90.0
 # Processes outside the run using more than this (% of one core, on average over a phase's measured
@@ -200,18 +200,38 @@ def time_split_section(rows: Sequence[TimeitRow], concurrent: bool) -> TimeSplit
     """Mean server time per request: feature store, model calls (summed, or their max when the handler
     makes them concurrently) and everything else, from the Server-Timing headers of the timeit run. A
     queue task's timings also say when it started (``queued``): the time before it, and the time from
-    its end to the client's answer, are the queue's own."""
+    its end to the client's answer, are the queue's own. The batching handler's say, per model, how long
+    the request waited for its batch to be sent (``batch_wait_<i>``) before the batch call (``model_<i>``):
+    the slowest model's wait and call, apart (``batch_wait_ms``: None for the others)."""
     splits: list[tuple[float, float, float]] = []
     queued: list[float] = []
     returned: list[float] = []
+    waits: list[float] = []
     for row in rows:
         timing = row.server_timing
         if row.status != 200 or "total" not in timing:
             continue
-        models = [value for name, value in timing.items() if name.startswith(MODEL_STEP_PREFIX)]
-        model_ms = (max(models) if concurrent else math.fsum(models)) if models else 0.0
+        models = {
+            name[len(MODEL_STEP_PREFIX) :]: v
+            for name, v in timing.items()
+            if name.startswith(MODEL_STEP_PREFIX)
+        }
+        batch_waits = {
+            name[len(BATCH_WAIT_PREFIX) :]: v
+            for name, v in timing.items()
+            if name.startswith(BATCH_WAIT_PREFIX)
+        }
+        wait_ms = 0.0
+        if batch_waits and models:  # each model's path is its wait, then its call; the slowest one counts
+            slowest = max(models, key=lambda key: batch_waits.get(key, 0.0) + models[key])
+            model_ms, wait_ms = models[slowest], batch_waits.get(slowest, 0.0)
+            waits.append(wait_ms)
+        else:
+            values = list(models.values())
+            model_ms = (max(values) if concurrent else math.fsum(values)) if values else 0.0
         feature_store = timing.get(FEATURE_STORE_STEP, 0.0)
-        splits.append((feature_store, model_ms, max(timing["total"] - feature_store - model_ms, 0.0)))
+        other = max(timing["total"] - feature_store - model_ms - wait_ms, 0.0)
+        splits.append((feature_store, model_ms, other))
         if QUEUED_STEP in timing:
             queued.append(timing[QUEUED_STEP])
             returned.append(max(row.latency_ms - timing[QUEUED_STEP] - timing["total"], 0.0))
@@ -226,6 +246,7 @@ def time_split_section(rows: Sequence[TimeitRow], concurrent: bool) -> TimeSplit
         concurrent=concurrent,
         queued_ms=math.fsum(queued) / len(queued) if queued else None,
         returned_ms=math.fsum(returned) / len(returned) if returned else None,
+        batch_wait_ms=math.fsum(waits) / len(waits) if waits else None,
     )
 
 

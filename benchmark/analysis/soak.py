@@ -224,10 +224,10 @@ def _rate_entry(folder: Path) -> dict[str, Any] | None:
 
 
 def soak_architectures(run_dir: Path) -> list[str]:
-    """The architectures with a soak plan, in run order (sync, async, queue)."""
+    """The architectures with a soak plan, in run order (sync, async, batched, queue)."""
     folder = Path(run_dir) / SOAK_DIR
     found = [path.name for path in folder.glob("*") if (path / PLAN_JSON).is_file()]
-    order = ("sync", "async", "queue")
+    order = ("sync", "async", "batched", "queue")
     return sorted(found, key=lambda arch: (order.index(arch) if arch in order else len(order), arch))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmark.analysis import read_run
 from benchmark.report.attribution import attribution_blocks
+from benchmark.report.batched import batched_blocks
 from benchmark.report.blocks import Block, Bullets, Heading, Image, Paragraph, render_html, render_markdown
 from benchmark.report.compare import compare_runs
 from benchmark.report.control import control_blocks
@@ -68,6 +69,7 @@ def report_blocks(
     measured = measures_architectures(summary)
     if measured:
         blocks += [Heading(2, "Headline"), headline_table(archs), Paragraph(SPREAD_NOTE)]
+        blocks += batched_blocks(summary.comparison.batched_vs_async)
         if "queue" in archs:
             blocks.append(Paragraph(QUEUE_NOTE))
     bench = summary.environment.bench if summary.environment and summary.environment.bench else {}

@@ -172,7 +172,7 @@ def comparison_blocks(a: Summary, b: Summary) -> list[Block]:
         if missing:
             blocks.append(Paragraph(f"⚠ Missing from run {name}: " + "; ".join(missing) + "."))
     blocks += [Heading(2, "Sequential requests (timeit)"), Paragraph(_improvement_sentence(a, b))]
-    blocks += gap_blocks(a, b) + queue_blocks(a, b) + control_blocks(a, b)
+    blocks += gap_blocks(a, b) + queue_blocks(a, b) + control_blocks(a, b) + batched_blocks(a, b)
     differences = environment_differences(a.environment, b.environment)
     blocks += [Heading(2, "What differed between the runs")]
     same = Paragraph("Same machine, commit and stack settings.")
@@ -283,6 +283,40 @@ CONTROL_METRICS = (  # within the summary's control: the async handler against t
     Metric("the handler's CPU per request", lambda c: c.product_cpu_ms, spec=".3f"),
     Metric("the control's CPU per request", lambda c: c.control_cpu_ms, spec=".3f", judged=False),
 )
+
+
+BATCHED_METRICS = (  # within the summary's comparison: the batching handler against the async one
+    Metric(
+        "max sustained throughput ÷ async's",
+        lambda c: c.sustained_rps_ratio,
+        spec=".2f",
+        unit="×",
+        lower_is_better=False,
+    ),
+    Metric(
+        "ramp's highest throughput ÷ async's",
+        lambda c: c.ramp_peak_ratio,
+        spec=".2f",
+        unit="×",
+        lower_is_better=False,
+    ),
+    Metric("p50 at 1 user − async's", lambda c: c.one_user_p50_cost_ms, spec=".1f"),
+    Metric("the ideals' difference", lambda c: c.ideal_p50_cost_ms, spec=".1f", judged=False),
+)
+
+
+def batched_blocks(a: Summary, b: Summary) -> list[Block]:
+    """The batching handler against the async one, when both runs measured it."""
+    comparisons = [summary.comparison.batched_vs_async for summary in (a, b)]
+    return section_blocks(
+        "Batching against async",
+        "batched vs async",
+        "no batched–async comparison",
+        comparisons,
+        BATCHED_METRICS,
+        a,
+        b,
+    )
 
 
 def gap_blocks(a: Summary, b: Summary) -> list[Block]:

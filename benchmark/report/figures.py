@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
 
-COLORS = {"sync": "#d95f02", "async": "#1b6ec2", "queue": "#1b9e77"}
-FALLBACK_COLORS = ("#7570b3", "#e7298a", "#66a61e")
+COLORS = {"sync": "#d95f02", "async": "#1b6ec2", "batched": "#7570b3", "queue": "#1b9e77"}
+FALLBACK_COLORS = ("#e7298a", "#66a61e", "#a6761d")
 DPI = 110
 
 

@@ -18,6 +18,7 @@ from benchmark.analysis.series import CpuSeries, RunSeries
 from benchmark.report.faults import fault_names, plot_name
 from benchmark.report.figures import color, linspace, nan_if_none, save
 from benchmark.report.plots_attribution import plot_fanout, plot_queue_waterfall, plot_waterfall
+from benchmark.report.plots_batching import plot_batching
 from benchmark.report.plots_faults import plot_fault_timeline
 from benchmark.report.plots_openloop import plot_openloop
 from benchmark.report.plots_queue import plot_burst, plot_queue_depth
@@ -28,9 +29,18 @@ from benchmark.summary import ArchitectureSummary, Ramp, Summary, TimeSplit
 SPLIT_COLORS = {
     "feature store": "#8da0cb",
     "model calls": "#fc8d62",
+    "batched: wait for its batch": "#e78ac3",
     "rest (framework, HTTP, JSON)": "#b3b3b3",
     "queue: submit to task start": "#66c2a5",
     "queue: task end to client": "#a6d854",
+}
+SPLIT_SHORT = {  # the parts as a bar's annotation names them
+    "feature store": "store",
+    "batched: wait for its batch": "batch wait",
+    "model calls": "models",
+    "rest (framework, HTTP, JSON)": "rest",
+    "queue: submit to task start": "queued",
+    "queue: task end to client": "returned",
 }
 HIST_BINS = 60
 TAIL_PERCENTILE = 99.5  # latency histograms stop here, so one slow outlier does not squash the rest
@@ -55,6 +65,7 @@ def plot_all(
         "waterfall": lambda: plot_waterfall(summary.attribution, out_dir),
         "queue_waterfall": lambda: plot_queue_waterfall(summary.attribution, out_dir),
         "fanout": lambda: plot_fanout(summary.attribution, out_dir),
+        "batching": lambda: plot_batching(summary.attribution, out_dir),
         "soak_p99": lambda: plot_soak_p99(summary.soak, out_dir),
     }
     faults: dict[str, Callable[[], Path | None]] = {
@@ -73,6 +84,7 @@ def plot_all(
             "waterfall": plotters["waterfall"],
             "queue_waterfall": plotters["queue_waterfall"],
             "fanout": plotters["fanout"],
+            "batching": plotters["batching"],
             "soak_p99": plotters["soak_p99"],
             "queue_depth": lambda: plot_queue_depth(raw.queue_depth, out_dir),
             "burst": lambda: plot_burst(raw.burst, out_dir),
@@ -119,7 +131,10 @@ def plot_latency_distributions(
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, (title, samples) in zip(axes, panels.items()):
         _latency_panel(ax, title, samples, {arch: _ideal_p50(archs.get(arch)) for arch in samples})
-    fig.suptitle("Latency distribution: sync vs async (dashed: ideal p50, the model calls alone)")
+    fig.suptitle(
+        f"Latency distribution: {' vs '.join(archs)} (dashed: ideal p50, the model calls alone)",
+        fontsize="medium",
+    )
     return save(fig, out_dir, "latency_distribution")
 
 
@@ -259,14 +274,15 @@ def plot_time_split(archs: dict[str, ArchitectureSummary], out_dir: Path) -> Pat
         ax.bar(names, values, bottom=bottoms, color=SPLIT_COLORS[label], label=label, width=0.55)
         bottoms = [b + v for b, v in zip(bottoms, values)]
     for x, total in enumerate(bottoms):  # the thin segments are hard to see: say their values
-        detail = " · ".join(f"{label.split(' (')[0]} {values[x]:.1f}" for label, values in parts.items())
+        named = [f"{SPLIT_SHORT[label]} {values[x]:.1f}" for label, values in parts.items() if values[x] > 0]
+        detail = "\n".join(" · ".join(named[i : i + 2]) for i in range(0, len(named), 2))  # two a line
         ax.annotate(
             f"{total:.1f} ms\n{detail}",
             (x, total),
             textcoords="offset points",
             xytext=(0, 4),
             ha="center",
-            fontsize="small",
+            fontsize="x-small",
         )
     ideals = [ideal.mean_ms if (ideal := archs[arch].ideal) else None for arch in names]
     shown = [(x, ideal) for x, ideal in enumerate(ideals) if ideal is not None]
@@ -279,7 +295,7 @@ def plot_time_split(archs: dict[str, ArchitectureSummary], out_dir: Path) -> Pat
             linewidth=2.5,
             label="ideal mean (model calls alone)",
         )
-    ax.set_ylim(0, max(bottoms + [v for _, v in shown]) * 1.2)
+    ax.set_ylim(0, max(bottoms + [v for _, v in shown]) * 1.3)
     ax.set_title("Where a request's server time goes (mean over sequential requests)")
     ax.set_xlabel("architecture")
     ax.set_ylabel("mean time per request (ms)")
@@ -290,11 +306,11 @@ def plot_time_split(archs: dict[str, ArchitectureSummary], out_dir: Path) -> Pat
 
 def _split_parts(splits: Iterable[TimeSplit]) -> dict[str, list[float]]:
     splits = list(splits)
-    parts = {
-        "feature store": [s.feature_store_ms for s in splits],
-        "model calls": [s.models_ms for s in splits],
-        "rest (framework, HTTP, JSON)": [s.other_ms for s in splits],
-    }
+    parts = {"feature store": [s.feature_store_ms for s in splits]}
+    if any(s.batch_wait_ms is not None for s in splits):  # batched: its wait before the batch call
+        parts["batched: wait for its batch"] = [s.batch_wait_ms or 0.0 for s in splits]
+    parts["model calls"] = [s.models_ms for s in splits]
+    parts["rest (framework, HTTP, JSON)"] = [s.other_ms for s in splits]
     if any(s.queued_ms is not None for s in splits):  # the queue's own time, around its task
         parts["queue: submit to task start"] = [s.queued_ms or 0.0 for s in splits]
         parts["queue: task end to client"] = [s.returned_ms or 0.0 for s in splits]

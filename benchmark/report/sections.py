@@ -160,12 +160,22 @@ def split_sentences(archs: Archs) -> list[str]:
         split = data.time_split
         if split:
             total = split.feature_store_ms + split.models_ms + split.other_ms
-            model_share = f", {split.models_ms / total:.0%} of it" if total > 0 else ""
-            concurrent = split.concurrent if split.concurrent is not None else arch == "async"
+            concurrent = split.concurrent if split.concurrent is not None else arch in ("async", "batched")
             combined = "concurrently: their maximum counts" if concurrent else "one after another"
+            wait = split.batch_wait_ms
+            if wait is not None:  # batched: the slowest model's wait, then its batch call
+                total += wait
+                combined = "batch calls, the slowest model's"
+            model_share = f", {split.models_ms / total:.0%} of it" if total > 0 else ""
+            waited = (
+                f"; before its batch was sent the request waited {ms(wait)} (sequential requests: a batch "
+                "never fills and goes when BATCH_MAX_WAIT_MS is up)"
+                if wait is not None
+                else ""
+            )
             sentences.append(
                 f"{arch}: of a mean {ms(total)} on the server, the model calls ({combined}) took "
-                f"{ms(split.models_ms)}{model_share}; the feature store took "
+                f"{ms(split.models_ms)}{model_share}{waited}; the feature store took "
                 f"{ms(split.feature_store_ms)} and everything else (framework, HTTP, JSON, aggregation) "
                 f"{ms(split.other_ms)}."
             )
@@ -276,6 +286,13 @@ def machine_lines(environment: Environment | None) -> list[str]:
             f"{settings.get('scoring_sync_workers')} × {settings.get('scoring_sync_threads')} threads, "
             f"async {settings.get('scoring_async_workers')} {async_server} worker(s) "
             f"on {settings.get('async_loop')}"
+            + (  # a run folder older than the batching handler has no batch settings
+                f"; batched {settings.get('scoring_batched_workers')} uvicorn worker(s), batches of at most "
+                f"{settings.get('batch_max_size')} sent within {settings.get('batch_max_wait_ms')} ms, "
+                f"{settings.get('model_batch_per_item_ms')} ms per item"
+                if settings.get("batch_max_size") is not None
+                else ""
+            )
         )
     packages = environment.packages or {}
     if packages:

@@ -69,7 +69,10 @@ def verification_blocks(verification: Verification | None, verify_requests: int 
         "Before any load each architecture answered a fixed set of requests, counted by the services "
         "themselves: Redis's own count of GETs (INFO commandstats) and the model APIs' request counters "
         "(/metrics). One scoring request must read the feature store once and call every model once, and "
-        "every architecture must give the same answer to the same input."
+        "every architecture must give the same answer to the same input. The batching handler's model calls "
+        "are batch calls (predict_batch), counted once per batch whatever it holds: the gate's requests go "
+        "one after another, so each batch holds one item and goes when BATCH_MAX_WAIT_MS is up, one batch "
+        "call per model per request; the others may make no batch call."
     )
     blocks: list[Block] = [heading, Paragraph(intro), Table(header, rows, text_columns=1)]
     if verification.problems:

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from benchmark.ideal import IdealLatency, ideal_latency_ms
+from benchmark.ideal import (
+    IdealLatency,
+    batch_wait_at_one_user_ms,
+    batched_ideal_latency_ms,
+    ideal_latency_ms,
+)
 from benchmark.stats import percentiles
 from scoring_bench.core.model import LatencySampler
 from scoring_bench.core.settings import Settings
@@ -144,3 +149,61 @@ def test_lognormal_with_a_biting_cap_matches_the_sampler() -> None:
 def test_num_models_must_be_positive() -> None:
     with pytest.raises(ValueError):
         ideal_latency_ms(_settings(), concurrent=True, num_models=0)
+
+
+# --------------------------------------------------------------------------- the batching handler
+
+
+def _sampled_batched(settings: Settings, samples: int) -> tuple[float, dict[str, float]]:
+    """A lone request of the batching handler, simulated: each model's batch of one waits
+    BATCH_MAX_WAIT_MS, then one batch call (the model's own draw_batch_ms); the slowest model counts."""
+    sampler = LatencySampler(settings)
+    wait = settings.batch_max_wait_ms if settings.batch_max_size > 1 else 0.0
+    latencies = [
+        wait + max(sampler.draw_batch_ms(1) for _ in range(settings.num_models)) for _ in range(samples)
+    ]
+    return statistics.fmean(latencies), percentiles(latencies)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"model_latency": "lognormal", "model_batch_per_item_ms": 3.0},
+        {"model_latency": "uniform", "model_latency_cap_ms": 48.0, "model_batch_per_item_ms": 2.0},
+        {"batch_max_wait_ms": 20.0, "num_models": 5},
+    ],
+)
+def test_the_batched_ideal_is_the_wait_then_the_slowest_batch_call_of_one_item(
+    overrides: dict[str, Any],
+) -> None:
+    settings = _settings(**overrides)
+    ideal = batched_ideal_latency_ms(settings)
+    mean, pct = _sampled_batched(settings, samples=25_000)
+    assert ideal.mean_ms == pytest.approx(mean, rel=0.01)
+    assert ideal.p50_ms == pytest.approx(pct["p50"], rel=0.01)
+    assert ideal.p95_ms == pytest.approx(pct["p95"], rel=0.015)
+    assert ideal.p99_ms == pytest.approx(pct["p99"], rel=0.05)
+
+
+def test_the_batched_ideal_by_hand() -> None:
+    settings = _settings(batch_max_wait_ms=5.0, model_batch_per_item_ms=1.0)
+    concurrent = ideal_latency_ms(settings, concurrent=True)
+    batched = batched_ideal_latency_ms(settings)
+    # U(40, 50) shifted by one item's 1 ms, after a 5 ms wait: every number 6 ms above async's ideal
+    for field in ("mean_ms", "p50_ms", "p95_ms", "p99_ms"):
+        assert getattr(batched, field) == pytest.approx(getattr(concurrent, field) + 6.0)
+    assert "BATCH_MAX_WAIT_MS = 5 ms" in batched.description and "+1 ms per item" in batched.description
+
+
+def test_a_batch_of_one_is_full_and_waits_for_nothing() -> None:
+    settings = _settings(batch_max_size=1, model_batch_per_item_ms=0.0)
+    assert batch_wait_at_one_user_ms(settings) == 0.0
+    assert batched_ideal_latency_ms(settings).p50_ms == pytest.approx(ideal_latency_ms(settings, True).p50_ms)
+
+
+def test_the_cap_bounds_the_whole_batch_call() -> None:
+    fixed = _settings(model_latency="fixed", model_latency_fixed_ms=60.0, model_latency_cap_ms=60.5)
+    assert batched_ideal_latency_ms(fixed).p50_ms == pytest.approx(60.5 + 5.0)  # min(60 + 1, 60.5) + wait
+    tiny_cap = _settings(model_latency_cap_ms=0.5)  # the per-item cost alone reaches the cap
+    assert batched_ideal_latency_ms(tiny_cap).mean_ms == pytest.approx(0.5 + 5.0)

@@ -8,10 +8,14 @@ import pytest
 from benchmark.summary import Verification, VerificationRow
 from benchmark.verification import (
     REFERENCE,
+    CallCounts,
+    batch_sizes,
     between_markers,
     check_agreement,
+    check_batch_sizes,
     check_counts,
     cmdstat_calls,
+    expected_model_calls,
     feature_store_reads,
     foreign_gets,
     is_foreign_get,
@@ -158,3 +162,54 @@ def test_a_problem_fails_the_gate(row_problems: list[str], gate_problems: list[s
     row = VerificationRow(architecture="sync", requests=50, problems=row_problems)
     assert Verification(rows=[row], problems=gate_problems).passed is passed
     assert Verification(rows=[row], problems=["disagree"]).passed is False
+
+
+# --------------------------------------------------------------------------- the batching handler
+
+BATCH_METRICS = METRICS.replace(ASYNC_PREDICT, ASYNC_PREDICT + "_batch")
+
+
+def test_the_model_apis_count_a_batch_call_once_on_its_own_route() -> None:
+    """/metrics counts HTTP requests by route: a batch call is one request on the batch route, whatever
+    it holds (there is no count of items)."""
+    assert predict_calls(BATCH_METRICS, "model-async", ASYNC_PREDICT + "_batch") == 100
+    assert predict_calls(BATCH_METRICS, "model-async", ASYNC_PREDICT) == 0
+
+
+def test_sequential_requests_make_one_batch_call_of_one_item_per_model() -> None:
+    assert expected_model_calls("batched", 20, 2) == 40 == expected_model_calls("async", 20, 2)
+    assert check_counts("batched", 20, 20, 20, 40, 2, batch_calls=40) == []
+
+
+def test_batched_making_single_calls_or_too_few_batches_is_caught() -> None:
+    assert check_counts("batched", 20, 20, 20, 40, 2, batch_calls=30) == [
+        "batched: 10 of its 40 model calls were single predict calls (expected none: it calls the batch "
+        "route, predict_batch)"
+    ]
+    assert check_counts("batched", 20, 20, 20, 20, 2, batch_calls=20) == [  # batches of two: not sequential
+        "batched: 20 model calls for 20 requests (expected 40: NUM_MODELS=2 one batch call of one item per "
+        "model per request)"
+    ]
+
+
+def test_the_other_architectures_make_no_batch_call() -> None:
+    assert check_counts("async", 20, 20, 20, 40, 2, batch_calls=0) == []
+    assert check_counts("sync", 20, 20, 20, 40, 2, batch_calls=3) == [
+        "sync: 3 batch calls (predict_batch) (expected none)"
+    ]
+    assert check_counts("sync", 20, 20, 20, 40, 2, batch_calls=None) == []  # not counted: not judged
+
+
+def test_the_batch_sizes_of_the_answers() -> None:
+    header = "feature_store;dur=0.4, batch_wait_0;dur=5.1, model_0;dur=46, batch_size_0;desc=1, "
+    header += "batch_size_1;desc=3"
+    assert batch_sizes(header) == [1, 3]
+    assert batch_sizes("feature_store;dur=0.4, model_0;dur=46, total;dur=47") == []
+    assert check_batch_sizes("batched", [1, 1, 1, 1]) == []
+    problems = check_batch_sizes("batched", [1, 2, 1, 5])
+    assert len(problems) == 1 and "2 batches of more than one item (largest 5)" in problems[0]
+
+
+def test_call_counts_subtract_kind_by_kind() -> None:
+    after, before = CallCounts(single=50, batch=47), CallCounts(single=10, batch=7)
+    assert after - before == CallCounts(40, 40) and (after - before).total == 80
