@@ -10,7 +10,8 @@ CLI := $(BIN)/scoring-bench
 
 .PHONY: help install up down status bench soak report locust-ui test lint doc clean fuzz \
 	docker-build docker-run-model-sync docker-run-model-async docker-run-scoring-sync \
-	docker-run-scoring-async docker-run-queue docker-run-redis docker-stop docker-up docker-down \
+	docker-run-scoring-async docker-run-scoring-batched docker-run-queue docker-run-redis docker-stop \
+	docker-up docker-down \
 	docker-bench docker-locust docker-wheels docker-test podman-up podman-down
 
 help:
@@ -132,7 +133,7 @@ podman-down: $(STAMP)
 	$(BIN)/python -m benchmark.containers down
 
 # Seed 002's way: one per terminal, in the foreground, after `make docker-build`.
-docker-run-model-sync docker-run-model-async docker-run-scoring-sync docker-run-scoring-async:
+docker-run-model-sync docker-run-model-async docker-run-scoring-sync docker-run-scoring-async docker-run-scoring-batched:
 	$(COMPOSE) up --no-deps $(@:docker-run-%=%)
 
 # The queue's worker and API (and RabbitMQ, with DOCKER_BROKER=rabbitmq).
@@ -177,10 +178,11 @@ docker-bench: $(DOCKER_BENCH_UP)
 # LOCUST_WORKERS workers aimed at the compose service scoring-<architecture>. LOCUST_USERS,
 # LOCUST_SPAWN_RATE, LOCUST_RUN_TIME (64, 16, 60s) or BENCH_STAGES set the load; Locust's CSV and
 # HTML files go to results/docker/<DOCKER_RUN_ID>/ (Locust's own files, no report).
-DOCKER_ARCHITECTURES ?= sync async queue
+DOCKER_ARCHITECTURES ?= sync async batched queue
 LOCUST_WORKERS ?= 2
 USER_CLASS_sync := SyncScoringUser
 USER_CLASS_async := AsyncScoringUser
+USER_CLASS_batched := BatchedScoringUser
 USER_CLASS_queue := QueueScoringUser
 ifndef DOCKER_RUN_ID
 DOCKER_RUN_ID := $(shell date +%Y%m%d-%H%M%S)
@@ -191,7 +193,7 @@ docker-locust: docker-up $(DOCKER_ARCHITECTURES:%=docker-locust-%)
 	@echo "Locust's results: results/docker/$(DOCKER_RUN_ID)/"
 
 docker-locust-%: docker-up
-	$(if $(USER_CLASS_$*),,$(error unknown architecture '$*' (DOCKER_ARCHITECTURES): one of sync async queue))
+	$(if $(USER_CLASS_$*),,$(error unknown architecture '$*' (DOCKER_ARCHITECTURES): one of sync async batched queue))
 	@mkdir -p results/docker/$(DOCKER_RUN_ID)
 	export BENCH_ARCHITECTURE=$* BENCH_USER_CLASS=$(USER_CLASS_$*) BENCH_RUN_ID=$(DOCKER_RUN_ID) \
 	  LOCUST_WORKERS=$(LOCUST_WORKERS) LOCAL_UID=$$(id -u) LOCAL_GID=$$(id -g); \

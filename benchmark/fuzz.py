@@ -49,7 +49,7 @@ class FuzzSettings(Settings):
         2_000, ge=1, description="Generated cases per operation (schemathesis's --max-examples)."
     )
     fuzz_services: Annotated[list[str], NoDecode] = Field(
-        list(HTTP_SERVICES), description="Which services, comma-separated (all five by default)."
+        list(HTTP_SERVICES), description="Which services, comma-separated (every HTTP service by default)."
     )
     fuzz_request_timeout_s: float = Field(
         10.0,

@@ -93,10 +93,6 @@ NOT_PASSED_ON = {
     "PROMETHEUS_PORT": "the local stack's Prometheus; compose's is the prometheus service",
     "MINIMAL_CONTROL": "the benchmark's control handler runs under the local stack only (make bench)",
     "SCORING_MINIMAL_PORT": "the benchmark's control handler runs under the local stack only (make bench)",
-    **{
-        name: "the batching handler is not in the containers yet (doc/batching.md)"
-        for name in ("SCORING_BATCHED_PORT", "SCORING_BATCHED_WORKERS", "BATCH_MAX_SIZE", "BATCH_MAX_WAIT_MS")
-    },
     "SERVICE_URLS": (
         "where the benchmark reaches the services (BENCH_TARGET=external); the services never read it"
     ),
@@ -895,7 +891,7 @@ DRIFTS: dict[str, Callable[[Files], None]] = {
         "$(BIN)/python -m benchmark.containers test", "@true"
     ),
     "docker-run forgets a service": _edit_makefile(
-        "docker-run-scoring-sync docker-run-scoring-async:", "docker-run-scoring-sync:"
+        "docker-run-scoring-async docker-run-scoring-batched:", "docker-run-scoring-async:"
     ),
 }
 

@@ -23,6 +23,7 @@ def test_every_http_service_is_fuzzed_by_default() -> None:
             "model-async",
             "scoring-sync",
             "scoring-async",
+            "scoring-batched",
             "scoring-queue",
         ]
     )

@@ -88,10 +88,6 @@ NOT_IN_CONFIGMAP = {
     "PROMETHEUS_PORT": "the local stack's Prometheus",
     "MINIMAL_CONTROL": "the benchmark's control handler runs under the local stack only",
     "SCORING_MINIMAL_PORT": "the benchmark's control handler runs under the local stack only",
-    **{
-        name: "the batching handler is not deployed yet (doc/batching.md)"
-        for name in ("SCORING_BATCHED_PORT", "SCORING_BATCHED_WORKERS", "BATCH_MAX_SIZE", "BATCH_MAX_WAIT_MS")
-    },
     "QUEUE_WORKER_METRICS_PORT": "at its default: the worker's port, probe and scrape annotation name it",
     **{
         f"{s.settings_key}_PORT".upper(): "set by the service's image (its Dockerfile's ENV)"

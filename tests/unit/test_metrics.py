@@ -262,8 +262,9 @@ def test_the_dashboard_loads_and_has_panels_for_each_architecture() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     targets = [t for p in _panels(dashboard) if p.get("type") != "row" for t in p.get("targets", [])]
     assert targets
-    for architecture in ("scoring-sync", "scoring-async", "scoring-queue"):
-        assert any(_covers(t, architecture) for t in targets), architecture
+    for svc in SERVICES:  # every architecture's handler (sync, async, batched, queue)
+        if svc.role in ("scoring", "queue"):
+            assert any(_covers(t, svc.name) for t in targets), svc.name
     assert any("queue_" in t["expr"] for t in targets)  # the queue's own panels
 
 

@@ -23,11 +23,13 @@ def test_services_on_the_documented_ports() -> None:
         "model-async": 8000,
         "scoring-sync": 5001,
         "scoring-async": 8001,
+        "scoring-batched": 8005,
         "scoring-queue": 8002,
         "queue-worker": None,
     }
     assert service("scoring-sync").predict_path == "/api/v1/ml/sync/predict"
     assert service("model-async").predict_path == "/api/v1/ml/async/predict"
+    assert service("scoring-batched").predict_path == "/api/v1/ml/batched/predict"
 
 
 def test_gunicorn_config_follows_settings() -> None:
