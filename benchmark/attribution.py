@@ -13,6 +13,9 @@ Five studies, each a list of stack configurations; the first four are measured f
   (:data:`QUEUE_FACTORS`) at a time, repeated like ``waterfall``. A factor whose seed-faithful value is
   already the tuned one is no step.
 
+Beside them, ``batching`` (benchmark/batching_sweep.py) measures the batching handler against async on a
+stack per point: BATCH_MAX_WAIT_MS × BATCH_MAX_SIZE, then MODEL_BATCH_PER_ITEM_MS.
+
 Each measurement is p50/p95/p99 of sequential requests at one user (timeit; the queue's go through its
 client, submit to result) and the throughput of ``BENCH_ATTRIBUTION_USERS`` closed-loop users (Locust;
 the queue's: completed tasks/s). Raw files stay under ``attribution/<study>/<step>/``; one row per
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import attribution_servers as servers
+from benchmark import batching_sweep as batching
 from benchmark.analysis.phases import cpu_seconds, service_names, window_stats
 from benchmark.analysis.raw import read_requests, read_resources, read_schedule, resource_path
 from benchmark.load import Stage, run_phase
@@ -288,7 +292,23 @@ def studies(base: BenchSettings) -> list[Config]:
     configs = _gap_studies(base) if attributed(base) else []
     if QUEUE_STUDY in base.bench_attribution_studies and QUEUE_STUDY in base.architectures:
         configs += queue_waterfall(base)
-    return configs
+    return configs + batching_study(base)
+
+
+def batching_study(base: BenchSettings) -> list[Config]:
+    """The batching study (benchmark/batching_sweep.py): batched and async on a stack per point."""
+    return [
+        Config(
+            batching.BATCHING_STUDY,
+            step,
+            point.label,
+            point.overrides,
+            factor=point.part,
+            meta=point.meta,
+            architectures=batching.ARCHITECTURES,
+        )
+        for step, point in enumerate(batching.points(base))
+    ]
 
 
 def _gap_studies(base: BenchSettings) -> list[Config]:
@@ -472,6 +492,7 @@ def run_attribution(
                     "to": c.after,
                     "overrides": c.overrides,
                     "client": c.client,
+                    "meta": c.meta,
                 }
                 for c in configs
             ],

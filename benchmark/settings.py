@@ -30,7 +30,7 @@ FAULTS: tuple[FaultName, ...] = (
     "queue-worker-kill",
     "broker-restart",
 )
-Study = Literal["waterfall", "fanout", "cpu", "tail", "queue", "engine", "servers"]
+Study = Literal["waterfall", "fanout", "cpu", "tail", "queue", "engine", "servers", "batching"]
 Arrivals = Literal["poisson", "constant"]
 EXPERIMENTS: tuple[Experiment, ...] = (
     "profile",
@@ -76,6 +76,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_servers_timeit": 6,
         "bench_servers_load_s": 1.5,
         "bench_fanout": [1, 8],
+        # the batching study: one point (the default batch settings), no per-item sweep
+        "bench_batching_waits_ms": [5],
+        "bench_batching_sizes": [32],
+        "bench_batching_per_item": [],
         "bench_burst_concurrencies": [8, 64],
         "bench_repeats": 1,
         "bench_repeat_one_user_s": 2,
@@ -112,6 +116,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_servers_load_s": 3,
         # the fan-out's ends (its sentences compare them); full has the steps between
         "bench_fanout": [1, 8],
+        # the batching study in ~90 s: 6 grid points, 3 more per-item costs (0, 2.25 and 9 ms of 45)
+        "bench_batching_waits_ms": [1, 5, 20],
+        "bench_batching_sizes": [8, 32],
+        "bench_batching_per_item": [0, 0.05, 0.2],
         "bench_burst_concurrencies": [8, 64],
         "bench_repeats": 3,
         "bench_repeat_one_user_s": 3,
@@ -145,6 +153,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_servers_timeit": 100,
         "bench_servers_load_s": 20,
         "bench_fanout": [1, 2, 4, 8, 16],
+        "bench_batching_waits_ms": [0, 2, 5, 20],
+        "bench_batching_sizes": [8, 16, 32, 64],
+        "bench_batching_per_item": [0, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5],
         "bench_burst_concurrencies": [8, 16, 32, 64, 128],
         "bench_repeats": 5,
         "bench_repeat_one_user_s": 20,
@@ -375,16 +386,29 @@ class BenchSettings(Settings):
     )
 
     bench_attribution_studies: Annotated[list[Study], NoDecode] = Field(
-        ["waterfall", "fanout", "cpu", "tail", "queue", "engine", "servers"],
+        ["waterfall", "fanout", "cpu", "tail", "queue", "engine", "servers", "batching"],
         description="Which attribution studies to run (queue: the queue's own waterfall; engine: its last "
         "step, the tuned queue on taskiq instead of Celery, QUEUE_ENGINE; servers: the scoring handlers' "
-        "servers apart from their frameworks).",
+        "servers apart from their frameworks"
+        "; batching: batched against async, BATCH_MAX_WAIT_MS × BATCH_MAX_SIZE, MODEL_BATCH_PER_ITEM_MS).",
     )
     bench_attribution_repeats: int = Field(0, ge=1, description="Repetitions of each waterfall step.")
     bench_attribution_timeit: int = Field(0, ge=2, description="Sequential requests per measurement.")
     bench_attribution_users: int = Field(64, ge=1, description="Users of each throughput measurement.")
     bench_attribution_load_s: float = Field(0, gt=0, description="Length of each throughput measurement.")
     bench_fanout: Annotated[list[int], NoDecode] = Field([], min_length=1, description="NUM_MODELS values.")
+    # --- the attribution's batching study (benchmark/batching_sweep.py, doc/batching.md) ---------------
+    bench_batching_waits_ms: Annotated[list[float], NoDecode] = Field(
+        [], description="Batching study: the BATCH_MAX_WAIT_MS values of its grid (ms; empty: no grid)."
+    )
+    bench_batching_sizes: Annotated[list[int], NoDecode] = Field(
+        [], description="Batching study: the BATCH_MAX_SIZE values of its grid (those ≤ MODEL_MAX_BATCH)."
+    )
+    bench_batching_per_item: Annotated[list[float], NoDecode] = Field(
+        [],
+        description="Batching study: the MODEL_BATCH_PER_ITEM_MS values it sweeps, as fractions of the "
+        "model's mean latency (0.02: 0.9 ms of uniform 40-50 ms), at the run's batch settings.",
+    )
     bench_servers_rounds: int = Field(0, ge=1, description="Servers study: rounds (each stack once a round).")
     bench_servers_timeit: int = Field(
         0, ge=2, description="Servers study: sequential requests per measurement."
@@ -401,6 +425,9 @@ class BenchSettings(Settings):
         "bench_ramp_users",
         "bench_attribution_studies",
         "bench_fanout",
+        "bench_batching_waits_ms",
+        "bench_batching_sizes",
+        "bench_batching_per_item",
         "bench_burst_concurrencies",
         "bench_burst_sizes",
         "bench_faults",

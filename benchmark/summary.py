@@ -636,6 +636,48 @@ class ServerFramework(Model):
     throughput: GapSplit | None = None
 
 
+class BatchingPoint(Model):
+    """One configuration of the attribution's batching study: batched and async measured on the same stack
+    (async, without a batcher, does not depend on the batch settings nor on the per-item cost)."""
+
+    step: int
+    label: str = ""
+    wait_ms: float | None = None  # BATCH_MAX_WAIT_MS
+    max_size: int | None = None  # BATCH_MAX_SIZE
+    per_item_ms: float | None = None  # MODEL_BATCH_PER_ITEM_MS
+    run_batch: bool = False  # the run's own BATCH_MAX_* (the default, or the user's)
+    run_per_item: bool = False  # the run's own MODEL_BATCH_PER_ITEM_MS
+    yours_batch: bool = False  # ... set explicitly by the user
+    yours_per_item: bool = False
+    batched: Level | None = None
+    async_: Level | None = Field(None, alias="async")
+    p50_cost_ms: float | None = None  # batched − async p50 at one user
+    p95_cost_ms: float | None = None
+    throughput_ratio: float | None = None  # batched ÷ async req/s at load_users
+    predicted_p50_cost_ms: float | None = None  # a lone request waits BATCH_MAX_WAIT_MS, then one item's cost
+    predicted_ratio: float | None = None  # per-item part: the closed-loop model (BatchingSweep)
+
+
+class BatchingSweep(Model):
+    """The attribution's batching study (benchmark/batching_sweep.py): the grid of BATCH_MAX_WAIT_MS ×
+    BATCH_MAX_SIZE (1-user p50 cost against throughput gain over async) and the per-item cost at which
+    batching stops paying, measured and as the closed-loop model predicts it: with U users the loop's time
+    per request is U ÷ req/s, and raising the per-item cost by Δ adds n × Δ to it (n = min(BATCH_MAX_SIZE,
+    U): the whole batch waits for its last item), so batched ÷ async = U ÷ ((U ÷ batched₀ + n × Δ) ×
+    async), which is 1 at the predicted break-even."""
+
+    load_users: int | None = None
+    model_mean_ms: float | None = None  # one draw of MODEL_LATENCY, the per-item costs' scale
+    grid: list[BatchingPoint] = Field(default_factory=list)
+    # by per-item cost, at the run's batch settings (with the grid's point there)
+    per_item: list[BatchingPoint] = Field(default_factory=list)
+    batch_items: int | None = None  # n of the model: min(BATCH_MAX_SIZE, load users)
+    break_even: str | None = None  # crossed, pays_throughout, never_pays, no_crossing; None: too few points
+    break_even_per_item_ms: float | None = None  # interpolated where batched ÷ async crosses 1 (downwards)
+    predicted_break_even_per_item_ms: float | None = None  # the closed-loop model's
+    missing: list[str] = Field(default_factory=list)  # configurations or architectures without a measurement
+
+
 class Attribution(Model):
     architectures: list[str] = Field(default_factory=list)
     load_users: int | None = None
@@ -649,6 +691,7 @@ class Attribution(Model):
     tail: dict[str, StudyEntry] | None = None
     queue: QueueWaterfall | None = None  # the queue's own waterfall (absent: it did not run)
     servers: ServerFramework | None = None  # the server apart from the framework (absent: it did not run)
+    batching: BatchingSweep | None = None  # batching's cost and gain (absent: it did not run)
 
 
 # --------------------------------------------------------------------------- the verification gate

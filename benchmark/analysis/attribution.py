@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.analysis.batching import batching_section
 from benchmark.analysis.phases import concurrent_calls, difference
 from benchmark.analysis.raw import (
     ATTRIBUTION,
@@ -44,6 +45,7 @@ from scoring_bench.core.settings import Settings
 WATERFALL = "waterfall"
 QUEUE_STUDY = "queue"  # the queue's waterfall (benchmark/attribution.py)
 ENGINE_FACTOR = "engine"  # its step beyond tuned: taskiq instead of Celery (benchmark/attribution.py)
+BATCHING_STUDY = "batching"  # batching's cost and gain (benchmark/analysis/batching.py)
 GAP_EPSILON = 1e-6  # a change of the gap (ms or req/s) smaller than this is no change: no shares
 
 
@@ -522,7 +524,7 @@ def attribution_section(run_dir: Path, settings: Settings | None = None) -> Attr
         settings = recorded_settings(read_environment_data(run_dir))
     plan = read_plan(run_dir)
     fanout = _study_entries(run_dir, rows, "fanout", settings, plan)
-    gap_rows = [row for row in rows if row.study != QUEUE_STUDY]
+    gap_rows = [row for row in rows if row.study not in (QUEUE_STUDY, BATCHING_STUDY)]
     order = {arch: i for i, arch in enumerate(dict.fromkeys(row.arch for row in gap_rows))}
     users = [row.load_users for row in rows if row.load_users is not None]
     waterfall = waterfall_section(rows, plan)
@@ -539,4 +541,5 @@ def attribution_section(run_dir: Path, settings: Settings | None = None) -> Attr
         tail=_by_architecture(_study_entries(run_dir, rows, "tail", settings, plan)),
         queue=queue_waterfall_section(run_dir, rows, plan, settings),
         servers=servers_section(rows),
+        batching=batching_section(run_dir, rows, settings),
     )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmark.report.attribution_queue import queue_waterfall_blocks
+from benchmark.report.batching import batching_blocks
 from benchmark.report.blocks import Block, Heading, Image, Paragraph, Table
 from benchmark.report.format import difference, ms, number, positive, rps, times, whole_percent
 from benchmark.report.plot_captions import PLOT_CAPTIONS
@@ -47,6 +48,7 @@ def attribution_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[Bl
         blocks.append(Paragraph("The waterfall study did not run: no attribution of the gap."))
     blocks += _plot_image(plot_paths, "waterfall")
     blocks += queue_waterfall_blocks(attribution.queue, attribution.load_users, plot_paths)
+    blocks += batching_blocks(attribution.batching, plot_paths)
     if not attribution.architectures:  # the queue's waterfall alone
         return blocks
     blocks += [Heading(3, "Fan-out: more model calls per request"), *_fanout_blocks(attribution)]
