@@ -12,6 +12,7 @@ with the task's result, so its wall time holds the wait for the task) and its Ce
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,9 +25,11 @@ from benchmark.settings import BenchSettings
 from benchmark.timeit_experiment import scoring_url
 from scoring_bench.core.endpoints import EXAMPLE_FEATURES
 from scoring_bench.core.settings import Settings
+from scoring_bench.service.profiling import unprofilable
 from scoring_bench.stack.supervisor import running_stack
 
 MODES = ("pyinstrument", "yappi-wall", "yappi-cpu")
+log = logging.getLogger("scoring_bench")
 
 
 def drive(url: str, n: int, concurrency: int, tick: Callable[[int], None]) -> None:
@@ -52,8 +55,15 @@ def drive(url: str, n: int, concurrency: int, tick: Callable[[int], None]) -> No
 
 
 def profiled(settings: BenchSettings) -> list[str]:
-    """The architectures the profiler covers: all those asked for."""
-    return list(settings.architectures)
+    """The architectures the profiler covers: all those asked for, but one whose handler's server cannot be
+    profiled (the Flask handler on granian: :func:`scoring_bench.service.profiling.unprofilable`)."""
+    return [arch for arch in settings.architectures if unprofilable(settings, f"scoring-{arch}") is None]
+
+
+def not_profiled(settings: BenchSettings) -> dict[str, str]:
+    """The architectures asked for that the profiler leaves out, and why."""
+    reasons = {arch: unprofilable(settings, f"scoring-{arch}") for arch in settings.architectures}
+    return {arch: reason for arch, reason in reasons.items() if reason is not None}
 
 
 def profile_url(stack: Settings, arch: str) -> str:
@@ -74,6 +84,10 @@ def run_service_profiles(
     settings: BenchSettings, run_dir: Path, update: Callable[[str, float], None]
 ) -> None:
     n = settings.bench_profile_requests
+    for arch, reason in not_profiled(settings).items():  # said in the log and in its profiles folder
+        log.warning("profile: %s not profiled: %s", arch, reason)
+        (run_dir / "profiles" / arch).mkdir(parents=True, exist_ok=True)
+        (run_dir / "profiles" / arch / "not-profiled.txt").write_text(reason + "\n")
     for index, mode in enumerate(MODES):
         raw = run_dir / "profiles" / f"raw-{mode}"
         stack = settings.stack_settings().model_copy(update={"profiler": mode, "profile_dir": raw})

@@ -110,10 +110,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_attribution_repeats": 2,
         "bench_attribution_timeit": 8,
         "bench_attribution_load_s": 1,
-        # the servers study: 2 rounds of 3 stacks in ~90 s (benchmark/attribution_servers.py)
+        # the servers study: 2 rounds of 3 stacks (benchmark/attribution_servers.py); the six stacks' starts
+        # and stops take much of its time, so its measurements are short
         "bench_servers_rounds": 2,
-        "bench_servers_timeit": 16,
-        "bench_servers_load_s": 3,
+        "bench_servers_timeit": 12,
+        "bench_servers_load_s": 2,
         # the fan-out's ends (its sentences compare them); full has the steps between
         "bench_fanout": [1, 8],
         # the batching study in ~90 s: 6 grid points, 3 more per-item costs (0, 2.25 and 9 ms of 45)

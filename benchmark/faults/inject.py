@@ -27,6 +27,7 @@ from scoring_bench.stack.supervisor import REDIS_NAME, StackError, StackState, S
 RABBITMQCTL = "rabbitmqctl"
 RABBITMQCTL_TIMEOUT_S = 120.0
 UVICORN_CHILD = "spawn_main"  # how a uvicorn worker process's command line reads (multiprocessing spawn)
+GRANIAN = "granian"  # in its main process's command line, and its forked workers' (the same)
 
 
 class Injection(Protocol):
@@ -96,14 +97,15 @@ class Freeze:
 
 def worker_processes(master: psutil.Process) -> list[psutil.Process]:
     """A server's worker processes: gunicorn's master's children; uvicorn's spawned children (not
-    multiprocessing's resource tracker)."""
+    multiprocessing's resource tracker); granian's, forked (its own command line) or spawned."""
     children = master.children()
     if "gunicorn" in " ".join(master.cmdline()):
         return children
+    marks = (UVICORN_CHILD, GRANIAN) if GRANIAN in " ".join(master.cmdline()) else (UVICORN_CHILD,)
     found = []
     for child in children:
         try:
-            if UVICORN_CHILD in " ".join(child.cmdline()):
+            if any(mark in " ".join(child.cmdline()) for mark in marks):
                 found.append(child)
         except psutil.Error:
             continue

@@ -18,7 +18,8 @@ the failed answers must stay under that timeout + :data:`FAST_MARGIN_MS`.
   another (gunicorn's master; uvicorn's process manager with 2 or more workers). The killed worker's
   requests fail the moment it dies (their connections are reset), however long they had waited in it
   before: bound by how long a request may run at all, ``MODEL_TIMEOUT_S``. Skipped for a uvicorn server
-  with one worker: that one process is the server, not a worker of it.
+  with one worker: that one process is the server, not a worker of it (granian forks its workers, one
+  too, and replaces a killed one: ``SCORING_*_SERVER=granian`` is not skipped).
 - ``queue-worker-kill`` (queue): the Celery worker is SIGKILLed mid-load and restarted after the window.
 - ``broker-restart`` (queue): RabbitMQ's app stopped and started (``rabbitmqctl -n <node> stop_app``,
   ``start_app``) when ``BROKER_URL`` is amqp:// and ``BENCH_FAULTS_RABBITMQ_NODE`` names its node; with
@@ -41,6 +42,7 @@ from benchmark.faults.verdicts import FAST_MARGIN_MS
 from benchmark.settings import BenchSettings, FaultName, model_api_of
 from scoring_bench.core.settings import Settings
 from scoring_bench.service.queue import celery_config, is_redis_url, retry_delay_s
+from scoring_bench.stack.servers import server_of, service
 
 Action = Literal["kill-restart", "freeze", "kill-child", "rabbitmq-restart"]
 LEDGER_SLACK_S = 10.0  # beyond the longest a task can take to end, before the ledger stops waiting
@@ -135,7 +137,7 @@ def fault(bench: BenchSettings, arch: str, name: FaultName) -> Fault:
         return Fault(name, arch, "redis", "kill-restart", bound[1], bound[0], skip)
     if name == "server-worker-kill":
         skip = None
-        if arch != "sync" and server_workers(bench, arch) < 2:
+        if server_of(service(scoring_server(arch)), bench) == "uvicorn" and server_workers(bench, arch) < 2:
             skip = (
                 f"uvicorn runs one process (SCORING_{arch.upper()}_WORKERS=1): it is the server, not a "
                 f"worker of it; with 2 or more, uvicorn restarts a killed one"

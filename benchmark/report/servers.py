@@ -103,7 +103,9 @@ def split_sentence(split: GapSplit, users: int | None, rounds: int) -> str:
     elif framework.low is None:
         text += " (No range: a configuration was measured once.)"
     if split.gevent.value is not None:
-        text += f" gevent-patched Flask (sync code, async I/O) closes {_share_text(split.gevent)} of it."
+        widens = " (it widens the gap)" if split.gevent.value < 0 else ""
+        gevent = _share_text(split.gevent)
+        text += f" gevent-patched Flask (sync code, async I/O) closes {gevent} of it{widens}."
     return text
 
 

@@ -85,6 +85,22 @@ def profile_dir(settings: Settings) -> Path:
     return settings.profile_dir
 
 
+def unprofilable(settings: Settings, service: str) -> str | None:
+    """Why ``service`` cannot be profiled on the server ``settings`` give it, or None when it can.
+
+    The Flask handler on granian (``SCORING_SYNC_SERVER=granian``): granian runs a WSGI app without the
+    worker hooks that start yappi and save a process's profile (gunicorn's ``post_worker_init`` and
+    ``worker_exit``), and a WSGI app has no lifespan to stand in for them, so its profile would be neither
+    taken nor written. The FastAPI handler on granian is profiled: granian runs its ASGI lifespan.
+    """
+    if service == "scoring-sync" and settings.scoring_sync_server == "granian":
+        return (
+            "the Flask handler on granian cannot be profiled (granian has no worker hooks to start and save "
+            "a WSGI process's profile): profile it on gunicorn, SCORING_SYNC_SERVER=gunicorn"
+        )
+    return None
+
+
 def check_service(service: str) -> str:
     if not _SERVICE_NAME.fullmatch(service):
         raise ValueError(f"not a service name: {service!r}")
@@ -262,7 +278,12 @@ def gunicorn_hooks(settings: Settings, service: str) -> dict[str, Callable[..., 
 
 def install_flask(app: Flask, settings: Settings, service: str) -> None:
     """Profile each request of a Flask app with pyinstrument; nothing when PROFILER=none.
-    (yappi needs no wrapping: the gunicorn worker hooks start and save it.)"""
+    (yappi needs no wrapping: the gunicorn worker hooks start and save it.) Where the server cannot save
+    the profile (:func:`unprofilable`), the app is left unwrapped, and says so."""
+    reason = unprofilable(settings, service) if enabled(settings) else None
+    if reason is not None:
+        log.warning("%s: PROFILER=%s ignored: %s", service, settings.profiler, reason)
+        return
     if settings.profiler != "pyinstrument":
         if enabled(settings):
             _process_profile(settings, service)  # fail now, not at the first request
