@@ -116,6 +116,7 @@ def metrics_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         scoring_sync_workers=2,
         model_async_workers=2,
         scoring_async_workers=2,
+        scoring_batched_workers=2,
         scoring_queue_workers=2,
         queue_worker_pool="prefork",
         queue_worker_concurrency=2,

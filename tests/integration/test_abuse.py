@@ -16,13 +16,14 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import pytest
 
 from scoring_bench.core.endpoints import HEALTH_PATH, QUEUE_TASKS_PATH
 from scoring_bench.stack.servers import SERVICES, service
+from tests.apps.test_handlers import BAD_BODIES as APP_BAD_BODIES
 from tests.integration.conftest import SEED_BODY, Stack
 
 pytestmark = pytest.mark.integration
@@ -155,38 +156,59 @@ def slow_clients(stack: Stack, name: str, count: int) -> Iterator[SlowClients]:
 
 
 def test_slow_clients_do_not_stop_a_normal_user_and_are_timed_out(stack: Stack) -> None:
-    """300 slow clients on each scoring API at once (more than the sync handler's 2 × 64 threads);
-    a normal user's requests on new connections still succeed, and the servers end every slow
-    client within REQUEST_READ_TIMEOUT_S (a 408 where the handler had not started)."""
-    names = ["scoring-sync", "scoring-async"]
+    """300 slow clients on each scoring API at once (sync, async, batched: more than the sync handler's
+    2 × 64 threads); a normal user's requests on new connections still succeed, and the servers end every
+    slow client within REQUEST_READ_TIMEOUT_S (a 408 where the handler had not started)."""
+    names = [s.name for s in SERVICES if s.role == "scoring"]
     timeout_s = stack.settings.request_read_timeout_s
-    with (
-        slow_clients(stack, names[0], SLOW_CLIENTS) as sync_attack,
-        slow_clients(stack, names[1], SLOW_CLIENTS) as async_attack,
-    ):
+    with ExitStack() as attacks:
+        attack = {name: attacks.enter_context(slow_clients(stack, name, SLOW_CLIENTS)) for name in names}
         time.sleep(1.0)  # every slow client has sent its first drip
         latencies: dict[str, list[float]] = {name: [] for name in names}
-        user_until = sync_attack.started + timeout_s * 0.6
+        user_until = min(a.started for a in attack.values()) + timeout_s * 0.6
         while time.monotonic() < user_until:
             for name in names:
                 latencies[name].append(normal_request(stack, name))
         for name in names:  # logged (-s shows it), never asserted: doc/limits.md has the numbers
             print(f"{name}: normal user during the attack, p50 {statistics.median(latencies[name]):.1f} ms")
-        assert sync_attack.open_count > 0 and async_attack.open_count > 0  # still under attack then
+        assert all(a.open_count > 0 for a in attack.values())  # still under attack then
         deadline = time.monotonic() + timeout_s + 5
-        while (sync_attack.open_count or async_attack.open_count) and time.monotonic() < deadline:
+        while any(a.open_count for a in attack.values()) and time.monotonic() < deadline:
             time.sleep(0.5)
-        for attack in (sync_attack, async_attack):
-            assert attack.open_count == 0, f"{attack.open_count} slow clients still connected"
-            assert all(c.answer == b"" or c.answer.startswith(b"HTTP/1.1 408 ") for c in attack.clients)
+        for name, a in attack.items():
+            assert a.open_count == 0, f"{name}: {a.open_count} slow clients still connected"
+            assert all(c.answer == b"" or c.answer.startswith(b"HTTP/1.1 408 ") for c in a.clients), name
             assert all(
-                c.closed_after_s is not None and c.closed_after_s >= timeout_s - 1 for c in attack.clients
-            )
-        heads = [c for c in sync_attack.clients + async_attack.clients if c.drip.startswith(b"X-")]
-        assert all(c.answer.startswith(b"HTTP/1.1 408 ") for c in heads)
-        assert json.loads(heads[0].answer.partition(b"\r\n\r\n")[2])["error"] == "request_timeout"
+                c.closed_after_s is not None and c.closed_after_s >= timeout_s - 1 for c in a.clients
+            ), name
+            heads = [c for c in a.clients if c.drip.startswith(b"X-")]
+            assert all(c.answer.startswith(b"HTTP/1.1 408 ") for c in heads), name
+            assert json.loads(heads[0].answer.partition(b"\r\n\r\n")[2])["error"] == "request_timeout", name
     for name in names:
         normal_request(stack, name)
+
+
+# --- bad input: every scoring handler refuses it as the async one does ------------------------------
+BAD_INPUTS: dict[str, bytes] = {
+    **{case: data for case, (data, _) in APP_BAD_BODIES.items()},
+    "unknown_entity": b'{"entity_id": "no-such-entity", "features": [1.0]}',
+    "extra_field": b'{"entity_id": "1", "features": [1.0], "extra": 1}',
+    "bad_entity_id": b'{"entity_id": "bad id!", "features": [1.0]}',
+    "a_string": b'"just a string"',
+}
+SCORING = [s.name for s in SERVICES if s.role == "scoring"]
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_every_scoring_handler_refuses_bad_input_as_the_async_one(stack: Stack, case: str) -> None:
+    """The same 4xx status and error code from each scoring handler's real server (the batching
+    handler's requests are refused before they reach a batch)."""
+    answers = {}
+    for name in SCORING:
+        resp = stack.post(name, data=BAD_INPUTS[case])
+        assert 400 <= resp.status_code < 500, (name, resp.status_code, resp.text[:200])
+        answers[name] = (resp.status_code, resp.json()["error"])
+    assert all(a == answers["scoring-async"] for a in answers.values()), answers
 
 
 # --- headers -------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from scoring_bench.core.endpoints import HEALTH_PATH
+from scoring_bench.core.endpoints import HEALTH_PATH, batch_path
 from scoring_bench.service.metrics import UNMATCHED
 from scoring_bench.stack.servers import SERVICES, service
 from tests.integration.conftest import SEED_BODY, Stack, free_port, stack_settings, start_stack
@@ -28,6 +28,7 @@ EXPECTED = {
     "model-async": HTTP_NAMES,
     "scoring-sync": SCORING_NAMES,
     "scoring-async": SCORING_NAMES,
+    "scoring-batched": SCORING_NAMES,
     "scoring-queue": HTTP_NAMES | {"queue_tasks_submitted", "queue_depth"},
     "queue-worker": {
         "feature_store_read_seconds",
@@ -98,7 +99,7 @@ def settled(read: Callable[[], float], flush_s: float) -> float:
 
 
 def test_every_service_serves_its_metrics(metrics_stack: Stack) -> None:
-    for name in ("scoring-sync", "scoring-async"):
+    for name in ("scoring-sync", "scoring-async", "scoring-batched"):
         assert metrics_stack.post(name, SEED_BODY).status_code == 200
     response = metrics_stack.post("scoring-queue", SEED_BODY, params={"wait_ms": "5000"})
     assert response.status_code == 200 and response.json()["status"] == "SUCCESS", response.text
@@ -111,13 +112,19 @@ def test_every_service_serves_its_metrics(metrics_stack: Stack) -> None:
         assert not missing, (svc.name, missing)
 
 
-@pytest.mark.parametrize("name, model", [("scoring-sync", "model-sync"), ("scoring-async", "model-async")])
+@pytest.mark.parametrize(
+    "name, model",
+    [("scoring-sync", "model-sync"), ("scoring-async", "model-async"), ("scoring-batched", "model-async")],
+)
 def test_counts_are_the_whole_service_not_one_worker(metrics_stack: Stack, name: str, model: str) -> None:
     """N requests on new connections (the kernel spreads them over the 2 workers): every
-    count grows by exactly N (2N model calls), whichever worker answers the scrape."""
+    count grows by exactly N (2N model calls), whichever worker answers the scrape. The batching
+    handler's requests, one after another, each ride a batch of one per model: 2N batch calls."""
     n = 30
     svc, model_svc = service(name), service(model)
     path, model_path = svc.predict_path or "", model_svc.predict_path or ""
+    if name == "scoring-batched":
+        model_path = batch_path(model_path)
     flush_s = metrics_stack.settings.metrics_flush_s
     # the earlier tests' last tallies written first: else a late one lands between before and after
     settled(lambda: requests_of(metrics_stack, name, path), flush_s)
@@ -149,7 +156,7 @@ def in_progress(stack: Stack, name: str) -> float:
 
 
 def test_unknown_paths_are_one_label_and_in_progress_returns_to_zero(metrics_stack: Stack) -> None:
-    for name in ("scoring-sync", "scoring-async", "scoring-queue"):
+    for name in ("scoring-sync", "scoring-async", "scoring-batched", "scoring-queue"):
         before = requests_of(metrics_stack, name, UNMATCHED, "404")
         assert requests.get(metrics_stack.url(name, "/no/such/path/42"), timeout=5).status_code == 404
         assert requests.get(metrics_stack.url(name, HEALTH_PATH), timeout=5).status_code == 200

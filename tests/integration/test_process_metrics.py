@@ -34,6 +34,7 @@ def several(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         scoring_sync_workers=2,
         model_async_workers=2,
         scoring_async_workers=2,
+        scoring_batched_workers=2,
         scoring_queue_workers=2,
         queue_worker_pool="prefork",
         queue_worker_concurrency=2,
@@ -82,7 +83,7 @@ def test_each_service_reports_every_one_of_its_processes(several: Stack, svc: Se
 def test_cpu_grows_under_requests_and_never_falls(several: Stack) -> None:
     before = {svc.name: parse(scrape(several, svc))[0] for svc in ALL}
     for _ in range(30):
-        for name in ("scoring-sync", "scoring-async", "scoring-minimal"):
+        for name in ("scoring-sync", "scoring-async", "scoring-batched", "scoring-minimal"):
             svc = next(s for s in ALL if s.name == name)
             url = several.settings.base_url(svc.port(several.settings) or 0) + (svc.predict_path or "")
             assert several.http.post(url, json=SEED_BODY, timeout=10).status_code == 200
@@ -94,7 +95,14 @@ def test_cpu_grows_under_requests_and_never_falls(several: Stack) -> None:
             readings[svc.name].append(value)
     for name, values in readings.items():
         assert values == sorted(values), (name, values)  # the counter never fell between scrapes
-    for name in ("scoring-sync", "scoring-async", "scoring-minimal", "model-sync", "model-async"):
+    for name in (
+        "scoring-sync",
+        "scoring-async",
+        "scoring-batched",
+        "scoring-minimal",
+        "model-sync",
+        "model-async",
+    ):
         assert readings[name][-1] > (before[name] or 0.0), name
 
 

@@ -23,6 +23,7 @@ def _ports(settings) -> list[int]:  # type: ignore[no-untyped-def]
         settings.scoring_sync_port,
         settings.model_async_port,
         settings.scoring_async_port,
+        settings.scoring_batched_port,
         settings.scoring_queue_port,
         settings.embedded_redis_port,
     ]
@@ -42,6 +43,7 @@ def test_up_twice_is_harmless_and_down_frees_everything(tmp_path: Path) -> None:
             "model-async",
             "scoring-sync",
             "scoring-async",
+            "scoring-batched",
             "queue-worker",
             "scoring-queue",
         ]
@@ -50,7 +52,7 @@ def test_up_twice_is_harmless_and_down_frees_everything(tmp_path: Path) -> None:
         everything += [c for p in list(everything) for c in p.children(recursive=True)]
     finally:
         stopped = supervisor.down()
-    assert len(stopped) == 7
+    assert len(stopped) == 8
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in everything)
     assert all(port_is_free("127.0.0.1", port) for port in _ports(settings))
     assert not state_path(settings).exists()
@@ -72,9 +74,10 @@ def test_a_taken_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> Non
 
 def test_a_service_that_never_gets_healthy_is_named_and_everything_stops(tmp_path: Path) -> None:
     # The async scoring handler points at a model API that does not exist: it starts,
-    # but its health check reports the dependency down until the deadline.
+    # but its health check reports the dependency down until the deadline. The deadline lets the
+    # services before it start on a busy machine (eight processes spawned at once on two cores).
     settings = stack_settings(
-        tmp_path, model_async_url="http://127.0.0.1:9/api/v1/ml/async/predict", health_timeout_s=3.0
+        tmp_path, model_async_url="http://127.0.0.1:9/api/v1/ml/async/predict", health_timeout_s=8.0
     )
     supervisor = Supervisor(settings)
     with pytest.raises(StackError) as err:
@@ -135,7 +138,7 @@ def test_a_proxy_in_the_environment_is_never_used_on_loopback(tmp_path: Path) ->
         up = cli("up")
         assert up.returncode == 0, up.stderr
         stack = Stack(settings, StackState.load(state_path(settings)), Supervisor(settings))  # type: ignore[arg-type]
-        for name in ("scoring-sync", "scoring-async"):
+        for name in ("scoring-sync", "scoring-async", "scoring-batched"):
             assert stack.post(name, SEED_BODY).status_code == 200
         queued = stack.post("scoring-queue", SEED_BODY, params={"wait_ms": "5000"})
         assert queued.status_code == 200 and queued.json()["status"] == "SUCCESS"
