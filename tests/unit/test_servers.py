@@ -32,6 +32,19 @@ def test_services_on_the_documented_ports() -> None:
     assert service("scoring-batched").predict_path == "/api/v1/ml/batched/predict"
 
 
+def test_each_scoring_handler_starts_after_the_model_api_it_calls() -> None:
+    """The supervisor waits for the services in registry order: a handler's health asks its model API,
+    so that API comes first (the batching handler calls the async model API's batch route)."""
+    names = [s.name for s in SERVICES]
+    for handler, model in (
+        ("scoring-sync", "model-sync"),
+        ("scoring-async", "model-async"),
+        ("scoring-batched", "model-async"),
+    ):
+        assert names.index(model) < names.index(handler), (handler, model)
+    assert names.index("scoring-async") < names.index("scoring-batched") < names.index("scoring-queue")
+
+
 def test_gunicorn_config_follows_settings() -> None:
     s = Settings(
         scoring_sync_worker_class="gthread",
