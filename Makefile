@@ -63,8 +63,11 @@ report: $(STAMP)
 locust-ui: $(STAMP)
 	$(CLI) locust-ui
 
+# Two pytest-xdist workers (tests/conftest.py): the integration tests one after another on one, the unit
+# and app tests on the other meanwhile. PYTEST_PARALLEL= (empty) runs everything in one process.
+PYTEST_PARALLEL ?= -n 2 --dist loadscope
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # schemathesis against every service of a stack it starts (on the settings' ports) and stops;
 # FUZZ_MAX_EXAMPLES (2000) cases per operation; reports in results/fuzz/<run-id>/ (doc/fuzz.md)
