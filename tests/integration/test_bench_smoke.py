@@ -68,7 +68,7 @@ def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)  # a fourth architecture (batched): about 8 min on a busy 2-core machine
 def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ports = stack_port_env()
     for name, value in {**{n: str(p) for n, p in ports.items()}, **TINY}.items():
@@ -86,7 +86,7 @@ def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pyte
     assert run["complete"] is True and run["errors"] == []
     summary = Summary.load(latest)  # the typed model: an unknown or missing key fails here
     assert summary.schema_version == SCHEMA_VERSION and summary.complete
-    assert set(summary.architectures) == {"sync", "async", "queue"}
+    assert list(summary.architectures) == ["sync", "async", "batched", "queue"]
     for arch, section in summary.architectures.items():
         assert section.one_user and _finite(section.one_user.p50_ms), arch
         assert section.ideal and _finite(section.ideal.p50_ms), arch
@@ -107,6 +107,7 @@ def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pyte
     assert (latest / "profiles" / "queue-worker" / "yappi-cpu.pstats").is_file()
     improvement = summary.comparison.timeit_improvement_pct
     assert improvement and _finite(improvement.percent)
+    _check_batched(latest, summary)
     _check_the_queue(latest, summary)
     _check_the_attribution(summary)
     _check_what_makes_numbers_trustworthy(summary)
@@ -129,6 +130,20 @@ def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pyte
     assert all(port_is_free("127.0.0.1", port) for port in ports.values())
 
 
+def _check_batched(latest: Path, summary: Summary) -> None:
+    """The batching handler: its batch waits in the time split, its comparison with async in the report."""
+    batched = summary.architectures["batched"]
+    assert batched.time_split and _finite(batched.time_split.batch_wait_ms)
+    assert batched.profile and batched.profile["model_calls"] > 0
+    assert batched.ideal and "BATCH_MAX_WAIT_MS" in batched.ideal.description
+    comparison = summary.comparison.batched_vs_async
+    assert comparison is not None and _finite(comparison.sustained_rps_ratio)
+    assert _finite(comparison.ramp_peak_ratio) and _finite(comparison.one_user_p50_cost_ms)
+    assert comparison.sustained_rps_ratio_range is not None and comparison.sustained_rps_ratio_range.n == 2
+    report = (latest / "report.md").read_text()
+    assert "Batching against async: batching served" in report
+
+
 def _check_the_queue(latest: Path, summary: Summary) -> None:
     """The queue is in the report: end-to-end statistics, its depth, and the burst."""
     queue = summary.architectures["queue"]
@@ -149,6 +164,7 @@ def _check_the_queue(latest: Path, summary: Summary) -> None:
         ("queue", 16),
         ("sync", None),
         ("async", None),
+        ("batched", None),
     }
     for run in burst.runs:
         if run.architecture == "queue":
@@ -161,7 +177,9 @@ def _check_the_queue(latest: Path, summary: Summary) -> None:
 def _check_what_makes_numbers_trustworthy(summary: Summary) -> None:
     """The gate, the calibration, the open loop, the repetitions and the cross-check are all there."""
     assert summary.verification is not None and summary.verification.passed
-    assert [row.architecture for row in summary.verification.rows] == ["sync", "async", "queue"]
+    assert [row.architecture for row in summary.verification.rows] == ["sync", "async", "batched", "queue"]
+    for row in summary.verification.rows:  # batched: batch calls of one item, as many as the others' calls
+        assert row.model_calls == row.expected_model_calls == 5 * 2, row
     calibration = summary.environment.calibration if summary.environment else None
     assert calibration is not None and _finite(calibration.cpu_benchmark_us)
     after = summary.environment.calibration_after if summary.environment else None
