@@ -675,6 +675,8 @@ class BatchingSweep(Model):
     break_even: str | None = None  # crossed, pays_throughout, never_pays, no_crossing; None: too few points
     break_even_per_item_ms: float | None = None  # interpolated where batched ÷ async crosses 1 (downwards)
     predicted_break_even_per_item_ms: float | None = None  # the closed-loop model's
+    # the n batched's own throughputs imply: its time per request's growth ÷ the per-item cost's
+    implied_batch_items: float | None = None
     missing: list[str] = Field(default_factory=list)  # configurations or architectures without a measurement
 
 

@@ -156,6 +156,22 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def implied_batch_items(per_item: Sequence[BatchingPoint], users: int | None) -> float | None:
+    """The batch size batched's own throughputs imply: how much its loop's time per request (U ÷ req/s)
+    grew from the lowest to the highest per-item cost swept, over how much the cost grew. The model takes
+    every batch as full (n = min(BATCH_MAX_SIZE, U)); fewer items per batch grow it less."""
+    measured = [p for p in per_item if p.per_item_ms is not None and p.batched and p.batched.max_rps]
+    if not users or len(measured) < 2:
+        return None
+    low = min(measured, key=lambda p: p.per_item_ms or 0.0)
+    high = max(measured, key=lambda p: p.per_item_ms or 0.0)
+    assert low.batched and high.batched and low.batched.max_rps and high.batched.max_rps
+    span = (high.per_item_ms or 0.0) - (low.per_item_ms or 0.0)
+    if span <= 0:
+        return None
+    return (users * 1000 / high.batched.max_rps - users * 1000 / low.batched.max_rps) / span
+
+
 def predicted(
     per_item: Sequence[BatchingPoint], users: int | None, batch_items: int | None
 ) -> tuple[list[BatchingPoint], float | None]:
@@ -234,6 +250,7 @@ def batching_section(
         break_even=status,
         break_even_per_item_ms=cost,
         predicted_break_even_per_item_ms=predicted_break_even,
+        implied_batch_items=implied_batch_items(per_item, users),
         missing=missing,
     )
 

@@ -211,6 +211,12 @@ def break_even_sentence(sweep: BatchingSweep) -> str:
         if predicted is not None
         else " The closed-loop model has too few measurements for a prediction."
     )
+    implied, n = sweep.implied_batch_items, sweep.batch_items
+    if predicted is not None and implied is not None and n is not None:
+        model += (
+            f" It takes every batch as full ({n} items); batched's own throughputs, from the lowest to the "
+            f"highest per-item cost swept, grew its time per request as batches of {implied:.1f} items would."
+        )
     status, cost = sweep.break_even, sweep.break_even_per_item_ms
     if status == CROSSED and cost is not None:
         share = (

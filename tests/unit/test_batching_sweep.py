@@ -346,3 +346,13 @@ def test_the_plot_and_the_report_of_a_run(tmp_path: Path, sweep: BatchingSweep) 
 
     text = _text(report_blocks(summary, {"batching": path}))
     assert BATCHING_TITLE in text and "attribution_batching.png" in text
+
+
+def test_the_batch_size_batcheds_throughputs_imply(sweep: BatchingSweep) -> None:
+    # from 0 ms (520 req/s) to 4 ms (200 req/s): 64 users' time per request grew 320 − 123.1 ms over 4 ms
+    expected = (USERS * 1000 / 200 - USERS * 1000 / 520) / 4
+    assert sweep.implied_batch_items == pytest.approx(expected)
+    text = break_even_sentence(sweep)
+    assert f"as batches of {expected:.1f} items would" in text and "every batch as full (32 items)" in text
+    lone = sweep.model_copy(update={"implied_batch_items": None})
+    assert "items would" not in break_even_sentence(lone)
