@@ -96,16 +96,21 @@ def split_sentence(split: GapSplit, users: int | None, rounds: int) -> str:
     )
     if rounds < 2:
         text += " One round: no spread, so no telling whether either part is noise."
+    elif split.servers_within_noise and split.framework_within_noise:
+        text += " Both parts are within the noise of the rounds: these rounds cannot split this gap."
     elif split.servers_within_noise:
-        text += " The servers' part is within the noise of the rounds: the gap is the framework's."
+        text += " The servers' part is within the noise of the rounds (its range reaches 0%)."
     elif split.framework_within_noise:
-        text += " The framework's part is within the noise of the rounds: the gap is the servers'."
+        text += " The framework's part is within the noise of the rounds (its range reaches 0%)."
     elif framework.low is None:
         text += " (No range: a configuration was measured once.)"
-    if split.gevent.value is not None:
-        widens = " (it widens the gap)" if split.gevent.value < 0 else ""
-        gevent = _share_text(split.gevent)
-        text += f" gevent-patched Flask (sync code, async I/O) closes {gevent} of it{widens}."
+    gevent = split.gevent
+    if gevent.value is not None:
+        if gevent.low is not None and gevent.high is not None and gevent.low <= 0 <= gevent.high:
+            note = ": within the noise of the rounds"
+        else:
+            note = " (it widens the gap)" if gevent.value < 0 else ""
+        text += f" gevent-patched Flask (sync code, async I/O) closes {_share_text(gevent)} of it{note}."
     return text
 
 

@@ -193,6 +193,9 @@ def test_the_latency_split_says_when_the_servers_part_is_noise() -> None:
     assert split.servers_within_noise is True and split.framework_within_noise is False
     text = split_sentence(split, study.load_users, study.rounds)
     assert "The servers' part is within the noise" in text and "98%" in text
+    assert "closes 2% (-2% to 6% over the rounds) of it: within the noise of the rounds" in text
+    both = split.model_copy(update={"framework_within_noise": True})
+    assert "these rounds cannot split this gap" in split_sentence(both, 64, 2)
 
 
 def test_a_gap_within_the_noise_is_not_split() -> None:
