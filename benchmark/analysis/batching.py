@@ -20,46 +20,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from benchmark.analysis.measurements import Measurement, level
 from benchmark.analysis.raw import ATTRIBUTION, read_json, recorded_settings
 from benchmark.batching_sweep import ARCHITECTURES, BATCHING_STUDY, GRID, PER_ITEM, mean_model_ms
-from benchmark.stats import spread
-from benchmark.summary import BatchingPoint, BatchingSweep, Level, Spread, Spreads
+from benchmark.summary import BatchingPoint, BatchingSweep
 from scoring_bench.core.settings import Settings
 
-if TYPE_CHECKING:
-    from benchmark.analysis.attribution import Measurement
-
 CROSSED, PAYS_THROUGHOUT, NEVER_PAYS, NO_CROSSING = "crossed", "pays_throughout", "never_pays", "no_crossing"
-
-
-def _mean_spread(values: Iterable[float | None]) -> tuple[float | None, Spread | None]:
-    present = [value for value in values if value is not None]
-    if not present:
-        return None, None
-    summary = Spread.model_validate(spread(present))
-    return summary.mean, summary
-
-
-def _level(rows: Sequence[Measurement]) -> Level | None:
-    """One architecture of one configuration over its repetitions (None without rows)."""
-    if not rows:
-        return None
-    p50, p50_spread = _mean_spread(row.p50_ms for row in rows)
-    rps, rps_spread = _mean_spread(row.rps for row in rows)
-    return Level(
-        step=rows[0].step,
-        label=rows[0].label,
-        reps=len(rows),
-        p50_ms=p50,
-        p95_ms=_mean_spread(row.p95_ms for row in rows)[0],
-        p99_ms=_mean_spread(row.p99_ms for row in rows)[0],
-        max_rps=rps,
-        failure_ratio=_mean_spread(row.failure_ratio for row in rows)[0],
-        spread=Spreads(p50_ms=p50_spread, max_rps=rps_spread),
-        cpu_ms_per_request=_mean_spread(row.cpu_ms_per_request for row in rows)[0],
-    )
 
 
 def _minus(a: float | None, b: float | None) -> float | None:
@@ -103,7 +72,7 @@ def batching_point(
     meta = entry.get("meta") if entry and isinstance(entry.get("meta"), dict) else {}
     assert isinstance(meta, dict)
     by_arch = {arch: [row for row in rows if row.arch == arch] for arch in ARCHITECTURES}
-    batched, reference = _level(by_arch["batched"]), _level(by_arch["async"])
+    batched, reference = (level(by_arch[arch]) if by_arch[arch] else None for arch in ("batched", "async"))
     wait = _number(meta.get("wait_ms"))
     size = _number(meta.get("size"))
     per_item = _number(meta.get("per_item_ms"))

@@ -13,8 +13,8 @@ ranges; a range that reaches 0 % (or 100 %) says that part cannot be told apart 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
+from benchmark.analysis.measurements import Measurement
 from benchmark.attribution_servers import (
     FASTAPI_GRANIAN,
     FASTAPI_UVICORN,
@@ -27,9 +27,6 @@ from benchmark.attribution_servers import (
 )
 from benchmark.stats import spread
 from benchmark.summary import GapSplit, ServerFramework, ServerLevel, Share, Spread
-
-if TYPE_CHECKING:
-    from benchmark.analysis.attribution import Measurement
 
 EPSILON = 1e-6  # a gap (ms or req/s) smaller than this is none: no share of it
 Range = tuple[float | None, float | None, float | None]  # value, low, high
