@@ -1,7 +1,8 @@
 """The batching handler (api_scoring_batched, doc/batching.md) served for real: uvicorn with the command
 the stack's registry builds (scoring_bench.stack.servers.command), beside the default test stack (its
-model-async API, its embedded Redis, its async handler to compare with). Not yet registered in the stack:
-this test starts and stops it itself."""
+model-async API, its embedded Redis, its async handler to compare with). The stack runs one with the
+default batch settings; this module starts its own with a long max wait, so requests sent together
+surely share a batch, and stops it."""
 
 from __future__ import annotations
 
@@ -77,3 +78,31 @@ def test_bad_input_is_the_async_handlers_4xx(stack: Stack, batched: str) -> None
         mine, theirs = post(batched, body), stack.post("scoring-async", body)
         assert mine.status_code == theirs.status_code and 400 <= mine.status_code < 500
         assert mine.json()["error"] == theirs.json()["error"]
+
+
+def test_clients_that_leave_during_the_batch_wait_do_not_break_the_batch(stack: Stack, batched: str) -> None:
+    """Six requests that do not fill a batch of eight wait the 200 ms max wait together; three of their
+    clients give up after 50 ms (their connections closed mid-wait): the other three still get their own
+    answers, and the handler keeps serving."""
+    bodies = [{"entity_id": str(i), "features": [float(i), 0.5]} for i in range(6)]
+
+    def send(index: int) -> requests.Response | None:
+        with requests.Session() as session:
+            session.trust_env = False
+            try:
+                return session.post(batched, json=bodies[index], timeout=0.05 if index % 2 else 10)
+            except requests.exceptions.Timeout:
+                return None
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(send, range(len(bodies))))
+    assert all(answer is None for answer in answers[1::2]), (
+        "the 50 ms clients should have left during the wait"
+    )
+    for body, answer in zip(bodies[0::2], answers[0::2]):
+        assert answer is not None and answer.status_code == 200, answer and answer.text
+        assert answer.json() == stack.post("scoring-async", body).json()
+        sizes = parse_server_timing_notes(answer.headers["Server-Timing"]).values()
+        assert all(1 <= int(size) <= len(bodies) for size in sizes)
+    again = post(batched, SEED_BODY)
+    assert again.status_code == 200 and again.json() == stack.post("scoring-async", SEED_BODY).json()
