@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 FEATURE_STORE_STEP = "feature_store"
@@ -52,28 +53,23 @@ class Timings:
         return ", ".join(parts)
 
 
-def parse_server_timing(value: str) -> dict[str, float]:
-    """Inverse of :meth:`Timings.header`, for clients and the benchmark."""
-    result: dict[str, float] = {}
-    for part in value.split(","):
-        name, _, params = part.strip().partition(";")
-        for param in params.split(";"):
-            key, _, number = param.strip().partition("=")
-            if key == "dur":
-                result[name] = float(number)
-    return result
-
-
-def parse_server_timing_notes(value: str) -> dict[str, str]:
-    """The ``desc`` of each entry that has one (the batching handler's batch sizes)."""
-    result: dict[str, str] = {}
+def _server_timing_params(value: str) -> Iterator[tuple[str, str, str]]:
+    """(entry, parameter, its value) for every parameter of every entry of a Server-Timing header."""
     for part in value.split(","):
         name, _, params = part.strip().partition(";")
         for param in params.split(";"):
             key, _, text = param.strip().partition("=")
-            if key == "desc":
-                result[name] = text.strip('"')
-    return result
+            yield name, key, text
+
+
+def parse_server_timing(value: str) -> dict[str, float]:
+    """Inverse of :meth:`Timings.header`, for clients and the benchmark."""
+    return {name: float(text) for name, key, text in _server_timing_params(value) if key == "dur"}
+
+
+def parse_server_timing_notes(value: str) -> dict[str, str]:
+    """The ``desc`` of each entry that has one (the batching handler's batch sizes)."""
+    return {name: text.strip('"') for name, key, text in _server_timing_params(value) if key == "desc"}
 
 
 def ordered_steps(steps: dict[str, float], num_models: int) -> dict[str, float]:
