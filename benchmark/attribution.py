@@ -35,6 +35,7 @@ from benchmark import attribution_servers as servers
 from benchmark import batching_sweep as batching
 from benchmark.analysis.phases import cpu_seconds, service_names, window_stats
 from benchmark.analysis.raw import read_requests, read_resources, read_schedule, resource_path
+from benchmark.entries import POLL
 from benchmark.load import Stage, run_phase
 from benchmark.queue_client import QueueClientOptions
 from benchmark.settings import REQUEST_RESPONSE, BenchSettings
@@ -413,7 +414,7 @@ def _cost(
     polls = None
     if arch == "queue":
         low, high = window
-        entries = read_requests(rep_dir, "load", arch, name="poll")
+        entries = read_requests(rep_dir, "load", arch, name=POLL)  # "queue poll"; "poll" in old folders
         polls = sum(1 for request in entries if low <= request.t <= high) / requests
     cpu_ms = cpu_s * 1000 / requests if cpu_s is not None else None
     return {"cpu_ms_per_request": cpu_ms, "polls_per_task": polls}

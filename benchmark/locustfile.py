@@ -3,11 +3,18 @@
     locust -f benchmark/locustfile.py SyncScoringUser
     # or AsyncScoringUser, BatchedScoringUser, QueueScoringUser
 
-Every response is checked (status 200 and a score in [0, 1]), not only counted. The queue user
-submits a task (entry ``submit``), polls it until it is done (entry ``poll``, a long poll) and
-reports the time from submit to result as a third entry, ``end_to_end`` (request type QUEUE); what
-it sends and how it judges the answers is :mod:`benchmark.queue_client`, shared with the burst and
-timeit experiments.
+Every response is checked (status 200 and a score in [0, 1]), not only counted. Every entry is
+named after its architecture (:mod:`benchmark.entries`), so that several user classes in one Locust
+(the web UI's default) keep apart in its statistics, charts and files: ``sync predict``,
+``async predict``, ``batched predict``. The queue user submits a task (entry ``queue submit``),
+polls it until it is done (``queue poll``, a long poll) and reports the time from submit to result
+as a third entry, ``queue end_to_end`` (request type QUEUE); what it sends and how it judges the
+answers is :mod:`benchmark.queue_client`, shared with the burst and timeit experiments.
+
+Users are a closed loop (no wait between requests) until the target fails: after a connection
+error or a 5xx a user waits a short, capped, jittered time (``--failure-backoff-max-s``,
+:mod:`benchmark.backoff`) instead of spinning on a dead target, and resumes at once with the next
+answer.
 
 The stack's own settings (where each scoring handler listens, how many entities are seeded) are
 read from the environment when Locust starts, as every process of the stack reads them. The
@@ -29,12 +36,14 @@ import time
 from typing import IO, Any, ClassVar
 
 import orjson
-from locust import FastHttpUser, LoadTestShape, constant, events, task
+from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 
 from benchmark import locust_forwarding as forwarding
+from benchmark.backoff import FailureBackoff
 from benchmark.checks import check_score
+from benchmark.entries import END_TO_END, PREDICT, entry_name
 from benchmark.queue_client import Call, QueueClientOptions, TaskOutcome, TaskRun
 from benchmark.settings import BenchSettings
 from scoring_bench.core.endpoints import (
@@ -45,7 +54,6 @@ from scoring_bench.core.endpoints import (
 )
 from scoring_bench.core.settings import Settings
 
-END_TO_END = "end_to_end"
 HEADERS = {"Content-Type": "application/json"}
 BODY_COUNT = 512
 
@@ -79,6 +87,13 @@ def _options(parser: Any) -> None:
         help="Queue user: a task not done by then fails.",
     )
     parser.add_argument(
+        "--failure-backoff-max-s",
+        type=float,
+        default=_default("locust_failure_backoff_max_s"),
+        env_var="LOCUST_FAILURE_BACKOFF_MAX_S",
+        help="Longest wait of a user after consecutive connection errors or 5xx (0: none).",
+    )
+    parser.add_argument(
         "--stages",
         default="",
         env_var="LOCUST_STAGES",
@@ -110,9 +125,27 @@ def _options(parser: Any) -> None:
     )
 
 
-class _ScoringUser(FastHttpUser):
+class _BackingOffUser(FastHttpUser):
+    """Closed loop (each user sends its next request when the last one ends) while the target
+    answers; after connection errors or 5xx, a wait of :class:`FailureBackoff`."""
+
     abstract = True
-    wait_time = constant(0)  # closed loop: each user sends its next request when the last one ends
+    arch = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # a worker gets the master's options with each spawn (the runner's, when it drives a master)
+        options = self.environment.parsed_options
+        self.backoff = FailureBackoff(
+            getattr(options, "failure_backoff_max_s", _default("locust_failure_backoff_max_s"))
+        )
+
+    def wait_time(self) -> float:
+        return self.backoff.wait_s()
+
+
+class _ScoringUser(_BackingOffUser):
+    abstract = True
     path = ""
     bodies: ClassVar[list[bytes]] = []
 
@@ -123,9 +156,10 @@ class _ScoringUser(FastHttpUser):
             self.path,
             data=body,  # type: ignore[arg-type]  # bytes are sent as they are
             headers=HEADERS,
-            name="predict",
+            name=entry_name(self.arch, PREDICT),
             catch_response=True,
         ) as resp:
+            self.backoff.record(resp.status_code)
             problem = check_score(resp.status_code, resp.content)
             if problem:
                 resp.failure(problem)
@@ -134,21 +168,24 @@ class _ScoringUser(FastHttpUser):
 
 
 class SyncScoringUser(_ScoringUser):
+    arch = "sync"
     path = SYNC_PREDICT_PATH
 
 
 class AsyncScoringUser(_ScoringUser):
+    arch = "async"
     path = ASYNC_PREDICT_PATH
 
 
 class BatchedScoringUser(_ScoringUser):
+    arch = "batched"
     path = BATCHED_PREDICT_PATH
 
 
-class QueueScoringUser(FastHttpUser):
-    """Submit a task, poll it until it is done, report submit → result as ``end_to_end``."""
+class QueueScoringUser(_BackingOffUser):
+    """Submit a task, poll it until it is done, report submit → result as ``queue end_to_end``."""
 
-    wait_time = constant(0)
+    arch = "queue"
     bodies: ClassVar[list[bytes]] = []
     options = QueueClientOptions(
         _default("bench_queue_wait_ms"),
@@ -169,7 +206,7 @@ class QueueScoringUser(FastHttpUser):
             step = self._send(run, step)
         self.environment.events.request.fire(
             request_type="QUEUE",
-            name=END_TO_END,
+            name=entry_name(self.arch, END_TO_END),
             response_time=(time.perf_counter() - started) * 1000.0,
             response_length=0,
             exception=None if step.ok else RuntimeError(step.problem),
@@ -182,9 +219,10 @@ class QueueScoringUser(FastHttpUser):
             call.path,
             data=call.body,  # type: ignore[arg-type]  # bytes are sent as they are
             headers=HEADERS if call.body else None,
-            name=call.name,
+            name=entry_name(self.arch, call.name),
             catch_response=True,
         ) as resp:
+            self.backoff.record(resp.status_code)
             step = run.answer(resp.status_code, resp.content)
             if run.last_problem:
                 resp.failure(run.last_problem)

@@ -279,6 +279,12 @@ class BenchSettings(Settings):
         1000, ge=0, description="Queue user: ?wait_ms= of each poll (a long poll, so polling does not spin)."
     )
     bench_queue_timeout_s: float = Field(30.0, gt=0, description="Queue user: a task not done by then fails.")
+    locust_failure_backoff_max_s: float = Field(
+        1.0,
+        ge=0,
+        description="Locust users: longest wait after consecutive connection errors or 5xx (from 50 ms, "
+        "doubling, jittered; reset by any other answer; 0: none). The locustfile's --failure-backoff-max-s.",
+    )
     bench_burst_tasks: int = Field(100, ge=1, description="Burst: tasks (and requests) sent at once.")
     bench_burst_concurrencies: Annotated[list[int], NoDecode] = Field(
         [], min_length=1, description="Burst: the worker concurrencies (QUEUE_WORKER_CONCURRENCY) to try."

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from benchmark.analysis.phases import cpu_seconds, mean
 from benchmark.analysis.raw import (
-    END_TO_END,
     PHASES,
     QUEUE_WORKER,
     BurstEntry,
@@ -24,11 +23,12 @@ from benchmark.analysis.raw import (
     read_schedule,
     resource_path,
 )
+from benchmark.entries import END_TO_END, POLL, SUBMIT
 from benchmark.stats import percentiles
 from benchmark.summary import Burst, BurstRun, EntryStats, QueuePhase, QueueSection
 from scoring_bench.core.settings import Settings
 
-QUEUE_ENTRIES = ("submit", "poll", END_TO_END)
+QUEUE_ENTRIES = (SUBMIT, POLL, END_TO_END)  # kinds: read_requests reads "queue poll" and "poll" alike
 SAMPLE_SPAN_S = 0.5  # the resource sampler's period (BENCH_SAMPLE_INTERVAL_S): a sample's interval
 
 
@@ -68,9 +68,9 @@ def queue_phase(run_dir: Path, phase: str) -> QueuePhase | None:
         depth_mean=mean(depths),
         depth_samples=len(depths),
         tasks=tasks,
-        submit=_entry_stats(entries["submit"]),
-        poll=_entry_stats(entries["poll"]),
-        polls_per_task=len(entries["poll"]) / tasks if tasks else None,
+        submit=_entry_stats(entries[SUBMIT]),
+        poll=_entry_stats(entries[POLL]),
+        polls_per_task=len(entries[POLL]) / tasks if tasks else None,
         worker_cpu_mean_percent=mean(worker),
         worker_cpu_max_percent=max(worker) if worker else None,
         worker_cpu_ms_per_task=cpu_s * 1000 / tasks if cpu_s is not None and tasks else None,

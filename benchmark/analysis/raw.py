@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from benchmark.entries import END_TO_END, PREDICT, parse_entry
 from benchmark.summary import Environment, Machine
 from scoring_bench.core.settings import Settings
 from scoring_bench.core.timing import parse_server_timing
@@ -26,8 +27,6 @@ PHASES = ("one_user", "ramp", "sustained", "stress")
 LOAD_GENERATOR = "locust"
 MACHINE = "machine"
 OTHERS = "others"  # the machine less the run's processes (benchmark.sampler)
-PREDICT = "predict"
-END_TO_END = "end_to_end"  # the queue user's submit → result entry: what the queue's statistics are of
 QUEUE_WORKER = "queue-worker"
 BURST = "burst"
 ATTRIBUTION = "attribution"
@@ -48,7 +47,9 @@ RAW_ENTRIES = (
 
 @dataclass(frozen=True)
 class Request:
-    """One row of a ``<arch>_requests*.csv`` file."""
+    """One row of a ``<arch>_requests*.csv`` file. ``name`` is the entry's kind (``predict``,
+    ``submit``, ``poll``, ``end_to_end``: :mod:`benchmark.entries`), whether the file named it
+    ``queue poll`` or, written before entries were named by architecture, ``poll``."""
 
     t: float
     latency_ms: float
@@ -302,28 +303,32 @@ def locust_dir(run_dir: Path, phase: str) -> Path:
     return Path(run_dir) / "locust" / phase
 
 
-def entry_name(arch: str) -> str:
-    """The Locust entry an architecture's statistics are computed from: the queue's ``end_to_end``
-    (submit → result), the others' ``predict``."""
+def statistics_kind(arch: str) -> str:
+    """The kind of Locust entry an architecture's statistics are computed from: the queue's
+    ``end_to_end`` (submit → result), the others' ``predict``."""
     return END_TO_END if arch == "queue" else PREDICT
 
 
 def read_requests(run_dir: Path, phase: str, arch: str, name: str | None = None) -> list[Request]:
-    """The requests named ``name`` (default: the architecture's :func:`entry_name`; ``"*"``: every
-    entry) of every ``<arch>_requests*.csv`` of the phase, ordered by completion time.
+    """The requests of the entry ``name`` (a kind, ``poll``, or an entry, ``queue poll``; default:
+    the architecture's :func:`statistics_kind`; ``"*"``: every entry) of every ``<arch>_requests*.csv``
+    of the phase, ordered by completion time.
 
-    Rows that do not parse (a line cut short by an interruption) are skipped.
+    A row counts when it names this architecture's entry (``queue poll``) or the bare kind (``poll``:
+    a run folder from before entries were named by architecture); a row of another architecture
+    (several user classes in one Locust) does not. Rows that do not parse (a line cut short by an
+    interruption) are skipped.
     """
-    wanted = entry_name(arch) if name is None else name
+    wanted = statistics_kind(arch) if name is None else parse_entry(name)[1]
     requests: list[Request] = []
     for path in sorted(locust_dir(run_dir, phase).glob(f"{arch}_requests*.csv")):
         for row in csv_rows(path):
             t, latency = number(row.get("t")), number(row.get("latency_ms"))
-            row_name = (row.get("name") or "").strip()
-            if t is None or latency is None or (wanted != "*" and row_name != wanted):
+            row_arch, kind = parse_entry(row.get("name") or "")
+            if t is None or latency is None or row_arch not in (None, arch) or wanted not in ("*", kind):
                 continue
             ok = (row.get("ok") or "").strip() in ("1", "true", "True")
-            requests.append(Request(t, latency, ok, row_name))
+            requests.append(Request(t, latency, ok, kind))
     requests.sort(key=lambda request: request.t)
     return requests
 

@@ -12,6 +12,7 @@ import pytest
 from benchmark.analysis import build_summary
 from benchmark.analysis.phases import service_names
 from benchmark.analysis.raw import read_requests
+from benchmark.entries import END_TO_END, entry_name
 from benchmark.report import build_report
 from benchmark.report.queue import queue_sentences
 from benchmark.summary import ArchitectureSummary, QueuePhase, Summary
@@ -55,14 +56,16 @@ def _phases(summary: Summary) -> dict[str, QueuePhase]:
     return section.phases
 
 
-def _window_rows(run_dir: Path, phase: str, name: str) -> tuple[int, float]:
+def _window_rows(run_dir: Path, phase: str, kind: str) -> tuple[int, float]:
     step = json.loads((run_dir / "locust" / phase / "queue_schedule.json").read_text())["steps"][0]
     low, high = step["start"] + step["warmup_s"], step["end"]
     count = 0
     for path in (run_dir / "locust" / phase).glob("queue_requests*.csv"):
         with path.open(newline="") as handle:
             count += sum(
-                1 for row in csv.DictReader(handle) if row["name"] == name and low <= float(row["t"]) <= high
+                1
+                for row in csv.DictReader(handle)
+                if row["name"] == entry_name("queue", kind) and low <= float(row["t"]) <= high
             )
     return count, high - low
 
@@ -71,15 +74,31 @@ def test_queue_statistics_are_of_the_end_to_end_entry_only(run_dir: Path, summar
     queue = _queue(summary)
     assert queue.one_user is not None and queue.one_user.p50_ms is not None
     assert queue.sustained is not None and queue.ramp is not None
-    tasks, _ = _window_rows(run_dir, "one_user", "end_to_end")
+    tasks, _ = _window_rows(run_dir, "one_user", END_TO_END)
     assert queue.one_user.requests == tasks
     assert abs(queue.one_user.p50_ms - QUEUE_LATENCY_MS) <= 3.0  # not pulled down by submit (3 ms) rows
-    tasks, seconds = _window_rows(run_dir, "sustained", "end_to_end")
+    tasks, seconds = _window_rows(run_dir, "sustained", END_TO_END)
     assert queue.sustained.rps == pytest.approx(tasks / seconds)
     assert queue.ramp.steps[0].requests > 0
     every = read_requests(run_dir, "sustained", "queue", "*")
     assert {r.name for r in every} == {"submit", "poll", "end_to_end"}
     assert {r.name for r in read_requests(run_dir, "sustained", "queue")} == {"end_to_end"}
+
+
+def test_a_run_folder_with_the_old_bare_entry_names_gives_the_same_summary(
+    tmp_path: Path, run_dir: Path, summary: Summary
+) -> None:
+    """Folders written before entries were named by architecture (``predict``, ``poll``) still rebuild."""
+    legacy = make_run_folder(tmp_path / run_dir.name, queue=True, legacy_names=True)
+    assert {
+        row.split(",")[1] for row in (legacy / "locust/sustained/queue_requests.csv").read_text().split()[1:]
+    } == {
+        "submit",
+        "poll",
+        "end_to_end",
+    }
+    old = build_summary(legacy)
+    assert old.architectures == summary.architectures
 
 
 def test_sync_and_async_statistics_ignore_the_queue(tmp_path: Path, summary: Summary) -> None:
@@ -91,7 +110,7 @@ def test_sync_and_async_statistics_ignore_the_queue(tmp_path: Path, summary: Sum
 
 def test_queue_server_cpu_sums_its_api_worker_model_api_and_redis(run_dir: Path, summary: Summary) -> None:
     assert service_names("queue") == ("scoring-queue", "queue-worker", "model-async", "redis")
-    tasks, seconds = _window_rows(run_dir, "sustained", "end_to_end")
+    tasks, seconds = _window_rows(run_dir, "sustained", END_TO_END)
     expected = sum(SERVICE_CPU["queue"].values()) / 100 * seconds * 1000 / tasks
     sustained = _queue(summary).sustained
     assert sustained is not None
