@@ -5,6 +5,7 @@ Checks structure and schema only — never a speed.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
+from benchmark.entries import END_TO_END, KINDS, POLL, SUBMIT, entry_name
 from benchmark.summary import SCHEMA_VERSION, Summary
 from scoring_bench.stack.supervisor import port_is_free
 from tests.integration.conftest import stack_port_env
@@ -64,6 +66,12 @@ TINY = {
 }
 
 
+def _locust_entries(stats_csv: Path) -> set[str]:
+    """The entries of Locust's own statistics file, its ``Aggregated`` row left out."""
+    with stats_csv.open(newline="") as handle:
+        return {row["Name"] for row in csv.DictReader(handle)} - {"Aggregated"}
+
+
 def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
@@ -96,6 +104,10 @@ def test_a_tiny_bench_writes_a_complete_report(tmp_path: Path, monkeypatch: pyte
         assert section.stress and section.stress.recovery is not None, arch
         assert section.timeit and _finite(section.timeit.p50_ms), arch
         assert (latest / "locust" / "ramp" / f"{arch}_stats.csv").is_file()  # Locust's own files kept
+        entries = _locust_entries(latest / "locust" / "ramp" / f"{arch}_stats.csv")
+        assert entries and entries <= {entry_name(arch, kind) for kind in KINDS}, (
+            entries
+        )  # benchmark/entries.py
         assert (latest / "locust" / "ramp" / f"{arch}.html").is_file()
     for arch in summary.architectures:  # the queue: its API, and its worker below
         profile = summary.architectures[arch].profile
@@ -156,7 +168,8 @@ def _check_the_queue(latest: Path, summary: Summary) -> None:
         for row in path.read_text().splitlines()[1:]
     }
     # a submit with ?wait_ms= (BENCH_QUEUE_WAIT_MS) answers most tasks itself: polls only for the slower ones
-    assert {"submit", "end_to_end"} <= names <= {"submit", "poll", "end_to_end"}
+    queue = {kind: entry_name("queue", kind) for kind in (SUBMIT, POLL, END_TO_END)}
+    assert {queue[SUBMIT], queue[END_TO_END]} <= names <= set(queue.values())
     burst = summary.burst
     assert burst is not None and burst.tasks == 30
     assert {(run.architecture, run.concurrency) for run in burst.runs} == {

@@ -51,18 +51,19 @@ def test_the_clock_offset_comes_from_the_shortest_round_trip() -> None:
 
 
 def test_forwarded_rows_become_requests_csv_lines_in_the_masters_clock() -> None:
-    lines = csv_lines([(1000.0, "predict", 12.3456, True), [1001.5, "poll", 3, False]], 0.25)
-    assert lines == ["1000.250000,predict,12.346,1\n", "1001.750000,poll,3.000,0\n"]
+    lines = csv_lines([(1000.0, "async predict", 12.3456, True), [1001.5, "queue poll", 3, False]], 0.25)
+    assert lines == ["1000.250000,async predict,12.346,1\n", "1001.750000,queue poll,3.000,0\n"]
 
 
 def test_shifting_a_forwarded_csv_moves_times_and_drops_what_does_not_parse() -> None:
     text = (
         HEADER
-        + "1000.000000,predict,10.000,1\n1000.5,cut\nnot-a-time,predict,1.0,1\n1001.000000,predict,x,1\n"
+        + "1000.000000,async predict,10.000,1\n1000.5,cut\nnot-a-time,async predict,1.0,1\n"
+        + "1001.000000,async predict,x,1\n"
     )
     shifted, count = shift_csv(text, HEADER, -2.5)
     assert count == 1
-    assert shifted == HEADER + "997.500000,predict,10.000,1\n"
+    assert shifted == HEADER + "997.500000,async predict,10.000,1\n"
     assert shift_csv("", HEADER, 1.0) == (HEADER, 0)
     workers, count = shift_csv(WORKERS_HEADER + "10.5,w1,42.5,50.0\n11.5,w1,,\n", WORKERS_HEADER, 1.0)
     assert (workers, count) == (WORKERS_HEADER + "11.500000,w1,42.5,50.0\n", 1)
@@ -85,7 +86,7 @@ def test_the_schedule_document_is_the_masters_steps_in_our_clock_and_parses_with
     out = tmp_path / "locust" / "ramp"
     out.mkdir(parents=True)
     (out / "async_schedule.json").write_text(json.dumps(document))
-    shifted, _ = shift_csv(HEADER + "1003.000000,predict,40.000,1\n", HEADER, -10.0)
+    shifted, _ = shift_csv(HEADER + "1003.000000,async predict,40.000,1\n", HEADER, -10.0)
     (out / "async_requests.remote.csv").write_text(shifted)
     steps = read_schedule(tmp_path, "ramp", "async")
     assert steps is not None and [step.users for step in steps] == [1, 8]
@@ -115,7 +116,7 @@ def test_a_master_running_other_user_classes_is_named_with_the_fix() -> None:
 
 
 def test_counted_is_locusts_aggregated_row() -> None:
-    stats = {"stats": [{"name": "predict", "num_requests": 7}, {"name": "Aggregated", "num_requests": 9}]}
+    stats = {"stats": [{"name": "sync predict", "num_requests": 7}, {"name": "Aggregated", "num_requests": 9}]}
     assert counted(stats) == 9
     assert counted({"stats": []}) is None
 

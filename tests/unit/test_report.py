@@ -241,8 +241,8 @@ def test_truncated_rows_and_an_unfinished_step_are_tolerated(tmp_path: Path) -> 
     phase.mkdir(parents=True)
     steps = [{"users": 1, "start": 100.0, "end": None, "warmup_s": 1.0}]
     (phase / "sync_schedule.json").write_text(json.dumps({"phase": "one_user", "steps": steps}))
-    rows = "".join(f"{100.5 + i * 0.5},predict,{50 + i},1\n" for i in range(20))
-    (phase / "sync_requests.7.csv").write_text("t,name,latency_ms,ok\n" + rows + "110.2,pred")
+    rows = "".join(f"{100.5 + i * 0.5},sync predict,{50 + i},1\n" for i in range(20))
+    (phase / "sync_requests.7.csv").write_text("t,name,latency_ms,ok\n" + rows + "110.2,sync pr")
     one_user = build_summary(tmp_path).architectures["sync"].one_user
     assert one_user is not None
     assert one_user.requests == 19  # t from 101.0 (warm-up over) to 110.0, the last request
