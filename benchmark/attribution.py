@@ -6,7 +6,8 @@ Five studies, each a list of stack configurations; the first four are measured f
 * ``waterfall``: from the ``seed-faithful`` preset, switch one factor at a time to its tuned
   value (cumulatively), ending at ``tuned``; repeated ``BENCH_ATTRIBUTION_REPEATS`` times;
 * ``fanout``: ``NUM_MODELS`` 1, 2, 4, 8 (16 in full);
-* ``cpu``: the ``cpu`` model kind (it burns CPU instead of sleeping);
+* ``cpu``: the ``cpu`` model kind (it burns CPU instead of sleeping), at equal model API processes, then
+  at equal scoring processes too (:func:`cpu_study`);
 * ``tail``: long-tailed (lognormal) model latency with a fan-out of 4;
 * ``queue``: the queue's own waterfall, measured for the queue: from the seed-faithful queue (seeds
   001/004: Celery's defaults, polled plainly by its client) to the tuned one, one factor
@@ -15,6 +16,10 @@ Five studies, each a list of stack configurations; the first four are measured f
 
 Beside them, ``batching`` (benchmark/batching_sweep.py) measures the batching handler against async on a
 stack per point: BATCH_MAX_WAIT_MS × BATCH_MAX_SIZE, then MODEL_BATCH_PER_ITEM_MS.
+
+Every configuration declares what it compares (``Config.varies``, ``Config.consequences``):
+tests/unit/test_study_configs.py checks each study's configurations against it, and plan.json records it
+for the report, so that a new default cannot silently confound a study.
 
 Each measurement is p50/p95/p99 of sequential requests at one user (timeit; the queue's go through its
 client, submit to result) and the throughput of ``BENCH_ATTRIBUTION_USERS`` closed-loop users (Locust;
@@ -33,6 +38,7 @@ from typing import Any
 
 from benchmark import attribution_servers as servers
 from benchmark import batching_sweep as batching
+from benchmark.analysis import differs
 from benchmark.analysis.phases import cpu_seconds, service_names, window_stats
 from benchmark.analysis.raw import read_requests, read_resources, read_schedule, resource_path
 from benchmark.entries import POLL
@@ -177,6 +183,22 @@ class Config:
     client: str = ""  # the queue's: PLAIN_POLLING or LONG_POLL ("": the benchmark's own client)
     labels: dict[str, str] = field(default_factory=dict)  # an architecture's row label, if not ``label``
     bench: dict[str, Any] = field(default_factory=dict)  # benchmark knobs of its own (the servers study)
+    # What the configuration compares, declared beside it (tests/unit/test_study_configs.py checks it):
+    # the stack settings it may set differently from the configuration before it in its study (the first:
+    # from the run's own stack) — its factor and the factor's consequences ...
+    varies: frozenset[str] = frozenset()
+    # ... and the labels of benchmark/analysis/differs.py its architectures' sides may differ in beyond
+    # the architecture itself (differs.ARCHITECTURE_CONSEQUENCES): anything else is a confound.
+    consequences: frozenset[str] = frozenset()
+
+
+# Each architecture at its own process counts, as the headline runs them (sync's scoring and model API on
+# 2 processes, async's on 1, by default): declared by the studies whose factor is not the process count,
+# so that the report says it ("differs: ... scoring processes 2 vs 1") instead of flagging it.
+OWN_PROCESS_COUNTS = frozenset({differs.SCORING_PROCESSES, differs.MODEL_PROCESSES})
+CPU_STUDY = "cpu"
+MODEL_PROCESS_SETTINGS = ("model_sync_workers", "model_async_workers")
+SCORING_PROCESS_SETTINGS = ("scoring_sync_workers", "scoring_async_workers")
 
 
 def tuned_values(names: list[str]) -> dict[str, Any]:
@@ -191,7 +213,16 @@ def waterfall(base: BenchSettings) -> list[Config]:
     Settings the user set explicitly stay as they are in every step (a preset only fills in).
     """
     seed = dict(SEED_HANDLERS)
-    configs = [Config("waterfall", 0, "seed-faithful", {"scoring_preset": "seed-faithful"})]
+    configs = [
+        Config(
+            "waterfall",
+            0,
+            "seed-faithful",
+            {"scoring_preset": "seed-faithful"},
+            varies=frozenset(seed),
+            consequences=OWN_PROCESS_COUNTS,
+        )
+    ]
     switched: dict[str, Any] = {}
     previous = Settings(**_stack_values(base), scoring_preset="seed-faithful")
     for step, factor in enumerate(FACTORS, start=1):
@@ -207,6 +238,8 @@ def waterfall(base: BenchSettings) -> list[Config]:
                 factor.name,
                 factor.describe(previous),
                 factor.describe(current),
+                varies=frozenset(factor.changes),
+                consequences=OWN_PROCESS_COUNTS,
             )
         )
         previous = current
@@ -221,7 +254,17 @@ def queue_waterfall(base: BenchSettings) -> list[Config]:
     archs = (QUEUE_STUDY,)
     explicit = _stack_values(base)
     seed = {k: v for k, v in SEED_QUEUE.items() if k not in explicit}
-    configs = [Config(QUEUE_STUDY, 0, "seed-faithful", dict(seed), architectures=archs, client=PLAIN_POLLING)]
+    configs = [
+        Config(
+            QUEUE_STUDY,
+            0,
+            "seed-faithful",
+            dict(seed),
+            architectures=archs,
+            client=PLAIN_POLLING,
+            varies=frozenset(seed),
+        )
+    ]
     switched: dict[str, Any] = {}
     client = PLAIN_POLLING
     previous = Settings(**explicit, **seed)
@@ -248,6 +291,7 @@ def queue_waterfall(base: BenchSettings) -> list[Config]:
                 after,
                 architectures=archs,
                 client=client,
+                varies=frozenset(factor.changes),  # the client's step: none (Config.client changes)
             )
         )
     assert set(SEED_QUEUE) <= {n for f in QUEUE_FACTORS for n in f.changes}, "a seed choice without a factor"
@@ -278,6 +322,7 @@ def _engine_step(
         "taskiq",
         architectures=archs,
         client=client,
+        varies=frozenset({"queue_engine"}),
     )
 
 
@@ -307,27 +352,100 @@ def batching_study(base: BenchSettings) -> list[Config]:
             factor=point.part,
             meta=point.meta,
             architectures=batching.ARCHITECTURES,
+            varies=BATCHING_VARIES[point.part],
         )
         for step, point in enumerate(batching.points(base))
     ]
+
+
+# The batching study's points: the grid's move its batch knobs; the per-item part's its per-item cost, and
+# its first point returns the batch knobs from the grid's last point to the run's.
+BATCHING_VARIES = {
+    batching.GRID: frozenset(batching.BATCH_KNOBS),
+    batching.PER_ITEM: frozenset({*batching.BATCH_KNOBS, batching.PER_ITEM_KNOB}),
+}
 
 
 def _gap_studies(base: BenchSettings) -> list[Config]:
     configs = waterfall(base) if "waterfall" in base.bench_attribution_studies else []
     if "fanout" in base.bench_attribution_studies:
         configs += [
-            Config("fanout", i, f"{n} models", {"num_models": n}, meta={"num_models": n})
+            Config(
+                "fanout",
+                i,
+                f"{n} models",
+                {"num_models": n},
+                meta={"num_models": n},
+                varies=frozenset({"num_models"}),
+                consequences=OWN_PROCESS_COUNTS,
+            )
             for i, n in enumerate(base.bench_fanout)
         ]
-    if "cpu" in base.bench_attribution_studies:
-        configs.append(Config("cpu", 0, "cpu-bound model", {"model_kind": "cpu"}))
+    if CPU_STUDY in base.bench_attribution_studies:
+        configs += cpu_study(base)
     if "tail" in base.bench_attribution_studies:
         configs.append(
-            Config("tail", 0, "lognormal latency, 4 models", {"model_latency": "lognormal", "num_models": 4})
+            Config(
+                "tail",
+                0,
+                "lognormal latency, 4 models",
+                {"model_latency": "lognormal", "num_models": 4},
+                varies=frozenset({"model_latency", "num_models"}),
+                consequences=OWN_PROCESS_COUNTS,
+            )
         )
     if servers.STUDY in base.bench_attribution_studies:
         configs += servers_study(base)
     return configs
+
+
+def cpu_study(base: BenchSettings) -> list[Config]:
+    """A model that burns CPU, sync against async with the same CPU to burn it on: first the same number of
+    model API processes on both sides (:func:`equal_counts`); then the same number of scoring processes too.
+
+    A CPU-bound model makes the model API the bottleneck, so at the defaults' 2 sync model processes against
+    1 async one the study would measure process counts, not sync against async (issue 17)."""
+    explicit = _stack_values(base)
+    models = {"model_kind": "cpu", **equal_counts(explicit, MODEL_PROCESS_SETTINGS)}
+    return [
+        Config(
+            CPU_STUDY,
+            0,
+            "equal model API processes",
+            models,
+            varies=frozenset({"model_kind", *MODEL_PROCESS_SETTINGS}),
+            consequences=frozenset({differs.SCORING_PROCESSES}),  # each its own: the next row equals them
+        ),
+        Config(
+            CPU_STUDY,
+            1,
+            "equal model API and scoring processes",
+            {**models, **equal_counts(explicit, SCORING_PROCESS_SETTINGS)},
+            varies=frozenset(SCORING_PROCESS_SETTINGS),
+        ),
+    ]
+
+
+def equal_counts(explicit: dict[str, Any], names: tuple[str, ...]) -> dict[str, int]:
+    """The process counts ``names`` (sync's, async's) made equal: to the larger of their defaults (2 model
+    API processes, 2 scoring processes: sync's, one per core on a 2-core machine), or to the one the user
+    set. Both set by the user: as they are (the report then flags the difference)."""
+    chosen = [explicit[name] for name in names if name in explicit]
+    if len(chosen) == len(names):
+        return {}
+    defaults = Settings(**explicit)  # the preset the run uses fills in the defaults
+    count = chosen[0] if chosen else max(getattr(defaults, name) for name in names)
+    return {name: count for name in names if name not in explicit}
+
+
+def side_confounds(settings: Settings, config: Config) -> list[differs.Difference]:
+    """What the configuration's two architectures differ in beyond the architecture and its declared
+    consequences (none when it measures one architecture)."""
+    if len(config.architectures) != 2:
+        return []
+    first, second = config.architectures
+    allowed = differs.ARCHITECTURE_CONSEQUENCES | config.consequences
+    return differs.confounds(differs.compare_sides(settings, first, settings, second), allowed)
 
 
 def servers_study(base: BenchSettings) -> list[Config]:
@@ -341,9 +459,15 @@ def servers_study(base: BenchSettings) -> list[Config]:
             architectures=stack.architectures,
             labels=stack.labels,
             bench=servers.bench_overrides(base),
+            varies=SERVER_SETTINGS,
+            consequences=OWN_PROCESS_COUNTS,
         )
         for stack in servers.plan(base.bench_servers_rounds)
     ]
+
+
+# The servers study's stacks move only the settings that choose a server.
+SERVER_SETTINGS = frozenset(name for server in servers.SERVERS for name in server.overrides)
 
 
 def config_settings(base: BenchSettings, config: Config, stack_dir: Path) -> Settings:
@@ -494,6 +618,8 @@ def run_attribution(
                     "overrides": c.overrides,
                     "client": c.client,
                     "meta": c.meta,
+                    "varies": sorted(c.varies),
+                    "consequences": sorted(c.consequences),
                 }
                 for c in configs
             ],
