@@ -43,6 +43,8 @@ from benchmark.locust_ui_rows import (
 )
 from scoring_bench.core.settings import Settings
 
+BLUEPRINT = "scoring_bench_comparison"
+
 
 def snapshots_by_name(entries: Iterable[StatsEntry]) -> dict[str, EntrySnapshot]:
     """Snapshots keyed by entry name; entries of one name under several methods are merged first with
@@ -67,8 +69,8 @@ def install(environment: Environment, settings: Settings | None = None) -> None:
     has one (a worker or a headless Locust has none)."""
     web_ui = environment.web_ui
     app = web_ui.app if web_ui is not None else None
-    if web_ui is None or app is None:
-        return
+    if web_ui is None or app is None or BLUEPRINT in app.blueprints:
+        return  # no web UI here, or the tab is in already (this module imported twice, e.g. also by path)
     ideals = ideals_for(settings or Settings())
     base_path = (getattr(environment.parsed_options, "web_base_path", None) or "").rstrip("/")
     web_ui.template_args.update(template_args(base_path))
@@ -79,7 +81,7 @@ def install(environment: Environment, settings: Settings | None = None) -> None:
             return []
         return comparison_rows(snapshots_by_name(runner.stats.entries.values()), ideals)
 
-    blueprint = Blueprint("scoring_bench_comparison", __name__, url_prefix=base_path or None)
+    blueprint = Blueprint(BLUEPRINT, __name__, url_prefix=base_path or None)
 
     @blueprint.route("/comparison")
     @web_ui.auth_required_if_enabled

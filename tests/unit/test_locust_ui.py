@@ -255,6 +255,7 @@ _SHELL_CHECK = textwrap.dedent(
     runner = env.create_local_runner()
     web_ui = env.create_web_ui("127.0.0.1", 0, delayed_start=True)  # never started: no socket
     locust_ui.install(env, Settings(**SETTINGS))
+    locust_ui.install(env, Settings(**SETTINGS))  # imported twice (by the locustfile and by path): one tab
     client = web_ui.app.test_client()
     out["page_has_tab"] = b'"extended_tabs"' in client.get("/").data
     out["empty"] = client.get("/comparison").get_json()
