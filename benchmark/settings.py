@@ -246,6 +246,9 @@ class BenchSettings(Settings):
     locust_workers: int | Literal["auto"] = Field(
         AUTO, description="Locust worker processes; 0: one process; auto: as many as the load needs."
     )
+    locust_ui_port: int = Field(
+        8089, ge=1, le=65535, description="`make locust-ui`: the port of Locust's web UI (on 127.0.0.1)."
+    )
     # --- Locust on other machines (benchmark/locust_remote.py, doc/methodology.md) -------------------
     locust_master_url: str = Field(
         "",
