@@ -15,7 +15,10 @@ minute's p99) and the faults under load (``faults``: per fault and architecture 
 recovery time, the queue's task ledger, a per-second timeline); older versions load with them None.
 ``control`` (the async handler against the minimal control) is optional: absent, it loads as None.
 ``environment.target`` (where the stack was: local, or an external target and what was skipped) is optional
-too: absent, the run measured its own local stack.
+too: absent, the run measured its own local stack. ``differs`` (what differs between the two sides of a
+comparison, computed from the settings each side recorded: :class:`Differs`) and the sustained section's
+per-core and per-process figures are optional everywhere: absent (older files), the report computes what
+it can from ``environment.settings``.
 """
 
 from __future__ import annotations
@@ -136,6 +139,35 @@ class Environment(Model):
     calibration_after: Calibration | None = None
 
 
+# --------------------------------------------------------------------------- what differs
+
+
+class SettingDifference(Model):
+    """One labelled setting whose value differs between the two sides (benchmark/analysis/differs.py)."""
+
+    name: str  # "scoring processes"
+    a: str
+    b: str
+
+
+class Differs(Model):
+    """What differs between the two sides of one comparison, computed from the settings each side recorded
+    (environment.json for the main run, attribution/<study>/<step>/config.json for a study's point), never
+    written by hand. ``line`` is what the report prints under the comparison."""
+
+    a: str  # the sides as the report names them ("sync", "async at step 3")
+    b: str
+    line: str = ""  # "differs: architecture sync vs async; scoring processes 2 vs 1"
+    settings: list[SettingDifference] = Field(default_factory=list)
+    factor: str = ""  # what the comparison studies ("architecture", "models per request", ...)
+    # the labels the factor explains (itself and its inherent consequences); None: not judged (the
+    # headline: each architecture at its own tuned default is a legitimate choice, the diff is shown)
+    allowed: list[str] | None = None
+    confounds: list[SettingDifference] = Field(
+        default_factory=list
+    )  # differences the factor does not explain
+
+
 # --------------------------------------------------------------------------- one architecture
 
 
@@ -234,6 +266,12 @@ class Sustained(Model):
     # the CPU per request (the repetitions' median when there are several) in units of the machine's CPU
     # micro-benchmark (calibration): comparable across machines
     server_cpu_per_request_calibrated: float | None = None
+    # cores used: the stack services' CPU-seconds per second of the window (doc/methodology.md, "Per-core
+    # figures"); req/s per core used = rps ÷ cores_used = 1000 ÷ server_cpu_ms_per_request
+    cores_used: float | None = None
+    rps_per_core: float | None = None
+    scoring_processes: int | None = None  # the side's "scoring processes" (benchmark/analysis/differs.py)
+    rps_per_scoring_process: float | None = None
 
 
 class Recovery(Model):
@@ -411,11 +449,14 @@ class BatchedVsAsync(Model):
     ideal_p50_cost_ms: float | None = None  # what the ideals predict: BATCH_MAX_WAIT_MS + one item's cost
     batch_max_wait_ms: float | None = None  # the run's BATCH_MAX_WAIT_MS and BATCH_MAX_SIZE
     batch_max_size: int | None = None
+    differs: Differs | None = None  # batched against async on the run's settings
 
 
 class Comparison(Model):
     timeit_improvement_pct: Improvement | None = None
     batched_vs_async: BatchedVsAsync | None = None  # None: the run did not measure both
+    # the headline's comparisons: each architecture against sync, then batched against async
+    differs: list[Differs] | None = None
 
 
 class BurstRun(Model):
@@ -501,6 +542,7 @@ class WaterfallStep(Factor):
     within_noise: WithinNoise = Field(default_factory=WithinNoise)
     cpu_ms_per_request: float | None = None  # as Level's
     polls_per_task: float | None = None
+    differs: Differs | None = None  # this step's configuration against the step before, same architecture
 
 
 class GapAt(Model):
@@ -513,6 +555,7 @@ class GapAt(Model):
     async_p50_ms: float | None = None
     sync_rps: float | None = None
     async_rps: float | None = None
+    differs: Differs | None = None  # sync against async in this configuration
 
 
 class GapFactor(Factor):
@@ -520,6 +563,7 @@ class GapFactor(Factor):
     gap_change_rps: float | None = None
     share_p50: float | None = None
     share_rps: float | None = None
+    differs: Differs | None = None  # the gap at this step: sync against async
 
 
 class Gap(Model):
@@ -551,6 +595,10 @@ class StudyEntry(Model):
     ideal_p95_ms: float | None = None
     ideal_p99_ms: float | None = None
     ideal_description: str | None = None
+    # against sync in the same configuration (None for sync); in the fan-out, against the previous
+    # number of models too (the study's own factor)
+    differs: Differs | None = None
+    differs_previous: Differs | None = None
 
 
 class QueueFactor(Factor):
@@ -597,6 +645,7 @@ class ServerLevel(Model):
     cpu_ms_per_request: float | None = None
     cpu_spread: Spread | None = None
     failure_ratio: float | None = None
+    differs: Differs | None = None  # against its reference (Flask · gunicorn gthread, or its pair)
 
 
 class Share(Model):
@@ -656,6 +705,7 @@ class BatchingPoint(Model):
     throughput_ratio: float | None = None  # batched ÷ async req/s at load_users
     predicted_p50_cost_ms: float | None = None  # a lone request waits BATCH_MAX_WAIT_MS, then one item's cost
     predicted_ratio: float | None = None  # per-item part: the closed-loop model (BatchingSweep)
+    differs: Differs | None = None  # batched against async on this point's stack
 
 
 class BatchingSweep(Model):
@@ -689,7 +739,8 @@ class Attribution(Model):
     tuned: dict[str, Level] | None = None  # the last planned step, by architecture
     gap: Gap | None = None
     fanout: list[StudyEntry] = Field(default_factory=list)
-    cpu: dict[str, StudyEntry] | None = None
+    cpu: dict[str, StudyEntry] | None = None  # its first configuration, by architecture
+    cpu_configs: list[StudyEntry] | None = None  # every configuration of the cpu study (None: older files)
     tail: dict[str, StudyEntry] | None = None
     queue: QueueWaterfall | None = None  # the queue's own waterfall (absent: it did not run)
     servers: ServerFramework | None = None  # the server apart from the framework (absent: it did not run)

@@ -23,7 +23,8 @@ from benchmark.analysis.raw import (
     recorded_settings,
     settings_from,
 )
-from benchmark.analysis.servers import servers_section
+from benchmark.analysis.servers import first_steps, servers_section
+from benchmark.analysis.study_differs import Planned, step_configs, with_differs
 from benchmark.ideal import ideal_latency_ms
 from benchmark.summary import (
     Attribution,
@@ -61,6 +62,9 @@ class PlanEntry:
     before: str
     after: str
     overrides: dict[str, Any]
+    # what the configuration declares it compares (plan.json; None: a plan from before the declarations)
+    varies: frozenset[str] | None = None  # the settings it may change from the configuration before it
+    consequences: frozenset[str] | None = None  # labels its architectures' sides may differ in, beyond
 
 
 Plan = dict[tuple[str, int], PlanEntry]  # by (study, step)
@@ -118,8 +122,14 @@ def read_plan(run_dir: Path) -> Plan:
                 before=_text(entry.get("from")),
                 after=_text(entry.get("to")),
                 overrides=overrides if isinstance(overrides, dict) else {},
+                varies=_names(entry.get("varies")),
+                consequences=_names(entry.get("consequences")),
             )
     return plan
+
+
+def _names(value: Any) -> frozenset[str] | None:
+    return frozenset(str(name) for name in value) if isinstance(value, list) else None
 
 
 def _text(value: Any) -> str:
@@ -476,7 +486,8 @@ def attribution_section(run_dir: Path, settings: Settings | None = None) -> Attr
     order = {arch: i for i, arch in enumerate(dict.fromkeys(row.arch for row in gap_rows))}
     users = [row.load_users for row in rows if row.load_users is not None]
     waterfall = waterfall_section(rows, plan)
-    return Attribution(
+    cpu = _study_entries(run_dir, rows, "cpu", settings, plan)
+    attribution = Attribution(
         architectures=list(order),
         load_users=max(users) if users else None,
         missing=_missing(rows, plan),
@@ -485,9 +496,12 @@ def attribution_section(run_dir: Path, settings: Settings | None = None) -> Attr
         tuned=waterfall.tuned,
         gap=waterfall.gap,
         fanout=sorted(fanout, key=lambda e: (e.num_models or 0, order[e.architecture])),
-        cpu=_by_architecture(_study_entries(run_dir, rows, "cpu", settings, plan)),
+        cpu=_by_architecture(cpu),
+        cpu_configs=cpu or None,
         tail=_by_architecture(_study_entries(run_dir, rows, "tail", settings, plan)),
         queue=queue_waterfall_section(run_dir, rows, plan, settings),
         servers=servers_section(rows),
         batching=batching_section(run_dir, rows, settings),
     )
+    planned = {key: Planned(entry.overrides, entry.varies, entry.consequences) for key, entry in plan.items()}
+    return with_differs(attribution, step_configs(run_dir, settings, planned), first_steps(rows))

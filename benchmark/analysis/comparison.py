@@ -12,13 +12,28 @@ ratio (or difference) per k, as median and min–max, is the spread shown beside
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
+from benchmark.analysis.differs import architecture_differs
 from benchmark.analysis.repeats import repeated
-from benchmark.summary import ArchitectureSummary, BatchedVsAsync, Repeated
+from benchmark.summary import ArchitectureSummary, BatchedVsAsync, Differs, Repeated
 from scoring_bench.core.settings import Settings
 
-BATCHED, ASYNC = "batched", "async"
+BATCHED, ASYNC, SYNC = "batched", "async", "sync"
+
+
+def headline_differs(archs: Iterable[str], settings: Settings | None) -> list[Differs] | None:
+    """What differs in each of the headline's comparisons, from the run's recorded settings: every
+    architecture against sync, then batched against async. Not judged (each architecture runs at its own
+    tuned default, a legitimate choice): the report shows the diff beside the per-core figures. None
+    without recorded settings."""
+    if settings is None:
+        return None
+    present = list(archs)
+    pairs = [(SYNC, arch) for arch in present if arch != SYNC and SYNC in present]
+    if BATCHED in present and ASYNC in present:
+        pairs.append((BATCHED, ASYNC))
+    return [architecture_differs(settings, a, b, judged=False) for a, b in pairs]
 
 
 def batched_vs_async(
@@ -41,6 +56,9 @@ def batched_vs_async(
         ),
         batch_max_wait_ms=settings.batch_max_wait_ms if settings is not None else None,
         batch_max_size=settings.batch_max_size if settings is not None else None,
+        differs=architecture_differs(settings, BATCHED, ASYNC, judged=False)
+        if settings is not None
+        else None,
     )
     measured = (result.sustained_rps_ratio, result.ramp_peak_ratio, result.one_user_p50_cost_ms)
     return result if any(value is not None for value in measured) else None

@@ -13,11 +13,12 @@ A study checks its own configurations at the level of the settings themselves wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from benchmark.summary import Differs, SettingDifference
 from scoring_bench.core.settings import Settings
 
 # Labels of a side, in the order the report prints them.
@@ -142,6 +143,73 @@ def describe(diffs: Iterable[Difference], archs: tuple[str, str] | None = None) 
 def comparison_line(a: Settings, arch_a: str, b: Settings, arch_b: str) -> str:
     """The report's line under a comparison of ``arch_a`` on ``a`` with ``arch_b`` on ``b``."""
     return describe(compare_sides(a, arch_a, b, arch_b), (arch_a, arch_b))
+
+
+ARCHITECTURE = "architecture"  # the factor of a comparison between two architectures
+QUEUE_CLIENT = "queue client"  # a queue waterfall's side: how its client waits (config.json "client")
+
+
+def comparison_differs(
+    a: Settings,
+    arch_a: str,
+    b: Settings,
+    arch_b: str,
+    *,
+    sides: tuple[str, str] | None = None,
+    factor: str | None = None,
+    allowed: Collection[str] | None = None,
+    extra: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {}),
+) -> Differs:
+    """What differs between ``arch_a`` on ``a`` and ``arch_b`` on ``b``, for the summary and the report.
+
+    ``allowed``: the labels the comparison's factor explains (itself and its consequences); the rest are
+    its confounds. None: not judged. ``extra``: labels of each side that are not stack settings (the
+    queue's client). Two architectures are judged by :data:`ARCHITECTURE_CONSEQUENCES` unless ``allowed``
+    says otherwise."""
+    diffs = differences({**side_config(a, arch_a), **extra[0]}, {**side_config(b, arch_b), **extra[1]})
+    across = arch_a != arch_b
+    if across and factor is None:
+        factor = ARCHITECTURE
+    return Differs(
+        a=sides[0] if sides else arch_a,
+        b=sides[1] if sides else arch_b,
+        line=describe(diffs, (arch_a, arch_b)),
+        settings=[_setting(diff) for diff in diffs],
+        factor=factor or "",
+        allowed=sorted(allowed) if allowed is not None else None,
+        confounds=[_setting(diff) for diff in confounds(diffs, allowed)] if allowed is not None else [],
+    )
+
+
+def architecture_differs(
+    settings: Settings, arch_a: str, arch_b: str, *, judged: bool = True, sides: tuple[str, str] | None = None
+) -> Differs:
+    """Two architectures on the same stack: the factor is the architecture; ``judged`` False (the
+    headline: each at its tuned default is a legitimate choice) leaves the rest unflagged."""
+    allowed = ARCHITECTURE_CONSEQUENCES if judged else None
+    return comparison_differs(settings, arch_a, settings, arch_b, sides=sides, allowed=allowed)
+
+
+def factor_labels(before: Settings, after: Settings, names: Iterable[str], arch: str) -> set[str]:
+    """The labels of ``arch``'s side that change when only the settings ``names`` change from their
+    values in ``before`` to those in ``after``: what a study's factor explains."""
+    known = [name for name in names if name in Settings.model_fields]
+    moved = before.model_copy(update={name: getattr(after, name) for name in known})
+    return {diff.name for diff in compare_sides(before, arch, moved, arch)}
+
+
+def overridden(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
+    """The settings two configurations' overrides set differently (a study's factor, as it planned it)."""
+    return {name for name in {*before, *after} if before.get(name) != after.get(name)}
+
+
+def beyond_architecture(differs: Differs) -> list[SettingDifference]:
+    """The differences of a comparison between architectures that the architecture does not imply."""
+    return [diff for diff in differs.settings if diff.name not in ARCHITECTURE_CONSEQUENCES]
+
+
+def _setting(diff: Difference) -> SettingDifference:
+    return SettingDifference(name=diff.name, a=diff.a, b=diff.b)
 
 
 def changed_settings(

@@ -12,6 +12,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, cast, get_args
 
+from benchmark.analysis.differs import SCORING_PROCESSES, side_config
 from benchmark.analysis.raw import (
     LOAD_GENERATOR,
     MACHINE,
@@ -355,6 +356,9 @@ def sustained_section(
     stats = window_stats(requests, step)
     samples = read_resources(resource_path(run_dir, phase_name, arch))
     cpu_s = cpu_seconds(samples, service_names(arch, settings), step.window)
+    low, high = step.window
+    cores = cpu_s / (high - low) if cpu_s is not None and high > low else None
+    processes = scoring_processes(settings, arch)
     return Sustained(
         **window_fields(stats),
         duration_s=stats.duration_s,
@@ -362,7 +366,19 @@ def sustained_section(
         server_cpu_ms_per_request=cpu_s * 1000 / stats.requests
         if cpu_s is not None and stats.requests
         else None,
+        cores_used=cores,
+        rps_per_core=stats.rps / cores if stats.rps is not None and cores else None,
+        scoring_processes=processes,
+        rps_per_scoring_process=stats.rps / processes if stats.rps is not None and processes else None,
     )
+
+
+def scoring_processes(settings: Settings | None, arch: str) -> int | None:
+    """The side's scoring processes (its label in benchmark/analysis/differs.py), None without settings."""
+    if settings is None:
+        return None
+    value = side_config(settings, arch).get(SCORING_PROCESSES)
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def cpu_seconds(samples: Sequence[Sample], names: Iterable[str], window: tuple[float, float]) -> float | None:

@@ -13,6 +13,7 @@ ranges; a range that reaches 0 % (or 100 %) says that part cannot be told apart 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from benchmark.analysis.measurements import Measurement
 from benchmark.attribution_servers import (
@@ -24,10 +25,19 @@ from benchmark.attribution_servers import (
     SERVERS,
     STUDY,
     Server,
+    server_of_label,
 )
 from benchmark.stats import spread
 from benchmark.summary import GapSplit, ServerFramework, ServerLevel, Share, Spread
 
+# What each configuration is compared with: the default Flask for the sync servers and for the default
+# FastAPI (the whole gap), Flask on granian for FastAPI on granian (the framework's part).
+REFERENCES: dict[str, Server] = {
+    FLASK_GEVENT.label: FLASK_GTHREAD,
+    FLASK_GRANIAN.label: FLASK_GTHREAD,
+    FASTAPI_UVICORN.label: FLASK_GTHREAD,
+    FASTAPI_GRANIAN.label: FLASK_GRANIAN,
+}
 EPSILON = 1e-6  # a gap (ms or req/s) smaller than this is none: no share of it
 Range = tuple[float | None, float | None, float | None]  # value, low, high
 
@@ -128,6 +138,21 @@ def gap_split(levels: dict[str, ServerLevel], metric: str) -> GapSplit | None:
         framework_within_noise=_reaches(framework, 0.0),
         servers_within_noise=_reaches(framework, 1.0),
     )
+
+
+def server_overrides(label: str) -> dict[str, Any]:
+    """The settings that choose a configuration's server (empty for an unknown label)."""
+    server = server_of_label(label)
+    return dict(server.overrides) if server else {}
+
+
+def first_steps(rows: Sequence[Measurement]) -> dict[str, int]:
+    """The first step (stack) that measured each configuration, by label."""
+    steps: dict[str, int] = {}
+    for row in sorted(rows, key=lambda r: r.step):
+        if row.study == STUDY:
+            steps.setdefault(row.label, row.step)
+    return steps
 
 
 def servers_section(rows: Sequence[Measurement]) -> ServerFramework | None:

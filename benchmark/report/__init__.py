@@ -11,14 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmark.analysis import read_run
+from benchmark.analysis.raw import recorded_settings
 from benchmark.report.attribution import attribution_blocks
 from benchmark.report.batched import batched_blocks
 from benchmark.report.blocks import Block, Bullets, Heading, Image, Paragraph, render_html, render_markdown
 from benchmark.report.compare import compare_runs
 from benchmark.report.control import control_blocks
+from benchmark.report.differs import headline_blocks as headline_differs_blocks
 from benchmark.report.external import external_blocks, machine_heading, machine_note
 from benchmark.report.faults import FAULT_PLOT_PREFIX, faults_blocks
 from benchmark.report.headline import QUEUE_NOTE, SPREAD_NOTE, headline_table, status_blocks
+from benchmark.report.per_core import per_core_sentences
 from benchmark.report.plot_captions import ATTRIBUTION_PLOTS, PLOT_CAPTIONS, QUEUE_PLOTS
 from benchmark.report.plots import plot_all
 from benchmark.report.queue import burst_blocks, queue_blocks
@@ -68,7 +71,9 @@ def report_blocks(
     ]
     measured = measures_architectures(summary)
     if measured:
-        blocks += [Heading(2, "Headline"), headline_table(archs), Paragraph(SPREAD_NOTE)]
+        settings = recorded_settings(summary.environment)
+        blocks += [Heading(2, "Headline"), headline_table(archs, settings), Paragraph(SPREAD_NOTE)]
+        blocks += headline_differs_blocks(summary)
         blocks += batched_blocks(summary.comparison.batched_vs_async)
         if "queue" in archs:
             blocks.append(Paragraph(QUEUE_NOTE))
@@ -122,6 +127,9 @@ def architecture_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[B
         ("Where the time goes", split_sentences),
     ):
         blocks += [Heading(2, heading), *[Paragraph(text) for text in sentences(archs)]]
+        if heading == "Sustained load and CPU cost":
+            settings = recorded_settings(summary.environment)
+            blocks += [Paragraph(text) for text in per_core_sentences(archs, settings)]
         if heading == "Stress and recovery":
             blocks += openloop_blocks(archs, plot_paths) + crosscheck_blocks(archs)
     blocks += [

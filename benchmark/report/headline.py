@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from benchmark.report.blocks import Block, Bullets, Paragraph, Table
 from benchmark.report.format import DASH, ms, number, rps, share, spread, yes_no
+from benchmark.report.per_core import cores_used, per_core, per_process, processes
 from benchmark.summary import (
     ArchitectureSummary,
     BreakingPoint,
@@ -17,6 +18,7 @@ from benchmark.summary import (
     Summary,
     Sustained,
 )
+from scoring_bench.core.settings import Settings
 
 SECTION_EXPERIMENT = {  # which experiment of run.json produces each section of an architecture's summary
     "one_user": "locust",
@@ -96,7 +98,10 @@ def missing_sections(summary: Summary) -> tuple[list[str], list[str]]:
 Cell = Callable[[ArchitectureSummary], str]
 
 
-def headline_table(archs: dict[str, ArchitectureSummary]) -> Table:
+def headline_table(archs: dict[str, ArchitectureSummary], settings: Settings | None = None) -> Table:
+    """The headline; ``settings`` (the run's recorded ones) give the scoring processes of a summary that
+    did not record them."""
+    counts = {arch: processes(data, arch, settings) for arch, data in archs.items()}
     rows: list[tuple[str, Cell]] = [
         ("p50 at 1 user", _p50),
         ("p95 at 1 user", lambda a: ms(a.one_user.p95_ms if a.one_user else None)),
@@ -112,6 +117,8 @@ def headline_table(archs: dict[str, ArchitectureSummary]) -> Table:
         ("max sustained (at the breaking point)", _sustained),
         ("capacity (ramp's highest throughput)", lambda a: users_rps(a.ramp.peak if a.ramp else None, DASH)),
         ("server CPU per request", _cpu),
+        ("  cores used at max sustained (stack services)", cores_used),
+        ("  req/s per core used", per_core),
         (
             "  the same, × the CPU micro-benchmark",
             lambda a: number(a.sustained.server_cpu_per_request_calibrated if a.sustained else None, ".1f"),
@@ -126,7 +133,15 @@ def headline_table(archs: dict[str, ArchitectureSummary]) -> Table:
         ),
         ("saturation flags", _flag_count),
     ]
-    return Table(["", *archs], [[label, *[cell(data) for data in archs.values()]] for label, cell in rows])
+    table = [[label, *[cell(data) for data in archs.values()]] for label, cell in rows]
+    at = 1 + next(i for i, (label, _) in enumerate(rows) if label == "max sustained (at the breaking point)")
+    per_process_row = [
+        "  req/s per scoring process",
+        *[per_process(data, counts[a]) for a, data in archs.items()],
+    ]
+    processes_row = ["  scoring processes", *[str(counts[a]) if counts[a] else DASH for a in archs]]
+    table[at:at] = [processes_row, per_process_row]
+    return Table(["", *archs], table)
 
 
 def users_rps(section: BreakingPoint | RampPoint | Sustained | None, when_absent: str) -> str:
