@@ -47,7 +47,7 @@ from benchmark.queue_client import QueueClientOptions
 from benchmark.settings import REQUEST_RESPONSE, BenchSettings
 from benchmark.stats import percentiles
 from benchmark.timeit_experiment import run_timeit
-from scoring_bench.core.presets import SEED_HANDLERS, SEED_QUEUE
+from scoring_bench.core.presets import PRESETS, SEED_HANDLERS, SEED_QUEUE
 from scoring_bench.core.settings import Settings
 from scoring_bench.stack.supervisor import running_stack
 
@@ -213,22 +213,23 @@ def waterfall(base: BenchSettings) -> list[Config]:
     Settings the user set explicitly stay as they are in every step (a preset only fills in).
     """
     seed = dict(SEED_HANDLERS)
+    explicit = _stack_values(base)
     configs = [
         Config(
             "waterfall",
             0,
             "seed-faithful",
             {"scoring_preset": "seed-faithful"},
-            varies=frozenset(seed),
+            varies=frozenset(PRESETS["seed-faithful"]),  # the preset's fill-ins (the queue's seed too)
             consequences=OWN_PROCESS_COUNTS,
         )
     ]
     switched: dict[str, Any] = {}
-    previous = Settings(**_stack_values(base), scoring_preset="seed-faithful")
+    previous = Settings(**explicit, scoring_preset="seed-faithful")
     for step, factor in enumerate(FACTORS, start=1):
-        switched.update(tuned_values(list(factor.changes)))
+        switched.update(tuned_values([name for name in factor.changes if name not in explicit]))
         overrides = {"scoring_preset": "seed-faithful", **switched}
-        current = Settings(**_stack_values(base), **overrides)
+        current = Settings(**{**explicit, **overrides})
         configs.append(
             Config(
                 "waterfall",
@@ -243,7 +244,7 @@ def waterfall(base: BenchSettings) -> list[Config]:
             )
         )
         previous = current
-    assert all(k in switched for k in seed), "every seed-faithful choice must be switched by a factor"
+    assert all(k in switched or k in explicit for k in seed), "every seed choice must be switched by a factor"
     return configs
 
 
