@@ -17,6 +17,7 @@ from benchmark.report.batched import batched_blocks
 from benchmark.report.blocks import Block, Bullets, Heading, Image, Paragraph, render_html, render_markdown
 from benchmark.report.compare import compare_runs
 from benchmark.report.control import control_blocks
+from benchmark.report.differs import burst_blocks as burst_differs_blocks
 from benchmark.report.differs import headline_blocks as headline_differs_blocks
 from benchmark.report.external import external_blocks, machine_heading, machine_note
 from benchmark.report.faults import FAULT_PLOT_PREFIX, faults_blocks
@@ -83,6 +84,7 @@ def report_blocks(
         blocks += architecture_blocks(summary, plot_paths)
     blocks += control_blocks(summary.control)
     blocks += burst_blocks(summary.burst, summary.experiments, plot_paths)
+    blocks += burst_differs_blocks(summary.burst, recorded_settings(summary.environment))
     blocks += attribution_blocks(summary, plot_paths)
     blocks += soak_blocks(summary.soak, plot_paths)
     blocks += faults_blocks(summary.faults, plot_paths)

@@ -7,6 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmark.report.attribution_differs import (
+    fanout_differs_blocks,
+    tail_differs_blocks,
+    waterfall_differs_blocks,
+)
 from benchmark.report.attribution_queue import queue_waterfall_blocks
 from benchmark.report.batching import batching_blocks
 from benchmark.report.blocks import Block, Heading, Image, Paragraph, Table
@@ -44,6 +49,7 @@ def attribution_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[Bl
     if attribution.steps:
         blocks += [Paragraph(_waterfall_intro(attribution)), waterfall_table(attribution)]
         blocks += [Paragraph(text) for text in gap_sentences(summary)]
+        blocks += waterfall_differs_blocks(attribution)
     elif attribution.architectures or attribution.queue is None:
         blocks.append(Paragraph("The waterfall study did not run: no attribution of the gap."))
     blocks += _plot_image(plot_paths, "waterfall")
@@ -52,9 +58,11 @@ def attribution_blocks(summary: Summary, plot_paths: dict[str, Path]) -> list[Bl
     if not attribution.architectures:  # the queue's waterfall alone
         return blocks
     blocks += [Heading(3, "Fan-out: more model calls per request"), *_fanout_blocks(attribution)]
+    blocks += fanout_differs_blocks(attribution.fanout)
     blocks += _plot_image(plot_paths, "fanout")
     blocks += [Heading(3, "A CPU-bound model"), *_cpu_blocks(attribution)]
     blocks += [Heading(3, "A long tail"), *_tail_blocks(attribution)]
+    blocks += tail_differs_blocks(attribution.tail)
     blocks += servers_blocks(attribution.servers)
     return blocks
 

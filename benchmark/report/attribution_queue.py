@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmark.report.attribution_differs import queue_differs_blocks
 from benchmark.report.blocks import Block, Heading, Image, Paragraph, Table
 from benchmark.report.format import DASH, ms, number, whole_percent
 from benchmark.report.plot_captions import PLOT_CAPTIONS
@@ -22,6 +23,7 @@ def queue_waterfall_blocks(
         return []
     blocks: list[Block] = [Heading(3, QUEUE_WATERFALL_TITLE), Paragraph(_intro(queue, users))]
     blocks += [queue_waterfall_table(queue), *[Paragraph(text) for text in queue_sentences(queue, users)]]
+    blocks += queue_differs_blocks(queue)
     if "queue_waterfall" in plot_paths:
         blocks.append(Image(plot_paths["queue_waterfall"], PLOT_CAPTIONS["queue_waterfall"]))
     return blocks

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmark.analysis.batching import CROSSED, NEVER_PAYS, NO_CROSSING, PAYS_THROUGHOUT
+from benchmark.report.attribution_differs import grouped
 from benchmark.report.blocks import Block, Heading, Image, Paragraph, Table
+from benchmark.report.differs import differs_bullets
 from benchmark.report.format import DASH, number, rps
 from benchmark.report.plot_captions import PLOT_CAPTIONS
 from benchmark.summary import BatchingPoint, BatchingSweep, Level
@@ -30,9 +32,20 @@ def batching_blocks(sweep: BatchingSweep | None, plot_paths: dict[str, Path]) ->
     if sweep.per_item:
         blocks += [Paragraph(_model_text(sweep)), per_item_table(sweep)]
         blocks.append(Paragraph(break_even_sentence(sweep)))
+    blocks += batching_differs_blocks(sweep)
     if PLOT in plot_paths:
         blocks.append(Image(plot_paths[PLOT], PLOT_CAPTIONS[PLOT]))
     return blocks
+
+
+def batching_differs_blocks(sweep: BatchingSweep) -> list[Block]:
+    """batched against async on each point's stack: one bullet per distinct diff, with its points."""
+    points = {point.step: point for point in [*sweep.grid, *sweep.per_item]}
+    pairs = [(point.label or f"step {point.step}", point.differs) for _, point in sorted(points.items())]
+    items = [f"batched vs async at {text}" for text in grouped(pairs)]
+    return differs_bullets(
+        items, "What differs between batched and async (from each point's recorded settings):"
+    )
 
 
 def _intro(sweep: BatchingSweep) -> str:

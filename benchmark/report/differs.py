@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from benchmark.analysis.comparison import headline_differs
-from benchmark.analysis.differs import beyond_architecture
+from benchmark.analysis.differs import (
+    ARCHITECTURE,
+    QUEUE_WORKER,
+    architecture_differs,
+    beyond_architecture,
+    comparison_differs,
+)
 from benchmark.analysis.raw import recorded_settings
 from benchmark.report.blocks import Block, Bullets, Paragraph
-from benchmark.summary import Differs, SettingDifference, Summary
+from benchmark.summary import Burst, Differs, SettingDifference, Summary
+from scoring_bench.core.settings import Settings
 
 CONFOUNDED = "⚠ confounded"
 HEADLINE_NOTE = (
@@ -36,12 +43,25 @@ def flag(differs: Differs | None) -> str | None:
     return f"{CONFOUNDED}: {_items(differs.confounds)} — not the factor of this study{factor}"
 
 
+def declared(differs: Differs) -> list[str]:
+    """Between two architectures: the differences beyond the architecture that the study declares (each
+    architecture at its own process counts, say), shown but not flagged."""
+    if differs.allowed is None or differs.factor != ARCHITECTURE:
+        return []
+    return [diff.name for diff in beyond_architecture(differs) if diff.name in differs.allowed]
+
+
 def differs_text(differs: Differs | None) -> str | None:
-    """The line, then its flag if any: one string for a bullet or a paragraph."""
+    """The line, what the study declares of it, then its flag if any: one string for a bullet or a
+    paragraph."""
     if differs is None:
         return None
+    text = differs.line
+    own = declared(differs)
+    if own:
+        text += f" ({', '.join(own)}: each architecture's own, as the study declares)"
     flagged = flag(differs)
-    return differs.line + (f". {flagged}" if flagged else "")
+    return text + (f". {flagged}" if flagged else "")
 
 
 def named(name: str, differs: Differs | None) -> str | None:
@@ -77,3 +97,47 @@ def headline_blocks(summary: Summary) -> list[Block]:
     if beyond:
         blocks.append(Paragraph(HEADLINE_NOTE.format(beyond=", ".join(beyond))))
     return blocks
+
+
+def burst_differs(burst: Burst, settings: Settings | None) -> list[Differs]:
+    """The burst's comparisons, from the run's recorded settings (the burst starts a stack per queue worker
+    concurrency from them, the direct handlers on the first): each queue concurrency against the first,
+    each direct handler against the queue at the first concurrency."""
+    if settings is None:
+        return []
+    queue = sorted({run.concurrency for run in burst.runs if run.architecture == "queue" and run.concurrency})
+    others = list(
+        dict.fromkeys(run.architecture for run in burst.runs if run.architecture not in (None, "queue"))
+    )
+    if not queue:
+        return [architecture_differs(settings, others[0], arch, judged=False) for arch in others[1:]]
+
+    def at(concurrency: int) -> Settings:
+        return settings.model_copy(update={"queue_worker_concurrency": concurrency})
+
+    first = queue[0]
+    result = [
+        comparison_differs(
+            at(first),
+            "queue",
+            at(concurrency),
+            "queue",
+            sides=(f"queue ×{first}", f"queue ×{concurrency}"),
+            factor="worker concurrency",
+            allowed={QUEUE_WORKER},
+        )
+        for concurrency in queue[1:]
+    ]
+    result += [
+        comparison_differs(at(first), "queue", settings, arch, sides=(f"queue ×{first}", str(arch)))
+        for arch in others
+        if arch is not None
+    ]
+    return result
+
+
+def burst_blocks(burst: Burst | None, settings: Settings | None) -> list[Block]:
+    if burst is None:
+        return []
+    items = [f"{d.a} vs {d.b} — {differs_text(d)}" for d in burst_differs(burst, settings)]
+    return differs_bullets(items, "What differs between the bursts (from the run's recorded settings):")

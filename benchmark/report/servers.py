@@ -5,6 +5,7 @@ servers and the framework (benchmark/analysis/servers.py computes it)."""
 from __future__ import annotations
 
 from benchmark.report.blocks import Block, Heading, Paragraph, Table
+from benchmark.report.differs import differs_bullets, differs_text
 from benchmark.report.format import number, share, spread, whole_percent
 from benchmark.summary import GapSplit, ServerFramework, Share, Spread
 
@@ -21,7 +22,12 @@ def servers_blocks(study: ServerFramework | None) -> list[Block]:
     if study.servers:
         blocks.append(servers_table(study))
     blocks += [Paragraph(text) for text in split_sentences(study)]
-    return blocks
+    items = [
+        f"{level.differs.a} vs {level.differs.b} — {differs_text(level.differs)}"
+        for level in study.servers
+        if level.differs
+    ]
+    return blocks + differs_bullets(items, "What differs between each configuration and its reference:")
 
 
 def _intro(study: ServerFramework) -> str:
