@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmark.analysis.differs import MODEL_PROCESSES
 from benchmark.report.attribution_differs import (
     fanout_differs_blocks,
     tail_differs_blocks,
@@ -15,6 +16,7 @@ from benchmark.report.attribution_differs import (
 from benchmark.report.attribution_queue import queue_waterfall_blocks
 from benchmark.report.batching import batching_blocks
 from benchmark.report.blocks import Block, Heading, Image, Paragraph, Table
+from benchmark.report.differs import flag
 from benchmark.report.format import difference, ms, number, positive, rps, times, whole_percent
 from benchmark.report.plot_captions import PLOT_CAPTIONS
 from benchmark.report.servers import servers_blocks
@@ -26,6 +28,7 @@ from benchmark.summary import (
     GapAt,
     GapFactor,
     Level,
+    SettingDifference,
     StudyEntry,
     Summary,
     WaterfallStep,
@@ -354,29 +357,117 @@ def fanout_sentences(by_models: dict[int, dict[str, StudyEntry]], archs: Sequenc
 
 
 def _cpu_blocks(attribution: Attribution) -> list[Block]:
-    if not attribution.cpu:
+    rows = cpu_rows(attribution)
+    if not rows:
         return [Paragraph("The cpu-bound study did not run.")]
-    return [Paragraph(text) for text in cpu_sentences(attribution.cpu)]
+    blocks: list[Block] = [Paragraph(cpu_measured(rows, attribution.load_users))]
+    if any(sync and other for _, sync, other in rows):
+        blocks.append(_cpu_table(rows))
+    return blocks + [Paragraph(text) for text in cpu_sentences(rows)]
 
 
-def cpu_sentences(cpu: dict[str, StudyEntry]) -> list[str]:
-    sync, other = cpu.get("sync"), cpu.get("async")
-    if not sync or not other:
+CpuRow = tuple[str, StudyEntry | None, StudyEntry | None]  # label, sync's entry, async's
+
+
+def cpu_rows(attribution: Attribution) -> list[CpuRow]:
+    """The study's configurations in order, sync's and async's entry of each (a summary without
+    ``cpu_configs``: its one configuration)."""
+    entries = attribution.cpu_configs or list((attribution.cpu or {}).values())
+    steps: dict[int, dict[str, StudyEntry]] = {}
+    for entry in entries:
+        steps.setdefault(entry.step, {})[entry.architecture] = entry
+    return [
+        (next(iter(by_arch.values())).label, by_arch.get("sync"), by_arch.get("async"))
+        for _, by_arch in sorted(steps.items())
+    ]
+
+
+def cpu_measured(rows: Sequence[CpuRow], users: int | None) -> str:
+    """What the study measured: the sentence above its table."""
+    models = next((e.num_models for _, *pair in rows for e in pair if e and e.num_models), None)
+    calls = f" ({models} calls per request)" if models else ""
+    load = f"{users} closed-loop users" if users else "closed-loop users"
+    return (
+        f"Sync against async with a model that burns CPU for its latency instead of sleeping{calls}, where "
+        "the model API's CPU, not the handler's waiting, should bound the throughput. Row 1 runs both model "
+        "APIs on the same number of processes (the larger of MODEL_SYNC_WORKERS and MODEL_ASYNC_WORKERS "
+        "unless the run set one: sync's 2 by default, one per core on a 2-core machine) and leaves each "
+        "architecture its own scoring processes; row 2 gives async's scoring handler as many processes as "
+        f"sync's too. Throughput: {load}; p50: sequential requests at one user; one measurement each. "
+        '"Settings that differ" are computed from the settings each row recorded.'
+    )
+
+
+def _cpu_table(rows: Sequence[CpuRow]) -> Table:
+    header = [
+        "row",
+        "configuration",
+        "settings that differ",
+        "sync req/s",
+        "async req/s",
+        "async ÷ sync",
+        "sync p50",
+        "async p50",
+    ]
+    body = []
+    for i, (label, sync, other) in enumerate(rows, start=1):
+        differs = other.differs if other else None
+        line = differs.line.removeprefix("differs: ") if differs else "–"
+        flagged = flag(differs)
+        body.append(
+            [
+                str(i),
+                label,
+                line + (f" ({flagged})" if flagged else ""),
+                rps(sync.rps if sync else None),
+                rps(other.rps if other else None),
+                _cpu_ratio(sync, other),
+                ms(sync.p50_ms if sync else None),
+                ms(other.p50_ms if other else None),
+            ]
+        )
+    return Table(header, body, text_columns=3)
+
+
+def _cpu_ratio(sync: StudyEntry | None, other: StudyEntry | None) -> str:
+    sync_rps, async_rps = positive(sync.rps if sync else None), positive(other.rps if other else None)
+    return times(async_rps / sync_rps) if sync_rps and async_rps else "–"
+
+
+def _model_processes(entry: StudyEntry) -> SettingDifference | None:
+    """The sides' model API process counts when they differ (what the study holds equal)."""
+    settings = entry.differs.settings if entry.differs else []
+    return next((diff for diff in settings if diff.name == MODEL_PROCESSES), None)
+
+
+def cpu_sentences(rows: Sequence[CpuRow]) -> list[str]:
+    measured = [(i, sync, other) for i, (_, sync, other) in enumerate(rows, start=1) if sync and other]
+    if not measured:
         return ["The cpu-bound model was not measured for both architectures."]
-    sync_rps, async_rps = positive(sync.rps), positive(other.rps)
     sentences = []
-    if sync_rps and async_rps:
+    for i, sync, other in measured:
+        sync_rps, async_rps = positive(sync.rps), positive(other.rps)
+        if not sync_rps or not async_rps:
+            continue
         ratio = async_rps / sync_rps
         verdict = (
             "async does not help when the work is CPU"
-            if ratio <= 1 + SAME_WITHIN
-            else f"async still served {times(ratio)} the sync throughput with CPU-bound work"
+            if abs(ratio - 1) <= SAME_WITHIN
+            else f"async served {times(ratio)} the sync throughput"
         )
-        sentences.append(
-            f"With a CPU-bound model (it burns CPU for its latency instead of sleeping) async served "
-            f"{rps(async_rps)} against sync's {rps(sync_rps)} at {sync.num_models} calls per request: "
-            f"{verdict} (differences under {SAME_WITHIN:.0%} count as none: one measurement each)."
+        unequal = _model_processes(other)
+        where = f", with {unequal.a} sync and {unequal.b} async model API processes" if unequal else ""
+        sentence = (
+            f"Row {i}{where}: async {rps(async_rps)} against sync's {rps(sync_rps)} — {verdict} "
+            f"(differences under {SAME_WITHIN:.0%} count as none: one measurement each)."
         )
+        if unequal:
+            sentence += (
+                " ⚠ The model APIs ran on different numbers of processes: the ratio measures that as much "
+                "as sync against async."
+            )
+        sentences.append(sentence)
+    last, sync, other = measured[-1]
     p50, ideal_max, ideal_sum, sync_p50 = other.p50_ms, other.ideal_p50_ms, sync.ideal_p50_ms, sync.p50_ms
     if p50 is not None and ideal_max is not None and ideal_sum is not None and sync_p50 is not None:
         overlap = (
@@ -385,8 +476,8 @@ def cpu_sentences(cpu: dict[str, StudyEntry]) -> list[str]:
             else "nearer the maximum of the calls than their sum: the calls overlapped"
         )
         sentences.append(
-            f"At one user async took {ms(p50)} (ideal maximum {ms(ideal_max)}) and sync {ms(sync_p50)} "
-            f"(ideal sum {ms(ideal_sum)}). Async's latency is {overlap}."
+            f"At one user (row {last}) async took {ms(p50)} (ideal maximum {ms(ideal_max)}) and sync "
+            f"{ms(sync_p50)} (ideal sum {ms(ideal_sum)}). Async's latency is {overlap}."
         )
     return sentences or ["The cpu-bound measurements hold no numbers."]
 
