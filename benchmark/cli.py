@@ -19,6 +19,8 @@ from benchmark.external import TargetDown, TargetsError
 from benchmark.load import LOCUSTFILE
 from benchmark.report import build_report, compare_runs
 from benchmark.report.batched import BATCHED_TITLE, batched_sentence
+from benchmark.report.differs import headline_comparisons
+from benchmark.report.per_core import sustained_per_core
 from benchmark.report.soak import METRIC_NAMES
 from benchmark.settings import BenchSettings
 from benchmark.summary import ArchitectureSummary, SchemaVersionError, Summary
@@ -70,6 +72,12 @@ def headline(summary: Summary) -> Table:
         lambda a: a.sustained.server_cpu_ms_per_request if a.sustained else None,
         "{:.2f}",
     )
+    row("  req/s per core used", lambda a: sustained_per_core(a.sustained), "{:.0f}")
+    row(
+        "  req/s per scoring process",
+        lambda a: a.sustained.rps_per_scoring_process if a.sustained else None,
+        "{:.1f}",
+    )
     return table
 
 
@@ -108,6 +116,8 @@ def _print_result(run_dir: Path, console: Console) -> None:
         batching = batched_sentence(summary.comparison.batched_vs_async)
         if batching:
             Console().print(f"{BATCHED_TITLE}: {batching}", markup=False)
+        for differs in headline_comparisons(summary):
+            Console().print(f"{differs.a} vs {differs.b} — {differs.line}", markup=False)
     if soak is not None:
         Console().print(soak)
     console.print(f"report: {run_dir / 'report.html'}  (and report.md, summary.json)")

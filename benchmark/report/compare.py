@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.analysis import load_summary
+from benchmark.analysis.differs import compare_sides, describe
+from benchmark.analysis.raw import recorded_settings
 from benchmark.report.blocks import Block, Bullets, Heading, Paragraph, Table, render_html, render_markdown
 from benchmark.report.format import DASH, spread, yes_no
 from benchmark.report.headline import missing_sections
+from benchmark.report.per_core import per_core_value
 from benchmark.summary import ArchitectureSummary, Environment, Gap, GapAt, Repeated, Summary
 
 
@@ -75,6 +78,19 @@ METRICS = (
         lambda a: a.sustained.server_cpu_ms_per_request if a.sustained else None,
         spec=".2f",
         repeated=lambda a: a.repeats.server_cpu_ms_per_request if a.repeats else None,
+    ),
+    _arch_metric(
+        "req/s per core used (sustained)",
+        lambda a: per_core_value(a),
+        spec=".0f",
+        unit="req/s",
+        lower_is_better=False,
+    ),
+    _arch_metric(
+        "req/s per scoring process (sustained)",
+        lambda a: a.sustained.rps_per_scoring_process if a.sustained else None,
+        unit="req/s",
+        lower_is_better=False,
     ),
     _arch_metric(
         "server CPU per request, × the CPU micro-benchmark",
@@ -177,7 +193,26 @@ def comparison_blocks(a: Summary, b: Summary) -> list[Block]:
     blocks += [Heading(2, "What differed between the runs")]
     same = Paragraph("Same machine, commit and stack settings.")
     blocks.append(Bullets(differences) if differences else same)
+    sides = side_differences(a, b)
+    if sides:
+        blocks += [
+            Paragraph("Each architecture's side, run A vs run B (from the recorded settings):"),
+            Bullets(sides),
+        ]
     return blocks
+
+
+def side_differences(a: Summary, b: Summary) -> list[str]:
+    """Per architecture both runs measured: what its side ran with differently ("sync — differs: scoring
+    processes 2 vs 4"), from each run's recorded settings; nothing without them."""
+    settings_a, settings_b = recorded_settings(a.environment), recorded_settings(b.environment)
+    if settings_a is None or settings_b is None:
+        return []
+    return [
+        f"{arch} — {describe(compare_sides(settings_a, arch, settings_b, arch))}"
+        for arch in a.architectures
+        if arch in b.architectures
+    ]
 
 
 def _state(summary: Summary) -> str:

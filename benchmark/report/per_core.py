@@ -14,7 +14,7 @@ from collections.abc import Callable
 from benchmark.analysis.phases import scoring_processes
 from benchmark.analysis.repeats import repeated
 from benchmark.report.format import DASH, number, spread
-from benchmark.summary import ArchitectureSummary
+from benchmark.summary import ArchitectureSummary, Sustained
 from scoring_bench.core.settings import Settings
 
 Pair = tuple[float | None, float | None]  # (req/s, CPU ms per request) of one measurement
@@ -68,6 +68,16 @@ def _median(data: ArchitectureSummary, value: Callable[[Pair], float | None]) ->
 
 def rps_value(data: ArchitectureSummary) -> float | None:
     return _median(data, lambda p: p[0])
+
+
+def sustained_per_core(sustained: Sustained | None) -> float | None:
+    """req/s per core used of the one sustained phase (a summary without the field: 1000 ÷ its CPU ms)."""
+    if sustained is None:
+        return None
+    if sustained.rps_per_core is not None:
+        return sustained.rps_per_core
+    cpu = sustained.server_cpu_ms_per_request
+    return 1000 / cpu if cpu else None
 
 
 def per_core_value(data: ArchitectureSummary) -> float | None:
