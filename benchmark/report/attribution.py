@@ -431,7 +431,7 @@ def _cpu_table(rows: Sequence[CpuRow]) -> Table:
 
 def _cpu_ratio(sync: StudyEntry | None, other: StudyEntry | None) -> str:
     sync_rps, async_rps = positive(sync.rps if sync else None), positive(other.rps if other else None)
-    return times(async_rps / sync_rps) if sync_rps and async_rps else "–"
+    return f"{async_rps / sync_rps:.2f}×" if sync_rps and async_rps else "–"  # near 1: two decimals
 
 
 def _model_processes(entry: StudyEntry) -> SettingDifference | None:
@@ -477,7 +477,8 @@ def cpu_sentences(rows: Sequence[CpuRow]) -> list[str]:
         )
         sentences.append(
             f"At one user (row {last}) async took {ms(p50)} (ideal maximum {ms(ideal_max)}) and sync "
-            f"{ms(sync_p50)} (ideal sum {ms(ideal_sum)}). Async's latency is {overlap}."
+            f"{ms(sync_p50)} (ideal sum {ms(ideal_sum)}). Async's latency is {overlap} (calls that burn "
+            "CPU overlap only on different model API processes: an event loop runs one at a time)."
         )
     return sentences or ["The cpu-bound measurements hold no numbers."]
 
