@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchmark.report.blocks import Block
+from benchmark.report.blocks import Block, Paragraph
 from benchmark.report.differs import differs_bullets, differs_text
 from benchmark.summary import Attribution, Differs, QueueWaterfall, StudyEntry, WaterfallStep
 
@@ -50,7 +50,15 @@ def _by_step(steps: Iterable[WaterfallStep]) -> list[str]:
     return items
 
 
+OLDER_SUMMARY = (
+    "This summary predates the computed diffs of the studies: rebuilding the report from the run's raw "
+    "files (make report) adds what differs under each comparison."
+)
+
+
 def waterfall_differs_blocks(attribution: Attribution) -> list[Block]:
+    if attribution.steps and all(step.differs is None for step in attribution.steps):
+        return [Paragraph(OLDER_SUMMARY)]
     items = _by_step(attribution.steps)
     gap = attribution.gap
     if gap is not None:

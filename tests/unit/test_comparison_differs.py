@@ -17,6 +17,7 @@ from benchmark.analysis.servers import servers_section
 from benchmark.analysis.study_differs import StepConfig, step_differs, with_differs
 from benchmark.attribution_servers import FASTAPI_GRANIAN, FASTAPI_UVICORN, FLASK_GEVENT, FLASK_GTHREAD
 from benchmark.report import build_report, report_blocks
+from benchmark.report.attribution_differs import OLDER_SUMMARY
 from benchmark.report.blocks import render_markdown
 from benchmark.report.compare import side_differences
 from benchmark.report.differs import burst_differs, differs_text, flag
@@ -238,6 +239,12 @@ def test_an_old_summary_without_diffs_gets_them_from_its_recorded_settings(summa
     old = summary.model_copy(update={"comparison": summary.comparison.model_copy(update={"differs": None})})
     markdown = render_markdown(report_blocks(old, {}), Path("."))
     assert "- sync vs queue — differs: architecture sync vs queue; scoring processes 2 vs 1" in markdown
+    attribution = summary.attribution
+    assert attribution is not None
+    steps = [step.model_copy(update={"differs": None}) for step in attribution.steps]
+    older = old.model_copy(update={"attribution": attribution.model_copy(update={"steps": steps})})
+    assert OLDER_SUMMARY in render_markdown(report_blocks(older, {}), Path("."))
+    assert OLDER_SUMMARY not in markdown
     no_settings = old.model_copy(update={"environment": None})
     assert "What differs between the architectures" not in render_markdown(
         report_blocks(no_settings, {}), Path(".")
