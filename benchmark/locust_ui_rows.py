@@ -19,7 +19,9 @@ from benchmark.ideal import IdealLatency, batched_ideal_latency_ms, ideal_latenc
 from scoring_bench.core.settings import Architecture, Settings
 
 TAB_KEY = "comparison"
-ARCHITECTURES: tuple[Architecture, ...] = get_args(Architecture)  # sync, async, batched, queue: the table's order
+ARCHITECTURES: tuple[Architecture, ...] = get_args(
+    Architecture
+)  # sync, async, batched, queue: the table's order
 BASELINE = "sync"
 
 
@@ -162,7 +164,6 @@ def _pct_over(value: float | None, ideal: float) -> float | None:
 
 # (key, title) of the tab's columns; the web UI renders each row's value under its key as it is
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("architecture", "Architecture"),
     ("entry", "Entry"),
     ("requests", "# Requests"),
     ("failures", "# Fails"),
@@ -170,48 +171,52 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("p95_ms", "p95 (ms)"),
     ("p99_ms", "p99 (ms)"),
     ("rps", "Current RPS"),
-    ("ideal_p50_ms", "Ideal p50"),
-    ("ideal_p95_ms", "Ideal p95"),
-    ("ideal_p99_ms", "Ideal p99"),
+    ("ideal_ms", "Ideal p50 / p95 / p99 (ms)"),
     ("overhead_p50", "p50 over ideal"),
     ("p50_vs_sync", "p50 ÷ sync"),
     ("rps_vs_sync", "RPS ÷ sync"),
-    ("ideal", "Ideal: model calls alone"),
+    ("ideal", "Ideal: the model calls alone"),
 )
+NBSP = "\u00a0"  # keeps a cell's number and its unit on one line
 
 
 def display_row(row: ComparisonRow) -> dict[str, str]:
-    """``row`` as the tab's cells, formatted here: the UI would show a missing value as 0 if it rounded."""
+    """``row`` as the tab's cells, formatted here (the UI would show a missing value as 0 if it rounded):
+    Locust's percentiles are whole milliseconds (it rounds what it records to 2 significant digits above
+    100 ms), so they are shown whole; the ideals to a tenth."""
+    ideals = (row.ideal_p50_ms, row.ideal_p95_ms, row.ideal_p99_ms)
     return {
-        "architecture": row.architecture,
         "entry": row.entry,
         "requests": f"{row.requests:,}",
-        "failures": f"{row.failures:,} ({row.fail_pct:.1f} %)" if row.failures else "0",
-        "p50_ms": _ms(row.p50_ms),
-        "p95_ms": _ms(row.p95_ms),
-        "p99_ms": _ms(row.p99_ms),
+        "failures": f"{row.failures:,}{NBSP}({row.fail_pct:.1f}{NBSP}%)" if row.failures else "0",
+        "p50_ms": _whole_ms(row.p50_ms),
+        "p95_ms": _whole_ms(row.p95_ms),
+        "p99_ms": _whole_ms(row.p99_ms),
         "rps": f"{row.rps:.1f}",
-        "ideal_p50_ms": _ms(row.ideal_p50_ms),
-        "ideal_p95_ms": _ms(row.ideal_p95_ms),
-        "ideal_p99_ms": _ms(row.ideal_p99_ms),
+        "ideal_ms": f"{NBSP}/ ".join(f"{value:.1f}" for value in ideals),
         "overhead_p50": _overhead(row.overhead_p50_ms, row.overhead_p50_pct),
         "p50_vs_sync": _times(row.p50_vs_sync),
         "rps_vs_sync": _times(row.rps_vs_sync),
-        "ideal": row.ideal,
+        "ideal": ideal_formula(row.ideal, row.architecture),
     }
 
 
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+def ideal_formula(description: str, arch: str) -> str:
+    """The formula of an ideal's description (:mod:`benchmark.ideal`) without its explanation: "E[max of 2 ×
+    U(40, 50)] = 46.7 ms"; batched's marked as its one-user ideal (a batch of one, after the batch wait)."""
+    formula = description.split(": ", 1)[0].split("; ", 1)[0]
+    return f"{formula}, at one user" if arch == "batched" else formula
+
+
+def _whole_ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
 
 
 def _overhead(ms: float | None, pct: float | None) -> str:
     if ms is None:
         return "–"
-    text = f"{ms:+.1f} ms"
-    return f"{text} ({pct:+.0f} %)" if pct is not None else text
+    text = f"{ms:+.1f}{NBSP}ms"
+    return f"{text} ({pct:+.0f}{NBSP}%)" if pct is not None else text
 
 
 def _times(ratio: float | None) -> str:

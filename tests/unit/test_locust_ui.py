@@ -24,6 +24,7 @@ from benchmark.locust_ui_rows import (
     EntrySnapshot,
     comparison_rows,
     display_row,
+    ideal_formula,
     ideals_for,
     main_entry,
     rows_csv,
@@ -188,15 +189,34 @@ def _row(**overrides: Any) -> ComparisonRow:
 
 
 def test_display_formats_every_column_and_marks_missing_values() -> None:
-    cells = display_row(_row())
+    cells = {key: value.replace("\u00a0", " ") for key, value in display_row(_row()).items()}
     assert set(cells) == {key for key, _ in locust_ui_rows.TABLE_COLUMNS}
+    assert cells["entry"] == "async predict"
     assert cells["requests"] == "12,345" and cells["failures"] == "0"
-    assert cells["p50_ms"] == "50.0" and cells["p95_ms"] == "120" and cells["p99_ms"] == "–"
-    assert cells["rps"] == "81.2" and cells["ideal_p50_ms"] == "47.1"
+    assert cells["p50_ms"] == "50" and cells["p95_ms"] == "120" and cells["p99_ms"] == "–"
+    assert cells["rps"] == "81.2" and cells["ideal_ms"] == "47.1 / 49.7 / 49.9"
     assert cells["overhead_p50"] == "+2.9 ms (+6 %)"
     assert cells["p50_vs_sync"] == "0.50×" and cells["rps_vs_sync"] == "–"
-    assert display_row(_row(failures=3, fail_pct=0.0243))["failures"] == "3 (0.0 %)"
-    assert display_row(_row(overhead_p50_ms=-1.5, overhead_p50_pct=-3.2))["overhead_p50"] == "-1.5 ms (-3 %)"
+    assert cells["ideal"] == "E[max of 2 × U(40, 50)] = 46.7 ms"
+    assert display_row(_row(failures=3, fail_pct=0.0243))["failures"] == "3\u00a0(0.0\u00a0%)"
+    assert (
+        display_row(_row(overhead_p50_ms=-1.5, overhead_p50_pct=-3.2))["overhead_p50"]
+        == "-1.5\u00a0ms (-3\u00a0%)"
+    )
+
+
+def test_the_ideals_formula_without_its_explanation() -> None:
+    settings = _settings()
+    ideals = ideals_for(settings)
+    assert ideal_formula(ideals["sync"].description, "sync") == "E[sum of 2 × U(40, 50)] = 90.0 ms"
+    batched = ideal_formula(ideals["batched"].description, "batched")
+    assert batched == "E[max of 2 × (U(40, 50) + 0.1)] + 5 ms = 51.8 ms, at one user"
+    lognormal = ideals_for(
+        _settings(model_latency="lognormal", model_latency_median_ms=45.0, model_latency_sigma=0.5)
+    )
+    assert "Monte Carlo" in lognormal["sync"].description  # its note goes, its formula stays
+    assert ideal_formula(lognormal["sync"].description, "sync").startswith("E[sum of 2 × LogN(median 45")
+    assert "Monte Carlo" not in ideal_formula(lognormal["sync"].description, "sync")
 
 
 def test_extended_stats_carry_the_rows_and_keep_other_extensions() -> None:
