@@ -116,7 +116,9 @@ def test_a_master_running_other_user_classes_is_named_with_the_fix() -> None:
 
 
 def test_counted_is_locusts_aggregated_row() -> None:
-    stats = {"stats": [{"name": "sync predict", "num_requests": 7}, {"name": "Aggregated", "num_requests": 9}]}
+    stats = {
+        "stats": [{"name": "sync predict", "num_requests": 7}, {"name": "Aggregated", "num_requests": 9}]
+    }
     assert counted(stats) == 9
     assert counted({"stats": []}) is None
 
