@@ -276,3 +276,17 @@ def test_compare_lists_each_architectures_side_between_runs(summary: Summary) ->
     lines = side_differences(summary, other)
     assert "async — differs: scoring processes 1 vs 2" in lines
     assert "sync — differs: nothing" in lines
+
+
+def test_the_queue_clients_polling_is_part_of_its_side() -> None:
+    """The queue waterfall's first step changes no stack setting, only how its client waits."""
+    plain = StepConfig(Settings(), {}, client="plain polling", varies=frozenset())
+    long_poll = StepConfig(Settings(), {}, client="long poll", varies=frozenset())
+    differs = step_differs(
+        lambda study, step: [plain, long_poll][step], "queue", 0, 1, "queue", "client polling"
+    )
+    assert differs is not None
+    assert differs.line == "differs: queue client plain polling vs long poll"
+    assert not differs.confounds
+    same_client = step_differs(lambda study, step: [plain, plain][step], "queue", 0, 1, "queue", "")
+    assert same_client is not None and same_client.line == "differs: nothing"
