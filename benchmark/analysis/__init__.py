@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.analysis.attribution import attribution_section
-from benchmark.analysis.comparison import batched_vs_async
+from benchmark.analysis.comparison import batched_vs_async, headline_differs
 from benchmark.analysis.control import control_section
 from benchmark.analysis.faults import faults_section
 from benchmark.analysis.openloop import crosscheck_section, openloop_rates_at_limit, openloop_section
@@ -155,7 +155,9 @@ def build_summary(run_dir: Path) -> Summary:
             ok_latencies(read_timeit(run_dir, "sync")), ok_latencies(read_timeit(run_dir, "async"))
         )
     comparison = Comparison(
-        timeit_improvement_pct=timeit_improvement, batched_vs_async=batched_vs_async(summaries, settings)
+        timeit_improvement_pct=timeit_improvement,
+        batched_vs_async=batched_vs_async(summaries, settings),
+        differs=headline_differs(summaries, settings),
     )
     return Summary(
         run_id=run.run_id or run_dir.resolve().name,
