@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark.external import TargetDown, TargetsError
-from benchmark.load import LOCUSTFILE
+from benchmark.load import LOCUSTFILE, USER_CLASSES
 from benchmark.report import build_report, compare_runs
 from benchmark.report.batched import BATCHED_TITLE, batched_sentence
 from benchmark.report.differs import headline_comparisons
@@ -26,10 +26,9 @@ from benchmark.settings import BenchSettings
 from benchmark.summary import ArchitectureSummary, SchemaVersionError, Summary
 from feature_store.embedded import RedisBinaryNotFound
 from scoring_bench.stack import cli as stack_cli
+from scoring_bench.stack.interrupts import end_child, stop_on_signals
 from scoring_bench.stack.process_env import PROJECT_ROOT, process_env
-from scoring_bench.stack.supervisor import StackError, running_stack
-
-LOCUST_UI_PORT = 8089
+from scoring_bench.stack.supervisor import StackError, port_is_free, running_stack
 
 
 def _settings(args: argparse.Namespace) -> BenchSettings:
@@ -85,7 +84,12 @@ def bench(args: argparse.Namespace, console: Console) -> int:
     settings = _settings(args)
     from benchmark.runner import run  # imports the experiments
 
-    run_dir = run(settings, console)
+    try:
+        with stop_on_signals():  # one Ctrl-C: the runner stops the load and the stack, then reports
+            run_dir = run(settings, console)
+    except KeyboardInterrupt:  # before the run folder was made: nothing started yet
+        console.print("interrupted before the run began")
+        return 130
     _print_result(run_dir, console)
     record = json.loads((run_dir / "run.json").read_text())
     if record.get("interrupted"):
@@ -123,10 +127,19 @@ def _print_result(run_dir: Path, console: Console) -> None:
     console.print(f"report: {run_dir / 'report.html'}  (and report.md, summary.json)")
 
 
-def locust_ui(console: Console) -> int:
-    settings = BenchSettings()
-    env = process_env(settings.stack_settings())
-    argv = [
+# The web UI's start form: 16 users across the architectures (a few each) stay below every architecture's
+# breaking point on a 2-core machine, so the comparison tab compares latencies, not queues; 4 users a
+# second reach them in 4 s, without a burst of new connections at the start.
+UI_USERS = 16
+UI_SPAWN_RATE = 4
+
+
+def locust_ui_command(settings: BenchSettings) -> list[str]:
+    """argv of ``scoring-bench locust-ui``'s Locust: its web UI on loopback, the class picker listing
+    every architecture's user class, the start form filled with :data:`UI_USERS` and
+    :data:`UI_SPAWN_RATE`. No ``--host``: each user class has its own service's URL (shown beside it in
+    the class picker), and Locust's one host would override them all."""
+    return [
         sys.executable,
         "-m",
         "locust",
@@ -135,16 +148,43 @@ def locust_ui(console: Console) -> int:
         "--web-host",
         "127.0.0.1",
         "--web-port",
-        str(LOCUST_UI_PORT),
+        str(settings.locust_ui_port),
         "--class-picker",
+        "--users",
+        str(UI_USERS),
+        "--spawn-rate",
+        str(UI_SPAWN_RATE),
+        *USER_CLASSES.values(),
     ]
-    with running_stack(settings.stack_settings(), console.log):
-        console.print(f"Locust web UI: http://127.0.0.1:{LOCUST_UI_PORT}  (Ctrl-C stops it and the stack)")
-        try:
-            subprocess.run(argv, env=env, cwd=PROJECT_ROOT, check=False)
-        except KeyboardInterrupt:
-            pass
-    return 0
+
+
+def locust_ui(console: Console) -> int:
+    """The stack and Locust's web UI until Ctrl-C (or Locust exits): one SIGINT or SIGTERM stops Locust
+    (even one spinning on a dead target) and then the stack (:mod:`scoring_bench.stack.interrupts`)."""
+    settings = BenchSettings()
+    port = settings.locust_ui_port
+    if not port_is_free("127.0.0.1", port):
+        raise StackError(
+            f"port {port} (Locust's web UI) is already in use: choose another with LOCUST_UI_PORT=..."
+        )
+    try:
+        with stop_on_signals(), running_stack(settings.stack_settings(), console.log):
+            console.print(f"Locust web UI: http://127.0.0.1:{port}  (Ctrl-C stops it and the stack)")
+            return _run_until_exit(locust_ui_command(settings), process_env(settings.stack_settings()))
+    except KeyboardInterrupt:
+        console.print("stopped: Locust and the stack")
+        return 130
+
+
+def _run_until_exit(argv: list[str], env: dict[str, str]) -> int:
+    """Run ``argv`` until it exits; stopped (:func:`end_child`) whatever ends the wait."""
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc = subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT)
+        return proc.wait()
+    finally:
+        if proc is not None:
+            end_child(proc)
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -165,7 +205,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
     compare.add_argument("--out", type=Path, help="folder of the comparison (default: run_b)")
-    sub.add_parser("locust-ui", help="start the stack and Locust's web UI (http://127.0.0.1:8089)")
+    sub.add_parser(
+        "locust-ui",
+        help=f"start the stack and Locust's web UI (http://127.0.0.1:LOCUST_UI_PORT, 8089), its form filled "
+        f"with {UI_USERS} users started {UI_SPAWN_RATE} a second; one Ctrl-C stops Locust and the stack",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
