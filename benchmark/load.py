@@ -99,6 +99,8 @@ def locust_options(
         str(settings.bench_queue_poll_wait_ms),
         "--queue-timeout-s",
         str(settings.bench_queue_timeout_s),
+        "--failure-backoff-max-s",
+        str(settings.locust_failure_backoff_max_s),
     ]
 
 
@@ -201,6 +203,7 @@ def _queue_options(settings: BenchSettings) -> dict[str, object]:
         "queue_wait_ms": settings.bench_queue_wait_ms,
         "queue_poll_wait_ms": settings.bench_queue_poll_wait_ms,
         "queue_timeout_s": settings.bench_queue_timeout_s,
+        "failure_backoff_max_s": settings.locust_failure_backoff_max_s,
     }
 
 
