@@ -1,10 +1,13 @@
 """The web UI's Comparison tab (benchmark/locust_ui.py) on a real Locust against a real stack: Locust's web
-UI as `make locust-ui` starts it (the project's locustfile, the class picker), a swarm of every scoring user
-class through the UI's own HTTP API, then the tab's data: a row per architecture beside its ideal, and the
-same rows in the ``extended_stats`` the page polls. Structure only, never a speed."""
+UI as `make locust-ui` starts it (the project's locustfile, the class picker), standalone and as a master
+whose worker runs the users (the tab reads the master's aggregate), a swarm of every scoring user class
+through the UI's own HTTP API, then the tab's data: a row per architecture beside its ideal, and the same
+rows in the ``extended_stats`` the page polls. Structure only, never a speed."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -46,11 +49,16 @@ def _post(url: str, data: Any = None) -> requests.Response:
         return session.post(url, data=data, timeout=10)
 
 
-@pytest.fixture
-def locust_ui(stack: Stack, tmp_path: Path) -> Iterator[str]:
-    """Locust's web UI on a free port, aimed at ``stack``; stopped (SIGINT, then SIGKILL) after."""
+@pytest.fixture(params=["standalone", "master"])
+def locust_ui(request: pytest.FixtureRequest, stack: Stack, tmp_path: Path) -> Iterator[str]:
+    """Locust's web UI on a free port, aimed at ``stack``, standalone or as a master whose one worker
+    (``--processes 1``) runs the users and reports to it; stopped (SIGINT, then SIGKILL) after."""
     port = free_port()
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--class-picker"]
+    if request.param == "master":  # the forked worker reaches its master at --master-host:--master-port
+        master_port = str(free_port())
+        argv += ["--processes", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", master_port]
+        argv += ["--master-host", "127.0.0.1", "--master-port", master_port]
     argv += ["--web-host", "127.0.0.1", "--web-port", str(port), "--loglevel", "WARNING"]
     with (tmp_path / "locust.log").open("w") as log:
         proc = subprocess.Popen(
@@ -64,6 +72,8 @@ def locust_ui(stack: Stack, tmp_path: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_ui(url, proc, tmp_path / "locust.log")
+        if request.param == "master":
+            _wait_for_worker(url)
         yield url
     finally:
         _stop(proc)
@@ -83,14 +93,24 @@ def _wait_for_ui(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise AssertionError(f"Locust's web UI did not answer within 30 s: {log.read_text()[-2000:]}")
 
 
+def _wait_for_worker(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while _get(url + "/stats/requests").json().get("worker_count", 0) < 1:
+        assert time.monotonic() < deadline, "no worker reached the master within 30 s"
+        time.sleep(0.2)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
+    """SIGINT to Locust's process group (its forked worker too), SIGKILL if that is not enough."""
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # a worker its master left behind
 
 
 def _rows_of_every_architecture(url: str, timeout_s: float = 30.0) -> list[dict[str, Any]]:
