@@ -41,6 +41,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from benchmark import locust_forwarding as forwarding
+from benchmark import locust_ui as _comparison_tab  # noqa: F401 - the web UI's Comparison tab (no-op headless)
 from benchmark.backoff import FailureBackoff
 from benchmark.checks import check_score
 from benchmark.entries import END_TO_END, PREDICT, entry_name
