@@ -3,9 +3,10 @@ process group and every process of its stack gone within 10 s, every port free, 
 target is in (here: its services killed under 16 running users, which retry without backoff).
 
 Ctrl-C is SIGINT to the whole foreground process group, sent here with ``killpg`` to a command started
-in a session of its own. Each test runs twice: as from a terminal, and as from a shell's background job
-without job control (``cmd &`` in a script or a tool), which starts the command with SIGINT ignored —
-the case where neither make, nor Python, nor Locust reacted at all (scoring_bench/stack/interrupts.py).
+in a session of its own. Each test runs as from a terminal, and as from a shell's background job without
+job control (``cmd &`` in a script or a tool), which starts the command with SIGINT ignored — the case
+where neither make, nor Python, nor Locust reacted at all (scoring_bench/stack/interrupts.py); the UI
+also with SIGTERM to the group, which used to kill the command before it stopped its stack.
 """
 
 from __future__ import annotations
@@ -83,16 +84,26 @@ def _command(
         subprocess.run(down, env=env, timeout=60, capture_output=True)
 
 
-def _ctrl_c_stops_everything(
-    proc: subprocess.Popen[bytes], stack_pids: list[psutil.Process], log: Path
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _one_signal_stops_everything(
+    proc: subprocess.Popen[bytes],
+    stack_pids: list[psutil.Process],
+    log: Path,
+    sig: signal.Signals = signal.SIGINT,
 ) -> float:
-    """SIGINT to the group; returns the seconds until no process of the group nor of the stack was left."""
+    """``sig`` to the group; returns the seconds until no process of the group nor of the stack was left."""
     sent = time.monotonic()
-    os.killpg(proc.pid, signal.SIGINT)
-    while _group(proc.pid) or any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in stack_pids):
+    os.killpg(proc.pid, sig)
+    while _group(proc.pid) or any(_alive(p) for p in stack_pids):
         elapsed = time.monotonic() - sent
         assert elapsed < STOP_WITHIN_S, (
-            f"still running {elapsed:.1f} s after one SIGINT: "
+            f"still running {elapsed:.1f} s after one {sig.name}: "
             + "; ".join(" ".join(p.cmdline()[:6]) for p in _group(proc.pid))
             + f"\n--- log:\n{log.read_text(errors='replace')[-3000:]}"
         )
@@ -127,8 +138,14 @@ def _check_the_start_form(index: str, ports: dict[str, int]) -> None:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("started_as", DISPOSITIONS)
-def test_one_ctrl_c_stops_the_ui_and_its_dead_stack(tmp_path: Path, started_as: str) -> None:
+@pytest.mark.parametrize(
+    ("started_as", "sig"),
+    [("terminal", signal.SIGINT), ("background job", signal.SIGINT), ("terminal", signal.SIGTERM)],
+    ids=["ctrl-c", "ctrl-c on a background job", "sigterm"],
+)
+def test_one_signal_stops_the_ui_and_its_dead_stack(
+    tmp_path: Path, started_as: str, sig: signal.Signals
+) -> None:
     ports = {**stack_port_env(), "LOCUST_UI_PORT": free_port()}
     # no backoff: users retry a dead target at once, Locust spins on a core (the issue's case)
     env = _env(tmp_path, ports, LOCUST_FAILURE_BACKOFF_MAX_S="0")
@@ -147,18 +164,16 @@ def test_one_ctrl_c_stops_the_ui_and_its_dead_stack(tmp_path: Path, started_as: 
 
         def requests_counted() -> bool:
             stats = http.get(f"{ui}/stats/requests", timeout=10).json()
-            return int(stats["total_rps"] > 0 and sum(s["num_requests"] for s in stats["stats"]) > 50) > 0
+            return bool(stats["total_rps"] > 0 and sum(s["num_requests"] for s in stats["stats"]) > 50)
 
         _wait_for(requests_counted, 30, proc, "requests answered")
         stack = _stack_processes(tmp_path / "stack")
         for process in stack:  # the stack goes away under the running users
             os.killpg(process.pid, signal.SIGKILL)
-        _wait_for(
-            lambda: not any(p.is_running() and p.status() != "zombie" for p in stack), 10, proc, "stack gone"
-        )
+        _wait_for(lambda: not any(_alive(p) for p in stack), 10, proc, "stack gone")
         time.sleep(2)  # the users on a dead target for a while
 
-        took = _ctrl_c_stops_everything(proc, stack, log)
+        took = _one_signal_stops_everything(proc, stack, log, sig)
 
     assert proc.returncode == 130, log.read_text(errors="replace")[-2000:]
     busy = [name for name, port in ports.items() if not port_is_free("127.0.0.1", port)]
@@ -188,7 +203,7 @@ def test_one_ctrl_c_stops_a_bench_run_and_keeps_its_partial_folder(tmp_path: Pat
     ) as proc:
         _wait_for(lambda: bool(list((run_dir / "locust").glob("*/*_requests*.csv"))), 90, proc, "load")
         stack = _stack_processes(tmp_path / "stack")
-        took = _ctrl_c_stops_everything(proc, stack, log)
+        took = _one_signal_stops_everything(proc, stack, log)
 
     assert proc.returncode == 130, log.read_text(errors="replace")[-2000:]
     busy = [name for name, port in ports.items() if not port_is_free("127.0.0.1", port)]
