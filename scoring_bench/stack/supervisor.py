@@ -452,7 +452,7 @@ def stop_processes(records: list[ProcessRecord], timeout: float = 10.0) -> list[
             children += proc.children(recursive=True)
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(procs + children, timeout=timeout)
+    alive = _wait_gone(procs + children, timeout)
     for record, _ in live:
         if record.process() is not None:
             _signal_group(record.pid, signal.SIGKILL)
@@ -461,8 +461,31 @@ def stop_processes(records: list[ProcessRecord], timeout: float = 10.0) -> list[
             proc.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(alive, timeout=5)
+    _wait_gone(alive, 5.0)
     return [record.name for record, _ in live]
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` s for ``procs`` to exit; return those still running. A zombie has exited: an
+    orphan's (a gunicorn worker whose master went first) waits for init to reap it, which on some machines
+    takes seconds, and ``psutil.wait_procs`` waited for that; a child's is reaped here."""
+    deadline = time.monotonic() + timeout
+    while True:
+        running = [p for p in procs if _running(p)]
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.05)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            return proc.is_running()  # False: the number now belongs to another process
+        if proc.ppid() == os.getpid():
+            proc.wait(0)  # reap our own child
+    except psutil.Error:  # gone (NoSuchProcess), or reaped meanwhile
+        pass
+    return False
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
