@@ -434,8 +434,9 @@ def _leftovers(record: ProcessRecord) -> list[psutil.Process]:
 
 
 def stop_processes(records: list[ProcessRecord], timeout: float = 10.0) -> list[str]:
-    """SIGTERM each recorded process group, then SIGKILL what is left; newest first. Of a
-    record whose own process is gone, the group's leftovers are stopped too."""
+    """SIGTERM each recorded process group, then SIGKILL what is left of the group (its leader, or any
+    process it forked meanwhile); newest first. Of a record whose own process is gone, the group's
+    leftovers are stopped too."""
     live = [(r, p) for r in reversed(records) if (p := r.process()) is not None]
     orphans = [p for r in records if r.process() is None for p in _leftovers(r)]
     for record, _ in live:
@@ -453,9 +454,11 @@ def stop_processes(records: list[ProcessRecord], timeout: float = 10.0) -> list[
         except psutil.Error:
             pass
     alive = _wait_gone(procs + children, timeout)
+    # A process its group forked after the SIGTERM (a Celery prefork pool replacing the children it saw
+    # die) got none, and holds what it inherited (the worker's metrics port) after its parent is gone.
+    alive += [p for record, _ in live for p in _leftovers(record) if p not in alive and _running(p)]
     for record, _ in live:
-        if record.process() is not None:
-            _signal_group(record.pid, signal.SIGKILL)
+        _signal_group(record.pid, signal.SIGKILL)  # a group with nobody left: nothing happens
     for proc in alive:
         try:
             proc.kill()
