@@ -107,6 +107,21 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+# A stack stopped just before may still hold a listening socket for a moment after its processes are gone
+# (seen up to ~0.5 s on these machines: a LISTEN socket no process owns, after a Celery prefork worker).
+PORT_RELEASE_S = 3.0
+
+
+def port_frees(host: str, port: int, within_s: float = PORT_RELEASE_S) -> bool:
+    """True when the port is free now or within ``within_s`` s; False when it stays in use."""
+    deadline = time.monotonic() + within_s
+    while not port_is_free(host, port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def planned_ports(settings: Settings) -> dict[str, tuple[int, str]]:
     """Port per process, with the setting that moves it."""
     ports = {
@@ -183,7 +198,7 @@ class Supervisor:
                     f"port with {setting}=..."
                 )
             planned[port] = name
-            if not port_is_free(self.settings.host, port):
+            if not port_frees(self.settings.host, port):
                 raise StackError(
                     f"port {port} on {self.settings.host} (for {name}) is already in use by another "
                     f"process: stop it, or choose another port with {setting}=..."

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import psutil
 
-from scoring_bench.stack.supervisor import ProcessRecord, port_is_free, stop_processes
+from scoring_bench.stack.supervisor import ProcessRecord, port_frees, port_is_free, stop_processes
 from tests.ports import free_port
 
 # A leader that listens on a port and, on SIGTERM, forks a child that ignores SIGTERM and keeps the
@@ -63,3 +65,13 @@ def _pgid(proc: psutil.Process) -> int | None:
         return os.getpgid(proc.pid)
     except (OSError, psutil.Error):
         return None
+
+
+def test_a_port_released_a_moment_later_counts_as_free_and_one_kept_does_not() -> None:
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    port = held.getsockname()[1]
+    assert not port_frees("127.0.0.1", port, within_s=0.3)
+    threading.Timer(0.3, held.close).start()
+    assert port_frees("127.0.0.1", port, within_s=3.0)
