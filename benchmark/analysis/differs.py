@@ -37,7 +37,24 @@ GC = "garbage collector"
 BATCHING = "batching"
 QUEUE_WORKER = "queue worker"
 BROKER = "broker"
-QUEUE_TUNING = "queue settings"
+QUEUE_WAKEUP = "queue wake-up"
+QUEUE_PUBLISH = "queue publish"
+QUEUE_SERIALIZER = "queue serializer"
+QUEUE_MESSAGES = "queue message repr"
+QUEUE_BROKER_CLIENT = "queue broker client"
+QUEUE_PREFETCH = "queue prefetch"
+QUEUE_ACKS = "queue acks"
+QUEUE_RESULTS = "queue result bookkeeping"
+QUEUE_TUNING = (
+    QUEUE_WAKEUP,
+    QUEUE_PUBLISH,
+    QUEUE_SERIALIZER,
+    QUEUE_MESSAGES,
+    QUEUE_BROKER_CLIENT,
+    QUEUE_PREFETCH,
+    QUEUE_ACKS,
+    QUEUE_RESULTS,
+)
 MODELS_PER_REQUEST = "models per request"
 MODEL_KIND = "model kind"
 MODEL_LATENCY = "model latency"
@@ -63,7 +80,7 @@ ARCHITECTURE_CONSEQUENCES = frozenset(
         BATCHING,
         QUEUE_WORKER,
         BROKER,
-        QUEUE_TUNING,
+        *QUEUE_TUNING,
         BATCH_COST,
     }
 )
@@ -314,19 +331,23 @@ def _broker(settings: Settings) -> str:
     return urlsplit(settings.broker_url).scheme or settings.broker_url
 
 
-def _queue_tuning(settings: Settings) -> str:
-    return ", ".join(
-        [
-            f"wake-up {settings.queue_wakeup}",
-            f"publish {settings.queue_publish}",
-            settings.queue_serializer,
-            f"{settings.queue_message_repr} messages",
-            f"broker client per {settings.queue_broker_client}",
-            f"prefetch ×{settings.queue_prefetch_multiplier}",
-            "acks late" if settings.queue_acks_late else "acks early",
-            "STARTED stored" if settings.queue_track_started else "STARTED not stored",
-        ]
-    )
+def _queue_tuning(settings: Settings) -> dict[str, str]:
+    """The queue's own choices, one label each (the queue's waterfall switches them one at a time)."""
+    success = "read before SUCCESS" if settings.queue_result_read_before_success else "SUCCESS stored unread"
+    return {
+        QUEUE_WAKEUP: settings.queue_wakeup,
+        QUEUE_PUBLISH: settings.queue_publish,
+        QUEUE_SERIALIZER: settings.queue_serializer,
+        QUEUE_MESSAGES: settings.queue_message_repr,
+        QUEUE_BROKER_CLIENT: f"per {settings.queue_broker_client}",
+        QUEUE_PREFETCH: f"×{settings.queue_prefetch_multiplier}",
+        QUEUE_ACKS: "late" if settings.queue_acks_late else "early",
+        QUEUE_RESULTS: (
+            f"STARTED {'stored' if settings.queue_track_started else 'not stored'}, "
+            f"{success}, "
+            f"kept {settings.queue_result_expires_s:,} s"
+        ),
+    }
 
 
 def _queue(settings: Settings) -> dict[str, str]:
@@ -338,7 +359,7 @@ def _queue(settings: Settings) -> dict[str, str]:
             f"{settings.queue_engine} {settings.queue_worker_pool} ×{settings.queue_worker_concurrency}"
         ),
         BROKER: _broker(settings),
-        QUEUE_TUNING: _queue_tuning(settings),
+        **_queue_tuning(settings),
         **_model_api(settings, settings.queue_model_api),
         HTTP_CLIENT: settings.sync_http_client,  # the worker scores with the sync handler's scorer
         CLIENT_LIFETIME: f"per {settings.http_client_lifetime}",
