@@ -24,7 +24,8 @@ from benchmark.summary import (
 )
 from tests.fixtures.run_folder import make_run_folder
 
-SAMPLE = Path(__file__).resolve().parents[2] / "doc" / "sample-report"
+# the quick run of 2026-11-23 (the first doc/sample-report): a version-1 summary.json and its own report.md
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample-report-v1"
 
 
 @pytest.fixture(scope="module")
