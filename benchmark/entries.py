@@ -21,6 +21,12 @@ def entry_name(arch: str, kind: str) -> str:
     return f"{arch} {kind}"
 
 
+def statistics_kind(arch: str) -> str:
+    """The kind of entry an architecture's statistics are computed from: the queue's ``end_to_end``
+    (submit → result; its submits and polls are steps of one request), the others' ``predict``."""
+    return END_TO_END if arch == "queue" else PREDICT
+
+
 def parse_entry(name: str) -> tuple[str | None, str]:
     """``(architecture, kind)`` of an entry name; a legacy bare name has no architecture:
     ``"async predict"`` → ``("async", "predict")``, ``"predict"`` → ``(None, "predict")``."""

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol, get_args
 
-from benchmark.entries import END_TO_END, PREDICT, entry_name
+from benchmark.entries import entry_name, statistics_kind
 from benchmark.ideal import IdealLatency, batched_ideal_latency_ms, ideal_latency_ms
 from scoring_bench.core.settings import Architecture, Settings
 
@@ -74,9 +74,8 @@ class ComparisonRow:
 
 
 def main_entry(arch: str) -> str:
-    """The entry that stands for ``arch``'s requests: its ``predict``, or for the queue the synthetic
-    submit → result ``end_to_end`` (its submits and polls are steps of one request, not requests)."""
-    return entry_name(arch, END_TO_END if arch == "queue" else PREDICT)
+    """The entry that stands for ``arch``'s requests (:func:`benchmark.entries.statistics_kind`)."""
+    return entry_name(arch, statistics_kind(arch))
 
 
 def ideals_for(settings: Settings) -> dict[str, IdealLatency]:

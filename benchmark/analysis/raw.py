@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from benchmark.entries import END_TO_END, PREDICT, parse_entry
+from benchmark.entries import PREDICT, parse_entry, statistics_kind
 from benchmark.summary import Environment, Machine
 from scoring_bench.core.settings import Settings
 from scoring_bench.core.timing import parse_server_timing
@@ -301,12 +301,6 @@ def repeat_phase(rep: int) -> str:
 
 def locust_dir(run_dir: Path, phase: str) -> Path:
     return Path(run_dir) / "locust" / phase
-
-
-def statistics_kind(arch: str) -> str:
-    """The kind of Locust entry an architecture's statistics are computed from: the queue's
-    ``end_to_end`` (submit → result), the others' ``predict``."""
-    return END_TO_END if arch == "queue" else PREDICT
 
 
 def read_requests(run_dir: Path, phase: str, arch: str, name: str | None = None) -> list[Request]:

@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 
 from benchmark.analysis.queue import queue_phase
-from benchmark.analysis.raw import read_requests, statistics_kind
-from benchmark.entries import END_TO_END, KINDS, POLL, PREDICT, SUBMIT, entry_name, parse_entry
+from benchmark.analysis.raw import read_requests
+from benchmark.entries import (
+    END_TO_END,
+    KINDS,
+    POLL,
+    PREDICT,
+    SUBMIT,
+    entry_name,
+    parse_entry,
+    statistics_kind,
+)
 
 HEADER = "t,name,latency_ms,ok\n"
 
